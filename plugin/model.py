@@ -1,0 +1,246 @@
+"""The plugin's domain model: plain dataclasses, no Qt, no QGIS, no I/O.
+
+Every provider maps its own wire format onto these classes, so the rest of the plugin
+(dialogs, the monitor, the store, Processing) never sees a provider's dialect. Statuses
+are normalised onto the STAPI order status codes, and the provider's raw status and
+sub-status always travel beside the normalised one: the user recognises the words their
+provider's console uses, and nothing the provider said is lost in translation.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Optional
+
+
+class ConnectionKind(str, enum.Enum):
+    SANDBOX = "sandbox"
+    UP42 = "up42"
+    PLANET = "planet"
+    STAPI = "stapi"
+
+    @property
+    def label(self) -> str:
+        return {"sandbox": "Sandbox (offline simulator)", "up42": "UP42", "planet": "Planet", "stapi": "STAPI"}[
+            self.value
+        ]
+
+
+DEFAULT_BASE_URLS = {
+    ConnectionKind.UP42: "https://api.up42.com",
+    ConnectionKind.PLANET: "https://api.planet.com/tasking/v2",
+    ConnectionKind.STAPI: "",
+    ConnectionKind.SANDBOX: "",
+}
+
+
+@dataclass
+class Connection:
+    """Where orders go. Holds no secret: ``authcfg`` is the id of a QGIS authentication config."""
+
+    id: str
+    name: str
+    kind: ConnectionKind
+    base_url: str = ""
+    authcfg: str = ""
+    # UP42 authenticates against a separate host; empty means the provider's default.
+    auth_url: str = ""
+
+    def __post_init__(self):
+        self.kind = ConnectionKind(self.kind)
+
+
+class OrderStatus(str, enum.Enum):
+    """The normalised order status vocabulary: the STAPI order status codes."""
+
+    RECEIVED = "received"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    SCHEDULED = "scheduled"
+    TASKED = "tasked"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    HELD = "held"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_ORDER_STATUSES
+
+
+TERMINAL_ORDER_STATUSES = frozenset(
+    {OrderStatus.REJECTED, OrderStatus.COMPLETED, OrderStatus.CANCELLED, OrderStatus.FAILED, OrderStatus.EXPIRED}
+)
+
+
+@dataclass(frozen=True)
+class Status:
+    """A normalised status with the provider's own words kept beside it."""
+
+    code: OrderStatus
+    raw: str
+    raw_sub: Optional[str] = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.code.is_terminal
+
+    def describe(self) -> str:
+        raw = f"{self.raw} / {self.raw_sub}" if self.raw_sub else self.raw
+        return f"{self.code.value} ({raw})"
+
+
+class Decision(str, enum.Enum):
+    """What an order waits for from the user, if anything."""
+
+    NONE = "none"
+    FEASIBILITY = "feasibility"
+    QUOTATION = "quotation"
+
+
+@dataclass
+class Product:
+    id: str
+    title: str
+    provider_name: str
+    collection: str = ""
+    collection_title: str = ""
+    description: str = ""
+    # GeoJSON geometry type names the product accepts for an AOI.
+    geometry_types: tuple = ("Polygon",)
+    needs_feasibility: bool = False
+    needs_quotation: bool = False
+    # Provider-specific extras (e.g. Planet order kind, UP42 integrations) kept as given.
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class Aoi:
+    """One geometry of a draft, in EPSG:4326 GeoJSON."""
+
+    geometry: dict
+    label: str = ""
+    area_km2: Optional[float] = None
+
+
+@dataclass
+class OrderDraft:
+    """What the user is about to order: one order per AOI once placed.
+
+    ``client_reference`` is unique per draft; providers tag or name orders with it so a
+    placement whose answer was lost can be reconciled instead of repeated.
+    """
+
+    connection_id: str
+    product_id: str
+    name: str
+    params: dict
+    aois: list
+    client_reference: str
+    tags: tuple = ()
+
+    def order_name(self, index: int) -> str:
+        """``<name> 1``, ``<name> 2``, … when there are several AOIs."""
+        return f"{self.name} {index + 1}" if len(self.aois) > 1 else self.name
+
+
+@dataclass
+class Order:
+    id: str
+    connection_id: str
+    name: str
+    status: Status
+    product_id: str = ""
+    geometry: Optional[dict] = None
+    created_at: Optional[datetime] = None
+    updated_at: Optional[datetime] = None
+    acquisition_start: Optional[datetime] = None
+    acquisition_end: Optional[datetime] = None
+    decision: Decision = Decision.NONE
+    params: dict = field(default_factory=dict)
+    # The provider's order as it was read, for the details pane and for anything not modelled.
+    raw: dict = field(default_factory=dict)
+
+
+@dataclass
+class Capture:
+    id: str
+    order_id: str
+    status: str
+    assessment: Optional[str] = None
+    cloud_cover: Optional[float] = None
+    footprint: Optional[dict] = None
+    acquired_at: Optional[datetime] = None
+    published_at: Optional[datetime] = None
+    exclusivity_days: Optional[int] = None
+    updated_at: Optional[datetime] = None
+    raw: dict = field(default_factory=dict)
+
+    @property
+    def exclusivity_end(self) -> Optional[datetime]:
+        """Acquisition time plus the order's exclusivity days (acquired_time is always UTC)."""
+        if self.acquired_at is None or self.exclusivity_days is None:
+            return None
+        return self.acquired_at + timedelta(days=self.exclusivity_days)
+
+
+@dataclass
+class FeasibilityOption:
+    id: str
+    description: str
+    details: dict = field(default_factory=dict)
+
+
+@dataclass
+class FeasibilityStudy:
+    id: str
+    order_id: str
+    options: list
+    decision: str = "NOT_DECIDED"
+    chosen_option_id: Optional[str] = None
+
+
+@dataclass
+class Quotation:
+    id: str
+    order_id: str
+    price: float
+    unit: str = "credits"
+    decision: str = "NOT_DECIDED"
+
+
+@dataclass
+class Estimate:
+    """Price of a would-be order, per AOI and in total."""
+
+    total: float
+    unit: str
+    per_aoi: list = field(default_factory=list)
+    errors: dict = field(default_factory=dict)
+
+
+@dataclass
+class PlacementOutcome:
+    """What happened to one AOI of a placement: an order, or the provider's reason."""
+
+    aoi_index: int
+    order: Optional[Order] = None
+    error: Optional[str] = None
+
+    @property
+    def placed(self) -> bool:
+        return self.order is not None
+
+
+@dataclass
+class Asset:
+    id: str
+    order_id: str
+    title: str
+    url: str = ""
+    size: Optional[int] = None
+    media_type: str = ""
+    extra: Any = None

@@ -1,0 +1,222 @@
+"""TaskingPlugin: what the plugin adds to QGIS, and takes away again on unload.
+
+Every toolbar action, menu entry, dock, layer-tree action, signal connection, log handler
+and translator that ``initGui`` adds is recorded here and removed by ``unload``, so the
+plugin can be reloaded (Plugin Reloader, plugin manager) without leaving anything behind.
+"""
+import logging
+from pathlib import Path
+
+from qgis.core import Qgis, QgsMapLayerType, QgsProject, QgsVectorLayer, QgsWkbTypes
+from qgis.PyQt.QtCore import QCoreApplication, QLocale, QSettings, Qt, QTranslator
+from qgis.PyQt.QtGui import QIcon
+from qgis.PyQt.QtWidgets import QAction, QMessageBox
+
+from .log import install_log_handler, remove_log_handler
+from .message_bar import MessageBar
+from .metadata import plugin_metadata, plugin_name, plugin_version
+from .settings import ConnectionSettings
+from .tasks import TaskRunner
+
+logger = logging.getLogger(__name__)
+
+PLUGIN_DIR = Path(__file__).resolve().parent.parent
+ICONS_DIR = PLUGIN_DIR / "resources" / "icons"
+I18N_DIR = PLUGIN_DIR / "resources" / "i18n"
+TOOLBAR_OBJECT_NAME = "SatelliteTaskingToolbar"
+MENU_NAME = "Satellite tasking"
+TASK_ACTION_TEXT = "Task a satellite over selected features"
+
+
+def icon(name: str) -> QIcon:
+    return QIcon(str(ICONS_DIR / name))
+
+
+def is_taskable_layer(layer) -> bool:
+    """Vector layers whose features can become AOIs: polygons (and points/lines for some products)."""
+    return isinstance(layer, QgsVectorLayer) and layer.geometryType() in (
+        QgsWkbTypes.PolygonGeometry,
+        QgsWkbTypes.PointGeometry,
+        QgsWkbTypes.LineGeometry,
+    )
+
+
+class TaskingPlugin:
+    def __init__(self, iface):
+        self.iface = iface
+        self.messages = MessageBar(iface)
+        self.task_runner = TaskRunner()
+        self.actions = []
+        self.toolbar = None
+        self.monitor_dock = None
+        self.layer_task_action = None
+        self.translator = None
+        self._log_handler = None
+        self._connections_dialog = None
+
+    # -- life cycle -----------------------------------------------------------
+    def initGui(self):
+        self._log_handler = install_log_handler()
+        self._install_translator()
+        ConnectionSettings().ensure_sandbox_connection()
+
+        self.toolbar = self.iface.addToolBar(MENU_NAME)
+        self.toolbar.setObjectName(TOOLBAR_OBJECT_NAME)
+        self.toolbar.setToolTip(MENU_NAME)
+
+        self.task_action = self._add_action(
+            "tasking.svg", TASK_ACTION_TEXT, self.task_selected_layers,
+            "Place tasking orders over the selected features of the selected layers",
+        )
+        self.monitor_action = self._add_action(
+            "monitor.svg", "Order monitor", self.toggle_monitor, "Show or hide the tasking order monitor",
+            checkable=True,
+        )
+        self.connections_action = self._add_action(
+            "connections.svg", "Connections…", self.show_connections, "Add, edit and test provider connections",
+        )
+        self.about_action = self._add_action("tasking.svg", f"About {plugin_name()}", self.show_about,
+                                             add_to_toolbar=False)
+
+        self._create_monitor_dock()
+        self._add_layer_tree_action()
+        logger.info("%s %s loaded", plugin_name(), plugin_version())
+
+    def unload(self):
+        self.task_runner.cancel_all()
+        self._remove_layer_tree_action()
+        for action in self.actions:
+            self.iface.removePluginWebMenu(MENU_NAME, action)
+            if self.toolbar is not None:
+                self.toolbar.removeAction(action)
+            action.deleteLater()
+        self.actions = []
+        if self.monitor_dock is not None:
+            self.monitor_dock.visibilityChanged.disconnect(self._monitor_visibility_changed)
+            self.iface.removeDockWidget(self.monitor_dock)
+            self.monitor_dock.setParent(None)
+            self.monitor_dock.deleteLater()
+            self.monitor_dock = None
+        if self._connections_dialog is not None:
+            self._connections_dialog.close()
+            self._connections_dialog.deleteLater()
+            self._connections_dialog = None
+        if self.toolbar is not None:
+            self.iface.mainWindow().removeToolBar(self.toolbar)
+            self.toolbar.setParent(None)
+            self.toolbar.deleteLater()
+            self.toolbar = None
+        self._remove_translator()
+        if self._log_handler is not None:
+            remove_log_handler(self._log_handler)
+            self._log_handler = None
+
+    # -- building blocks ------------------------------------------------------
+    def _add_action(self, icon_name, text, callback, tip="", checkable=False, add_to_toolbar=True):
+        action = QAction(icon(icon_name), text, self.iface.mainWindow())
+        action.setObjectName(f"satelliteTasking{''.join(w.title() for w in text.split()[:3] if w.isalpha())}")
+        action.setToolTip(tip or text)
+        action.setStatusTip(tip or text)
+        action.setCheckable(checkable)
+        action.triggered.connect(callback)
+        self.iface.addPluginToWebMenu(MENU_NAME, action)
+        if add_to_toolbar:
+            self.toolbar.addAction(action)
+        self.actions.append(action)
+        return action
+
+    def _create_monitor_dock(self):
+        from ..ui.monitor_dock import MonitorDock
+
+        self.monitor_dock = MonitorDock(self.iface.mainWindow())
+        self.iface.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.monitor_dock)
+        self.monitor_dock.visibilityChanged.connect(self._monitor_visibility_changed)
+        self.monitor_dock.hide()
+
+    def _add_layer_tree_action(self):
+        # One action, offered in the layer tree's context menu of every taskable layer:
+        # those already in the project and those added later.
+        self.layer_task_action = QAction(icon("tasking.svg"), TASK_ACTION_TEXT, self.iface.mainWindow())
+        self.layer_task_action.setObjectName("satelliteTaskingLayerAction")
+        self.layer_task_action.triggered.connect(self.task_current_layer)
+        self.iface.addCustomActionForLayerType(self.layer_task_action, "", QgsMapLayerType.VectorLayer, False)
+        for layer in QgsProject.instance().mapLayers().values():
+            self._offer_layer_action(layer)
+        QgsProject.instance().layerWasAdded.connect(self._offer_layer_action)
+
+    def _offer_layer_action(self, layer):
+        if is_taskable_layer(layer):
+            self.iface.addCustomActionForLayer(self.layer_task_action, layer)
+
+    def _remove_layer_tree_action(self):
+        if self.layer_task_action is None:
+            return
+        QgsProject.instance().layerWasAdded.disconnect(self._offer_layer_action)
+        self.iface.removeCustomActionForLayerType(self.layer_task_action)
+        self.layer_task_action.deleteLater()
+        self.layer_task_action = None
+
+    def _install_translator(self):
+        locale = (QSettings().value("locale/userLocale", "") or QLocale().name())[:2]
+        path = I18N_DIR / f"satellite_tasking_{locale}.qm"
+        if path.exists():
+            translator = QTranslator()
+            if translator.load(str(path)):
+                QCoreApplication.installTranslator(translator)
+                self.translator = translator
+
+    def _remove_translator(self):
+        if self.translator is not None:
+            QCoreApplication.removeTranslator(self.translator)
+            self.translator = None
+
+    # -- actions --------------------------------------------------------------
+    def toggle_monitor(self, checked=None):
+        visible = (not self.monitor_dock.isVisible()) if checked is None else bool(checked)
+        self.monitor_dock.setUserVisible(visible)
+
+    def _monitor_visibility_changed(self, visible):
+        self.monitor_action.setChecked(visible)
+
+    def show_connections(self):
+        from ..ui.connections_dialog import ConnectionsDialog
+
+        if self._connections_dialog is None:
+            self._connections_dialog = ConnectionsDialog(self.task_runner, parent=self.iface.mainWindow())
+        self._connections_dialog.show()
+        self._connections_dialog.raise_()
+        self._connections_dialog.activateWindow()
+
+    def show_about(self):
+        text = (
+            f"{plugin_name()} {plugin_version()}\n\n{plugin_metadata('about')}\n\n"
+            f"QGIS {Qgis.QGIS_VERSION}\n{plugin_metadata('homepage')}"
+        )
+        box = QMessageBox(QMessageBox.Icon.Information, f"About {plugin_name()}", text,
+                          QMessageBox.StandardButton.Ok, self.iface.mainWindow())
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        box.exec_()
+
+    def task_selected_layers(self):
+        layers = [layer for layer in self.iface.layerTreeView().selectedLayers() if is_taskable_layer(layer)]
+        self._task_layers(layers)
+
+    def task_current_layer(self):
+        layer = self.iface.layerTreeView().currentLayer() or self.iface.activeLayer()
+        self._task_layers([layer] if is_taskable_layer(layer) else [])
+
+    def _task_layers(self, layers):
+        if not layers:
+            self.messages.warning("Select a polygon layer in the Layers panel, then select features on it.")
+            return
+        selected = sum(layer.selectedFeatureCount() for layer in layers)
+        if not selected:
+            names = ", ".join(layer.name() for layer in layers)
+            self.messages.warning(f"No features are selected in {names}. Select the areas to image first.")
+            return
+        self.open_order_dialog(layers)
+
+    def open_order_dialog(self, layers):
+        self.messages.info(
+            f"{sum(layer.selectedFeatureCount() for layer in layers)} selected feature(s) ready for tasking."
+        )

@@ -1,0 +1,77 @@
+"""The one QgsTask base: run() does I/O and returns data, finished() touches widgets and layers.
+
+QGIS drops a task nobody references, so every task is started through a TaskRunner that
+holds it until it has finished. Errors never escape run(): a provider error becomes its
+own user-facing message, anything unexpected is logged with its traceback and reported
+to the user as one plain sentence.
+"""
+import logging
+from typing import Any, Callable, Optional
+
+from qgis.core import QgsApplication, QgsTask
+
+logger = logging.getLogger(__name__)
+
+
+def user_message_for(error: BaseException) -> str:
+    """The sentence a person sees for an error raised in the background."""
+    message = getattr(error, "user_message", None)
+    if message:
+        return str(message)
+    logger.error("Unexpected error in a background task", exc_info=error)
+    return f"Something went wrong ({type(error).__name__}); the details are in the message log."
+
+
+class BackgroundTask(QgsTask):
+    def __init__(
+        self,
+        description: str,
+        work: Callable[["BackgroundTask"], Any],
+        on_success: Optional[Callable[[Any], None]] = None,
+        on_failure: Optional[Callable[[str], None]] = None,
+        can_cancel: bool = True,
+    ):
+        flags = QgsTask.CanCancel if can_cancel else QgsTask.Flags()
+        super().__init__(description, flags)
+        self._work = work
+        self._on_success = on_success
+        self._on_failure = on_failure
+        self.result: Any = None
+        self.error_message: str = ""
+
+    def run(self) -> bool:
+        try:
+            self.result = self._work(self)
+            return not self.isCanceled()
+        except Exception as error:  # noqa: BLE001 - nothing may escape into QGIS's task thread
+            self.error_message = user_message_for(error)
+            return False
+
+    def finished(self, succeeded: bool) -> None:
+        if succeeded:
+            if self._on_success:
+                self._on_success(self.result)
+        elif self._on_failure:
+            self._on_failure(self.error_message or "Cancelled.")
+
+
+class TaskRunner:
+    """Starts tasks in QGIS's task manager and keeps them referenced until they end."""
+
+    def __init__(self):
+        self._running: set = set()
+
+    def start(self, task: BackgroundTask) -> BackgroundTask:
+        self._running.add(task)
+        task.taskCompleted.connect(lambda: self._running.discard(task))
+        task.taskTerminated.connect(lambda: self._running.discard(task))
+        QgsApplication.taskManager().addTask(task)
+        return task
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    def cancel_all(self) -> None:
+        for task in list(self._running):
+            task.cancel()

@@ -1,0 +1,104 @@
+"""Fixtures for tests that need QGIS (pytest-qgis, offscreen)."""
+import pytest
+from qgis.core import QgsApplication, QgsLayerTreeModel, QgsProject
+from qgis.gui import QgsLayerTreeView
+from qgis.PyQt.QtCore import QCoreApplication, QEvent
+from qgis.PyQt.QtWidgets import QMainWindow
+
+TEST_MASTER_PASSWORD = "test-master-password-for-the-auth-db"
+
+
+class RecordingIface:
+    """Stands in for QgisInterface with the real Qt widgets QGIS itself would use.
+
+    pytest-qgis's interface answers unknown calls with MagicMocks, which would let a
+    plugin add a menu entry and never remove it. Here the toolbar, dock, Web menu and
+    layer-tree actions are real objects in a real main window, so a test can look at
+    what is left after unload.
+    """
+
+    def __init__(self, base_iface):
+        self._base = base_iface
+        self.main_window = QMainWindow()
+        self.web_menu = self.main_window.menuBar().addMenu("&Web")
+        self.layer_type_actions = []
+        self.layer_actions = {}
+        self.layer_tree_view = QgsLayerTreeView(self.main_window)
+        self.layer_tree_view.setModel(QgsLayerTreeModel(QgsProject.instance().layerTreeRoot(), self.main_window))
+
+    def __getattr__(self, name):
+        return getattr(self._base, name)
+
+    def mainWindow(self):
+        return self.main_window
+
+    def addToolBar(self, name):
+        return self.main_window.addToolBar(name)
+
+    def _plugin_menu(self, name, create):
+        for action in self.web_menu.actions():
+            if action.menu() is not None and action.text() == name:
+                return action.menu()
+        return self.web_menu.addMenu(name) if create else None
+
+    def addPluginToWebMenu(self, name, action):
+        self._plugin_menu(name, create=True).addAction(action)
+
+    def removePluginWebMenu(self, name, action):
+        menu = self._plugin_menu(name, create=False)
+        if menu is None:
+            return
+        menu.removeAction(action)
+        if not menu.actions():  # QGIS drops the plugin's submenu once it is empty
+            self.web_menu.removeAction(menu.menuAction())
+            menu.deleteLater()
+
+    def web_menu_entries(self):
+        return {a.text(): [x.text() for x in a.menu().actions()] for a in self.web_menu.actions() if a.menu()}
+
+    def addDockWidget(self, area, dock):
+        self.main_window.addDockWidget(area, dock)
+
+    def removeDockWidget(self, dock):
+        self.main_window.removeDockWidget(dock)
+
+    def addCustomActionForLayerType(self, action, menu, layer_type, all_layers):
+        self.layer_type_actions.append(action)
+
+    def addCustomActionForLayer(self, action, layer):
+        self.layer_actions.setdefault(action, set()).add(layer.id())
+
+    def removeCustomActionForLayerType(self, action):
+        found = action in self.layer_type_actions
+        if found:
+            self.layer_type_actions.remove(action)
+        self.layer_actions.pop(action, None)
+        return found
+
+    def layerTreeView(self):
+        return self.layer_tree_view
+
+    def activeLayer(self):
+        return self.layer_tree_view.currentLayer()
+
+
+def process_deferred_deletes():
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+
+
+@pytest.fixture
+def recording_iface(qgis_iface):
+    iface = RecordingIface(qgis_iface)
+    yield iface
+    QgsProject.instance().removeAllMapLayers()
+    iface.main_window.deleteLater()
+    process_deferred_deletes()
+
+
+@pytest.fixture(scope="session")
+def auth_manager(qgis_app):
+    """The QGIS authentication database, unlocked the way a user unlocks it."""
+    manager = QgsApplication.authManager()
+    assert not manager.isDisabled(), manager.disabledMessage()
+    assert manager.setMasterPassword(TEST_MASTER_PASSWORD, True)
+    return manager

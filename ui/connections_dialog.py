@@ -1,0 +1,194 @@
+"""The Connections dialog: add, edit, remove and test provider connections.
+
+The dialog writes the connection to QgsSettings and the credentials to the QGIS
+authentication database; the password field is never filled back from the database, so a
+secret shown once is never shown again (leaving it empty keeps the stored one).
+"""
+import logging
+from pathlib import Path
+
+from qgis.PyQt import sip, uic
+from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtWidgets import QDialog, QListWidgetItem, QMessageBox
+
+from ..plugin.connection_check import check_connection
+from ..plugin.model import DEFAULT_BASE_URLS, Connection, ConnectionKind
+from ..plugin.settings import (
+    ConnectionSettings,
+    CredentialsError,
+    new_connection_id,
+    read_credentials,
+    store_credentials,
+)
+from ..plugin.tasks import BackgroundTask, TaskRunner
+
+logger = logging.getLogger(__name__)
+
+FORM_CLASS, _ = uic.loadUiType(str(Path(__file__).with_name("connections_dialog.ui")))
+
+_CREDENTIAL_LABELS = {
+    ConnectionKind.UP42: ("User name (e-mail)", "Password"),
+    ConnectionKind.PLANET: ("API key", ""),
+    ConnectionKind.STAPI: ("Token or API key (optional)", ""),
+    ConnectionKind.SANDBOX: ("", ""),
+}
+
+
+class ConnectionsDialog(QDialog, FORM_CLASS):
+    def __init__(self, task_runner: TaskRunner, settings: ConnectionSettings = None, parent=None,
+                 sandbox_url=None):
+        super().__init__(parent)
+        self.setupUi(self)
+        self.task_runner = task_runner
+        self.settings = settings or ConnectionSettings()
+        # A callable giving the URL of the running sandbox (started on demand by the plugin).
+        self.sandbox_url = sandbox_url
+        self._test_task = None
+        for kind in ConnectionKind:
+            self.kindCombo.addItem(kind.label, kind.value)
+        self.kindCombo.currentIndexChanged.connect(self._kind_changed)
+        self.connectionList.currentItemChanged.connect(self._show_selected)
+        self.addButton.clicked.connect(self.add_connection)
+        self.removeButton.clicked.connect(self.remove_selected)
+        self.saveButton.clicked.connect(self.save_current)
+        self.testButton.clicked.connect(self.test_current)
+        self.defaultButton.clicked.connect(self.make_current_default)
+        self.settings.ensure_sandbox_connection()
+        self.reload()
+
+    # -- list -----------------------------------------------------------------
+    def reload(self, select_id: str = "") -> None:
+        self.connectionList.clear()
+        default_id = self.settings.default_connection_id()
+        for connection in self.settings.connections():
+            label = connection.name + ("  (default)" if connection.id == default_id else "")
+            item = QListWidgetItem(label)
+            item.setData(Qt.ItemDataRole.UserRole, connection.id)
+            item.setToolTip(f"{connection.kind.label}")
+            self.connectionList.addItem(item)
+            if connection.id == select_id or (not select_id and connection.id == default_id):
+                self.connectionList.setCurrentItem(item)
+        if self.connectionList.currentItem() is None and self.connectionList.count():
+            self.connectionList.setCurrentRow(0)
+
+    def current_connection(self):
+        item = self.connectionList.currentItem()
+        return self.settings.connection(item.data(Qt.ItemDataRole.UserRole)) if item else None
+
+    def _show_selected(self, *_):
+        connection = self.current_connection()
+        self.resultLabel.clear()
+        if connection is None:
+            return
+        self.nameEdit.setText(connection.name)
+        self.kindCombo.setCurrentIndex(self.kindCombo.findData(connection.kind.value))
+        self.baseUrlEdit.setText(connection.base_url)
+        self.passwordEdit.clear()
+        self.usernameEdit.clear()
+        if connection.authcfg:
+            try:
+                self.usernameEdit.setText(read_credentials(connection.authcfg).username)
+            except CredentialsError as error:
+                self.resultLabel.setText(str(error))
+        self.authcfgValue.setText(connection.authcfg or "none")
+        self._kind_changed()
+
+    def _kind_changed(self, *_):
+        kind = ConnectionKind(self.kindCombo.currentData())
+        user_label, password_label = _CREDENTIAL_LABELS[kind]
+        is_sandbox = kind == ConnectionKind.SANDBOX
+        self.usernameLabel.setText(user_label or "User name")
+        self.usernameEdit.setEnabled(not is_sandbox)
+        self.passwordLabel.setText(password_label or "Password")
+        self.passwordEdit.setEnabled(bool(password_label))
+        self.baseUrlEdit.setEnabled(not is_sandbox)
+        self.baseUrlEdit.setPlaceholderText(
+            "started by the plugin on this computer" if is_sandbox else DEFAULT_BASE_URLS.get(kind, "")
+        )
+
+    # -- actions --------------------------------------------------------------
+    def add_connection(self) -> None:
+        connection = Connection(id=new_connection_id(), name="New connection", kind=ConnectionKind.UP42,
+                                base_url=DEFAULT_BASE_URLS[ConnectionKind.UP42])
+        self.settings.save(connection)
+        self.reload(select_id=connection.id)
+        self.nameEdit.setFocus()
+        self.nameEdit.selectAll()
+
+    def remove_selected(self) -> None:
+        connection = self.current_connection()
+        if connection is None:
+            return
+        answer = QMessageBox.question(
+            self, "Remove connection",
+            f"Remove the connection “{connection.name}” and its stored credentials?",
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        self.settings.remove(connection.id)
+        self.settings.ensure_sandbox_connection()
+        self.reload()
+
+    def save_current(self) -> bool:
+        connection = self.current_connection()
+        if connection is None:
+            return False
+        name = self.nameEdit.text().strip()
+        if not name:
+            self.resultLabel.setText("A connection needs a name.")
+            return False
+        connection.name = name
+        connection.kind = ConnectionKind(self.kindCombo.currentData())
+        connection.base_url = self.baseUrlEdit.text().strip() or DEFAULT_BASE_URLS.get(connection.kind, "")
+        username = self.usernameEdit.text().strip()
+        password = self.passwordEdit.text()
+        if connection.kind != ConnectionKind.SANDBOX and username:
+            try:
+                if password or not connection.authcfg or self._username_changed(connection, username):
+                    connection.authcfg = store_credentials(connection, username, password)
+            except CredentialsError as error:
+                self.resultLabel.setText(str(error))
+                return False
+        self.passwordEdit.clear()
+        self.settings.save(connection)
+        self.reload(select_id=connection.id)
+        self.resultLabel.setText(f"Saved {connection.name}.")
+        return True
+
+    def _username_changed(self, connection: Connection, username: str) -> bool:
+        try:
+            return read_credentials(connection.authcfg).username != username
+        except CredentialsError:
+            return True
+
+    def make_current_default(self) -> None:
+        connection = self.current_connection()
+        if connection is not None:
+            self.settings.set_default_connection(connection.id)
+            self.reload(select_id=connection.id)
+
+    def test_current(self) -> None:
+        if not self.save_current():
+            return
+        connection = self.current_connection()
+        try:
+            credentials = read_credentials(connection.authcfg) if connection.authcfg else None
+        except CredentialsError as error:
+            self.resultLabel.setText(str(error))
+            return
+        base_url = self.sandbox_url() if (connection.kind == ConnectionKind.SANDBOX and self.sandbox_url) else None
+        self.testButton.setEnabled(False)
+        self.resultLabel.setText(f"Testing {connection.name}…")
+        self._test_task = self.task_runner.start(BackgroundTask(
+            f"Testing connection {connection.name}",
+            lambda task: check_connection(connection, credentials, sandbox_url=base_url),
+            on_success=self._test_finished,
+            on_failure=self._test_finished,
+        ))
+
+    def _test_finished(self, message: str) -> None:
+        if sip.isdeleted(self):  # the user closed the dialog while the test ran
+            return
+        self._test_task = None
+        self.testButton.setEnabled(True)
+        self.resultLabel.setText(message)
