@@ -7,7 +7,7 @@ plugin can be reloaded (Plugin Reloader, plugin manager) without leaving anythin
 import logging
 from pathlib import Path
 
-from qgis.core import Qgis, QgsMapLayerType, QgsProject, QgsVectorLayer, QgsWkbTypes
+from qgis.core import Qgis, QgsApplication, QgsMapLayerType, QgsProject, QgsVectorLayer, QgsWkbTypes
 from qgis.PyQt.QtCore import QCoreApplication, QLocale, QSettings, Qt, QTranslator
 from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction, QMessageBox
@@ -15,7 +15,8 @@ from qgis.PyQt.QtWidgets import QAction, QMessageBox
 from .log import install_log_handler, remove_log_handler
 from .message_bar import MessageBar
 from .metadata import plugin_metadata, plugin_name, plugin_version
-from .settings import ConnectionSettings
+from .sandbox_service import SandboxService
+from .settings import SETTINGS_PREFIX, ConnectionSettings
 from .tasks import TaskRunner
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,9 @@ class TaskingPlugin:
         self.iface = iface
         self.messages = MessageBar(iface)
         self.task_runner = TaskRunner()
+        self.sandbox = SandboxService(
+            state_file=Path(QgsApplication.qgisSettingsDirPath()) / SETTINGS_PREFIX / "sandbox-state.json"
+        )
         self.actions = []
         self.toolbar = None
         self.monitor_dock = None
@@ -84,6 +88,7 @@ class TaskingPlugin:
 
     def unload(self):
         self.task_runner.cancel_all()
+        self.sandbox.stop()
         self._remove_layer_tree_action()
         for action in self.actions:
             self.iface.removePluginWebMenu(MENU_NAME, action)
@@ -182,7 +187,8 @@ class TaskingPlugin:
         from ..ui.connections_dialog import ConnectionsDialog
 
         if self._connections_dialog is None:
-            self._connections_dialog = ConnectionsDialog(self.task_runner, parent=self.iface.mainWindow())
+            self._connections_dialog = ConnectionsDialog(self.task_runner, parent=self.iface.mainWindow(),
+                                                         sandbox_url=self.sandbox.url)
         self._connections_dialog.show()
         self._connections_dialog.raise_()
         self._connections_dialog.activateWindow()

@@ -12,6 +12,7 @@ from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import QDialog, QListWidgetItem, QMessageBox
 
 from ..plugin.connection_check import check_connection
+from ..plugin.sessions import SessionFactory
 from ..plugin.model import DEFAULT_BASE_URLS, Connection, ConnectionKind
 from ..plugin.settings import (
     ConnectionSettings,
@@ -36,11 +37,12 @@ _CREDENTIAL_LABELS = {
 
 class ConnectionsDialog(QDialog, FORM_CLASS):
     def __init__(self, task_runner: TaskRunner, settings: ConnectionSettings = None, parent=None,
-                 sandbox_url=None):
+                 sandbox_url=None, session_factory=None):
         super().__init__(parent)
         self.setupUi(self)
         self.task_runner = task_runner
         self.settings = settings or ConnectionSettings()
+        self.session_factory = session_factory
         # A callable giving the URL of the running sandbox (started on demand by the plugin).
         self.sandbox_url = sandbox_url
         self._test_task = None
@@ -177,11 +179,12 @@ class ConnectionsDialog(QDialog, FORM_CLASS):
             self.resultLabel.setText(str(error))
             return
         base_url = self.sandbox_url() if (connection.kind == ConnectionKind.SANDBOX and self.sandbox_url) else None
+        session_factory = self.session_factory or SessionFactory.from_qgis_settings()
         self.testButton.setEnabled(False)
         self.resultLabel.setText(f"Testing {connection.name}…")
         self._test_task = self.task_runner.start(BackgroundTask(
             f"Testing connection {connection.name}",
-            lambda task: check_connection(connection, credentials, sandbox_url=base_url),
+            lambda task: check_connection(connection, credentials, session_factory, sandbox_url=base_url),
             on_success=self._test_finished,
             on_failure=self._test_finished,
         ))

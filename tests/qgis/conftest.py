@@ -5,7 +5,7 @@ from qgis.gui import QgsLayerTreeView
 from qgis.PyQt.QtCore import QCoreApplication, QEvent
 from qgis.PyQt.QtWidgets import QMainWindow
 
-TEST_MASTER_PASSWORD = "test-master-password-for-the-auth-db"
+TEST_MASTER_PASSWORD = "test-master-password"
 
 
 class RecordingIface:
@@ -100,5 +100,8 @@ def auth_manager(qgis_app):
     """The QGIS authentication database, unlocked the way a user unlocks it."""
     manager = QgsApplication.authManager()
     assert not manager.isDisabled(), manager.disabledMessage()
-    assert manager.setMasterPassword(TEST_MASTER_PASSWORD, True)
+    # pytest-qgis keeps its profile in .qgis-settings between runs (`make clean` removes it);
+    # every test that needs the auth database unlocks it through this fixture, with this password.
+    assert manager.setMasterPassword(TEST_MASTER_PASSWORD, True), (
+        "the test auth database in .qgis-settings is locked with another password: run `make clean`")
     return manager

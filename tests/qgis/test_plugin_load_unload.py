@@ -118,3 +118,19 @@ def test_metadata_is_complete(key):
         assert (root / parser["general"]["icon"]).is_file()
     if key == "qgisMinimumVersion":
         assert parser["general"][key] == "3.22"
+
+
+def test_unload_stops_the_in_process_sandbox(recording_iface, tmp_path):
+    import threading
+
+    import requests
+
+    plugin = _load(recording_iface)
+    plugin.sandbox.state_file = tmp_path / "sandbox-state.json"
+    url = plugin.sandbox.url()
+    assert requests.get(f"{url}/_sandbox/clock", timeout=5).ok
+    plugin.unload()
+    assert not plugin.sandbox.running
+    assert not [t for t in threading.enumerate() if t.name.startswith("sandbox") and t.is_alive()]
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{url}/_sandbox/clock", timeout=2)

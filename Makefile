@@ -1,0 +1,46 @@
+# Two commands do all the set-up: `make run` and `make test`. Both run `make setup` first,
+# which installs only what is missing.
+SHELL := /bin/bash
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+PLUGIN_NAME := satellite_tasking
+
+.PHONY: setup run test test-unit test-qgis test-e2e test-sdk lint package bench clean
+
+setup:
+	@scripts/setup.sh
+
+run: setup
+	@scripts/run_qgis.sh
+
+test: setup
+	QT_QPA_PLATFORM=offscreen $(PYTHON) -m pytest -q -p no:randomly
+	$(MAKE) --no-print-directory test-sdk
+
+test-unit: setup
+	$(PYTHON) -m pytest -q tests/unit
+
+test-qgis: setup
+	QT_QPA_PLATFORM=offscreen $(PYTHON) -m pytest -q tests/qgis
+
+test-e2e: setup
+	$(PYTHON) -m pytest -q tests/e2e
+
+# The real UP42 SDK against the sandbox, in the SDK's own venv.
+test-sdk: setup
+	.venv-sdk/bin/python -m pytest -q -p no:cacheprovider --rootdir=tests/sdk tests/sdk
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+package:
+	@/usr/bin/python3 scripts/package.py --name $(PLUGIN_NAME) --output dist
+
+bench: setup
+	@set -e; for bench in tests/bench/bench_*.py; do \
+		[ -e "$$bench" ] || { echo "no benchmarks yet"; break; }; \
+		echo "== $$bench"; QT_QPA_PLATFORM=offscreen $(PYTHON) "$$bench"; \
+	done
+
+clean:
+	rm -rf dist build test-artifacts .qgis-settings .pytest_cache .ruff_cache

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Installs what `make run` and `make test` need, and nothing twice: the Debian packages
+# that are missing, the venv made from Debian's python (the only one that imports qgis),
+# the pinned test tools, and the separate venv in which the real UP42 SDK runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEB_PACKAGES=(python3-qgis qgis qgis-providers python3-venv xvfb xauth imagemagick tinyproxy)
+SYSTEM_PYTHON=/usr/bin/python3
+
+if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then
+    cat >&2 <<'MSG'
+This set-up needs a Debian-like system (apt-get and dpkg), and this one is not.
+Install by hand:
+  - QGIS 3.22 or newer with its Python bindings (Debian/Ubuntu: python3-qgis qgis qgis-providers)
+  - Xvfb, xauth, ImageMagick and tinyproxy (for the desktop and proxy tests)
+then run:
+  <python that imports qgis> -m venv --system-site-packages .venv
+  .venv/bin/pip install -r requirements-test.txt
+MSG
+    exit 1
+fi
+
+missing=()
+for package in "${DEB_PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$package")
+    fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    sudo_cmd=()
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null 2>&1 || { echo "Installing ${missing[*]} needs root (or sudo)." >&2; exit 1; }
+        sudo_cmd=(sudo)
+    fi
+    echo "Installing Debian packages: ${missing[*]}"
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! "$SYSTEM_PYTHON" -c "import qgis.core" 2>/dev/null; then
+    echo "$SYSTEM_PYTHON cannot import qgis although python3-qgis is installed; check the QGIS installation." >&2
+    exit 1
+fi
+
+stamp() { sha256sum "$1" | cut -c1-16; }
+
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import qgis.core" 2>/dev/null; then
+    rm -rf .venv
+    "$SYSTEM_PYTHON" -m venv --system-site-packages .venv
+fi
+if [ "$(cat .venv/.requirements-stamp 2>/dev/null)" != "$(stamp requirements-test.txt)" ]; then
+    .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-test.txt
+    stamp requirements-test.txt > .venv/.requirements-stamp
+fi
+
+# The real UP42 SDK needs newer requests/urllib3 than QGIS ships, so it gets a venv of its
+# own; the plugin's venv keeps testing the libraries QGIS really has.
+if [ ! -x .venv-sdk/bin/python ]; then
+    "$SYSTEM_PYTHON" -m venv .venv-sdk
+fi
+if [ "$(cat .venv-sdk/.requirements-stamp 2>/dev/null)" != "$(stamp requirements-sdk.txt)" ]; then
+    .venv-sdk/bin/python -m pip install -q --disable-pip-version-check -r requirements-sdk.txt
+    stamp requirements-sdk.txt > .venv-sdk/.requirements-stamp
+fi

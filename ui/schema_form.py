@@ -1,0 +1,957 @@
+"""An order form built from a JSON Schema: one type→widget factory and the form around it.
+
+Providers describe their order parameters as JSON Schema (UP42 serves one per data
+product; the plugin ships its own for Planet order kinds), so one form serves all.
+
+* :func:`widget_for` is the single factory: it resolves local ``$ref``/``allOf``, picks
+  the editor for the resolved schema, and falls back to a JSON text field for anything it
+  does not know, so no property is ever dropped and no schema ends in a traceback.
+* :class:`SchemaForm` lays the editors out, applies UP42's top-level ``if/then/else``
+  blocks (whose ``then``/``else`` *replace definitions* or add properties, which plain
+  JSON Schema validation would ignore) each time a value changes, and validates every
+  change with jsonschema, showing each error next to its field.
+"""
+import json
+import logging
+
+from jsonschema import Draft7Validator, FormatChecker, RefResolver
+from jsonschema.exceptions import relevance
+from jsonschema.validators import validator_for
+from qgis.PyQt.QtCore import Qt, pyqtSignal
+from qgis.PyQt.QtWidgets import QFormLayout, QGroupBox, QVBoxLayout, QWidget
+
+from .schema_form_widgets import (
+    UNSET,
+    BooleanField,
+    ChoiceField,
+    DateField,
+    DateTimeField,
+    Field,
+    IntegerField,
+    JsonTextField,
+    MultiChoiceField,
+    NumberField,
+    SchemaProblem,
+    StringField,
+    choice_label,
+    plain_label,
+    rich_tooltip,
+    shorten,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["UNSET", "SchemaForm", "SchemaProblem", "widget_for"]
+
+MAX_NESTING = 8
+MAX_ALL_OF = 64
+MAX_CONDITIONAL_BLOCKS = 64
+MAX_CONDITION_PASSES = 6
+# A list of check boxes is built item by item; past this a JSON array is quicker to type.
+MAX_MULTI_CHOICES = 500
+KNOWN_TYPES = {"string", "integer", "number", "boolean", "object", "array", "null"}
+DEFINITION_KEYS = ("definitions", "$defs")
+
+
+class NotApplicable(Exception):
+    """The property accepts no value in the current state (schema ``false``, or a
+    definition that only a conditional branch provides): its field is not shown."""
+
+
+# ---------------------------------------------------------------------------------------
+# Schema reading (no Qt)
+# ---------------------------------------------------------------------------------------
+
+
+def resolve_pointer(root, ref):
+    """The part of ``root`` a local ``$ref`` ("#/definitions/x") points to."""
+    if not isinstance(ref, str):
+        raise SchemaProblem(f"$ref is {choice_label(ref)}, not a string")
+    if not ref.startswith("#"):
+        raise SchemaProblem(f"$ref {ref!r} points outside this schema; only local references are followed")
+    node = root
+    fragment = ref[1:]
+    if fragment in ("", "/"):
+        return root
+    for raw in fragment.lstrip("/").split("/"):
+        part = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            raise MissingReference(ref)
+    return node
+
+
+class MissingReference(SchemaProblem):
+    def __init__(self, ref):
+        super().__init__(f"$ref {ref!r} points to nothing in the schema")
+        self.ref = ref
+
+
+TIGHTER_IS_LARGER = {"minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties"}
+TIGHTER_IS_SMALLER = {"maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties"}
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def merge_schemas(low, high):
+    """``high`` over ``low``; bounds keep the tighter one, required lists add up.
+
+    Only used to choose and shape the editor: validation always runs on the real schema,
+    so a loose merge never lets a wrong value through.
+    """
+    merged = dict(low)
+    for key, value in high.items():
+        old = merged.get(key)
+        if key in TIGHTER_IS_LARGER and _is_number(old) and _is_number(value):
+            merged[key] = max(old, value)
+        elif key in TIGHTER_IS_SMALLER and _is_number(old) and _is_number(value):
+            merged[key] = min(old, value)
+        elif key == "required" and isinstance(old, list) and isinstance(value, list):
+            merged[key] = old + [name for name in value if name not in old]
+        elif key == "properties" and isinstance(old, dict) and isinstance(value, dict):
+            merged[key] = {**old, **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+class SchemaReader:
+    """Resolves property schemas against one (effective) root schema."""
+
+    def __init__(self, root, conditional_refs=frozenset()):
+        self.root = root
+        # Definitions only some if/then/else branch provides: a $ref to one of them that
+        # points to nothing now means "not in this mode", not a broken schema.
+        self.conditional_refs = conditional_refs
+
+    def flatten(self, schema, visiting=frozenset(), used=None):
+        """One dict for a schema written with ``$ref`` and ``allOf`` (UP42's style).
+
+        ``used`` collects the references followed, so nested objects can spot recursion.
+        """
+        if schema is True:
+            return {}
+        if schema is False:
+            raise NotApplicable()
+        if not isinstance(schema, dict):
+            raise SchemaProblem(f"the schema is {type(schema).__name__} {shorten(choice_label(schema), 60)}, "
+                                "not a JSON object")
+        merged = {}
+        ref = schema.get("$ref")
+        if ref is not None:
+            if ref in visiting:
+                raise SchemaProblem(f"$ref {ref!r} refers back to itself (a cycle)")
+            try:
+                target = resolve_pointer(self.root, ref)
+            except MissingReference:
+                if ref in self.conditional_refs:
+                    raise NotApplicable() from None
+                raise
+            if used is not None:
+                used.add(ref)
+            merged = self.flatten(target, visiting | {ref}, used)
+        all_of = schema.get("allOf")
+        if all_of is not None:
+            if not isinstance(all_of, list):
+                raise SchemaProblem("allOf is not a list")
+            if len(all_of) > MAX_ALL_OF:
+                raise SchemaProblem(f"allOf has {len(all_of)} parts")
+            for part in all_of:
+                merged = merge_schemas(merged, self.flatten(part, visiting, used))
+        own = {key: value for key, value in schema.items() if key not in ("$ref", "allOf")}
+        return merge_schemas(merged, own)
+
+    def choices(self, schema, visiting=frozenset()):
+        """[(value, label, description)] when the schema is a closed list of values, else None."""
+        if "enum" in schema:
+            values = schema["enum"]
+            if not isinstance(values, list):
+                raise SchemaProblem("enum is not a list")
+            return [(value, choice_label(value), "") for value in values]
+        if "const" in schema:
+            return [(schema["const"], _title_or(schema, choice_label(schema["const"])), "")]
+        for key in ("anyOf", "oneOf"):
+            options = schema.get(key)
+            if not isinstance(options, list) or not options:
+                continue
+            found = []
+            for option in options:
+                try:
+                    option = self.flatten(option, visiting)
+                except NotApplicable:
+                    continue
+                if "const" in option:
+                    found.append((option["const"], _title_or(option, choice_label(option["const"])),
+                                  _text(option.get("description"))))
+                elif isinstance(option.get("enum"), list) and len(option["enum"]) == 1:
+                    value = option["enum"][0]
+                    found.append((value, _title_or(option, choice_label(value)), _text(option.get("description"))))
+                else:
+                    return None
+            return found
+        return None
+
+    def nullable_alternative(self, schema):
+        """``anyOf: [X, {"type": "null"}]`` → X merged into the schema (sent as X or left out)."""
+        for key in ("anyOf", "oneOf"):
+            options = schema.get(key)
+            if not isinstance(options, list) or len(options) != 2:
+                continue
+            flat = [self.flatten(option) for option in options]
+            others = [option for option in flat if option.get("type") != "null"]
+            if len(others) == 1:
+                rest = {k: v for k, v in schema.items() if k != key}
+                return merge_schemas(others[0], rest)
+        return None
+
+    def references_of(self, schema, limit=2000):
+        """Every local reference reachable from ``schema``, with what it points to now."""
+        found, stack, seen = {}, [schema], 0
+        while stack and seen < limit:
+            node = stack.pop()
+            seen += 1
+            if isinstance(node, dict):
+                ref = node.get("$ref")
+                if isinstance(ref, str) and ref not in found:
+                    try:
+                        found[ref] = resolve_pointer(self.root, ref)
+                    except SchemaProblem:
+                        found[ref] = None
+                    stack.append(found[ref])
+                stack.extend(node.values())
+            elif isinstance(node, list):
+                stack.extend(node)
+        return found
+
+
+def _text(value):
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else choice_label(value)
+
+
+def _title_or(schema, fallback):
+    title = schema.get("title")
+    return _text(title) if title not in (None, "") else fallback
+
+
+def _schema_type(schema):
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        named = [k for k in kind if k != "null"]
+        if not all(isinstance(k, str) for k in kind):
+            raise SchemaProblem(f"type {choice_label(kind)} is not a list of names")
+        if len(named) == 1:
+            kind = named[0]
+        elif not named:
+            kind = "null"
+        else:
+            raise SchemaProblem(f"the value may be any of {', '.join(named)}")
+    if kind is not None and (not isinstance(kind, str) or kind not in KNOWN_TYPES):
+        raise SchemaProblem(f"type {choice_label(kind)} is not a JSON Schema type")
+    return kind
+
+
+# ---------------------------------------------------------------------------------------
+# The factory
+# ---------------------------------------------------------------------------------------
+
+
+def widget_for(schema, *, required=False, reader=None, depth=0, ancestry=frozenset(), parent=None):
+    """The editor for one property schema, or None when the property takes no value now.
+
+    Anything this function does not know becomes a :class:`JsonTextField` saying why.
+    """
+    reader = reader or SchemaReader(schema if isinstance(schema, dict) else {})
+    used = set()
+    try:
+        spec = reader.flatten(schema, used=used)
+        field = _editor_for(spec, required, reader, depth, ancestry | used, parent)
+    except NotApplicable:
+        return None
+    except SchemaProblem as problem:
+        field = JsonTextField(_safe_dict(schema), str(problem), required=required, parent=parent)
+    except RecursionError:
+        field = JsonTextField(_safe_dict(schema), "the schema nests too deeply", required=required,
+                              parent=parent)
+    except Exception as exc:  # a hand-broken schema must never take the dialog down
+        logger.exception("no editor for schema %s", shorten(choice_label(schema), 200))
+        field = JsonTextField(_safe_dict(schema), f"the form could not read this part ({exc})",
+                              required=required, parent=parent)
+    field.apply_default()
+    return field
+
+
+def _safe_dict(schema):
+    return schema if isinstance(schema, dict) else {}
+
+
+def _editor_for(spec, required, reader, depth, ancestry, parent):
+    alternative = reader.nullable_alternative(spec)
+    if alternative is not None:
+        spec = alternative
+    kind = _schema_type(spec)
+    choices = reader.choices(spec)
+    if choices is not None:
+        return ChoiceField(spec, choices, required=required, parent=parent)
+    if kind is None:
+        if "properties" in spec:
+            kind = "object"
+        elif "items" in spec:
+            kind = "array"
+        elif any(key in spec for key in ("format", "pattern", "maxLength", "minLength")):
+            kind = "string"
+        elif any(key in spec for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")):
+            kind = "number"
+    if kind == "boolean":
+        return BooleanField(spec, required=required, parent=parent)
+    if kind == "integer":
+        return IntegerField(spec, required=required, parent=parent)
+    if kind == "number":
+        return NumberField(spec, required=required, parent=parent)
+    if kind == "string":
+        fmt = spec.get("format")
+        if fmt == "date-time":
+            return DateTimeField(spec, required=required, parent=parent)
+        if fmt == "date":
+            return DateField(spec, required=required, parent=parent)
+        return StringField(spec, required=required, parent=parent)
+    if kind == "array":
+        items = spec.get("items")
+        if isinstance(items, dict):
+            item_choices = reader.choices(reader.flatten(items))
+            if item_choices is not None:
+                if len(item_choices) > MAX_MULTI_CHOICES:
+                    raise SchemaProblem(f"{len(item_choices)} choices are too many for a list; "
+                                        "type a JSON array of values")
+                return MultiChoiceField(spec, item_choices, required=required, parent=parent)
+        raise SchemaProblem("a list of free values; type a JSON array")
+    if kind == "object":
+        properties = spec.get("properties")
+        if isinstance(properties, dict) and properties:
+            if depth >= MAX_NESTING:
+                raise SchemaProblem("the objects nest too deeply")
+            return ObjectField(spec, reader, required=required, depth=depth + 1, ancestry=ancestry,
+                               parent=parent)
+        raise SchemaProblem("an object with free keys; type a JSON object")
+    if kind == "null":
+        raise SchemaProblem("the only value allowed is null")
+    raise SchemaProblem("the schema does not say what kind of value this is")
+
+
+# ---------------------------------------------------------------------------------------
+# Layout: rows of label + editor + help + error
+# ---------------------------------------------------------------------------------------
+
+
+class FieldRow:
+    """One property on screen: its label, editor, help text and error line."""
+
+    def __init__(self, name, field, schema, required, signature):
+        self.name = name
+        self.field = field
+        self.signature = signature
+        title = schema.get("title") if isinstance(schema, dict) else None
+        title = _text(title) if title not in (None, "") else name
+        description = _text(schema.get("description")) if isinstance(schema, dict) else ""
+        self.container = QWidget()
+        box = QVBoxLayout(self.container)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.setSpacing(2)
+        box.addWidget(field)
+        self.help = plain_label(description, self.container, word_wrap=True)
+        self.help.setEnabled(False)  # greyed: a hint, not an instruction
+        self.help.setVisible(bool(description))
+        box.addWidget(self.help)
+        self.error = plain_label("", self.container, word_wrap=True)
+        self.error.setObjectName(f"error:{name}")
+        self.error.setStyleSheet("color: #c0392b;")
+        self.error.setVisible(False)
+        box.addWidget(self.error)
+        self.label = plain_label(f"{title} *" if required else title)
+        self.label.setProperty("required", bool(required))
+        if description:
+            tip = rich_tooltip(description)
+            self.label.setToolTip(tip)
+            field.setToolTip(tip)
+        if required:
+            self.label.setToolTip((self.label.toolTip() or "") + rich_tooltip("Required."))
+        self.label.setBuddy(field.focus_widget())
+        self.required = required
+        self.title = title
+        self.description = description
+
+    def show_error(self, message):
+        self.error.setText(message or "")
+        self.error.setVisible(bool(message))
+
+
+class FormSection(QWidget):
+    """A QFormLayout of rows keyed by property name, kept in the schema's order."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.layout_ = QFormLayout(self)
+        self.layout_.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.rows = {}
+        self.order = []
+
+    def put(self, row, order):
+        """Insert or replace the row for ``row.name``; ``order`` is the current property order."""
+        old = self.rows.get(row.name)
+        if old is not None:
+            index = self._index(old)
+            self.remove(row.name)
+        else:
+            before = set(order[: order.index(row.name)]) if row.name in order else set(self.rows)
+            index = sum(1 for name in self.rows if name in before)
+        self.layout_.insertRow(index, row.label, row.container)
+        self.rows[row.name] = row
+
+    def _index(self, row):
+        index, _role = self.layout_.getWidgetPosition(row.container)
+        return index if index >= 0 else len(self.rows)
+
+    def remove(self, name):
+        row = self.rows.pop(name, None)
+        if row is None:
+            return
+        # takeRow keeps the widgets alive; they may be the sender of the signal being handled,
+        # so they are deleted later rather than now.
+        self.layout_.takeRow(row.container)
+        for widget in (row.label, row.container):
+            widget.hide()
+            widget.setParent(None)
+            widget.deleteLater()
+
+    def names(self):
+        return [name for name in self.order if name in self.rows] + [
+            name for name in self.rows if name not in self.order
+        ]
+
+
+class ObjectField(Field):
+    """A nested object: its properties in a group box."""
+
+    def __init__(self, schema, reader, *, required=False, depth=1, ancestry=frozenset(), parent=None):
+        super().__init__(schema, required=required, parent=parent)
+        self.group = QGroupBox(self)
+        title = schema.get("title")
+        if title not in (None, ""):
+            self.group.setTitle(_text(title))
+        box = QVBoxLayout(self.group)
+        self.section = FormSection(self.group)
+        box.addWidget(self.section)
+        self.editor_layout.addWidget(self.group)
+        properties = schema["properties"]
+        names = schema.get("required")
+        required_names = {n for n in names if isinstance(n, str)} if isinstance(names, list) else set()
+        self.section.order = list(properties)
+        for name, sub in properties.items():
+            refs = _direct_refs(sub)
+            if refs & ancestry:
+                child = JsonTextField(_safe_dict(sub), "the schema refers to itself here", parent=None,
+                                      required=name in required_names)
+                child.apply_default()
+            else:
+                child = widget_for(sub, required=name in required_names, reader=reader, depth=depth,
+                                   ancestry=ancestry)
+            if child is None:
+                continue
+            child.changed.connect(self.changed.emit)
+            row = FieldRow(name, child, _row_schema(reader, sub), name in required_names, None)
+            self.section.put(row, self.section.order)
+
+    def fields(self):
+        return {name: row.field for name, row in self.section.rows.items()}
+
+    def _editor_widgets(self):
+        return [row.field.focus_widget() for row in self.section.rows.values()][:1]
+
+    def _editor_value(self):
+        result = {}
+        for name in self.section.names():
+            value = self.section.rows[name].field.value()
+            if value is not UNSET:
+                result[name] = value
+        if not result and not self.required and self.default is UNSET:
+            return UNSET
+        return result
+
+    def _set_editor_value(self, value):
+        if not isinstance(value, dict):
+            return False
+        accepted = True
+        for name, row in self.section.rows.items():
+            if name in value:
+                if not row.field.set_value(value[name]):
+                    row.field.mark_unrestorable(value[name])
+                    accepted = False
+            else:
+                row.field.clear()
+        unknown = set(value) - set(self.section.rows)
+        return accepted and not unknown
+
+    def _clear_editor(self):
+        for row in self.section.rows.values():
+            row.field.clear()
+
+    def apply_default(self):
+        for row in self.section.rows.values():
+            row.field.apply_default()
+        if isinstance(self.default, dict):
+            for name, value in self.default.items():
+                row = self.section.rows.get(name)
+                if row is not None:
+                    row.field.set_value(value)
+
+    def local_error(self):
+        return super().local_error()
+
+
+def _direct_refs(schema):
+    refs = set()
+    if isinstance(schema, dict):
+        if isinstance(schema.get("$ref"), str):
+            refs.add(schema["$ref"])
+        for part in schema.get("allOf", []) if isinstance(schema.get("allOf"), list) else []:
+            if isinstance(part, dict) and isinstance(part.get("$ref"), str):
+                refs.add(part["$ref"])
+    return refs
+
+
+def _row_schema(reader, schema):
+    """Title and description for a row: the property's own words over its definition's."""
+    try:
+        return reader.flatten(schema)
+    except (SchemaProblem, NotApplicable, RecursionError):
+        return schema if isinstance(schema, dict) else {}
+
+
+# ---------------------------------------------------------------------------------------
+# The form
+# ---------------------------------------------------------------------------------------
+
+
+def _conditional_blocks(schema):
+    """The if/then/else blocks of a schema: its own and those in its top-level allOf."""
+    blocks = []
+    if not isinstance(schema, dict):
+        return blocks
+    if "if" in schema:
+        blocks.append(schema)
+    all_of = schema.get("allOf")
+    if isinstance(all_of, list):
+        blocks.extend(part for part in all_of if isinstance(part, dict) and "if" in part)
+    return blocks[:MAX_CONDITIONAL_BLOCKS]
+
+
+def _branch_definition_refs(schema, depth=0):
+    refs = set()
+    for block in _conditional_blocks(schema):
+        for key in ("then", "else"):
+            branch = block.get(key)
+            if not isinstance(branch, dict):
+                continue
+            for definitions_key in DEFINITION_KEYS:
+                definitions = branch.get(definitions_key)
+                if isinstance(definitions, dict):
+                    refs.update(f"#/{definitions_key}/{name}" for name in definitions)
+            if depth < 4:
+                refs |= _branch_definition_refs(branch, depth + 1)
+    return refs
+
+
+class SchemaForm(QWidget):
+    """The order form for one JSON schema of order parameters.
+
+    ``values()`` returns what the user set (and the defaults), typed as the schema says;
+    ``is_valid()``/``errors()``/``validityChanged`` tell the dialog when it may place.
+    """
+
+    validityChanged = pyqtSignal(bool)
+    valuesChanged = pyqtSignal()
+
+    def __init__(self, schema, values=None, hidden=("geometry",), parent=None):
+        super().__init__(parent)
+        self._hidden = frozenset(hidden or ())
+        self._rows_order = []
+        self._selection = None
+        self._validators = {}
+        self._errors = {}
+        self._valid = False
+        self._updating = False
+        self._broken = None
+        self._root = {}
+        self._blocks = []
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self._problem = plain_label("", self, word_wrap=True)
+        self._problem.setObjectName("schemaProblem")
+        self._problem.setVisible(False)
+        layout.addWidget(self._problem)
+        self.section = FormSection(self)
+        layout.addWidget(self.section)
+        self._form_error = plain_label("", self, word_wrap=True)
+        self._form_error.setObjectName("formError")
+        self._form_error.setStyleSheet("color: #c0392b;")
+        self._form_error.setVisible(False)
+        layout.addWidget(self._form_error)
+        layout.addStretch(1)
+        self._updating = True
+        try:
+            self._broken = self._load(schema)
+            if self._broken is None:
+                self._evaluate_conditions()
+                if values:
+                    self._restore(values)
+        finally:
+            self._updating = False
+        if self._broken:
+            self._problem.setText(self._broken)
+            self._problem.setVisible(True)
+        self._validate(emit=False)
+
+    # -- public API ----------------------------------------------------------------------
+    def values(self):
+        result = {}
+        for name in self.section.names():
+            value = self.section.rows[name].field.value()
+            if value is not UNSET:
+                result[name] = value
+        return result
+
+    def set_values(self, values):
+        """Restore a saved draft: fields missing from ``values`` are left out (or reset)."""
+        if self._broken:
+            return
+        self._updating = True
+        try:
+            self._restore(values or {})
+        finally:
+            self._updating = False
+        self._validate()
+        self.valuesChanged.emit()
+
+    def is_valid(self):
+        return self._valid
+
+    def errors(self):
+        return dict(self._errors)
+
+    def field(self, path):
+        """The editor at ``path`` ("a/b" for nested objects), or None."""
+        row = self.row(path)
+        return row.field if row else None
+
+    def row(self, path):
+        section, row = self.section, None
+        for part in path.split("/"):
+            if section is None:
+                return None
+            row = section.rows.get(part)
+            if row is None:
+                return None
+            section = row.field.section if isinstance(row.field, ObjectField) else None
+        return row
+
+    def effective_schema(self):
+        """The schema with the current if/then/else branches applied (what is validated)."""
+        return self._effective(self._selection or ())
+
+    # -- schema set-up -------------------------------------------------------------------
+    def _load(self, schema):
+        if schema is True:
+            schema = {}
+        if not isinstance(schema, dict):
+            return (f"The order form cannot be built: the schema is a {type(schema).__name__}, "
+                    "not a JSON object.")
+        kind = schema.get("type", "object")
+        if kind != "object" and not (isinstance(kind, list) and "object" in kind):
+            return f"The order form cannot be built: its schema describes {shorten(choice_label(kind), 80)}, " \
+                   "not an object of parameters."
+        properties = schema.get("properties", {})
+        if not isinstance(properties, dict):
+            return "The order form cannot be built: the schema's properties are not a JSON object."
+        self._root = schema
+        self._blocks = _conditional_blocks(schema)
+        try:
+            self._validator_class = validator_for(schema, default=Draft7Validator)
+        except (TypeError, LookupError):
+            self._validator_class = Draft7Validator
+        self._conditional_refs = frozenset(_branch_definition_refs(schema))
+        return None
+
+    def _select(self, values, schema=None, depth=0):
+        """Which branch each if/then/else block takes for ``values``: a tuple of (path, bool)."""
+        schema = self._root if schema is None else schema
+        chosen = []
+        for index, block in enumerate(_conditional_blocks(schema)):
+            matched = self._condition_holds(block.get("if"), values)
+            chosen.append(((depth, index), matched))
+            branch = block.get("then" if matched else "else")
+            if isinstance(branch, dict) and depth < 4:
+                chosen.extend(self._select(values, branch, depth + 1))
+        return tuple(chosen)
+
+    def _condition_holds(self, condition, values):
+        if isinstance(condition, bool):
+            return condition
+        if not isinstance(condition, dict):
+            return False
+        try:
+            validator = self._validator_class(condition, resolver=RefResolver.from_schema(self._root))
+            return validator.is_valid(values)
+        except Exception:  # a broken condition counts as not met, the form carries on
+            logger.warning("cannot evaluate a schema condition", exc_info=True)
+            return False
+
+    def _branches(self, selection):
+        """The then/else branches the selection takes, in order."""
+        taken = dict(selection)
+        branches = []
+
+        def walk(schema, depth):
+            for index, block in enumerate(_conditional_blocks(schema)):
+                matched = taken.get((depth, index))
+                if matched is None:
+                    continue
+                branch = block.get("then" if matched else "else")
+                if isinstance(branch, dict):
+                    branches.append(branch)
+                    if depth < 4:
+                        walk(branch, depth + 1)
+
+        walk(self._root, 0)
+        return branches
+
+    def _effective(self, selection):
+        """The root schema with the chosen branches merged in.
+
+        UP42's branches *replace definitions* and may add properties and required names;
+        plain validation would ignore a ``then: {definitions: ...}``, so the branches are
+        merged here and the conditional blocks left out of what is validated.
+        """
+        root = self._root
+        effective = {key: value for key, value in root.items() if key not in ("if", "then", "else")}
+        for key in DEFINITION_KEYS:
+            if isinstance(root.get(key), dict):
+                effective[key] = dict(root[key])
+        effective["properties"] = dict(root.get("properties", {}))
+        required = root.get("required", [])
+        effective["required"] = list(required) if isinstance(required, list) else []
+        all_of = root.get("allOf")
+        extra = [part for part in all_of if not (isinstance(part, dict) and "if" in part)] \
+            if isinstance(all_of, list) else []
+        for branch in self._branches(selection):
+            for key in DEFINITION_KEYS:
+                if isinstance(branch.get(key), dict):
+                    effective[key] = {**effective.get(key, {}), **branch[key]}
+            if isinstance(branch.get("properties"), dict):
+                effective["properties"].update(branch["properties"])
+            if isinstance(branch.get("required"), list):
+                effective["required"] += [n for n in branch["required"] if n not in effective["required"]]
+            rest = {key: value for key, value in branch.items()
+                    if key not in ("properties", "required", "if", "then", "else", "allOf", *DEFINITION_KEYS)}
+            if rest:
+                extra.append(rest)
+        if extra:
+            effective["allOf"] = extra
+        else:
+            effective.pop("allOf", None)
+        if not effective["required"]:
+            effective.pop("required")
+        return effective
+
+    # -- building rows -------------------------------------------------------------------
+    def _evaluate_conditions(self, pending=None):
+        """Apply the if/then/else blocks until the branches stop changing.
+
+        A new branch can add a field whose default flips another condition, hence the
+        loop; it is bounded because a schema can make the branches flip forever.
+        """
+        for _ in range(MAX_CONDITION_PASSES):
+            selection = self._select(self.values()) if self._blocks else ()
+            if selection == self._selection:
+                return
+            self._selection = selection
+            self._sync_rows(self._effective(selection), pending)
+
+    def _sync_rows(self, effective, pending=None):
+        reader = SchemaReader(effective, self._conditional_refs)
+        properties = effective.get("properties", {})
+        required = {n for n in effective.get("required", []) if isinstance(n, str)}
+        order = [name for name in properties if name not in self._hidden]
+        self.section.order = order
+        for name in order:
+            sub = properties[name]
+            signature = self._signature(reader, sub, name in required)
+            old = self.section.rows.get(name)
+            if old is not None and old.signature == signature:
+                continue
+            field = widget_for(sub, required=name in required, reader=reader)
+            if field is None:
+                self.section.remove(name)
+                continue
+            if old is not None:
+                carried = old.field.value()
+                if carried is not UNSET:
+                    field.set_value(carried)  # a choice that no longer exists falls back to the default
+            elif pending is not None and name in pending:
+                if not field.set_value(pending[name]):
+                    field.mark_unrestorable(pending[name])
+                pending.pop(name)
+            elif pending is not None:
+                field.clear()
+            field.changed.connect(self._on_field_changed)
+            self.section.put(FieldRow(name, field, _row_schema(reader, sub), name in required, signature), order)
+        for name in list(self.section.rows):
+            if name not in order:
+                self.section.remove(name)
+
+    def _signature(self, reader, schema, required):
+        """What a row's editor depends on: its schema, what its references point to now,
+        and whether it is required. Rows whose signature holds are kept as they are, so a
+        change never rebuilds the editor the user is typing in."""
+        try:
+            return json.dumps([schema, reader.references_of(schema), required], sort_keys=True, default=repr)
+        except (TypeError, ValueError, RecursionError):
+            return repr((schema, required))
+
+    def _restore(self, values):
+        if not isinstance(values, dict):
+            logger.warning("saved form values are not an object; ignored")
+            return
+        pending = dict(values)
+        for name, row in list(self.section.rows.items()):
+            if name in pending:
+                if row.field.set_value(pending[name]):
+                    pending.pop(name)
+            else:
+                row.field.clear()
+        # The restored values may switch branches, which can bring the fields still pending.
+        self._evaluate_conditions(pending)
+        for name, row in self.section.rows.items():
+            if name in pending:
+                value = pending.pop(name)
+                if not row.field.set_value(value):
+                    row.field.mark_unrestorable(value)
+        hidden = [name for name in pending if name in self._hidden]
+        ignored = [name for name in pending if name not in self._hidden]
+        if ignored:
+            logger.warning("saved values for unknown parameters ignored: %s", ", ".join(map(str, ignored)))
+        if hidden:
+            logger.debug("saved values for hidden parameters ignored: %s", ", ".join(hidden))
+
+    # -- reacting and validating ---------------------------------------------------------
+    def _on_field_changed(self):
+        if self._updating:
+            return
+        self._updating = True
+        try:
+            if self._blocks:
+                self._evaluate_conditions()
+        finally:
+            self._updating = False
+        self._validate()
+        self.valuesChanged.emit()
+
+    def _validator(self):
+        key = self._selection or ()
+        validator = self._validators.get(key)
+        if validator is None:
+            schema = self._effective(key)
+            # Hidden properties (the geometry) are required by UP42's schemas but come later
+            # from the AOIs, one order per AOI: the form checks everything else, so the hidden
+            # names leave `required` here and the provider adds the geometry when placing.
+            if self._hidden and "required" in schema:
+                schema["required"] = [n for n in schema["required"] if n not in self._hidden]
+                if not schema["required"]:
+                    schema.pop("required")
+            validator = self._validator_class(schema, format_checker=FormatChecker())
+            self._validators[key] = validator
+        return validator
+
+    def _validate(self, emit=True):
+        errors = {}
+        if self._broken:
+            errors[""] = self._broken
+        else:
+            values = self.values()
+            for path, field in self._walk_fields():
+                message = field.local_error()
+                if message:
+                    errors[path] = message
+            try:
+                found = sorted(self._validator().iter_errors(values), key=relevance)
+            except Exception as exc:  # a schema jsonschema itself cannot apply (bad regex, cycle…)
+                logger.warning("the schema could not be applied", exc_info=True)
+                found = []
+                errors.setdefault("", shorten(f"The schema cannot check these values: {exc}"))
+            for error in found:
+                for path, message in self._explain(error):
+                    if path not in errors:
+                        errors[path] = message
+                    elif message not in errors[path]:
+                        errors[path] = shorten(errors[path] + "\n" + message)
+        self._errors = errors
+        self._show_errors(errors)
+        valid = not errors
+        if valid != self._valid:
+            self._valid = valid
+            if emit:
+                self.validityChanged.emit(valid)
+
+    def _walk_fields(self, section=None, prefix=""):
+        section = section or self.section
+        for name, row in section.rows.items():
+            path = f"{prefix}{name}"
+            yield path, row.field
+            if isinstance(row.field, ObjectField):
+                yield from self._walk_fields(row.field.section, path + "/")
+
+    def _explain(self, error):
+        """(field path, message) pairs for one jsonschema error."""
+        parts = [str(part) for part in error.absolute_path]
+        if error.validator == "required" and isinstance(error.instance, dict):
+            missing = [name for name in error.validator_value or [] if isinstance(name, str)
+                       and name not in error.instance]
+            if missing:
+                return [(self._shown_path(parts + [name]), "This field is required.") for name in missing]
+            return [(self._shown_path(parts), shorten(error.message))]
+        path = self._shown_path(parts)
+        row = self.row(path) if path else None
+        if error.validator in ("anyOf", "oneOf", "enum", "const") and row is not None and isinstance(
+            row.field, (ChoiceField, MultiChoiceField)
+        ):
+            return [(path, "Choose one of the listed values.")]
+        if error.validator == "additionalProperties" and not parts:
+            return [("", shorten(error.message))]
+        return [(path, shorten(error.message))]
+
+    def _shown_path(self, parts):
+        """The deepest row on screen for a value path; "" when none (a form-wide error)."""
+        shown, section = [], self.section
+        for part in parts:
+            if section is None or part not in section.rows:
+                break
+            shown.append(part)
+            field = section.rows[part].field
+            section = field.section if isinstance(field, ObjectField) else None
+        return "/".join(shown)
+
+    def _show_errors(self, errors):
+        for path, field in self._walk_fields():
+            row = self.row(path)
+            if row is not None:
+                row.show_error(errors.get(path))
+        general = errors.get("")
+        if self._broken:
+            general = None  # already shown at the top
+        self._form_error.setText(general or "")
+        self._form_error.setVisible(bool(general))
