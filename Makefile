@@ -5,13 +5,13 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 PLUGIN_NAME := satellite_tasking
 
-.PHONY: setup run test test-unit test-qgis test-e2e test-sdk lint package bench clean
+.PHONY: setup run test test-unit test-qgis test-e2e test-sdk lint package bench clean clean-profile
 
 setup:
 	@scripts/setup.sh
 
 run: setup
-	@scripts/run_qgis.sh
+	@scripts/run_qgis.sh $(ARGS)
 
 test: setup
 	QT_QPA_PLATFORM=offscreen $(PYTHON) -m pytest -q -p no:randomly
@@ -24,7 +24,7 @@ test-qgis: setup
 	QT_QPA_PLATFORM=offscreen $(PYTHON) -m pytest -q tests/qgis
 
 test-e2e: setup
-	$(PYTHON) -m pytest -q tests/e2e
+	$(PYTHON) -m pytest -q -m e2e tests/e2e
 
 # The real UP42 SDK against the sandbox, in the SDK's own venv.
 test-sdk: setup
@@ -44,3 +44,7 @@ bench: setup
 
 clean:
 	rm -rf dist build test-artifacts .qgis-settings .pytest_cache .ruff_cache
+
+# Throws away the isolated QGIS profile that `make run` uses.
+clean-profile:
+	rm -rf .qgis-profile

@@ -113,6 +113,7 @@ class Product:
     geometry_types: tuple = ("Polygon",)
     needs_feasibility: bool = False
     needs_quotation: bool = False
+    api: str = ""
     # Provider-specific extras (e.g. Planet order kind, UP42 integrations) kept as given.
     extra: dict = field(default_factory=dict)
 
@@ -161,6 +162,9 @@ class Order:
     acquisition_end: Optional[datetime] = None
     decision: Decision = Decision.NONE
     params: dict = field(default_factory=dict)
+    # Which API the order lives in ("up42", "planet", "stapi"): one connection (the sandbox)
+    # may speak several.
+    api: str = ""
     # The provider's order as it was read, for the details pane and for anything not modelled.
     raw: dict = field(default_factory=dict)
 

@@ -5,10 +5,11 @@ and translator that ``initGui`` adds is recorded here and removed by ``unload``,
 plugin can be reloaded (Plugin Reloader, plugin manager) without leaving anything behind.
 """
 import logging
+import os
 from pathlib import Path
 
 from qgis.core import Qgis, QgsApplication, QgsMapLayerType, QgsProject, QgsVectorLayer, QgsWkbTypes
-from qgis.PyQt.QtCore import QCoreApplication, QLocale, QSettings, Qt, QTranslator
+from qgis.PyQt.QtCore import QCoreApplication, QLocale, QSettings, Qt, QTimer, QTranslator
 from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction, QMessageBox
 
@@ -27,6 +28,7 @@ I18N_DIR = PLUGIN_DIR / "resources" / "i18n"
 TOOLBAR_OBJECT_NAME = "SatelliteTaskingToolbar"
 MENU_NAME = "Satellite tasking"
 TASK_ACTION_TEXT = "Task a satellite over selected features"
+START_SANDBOX_ENV = "SATELLITE_TASKING_START_SANDBOX"
 
 
 def icon(name: str) -> QIcon:
@@ -84,7 +86,16 @@ class TaskingPlugin:
 
         self._create_monitor_dock()
         self._add_layer_tree_action()
+        if os.environ.get(START_SANDBOX_ENV) == "1":
+            # `make run` asks for the sandbox at once; started after QGIS has finished opening.
+            QTimer.singleShot(0, self._start_sandbox)
         logger.info("%s %s loaded", plugin_name(), plugin_version())
+
+    def _start_sandbox(self):
+        try:
+            logger.info("Sandbox running at %s", self.sandbox.url())
+        except OSError as error:
+            self.messages.error(f"The sandbox could not start: {error}")
 
     def unload(self):
         self.task_runner.cancel_all()

@@ -1,0 +1,1 @@
+"""Tasking providers behind one interface (base.TaskingProvider). No Qt, no QGIS."""

@@ -1,0 +1,204 @@
+"""The one interface every tasking provider fills (UP42, Planet, STAPI, the sandbox).
+
+Providers are plain Python: no Qt, no QGIS. They take a ``Connection``, the credentials
+read from the QGIS authentication database by the caller, and a ``TaskingSession`` from
+``plugin.http``; they return the dataclasses of ``plugin.model``. Everything here may block
+on the network, so the plugin calls providers only from background tasks.
+
+A capability a provider lacks (Planet has no feasibility study, UP42 no order edit) raises
+``NotSupported`` with a sentence naming the provider, never an AttributeError.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Iterable, Optional
+
+from ..http import ProviderError, TaskingSession
+from ..model import (
+    Asset,
+    Connection,
+    Estimate,
+    FeasibilityOption,
+    FeasibilityStudy,
+    Order,
+    OrderDraft,
+    Product,
+    Quotation,
+)
+
+logger = logging.getLogger(__name__)
+
+DOWNLOAD_CHUNK_BYTES = 1 << 16
+
+# (bytes done, bytes total or None) -> None
+Progress = Callable[[int, Optional[int]], None]
+
+
+class NotSupported(ProviderError):  # noqa: N818 - reads as a sentence at the raise site
+    """The provider has no such operation (or not in the order's current state)."""
+
+
+class Delivery:
+    """What a provider delivered for an order: footprints and downloadable assets."""
+
+    def __init__(self, order_id: str, footprint: Optional[dict], assets: list,
+                 remaining: Optional[dict] = None, covered_km2: Optional[float] = None,
+                 covered_percent: Optional[float] = None):
+        self.order_id = order_id
+        self.footprint = footprint
+        self.assets = assets
+        self.remaining = remaining
+        self.covered_km2 = covered_km2
+        self.covered_percent = covered_percent
+
+
+class TaskingProvider:
+    """Base class: shared plumbing and the default 'not supported' answers."""
+
+    #: Human name of the provider's API, used in messages.
+    api_name = "provider"
+
+    def __init__(self, connection: Connection, credentials, session: TaskingSession):
+        self.connection = connection
+        self.credentials = credentials
+        self.session = session
+
+    # -- identity ---------------------------------------------------------------------------
+    def check(self) -> str:
+        """One cheap authenticated request; a sentence saying who the provider thinks we are."""
+        raise NotImplementedError
+
+    # -- catalogue --------------------------------------------------------------------------
+    def products(self) -> list:
+        raise NotImplementedError
+
+    def order_schema(self, product: Product) -> dict:
+        raise NotImplementedError
+
+    # -- ordering ---------------------------------------------------------------------------
+    def estimate(self, draft: OrderDraft) -> Estimate:
+        raise self._unsupported("price estimates")
+
+    def place(self, draft: OrderDraft, only: Optional[Iterable[int]] = None) -> list:
+        """One order per AOI of the draft: a ``PlacementOutcome`` per AOI index, in order.
+
+        ``only`` limits the attempt to those AOI indexes ("Retry failed"). A provider must
+        never create a second order for an AOI that already has one: requests that create
+        orders are not retried blindly, and an unclear answer is reconciled by reading back
+        the orders tagged or named with ``draft.client_reference``.
+        """
+        raise NotImplementedError
+
+    def placed_orders(self, draft: OrderDraft) -> dict:
+        """Orders that already exist for this draft, by AOI index, found by ``client_reference``.
+
+        Used after a crash or a lost answer: before placing again, the plugin asks which AOIs
+        the provider already has orders for, and places only the others.
+        """
+        raise NotImplementedError
+
+    # -- reading ----------------------------------------------------------------------------
+    def orders(self, since: Optional[datetime] = None) -> list:
+        """Orders changed since ``since`` (all when None), newest change first."""
+        raise NotImplementedError
+
+    def order(self, order_id: str) -> Order:
+        raise NotImplementedError
+
+    def captures(self, order_ids: Iterable[str], since: Optional[datetime] = None) -> list:
+        """Captures of those orders (changed since ``since`` when given). Providers without
+        captures answer an empty list."""
+        return []
+
+    # -- changing ---------------------------------------------------------------------------
+    def can_cancel(self, order: Order) -> bool:
+        return False
+
+    def cancel(self, order: Order) -> Order:
+        raise self._unsupported("cancelling orders")
+
+    def editable_fields(self, order: Order) -> frozenset:
+        """The fields ``edit`` accepts for this order in its current state (empty: none)."""
+        return frozenset()
+
+    def edit(self, order: Order, fields: dict) -> Order:
+        raise self._unsupported("editing orders")
+
+    # -- decisions --------------------------------------------------------------------------
+    def feasibility(self, order: Order) -> Optional[FeasibilityStudy]:
+        return None
+
+    def choose_option(self, study: FeasibilityStudy, option: FeasibilityOption) -> FeasibilityStudy:
+        raise self._unsupported("feasibility studies")
+
+    def quotation(self, order: Order) -> Optional[Quotation]:
+        return None
+
+    def decide(self, quotation: Quotation, accept: bool) -> Quotation:
+        raise self._unsupported("price quotations")
+
+    # -- delivery ---------------------------------------------------------------------------
+    def deliveries(self, order: Order) -> list:
+        return []
+
+    def download(self, asset: Asset, folder, progress: Optional[Progress] = None,
+                 cancelled: Optional[Callable[[], bool]] = None) -> Path:
+        """Stream an asset to ``folder``; a ``.part`` file becomes the real name only when complete."""
+        url = self.asset_download_url(asset)
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / safe_file_name(asset.title or asset.id, asset.media_type)
+        partial = target.with_name(target.name + ".part")
+        response = self.session.request("GET", url, expect_json=False, stream=True,
+                                        headers=self.download_headers(url))
+        total = response.headers.get("Content-Length")
+        total = int(total) if total and total.isdigit() else None
+        done = 0
+        try:
+            with open(partial, "wb") as handle:
+                for chunk in response.iter_content(DOWNLOAD_CHUNK_BYTES):
+                    if cancelled and cancelled():
+                        raise ProviderError(self.connection.name, f"Download of {asset.title} cancelled.")
+                    handle.write(chunk)
+                    done += len(chunk)
+                    if progress:
+                        progress(done, total)
+            if total is not None and done != total:
+                raise ProviderError(self.connection.name, f"The download of {asset.title} stopped after "
+                                                          f"{done} of {total} bytes; try again.")
+            os.replace(partial, target)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        finally:
+            response.close()
+        return target
+
+    def asset_download_url(self, asset: Asset) -> str:
+        return asset.url
+
+    def download_headers(self, url: str) -> dict:
+        return {}
+
+    # -- helpers for subclasses -------------------------------------------------------------
+    def _unsupported(self, what: str) -> NotSupported:
+        return NotSupported(self.connection.name, f"{self.api_name} ({self.connection.name}) does not offer {what}.")
+
+
+_MEDIA_SUFFIXES = {"application/zip": ".zip", "application/json": ".json", "image/png": ".png",
+                   "image/jpeg": ".jpg"}
+
+
+def safe_file_name(title: str, media_type: str = "") -> str:
+    """A file name that is safe on every OS, keeping the provider's title recognisable."""
+    name = re.sub(r"[^A-Za-z0-9._ -]+", "_", title).strip(" .") or "asset"
+    name = name[:120]
+    media_type = media_type.lower()
+    suffix = ".tif" if media_type.startswith("image/tiff") else _MEDIA_SUFFIXES.get(media_type, "")
+    if suffix and not name.lower().endswith(suffix):
+        name += suffix
+    return name
