@@ -28,7 +28,7 @@ test-e2e: setup
 
 # The real UP42 SDK against the sandbox, in the SDK's own venv.
 test-sdk: setup
-	.venv-sdk/bin/python -m pytest -q -p no:cacheprovider --rootdir=tests/sdk tests/sdk
+	.venv-sdk/bin/python -m pytest -q -p no:cacheprovider tests/sdk
 
 lint: setup
 	$(VENV)/bin/ruff check .

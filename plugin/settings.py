@@ -28,6 +28,10 @@ _CONNECTION_FIELDS = ("name", "kind", "base_url", "authcfg", "auth_url")
 class CredentialsError(Exception):
     """The authentication database could not store or give back a connection's credentials."""
 
+    @property
+    def user_message(self) -> str:
+        return str(self)
+
 
 @dataclass(frozen=True)
 class Credentials:

@@ -1,0 +1,539 @@
+"""The sandbox HTTP server: stdlib ThreadingHTTPServer on loopback, dialect routing, test control endpoints,
+fault injection and the optional state file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import ipaddress
+import json
+import logging
+import os
+import re
+import socket
+import tempfile
+import threading
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Dict, List, Optional
+from urllib.parse import parse_qs, urlsplit
+
+from .core import DEFAULT_START, Clock, HttpError, Request, Response, World, iso, json_response, problem
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DIALECTS = ("up42", "planet")
+_DIALECT_CLASSES = {"up42": "UP42Dialect", "planet": "PlanetDialect"}
+FAULT_KINDS = ("status", "delay", "drop_before", "drop_after", "malformed")
+REQUEST_LOG_LIMIT = 200_000
+SAVE_DEBOUNCE_SECONDS = 0.2
+
+
+def check_loopback(host: str) -> str:
+    """Return the IPv4 loopback address to bind, or raise ValueError for anything else."""
+    if host == "localhost":
+        return "127.0.0.1"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError as exc:
+        raise ValueError(f"host {host!r} is not a loopback IPv4 address") from exc
+    if address.version != 4 or not address.is_loopback:
+        raise ValueError(f"host {host!r} is not a loopback IPv4 address; the sandbox binds to 127.0.0.1 only")
+    return str(address)
+
+
+def load_dialect_classes(names) -> list:
+    classes = []
+    for name in names:
+        if not isinstance(name, str):
+            classes.append(name)
+            continue
+        try:
+            module = importlib.import_module(f".{name}", __package__)
+        except ModuleNotFoundError as exc:
+            if exc.name == f"{__package__}.{name}":
+                logger.warning("Sandbox dialect %s is not available", name)
+                continue
+            raise
+        classes.append(getattr(module, _DIALECT_CLASSES[name]))
+    return classes
+
+
+class FaultRule:
+    """One fault-injection rule; see SandboxServer.add_faults for the fields."""
+
+    def __init__(self, rule_id: int, spec: dict):
+        self.id = rule_id
+        self.spec = dict(spec)
+        kind = spec.get("kind", "status")
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; one of {', '.join(FAULT_KINDS)}")
+        self.kind = kind
+        self.path_regex = re.compile(spec["path"]) if spec.get("path") else None
+        self.prefix = spec.get("prefix")
+        methods = spec.get("method")
+        if isinstance(methods, str):
+            methods = [methods]
+        self.methods = {m.upper() for m in methods} if methods else None
+        self.probability = float(spec.get("probability", 1.0))
+        self.count = spec.get("count")  # None: unlimited
+        self.after = int(spec.get("after", 0))  # let this many matching requests through first
+        self.status = int(spec.get("status", 503 if kind == "status" else 200))
+        self.retry_after = spec.get("retry_after")
+        self.seconds = float(spec.get("seconds", 30.0))
+        self.matched = 0
+        self.fired = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.methods and method not in self.methods:
+            return False
+        if self.prefix is not None and not path.startswith(self.prefix):
+            return False
+        if self.path_regex is not None and not self.path_regex.search(path):
+            return False
+        return True
+
+    def exhausted(self) -> bool:
+        return self.count is not None and self.fired >= int(self.count)
+
+    def describe(self) -> dict:
+        return {**self.spec, "id": self.id, "kind": self.kind, "matched": self.matched, "fired": self.fired}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "SatelliteTaskingSandbox/1"
+    timeout = 60  # idle keep-alive connections end on their own
+
+    def setup(self):
+        super().setup()
+        self.server.sandbox._track(self.connection, add=True)
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            self.server.sandbox._track(self.connection, add=False)
+
+    def log_message(self, format, *args):  # noqa: A002 - signature fixed by the base class
+        logger.debug("%s - %s", self.address_string(), format % args)
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().strip().split(b";")[0] or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _send(self, response: Response, head_only: bool = False) -> None:
+        self.send_response(response.status)
+        headers = {k.lower(): (k, v) for k, v in response.headers.items()}
+        for key, value in headers.values():
+            if key.lower() not in ("content-length", "connection"):
+                self.send_header(key, str(value))
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if not head_only and response.body:
+            self.wfile.write(response.body)
+
+    def _dispatch(self):
+        sandbox: SandboxServer = self.server.sandbox
+        body = self._read_body()
+        outcome = sandbox.process(
+            self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body
+        )
+        if outcome is None:  # fault: drop the connection without answering
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        self._send(outcome, head_only=self.command == "HEAD")
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class SandboxServer:
+    """In-process or standalone sandbox.
+
+    ``SandboxServer(port=0, seed=1, speed=1.0, start=None, state_file=None)``; ``start()`` binds and serves in
+    a thread, ``stop()`` joins it and closes every socket. ``base_url`` is ``http://127.0.0.1:<port>``.
+    ``dialects``: iterable of names ("up42", "planet") or dialect classes; default both.
+    """
+
+    def __init__(
+        self,
+        port: int = 0,
+        seed: int = 1,
+        speed: float = 1.0,
+        start: Optional[datetime] = None,
+        state_file: Optional[str] = None,
+        host: str = "127.0.0.1",
+        dialects=None,
+        settings: Optional[dict] = None,
+    ):
+        self.host = check_loopback(host)
+        self.requested_port = int(port)
+        self.state_file = os.fspath(state_file) if state_file else None
+        self.speed = float(speed)
+        clock = Clock(start or DEFAULT_START, self.speed)
+        saved = self._read_state_file()
+        if saved:
+            clock = Clock.from_state(saved["world"]["clock"], self.speed)
+            seed = saved["world"].get("seed", seed)
+        self.world = World(clock, seed, settings)
+        self.dialects: Dict[str, object] = {}
+        for cls in load_dialect_classes(dialects if dialects is not None else DEFAULT_DIALECTS):
+            dialect = cls(self.world)
+            self.dialects[dialect.name] = dialect
+        self._routes = sorted(self.dialects.values(), key=lambda d: len(d.prefix), reverse=True)
+        if saved:
+            self.world.load_state(saved["world"])
+            for name, dialect_state in saved.get("dialects", {}).items():
+                if name in self.dialects:
+                    self.dialects[name].load_state(dialect_state)
+        self._faults: List[FaultRule] = []
+        self._fault_ids = 0
+        self._fault_lock = threading.Lock()
+        self._log: List[dict] = []
+        self._log_lock = threading.Lock()
+        self._connections: Dict[object, threading.Thread] = {}
+        self._conn_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._dirty = threading.Event()
+        self._httpd: Optional[_HTTPServer] = None
+        self._thread: Optional[threading.Thread] = None
+        self._saver: Optional[threading.Thread] = None
+
+    # ---- life ------------------------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        if self._httpd is None:
+            raise RuntimeError("sandbox not started")
+        return self._httpd.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    url = base_url
+
+    def start(self) -> SandboxServer:
+        if self._httpd is not None:
+            return self
+        self._stopping.clear()
+        self._httpd = _HTTPServer((self.host, self.requested_port), _Handler)
+        self._httpd.sandbox = self
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="sandbox-http", daemon=True
+        )
+        self._thread.start()
+        if self.state_file:
+            self._saver = threading.Thread(target=self._save_loop, name="sandbox-state", daemon=True)
+            self._saver.start()
+        logger.info("Sandbox listening on %s (dialects: %s)", self.base_url, ", ".join(self.dialects))
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is None:
+            return
+        self._stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        with self._conn_lock:
+            connections = list(self._connections.items())
+        for conn, _thread in connections:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._thread.join(timeout=10)
+        for _conn, thread in connections:
+            if thread is not threading.current_thread():
+                thread.join(timeout=5)
+        if self._saver is not None:
+            self._dirty.set()
+            self._saver.join(timeout=10)
+            self._saver = None
+        if self.state_file:
+            self.save_state()
+        self._httpd = None
+        self._thread = None
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def serve_until_interrupted(self) -> None:
+        self.start()
+        try:
+            while not self._stopping.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
+    def _track(self, conn, add: bool) -> None:
+        with self._conn_lock:
+            if add:
+                self._connections[conn] = threading.current_thread()
+            else:
+                self._connections.pop(conn, None)
+
+    # ---- state file ------------------------------------------------------------------------------
+    def _read_state_file(self) -> Optional[dict]:
+        if not self.state_file or not os.path.exists(self.state_file):
+            return None
+        with open(self.state_file, encoding="utf-8") as fh:
+            return json.load(fh)
+
+    def snapshot(self) -> dict:
+        with self.world.lock:
+            return {
+                "version": 1,
+                "world": self.world.to_state(),
+                "dialects": {name: d.to_state() for name, d in self.dialects.items()},
+            }
+
+    def save_state(self) -> None:
+        if not self.state_file:
+            return
+        data = json.dumps(self.snapshot(), sort_keys=True, separators=(",", ":")).encode("utf-8")
+        folder = os.path.dirname(os.path.abspath(self.state_file))
+        fd, tmp = tempfile.mkstemp(prefix=".sandbox-state-", suffix=".part", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.state_file)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    def _save_loop(self) -> None:
+        while True:
+            self._dirty.wait()
+            if self._stopping.is_set():
+                return
+            self._stopping.wait(SAVE_DEBOUNCE_SECONDS)
+            self._dirty.clear()
+            try:
+                self.save_state()
+            except OSError:
+                logger.exception("Could not write the sandbox state file")
+
+    def _mark_dirty(self) -> None:
+        if self.state_file:
+            self._dirty.set()
+
+    # ---- faults ----------------------------------------------------------------------------------
+    def add_faults(self, specs) -> List[dict]:
+        """Add fault rules. Fields of a rule:
+
+        - ``path`` (regex searched in the path) and/or ``prefix``; ``method`` (str or list); all optional.
+        - ``kind``: ``status`` (answer ``status`` 500/502/503/429 with a problem body; ``retry_after`` seconds
+          adds a Retry-After header), ``delay`` (wait ``seconds`` then handle normally), ``drop_before``
+          (close the connection without handling), ``drop_after`` (handle — e.g. create the orders — then
+          close without answering), ``malformed`` (handle, then answer a truncated JSON body
+          with the real status).
+        - ``count``: fire at most this many times (default unlimited); ``after``: let the first N matching
+          requests through; ``probability``: chance of firing per matching request, drawn from the seed.
+        """
+        if isinstance(specs, dict):
+            specs = specs.get("rules", [specs]) if "rules" in specs else [specs]
+        added = []
+        with self._fault_lock:
+            for spec in specs:
+                self._fault_ids += 1
+                rule = FaultRule(self._fault_ids, spec)
+                self._faults.append(rule)
+                added.append(rule.describe())
+        return added
+
+    def clear_faults(self) -> None:
+        with self._fault_lock:
+            self._faults = []
+
+    def faults(self) -> List[dict]:
+        with self._fault_lock:
+            return [rule.describe() for rule in self._faults]
+
+    def _pick_fault(self, method: str, path: str) -> Optional[FaultRule]:
+        with self._fault_lock:
+            for rule in self._faults:
+                if rule.exhausted() or not rule.matches(method, path):
+                    continue
+                rule.matched += 1
+                if rule.matched <= rule.after:
+                    continue
+                if rule.probability < 1.0:
+                    draw = self.world.random("fault", rule.id, rule.matched).random()
+                    if draw >= rule.probability:
+                        continue
+                rule.fired += 1
+                return rule
+        return None
+
+    # ---- request log -----------------------------------------------------------------------------
+    def requests_log(self) -> List[dict]:
+        with self._log_lock:
+            return list(self._log)
+
+    def clear_requests_log(self) -> None:
+        with self._log_lock:
+            self._log = []
+
+    def _record(self, method, path, query, status, fault) -> None:
+        entry = {"method": method, "path": path, "query": query, "status": status}
+        if fault:
+            entry["fault"] = fault
+        with self._log_lock:
+            if len(self._log) < REQUEST_LOG_LIMIT:
+                self._log.append(entry)
+
+    # ---- request processing ----------------------------------------------------------------------
+    def process(self, method: str, raw_path: str, headers: dict, body: bytes) -> Optional[Response]:
+        """Answer one request; None means: drop the connection without answering."""
+        split = urlsplit(raw_path)
+        path = split.path or "/"
+        query = parse_qs(split.query, keep_blank_values=True)
+        if path.startswith("/_sandbox/") or path == "/_sandbox":
+            try:
+                return self._control(method, path, query, body)
+            except HttpError as err:
+                return json_response(err.status, err.body, err.headers)
+            except (ValueError, KeyError, TypeError) as exc:
+                return json_response(400, problem(400, detail=str(exc), instance=path))
+        rule = self._pick_fault(method, path)
+        if rule is not None and rule.kind == "drop_before":
+            self._record(method, path, query, None, "drop_before")
+            return None
+        if rule is not None and rule.kind == "delay":
+            if self._stopping.wait(rule.seconds):
+                self._record(method, path, query, None, "delay")
+                return None
+        if rule is not None and rule.kind == "status":
+            headers_out = {}
+            if rule.retry_after is not None:
+                headers_out["Retry-After"] = str(rule.retry_after)
+            self._record(method, path, query, rule.status, "status")
+            return json_response(
+                rule.status, problem(rule.status, detail="Injected fault", instance=path), headers_out
+            )
+        response = self._handle(method, path, query, headers, body)
+        fault = rule.kind if rule is not None else None
+        if fault == "drop_after":
+            self._record(method, path, query, response.status, fault)
+            return None
+        if fault == "malformed":
+            response = Response(
+                response.status,
+                response.body[: max(1, len(response.body) // 2)] or b"{",
+                {"Content-Type": "application/json"},
+            )
+        self._record(method, path, query, response.status, fault)
+        return response
+
+    def _base_url(self, headers: dict) -> str:
+        return self.base_url if self._httpd is not None else f"http://{headers.get('host', self.host)}"
+
+    def _tick(self) -> datetime:
+        now = self.world.clock.now()
+        for dialect in self.dialects.values():
+            dialect.tick(now)
+        return now
+
+    def _handle(self, method, path, query, headers, body) -> Response:
+        for dialect in self._routes:
+            prefix = dialect.prefix
+            if prefix and not (path == prefix or path.startswith(prefix + "/")):
+                continue
+            request = Request(
+                method, path[len(prefix) :] or "/", query, headers, body, self._base_url(headers), prefix
+            )
+            with self.world.lock:
+                try:
+                    self._tick()
+                    response = dialect.handle(request)
+                except HttpError as err:
+                    response = json_response(err.status, err.body, err.headers)
+                except Exception:  # noqa: BLE001 - a sandbox bug must answer 500, not kill the connection
+                    logger.exception("Sandbox dialect %s failed on %s %s", dialect.name, method, path)
+                    response = json_response(
+                        500, problem(500, detail="Sandbox internal error", instance=path)
+                    )
+            if method not in ("GET", "HEAD"):
+                self._mark_dirty()
+            return response
+        return json_response(404, problem(404, detail=f"No route for {method} {path}", instance=path))
+
+    def _control(self, method: str, path: str, query: dict, body: bytes) -> Response:
+        payload = json.loads(body.decode("utf-8")) if body.strip() else {}
+        parts = [p for p in path.split("/") if p][1:]
+        topic = parts[0] if parts else ""
+        if topic == "clock" and method in ("GET", "POST"):
+            if method == "POST":
+                seconds = float(payload.get("advance_seconds", 0))
+                with self.world.lock:
+                    self.world.clock.advance(seconds)
+                    self._tick()
+                self._mark_dirty()
+            return json_response(200, {"now": iso(self.world.clock.now()), "speed": self.world.clock.speed})
+        if topic == "faults":
+            if method == "POST":
+                return json_response(200, {"rules": self.add_faults(payload)})
+            if method == "DELETE":
+                self.clear_faults()
+                return json_response(200, {"rules": []})
+            if method == "GET":
+                return json_response(200, {"rules": self.faults()})
+        if topic == "requests":
+            if method == "DELETE":
+                self.clear_requests_log()
+                return json_response(200, {"requests": [], "count": 0})
+            if method == "GET":
+                entries = self.requests_log()
+                return json_response(200, {"requests": entries, "count": len(entries)})
+        if topic == "settings":
+            with self.world.lock:
+                if method == "POST":
+                    self.world.settings.update(payload)
+                    self._mark_dirty()
+                return json_response(200, {"settings": self.world.settings})
+        if topic == "health" and method == "GET":
+            return json_response(
+                200, {"ok": True, "dialects": sorted(self.dialects), "now": iso(self.world.clock.now())}
+            )
+        if topic == "state" and method == "POST" and len(parts) == 2 and parts[1] == "save":
+            self.save_state()
+            return json_response(200, {"saved": bool(self.state_file)})
+        if topic in self.dialects and len(parts) == 2 and method == "POST":
+            dialect = self.dialects[topic]
+            if not hasattr(dialect, "control"):
+                raise HttpError(
+                    404, problem(404, detail=f"Dialect {topic} has no control hooks", instance=path)
+                )
+            with self.world.lock:
+                self._tick()
+                result = dialect.control(parts[1], payload)
+            self._mark_dirty()
+            return json_response(200, result)
+        raise HttpError(404, problem(404, detail=f"Unknown sandbox control {method} {path}", instance=path))

@@ -1,0 +1,918 @@
+"""UP42 dialect of the sandbox: the API surface up42-py 4.3.0 uses for tasking.
+
+Choices (documented for the plugin and its tests):
+- Credentials: any non-empty username/password, except the password ``wrong`` (401). Each username is its own
+  account with one workspace; ``sub`` of /userinfo is that workspace id.
+- Tokens live ``world.settings["up42_token_lifetime"]`` seconds of REAL (wall-clock) time: the SDK counts
+  expiry in real time; advancing the simulated clock by days must not invalidate a client's token.
+- A rejected quotation ends the order: status FAILED_PERMANENTLY, subStatus QUOTATION_REJECTED.
+- Cancellation is accepted until credits are charged (CREATED, BEING_PLACED, PLACEMENT_FAILED, or PLACED
+  before a quotation is accepted and fulfilment starts); afterwards 409.
+- Orders fail permanently during fulfilment with probability ``up42_failure_rate`` (seeded per order).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import hmac
+import math
+import time
+from datetime import datetime, timedelta
+from typing import Dict, List, Optional
+from urllib.parse import parse_qs
+
+from . import up42_schemas as schemas
+from .core import HttpError, Request, Response, World, iso, json_response, parse_time, problem
+from .geotiff import make_geotiff
+
+API_PATHS = ("/v2/", "/orders/schema/")
+TOKEN_PATHS = ("/oauth/token", "/realms/public/protocol/openid-connect/token")
+USERINFO_PATHS = ("/userinfo", "/realms/public/protocol/openid-connect/userinfo")
+STATUSES = (
+    "CREATED",
+    "BEING_PLACED",
+    "PLACED",
+    "PLACEMENT_FAILED",
+    "BEING_FULFILLED",
+    "DELIVERY_INITIALIZATION_FAILED",
+    "DOWNLOAD_FAILED",
+    "DOWNLOADED",
+    "FULFILLED",
+    "FAILED_PERMANENTLY",
+    "CANCELED",
+)
+CANCELABLE_SUB = (
+    None,
+    "FEASIBILITY_WAITING_UPLOAD",
+    "FEASIBILITY_WAITING_RESPONSE",
+    "QUOTATION_WAITING_UPLOAD",
+    "QUOTATION_WAITING_RESPONSE",
+)
+ORDER_SORT_FIELDS = ("createdAt", "updatedAt", "type", "status", "displayName")
+DEFAULT_USERNAME = "demo@example.com"
+DOWNLOAD_URL_DAYS = 7
+HOUR = 3600.0
+DAY = 86400.0
+
+
+def _err(status: int, detail: str, instance: str = "", title: Optional[str] = None) -> HttpError:
+    return HttpError(status, problem(status, title, detail, instance))
+
+
+def _values(request: Request, name: str) -> List[str]:
+    """Repeatable query parameter, also accepting comma-separated values (Spring binds both)."""
+    out: List[str] = []
+    for raw in request.query.get(name, []):
+        out.extend(v for v in raw.split(",") if v)
+    return out
+
+
+def _int_arg(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.arg(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise _err(400, f"Query parameter {name} must be an integer", request.full_path) from exc
+    if not low <= value <= high:
+        raise _err(400, f"Query parameter {name} must be between {low} and {high}", request.full_path)
+    return value
+
+
+def spring_page(request: Request, items: list, sort_fields, default_sort: str) -> dict:
+    page = _int_arg(request, "page", 0, 0, 10_000_000)
+    size = _int_arg(request, "size", 10, 1, 2000)
+    sort_raw = request.arg("sort") or default_sort
+    field, _, direction = sort_raw.partition(",")
+    direction = (direction or "asc").lower()
+    if field not in sort_fields or direction not in ("asc", "desc"):
+        raise _err(
+            400,
+            f"Unsupported sort {sort_raw!r}; fields: {', '.join(sort_fields)}; asc or desc",
+            request.full_path,
+        )
+    ordered = sorted(
+        items, key=lambda it: (it.get(field) or "", it.get("id", "")), reverse=direction == "desc"
+    )
+    total = len(ordered)
+    total_pages = math.ceil(total / size) if total else 0
+    content = ordered[page * size : (page + 1) * size]
+    sort_info = {"sorted": True, "unsorted": False, "empty": False}
+    return {
+        "content": content,
+        "pageable": {
+            "pageNumber": page,
+            "pageSize": size,
+            "offset": page * size,
+            "paged": True,
+            "unpaged": False,
+            "sort": sort_info,
+        },
+        "totalPages": total_pages,
+        "totalElements": total,
+        "last": page >= total_pages - 1,
+        "first": page == 0,
+        "number": page,
+        "size": size,
+        "numberOfElements": len(content),
+        "sort": sort_info,
+        "empty": not content,
+    }
+
+
+# ---- geometry helpers ----------------------------------------------------------------------------
+def _check_position(pos) -> Optional[str]:
+    if not isinstance(pos, (list, tuple)) or len(pos) < 2:
+        return "a position must be [longitude, latitude]"
+    lon, lat = pos[0], pos[1]
+    if not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (lon, lat)
+    ):
+        return "coordinates must be finite numbers"
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        return f"position {list(pos[:2])} is outside longitude -180..180 / latitude -90..90"
+    return None
+
+
+def ring_area_sqkm(ring) -> float:
+    """Area of a lon/lat ring in km² (equirectangular about its mean latitude)."""
+    mean_lat = math.radians(sum(p[1] for p in ring) / len(ring))
+    kx = 111.320 * math.cos(mean_lat)
+    ky = 110.574
+    total = 0.0
+    for (x1, y1), (x2, y2) in zip(((p[0], p[1]) for p in ring), ((p[0], p[1]) for p in ring[1:])):
+        total += (x1 * kx) * (y2 * ky) - (x2 * kx) * (y1 * ky)
+    return abs(total) / 2.0
+
+
+def check_geometry(geometry, expected: str) -> Optional[str]:
+    """Why ``geometry`` is not acceptable for a product taking ``expected``, or None."""
+    if not isinstance(geometry, dict) or "type" not in geometry or "coordinates" not in geometry:
+        return "geometry must be a GeoJSON object with type and coordinates"
+    if geometry["type"] != expected:
+        return f"this data product takes a {expected}, not a {geometry['type']}"
+    coords = geometry["coordinates"]
+    if expected == "Point":
+        return _check_position(coords)
+    if not isinstance(coords, list) or not coords:
+        return "a Polygon needs at least one ring"
+    for ring in coords:
+        if not isinstance(ring, list) or len(ring) < 4:
+            return "a Polygon ring needs at least 4 positions"
+        for pos in ring:
+            problem_text = _check_position(pos)
+            if problem_text:
+                return problem_text
+        if list(ring[0][:2]) != list(ring[-1][:2]):
+            return "a Polygon ring must be closed (first position equals last)"
+    area = ring_area_sqkm(coords[0])
+    if area <= 0.0:
+        return "the Polygon has no area"
+    if area > 20000:
+        return f"the area of {area:.1f} sq km exceeds the maximum of 20000 sq km"
+    return None
+
+
+def footprint(geometry: dict, scene_km: float = 6.0) -> List[float]:
+    """bbox [min_lon, min_lat, max_lon, max_lat] of what gets delivered."""
+    if geometry["type"] == "Point":
+        lon, lat = geometry["coordinates"][:2]
+        half_lat = scene_km / 2 / 110.574
+        half_lon = scene_km / 2 / (111.320 * max(0.05, math.cos(math.radians(lat))))
+        return [lon - half_lon, lat - half_lat, lon + half_lon, lat + half_lat]
+    xs = [p[0] for p in geometry["coordinates"][0]]
+    ys = [p[1] for p in geometry["coordinates"][0]]
+    return [min(xs), min(ys), max(xs), max(ys)]
+
+
+def bbox_polygon(bbox) -> dict:
+    x1, y1, x2, y2 = bbox
+    return {"type": "Polygon", "coordinates": [[[x1, y1], [x2, y1], [x2, y2], [x1, y2], [x1, y1]]]}
+
+
+# ---- the dialect ---------------------------------------------------------------------------------
+class UP42Dialect:
+    name = "up42"
+    prefix = ""
+
+    def __init__(self, world: World):
+        self.world = world
+        self.orders: Dict[str, dict] = {}
+        self.studies: Dict[str, dict] = {}
+        self.quotations: Dict[str, dict] = {}
+        self.assets: Dict[str, dict] = {}
+        self.tokens: Dict[str, dict] = {}
+        self._heap: list = []  # (due timestamp, sequence, order id); stale entries are skipped
+        self._seq = 0
+        self._tiffs: Dict[str, bytes] = {}
+
+    # ---- identity --------------------------------------------------------------------------------
+    def _user_ids(self, username: str) -> dict:
+        rng = self.world.random("up42", "user", username)
+
+        def uid():
+            return (
+                f"{rng.getrandbits(32):08x}-{rng.getrandbits(16):04x}-4{rng.getrandbits(12):03x}-"
+                f"{0x8000 | rng.getrandbits(14):04x}-{rng.getrandbits(48):012x}"
+            )
+
+        return {"username": username, "workspaceId": uid(), "accountId": uid(), "userId": uid()}
+
+    def _authenticate(self, request: Request) -> dict:
+        header = request.headers.get("authorization", "")
+        if not header.lower().startswith("bearer "):
+            raise _err(401, "Missing bearer token", request.full_path)
+        token = header[7:].strip()
+        entry = self.tokens.get(token)
+        if entry is None:
+            raise _err(401, "Unknown access token", request.full_path)
+        if entry["expiresAt"] <= time.time():
+            raise _err(401, "The access token has expired", request.full_path)
+        return self._user_ids(entry["username"])
+
+    def _issue_token(self, request: Request) -> Response:
+        if request.method != "POST":
+            raise _err(405, "Use POST", request.full_path)
+        form = {k: v[0] for k, v in parse_qs(request.body.decode("utf-8", "replace")).items()}
+        if form.get("grant_type") != "password":
+            body = problem(400, detail="Only grant_type=password is supported", instance=request.full_path)
+            body.update(error="unsupported_grant_type", error_description=body["detail"])
+            raise HttpError(400, body)
+        username, password = form.get("username", ""), form.get("password", "")
+        if not username or not password or password == "wrong":
+            body = problem(401, detail="Invalid user credentials", instance=request.full_path)
+            body.update(error="invalid_grant", error_description="Invalid user credentials")
+            raise HttpError(401, body)
+        lifetime = int(self.world.settings.get("up42_token_lifetime", 300))
+        token = "sbx." + self.world.new_id("up42", "token", username).replace("-", "")
+        now = time.time()
+        self.tokens = {t: e for t, e in self.tokens.items() if e["expiresAt"] > now}
+        self.tokens[token] = {"username": username, "expiresAt": now + lifetime}
+        return json_response(
+            200,
+            {
+                "access_token": token,
+                "expires_in": lifetime,
+                "refresh_expires_in": 0,
+                "token_type": "Bearer",
+                "not-before-policy": 0,
+                "scope": "openid email profile",
+            },
+        )
+
+    # ---- protocol --------------------------------------------------------------------------------
+    def handle(self, request: Request) -> Response:
+        path = request.path
+        if path in TOKEN_PATHS:
+            return self._issue_token(request)
+        if path.startswith("/signed/assets/"):
+            return self._serve_download(request)
+        if path in USERINFO_PATHS:
+            user = self._authenticate(request)
+            return json_response(
+                200,
+                {
+                    "sub": user["workspaceId"],
+                    "email": user["username"],
+                    "email_verified": True,
+                    "preferred_username": user["username"],
+                },
+            )
+        if not path.startswith(API_PATHS):
+            raise _err(404, f"No route for {request.method} {path}", path)
+        user = self._authenticate(request)
+        parts = [p for p in path.split("/") if p]
+        method = request.method
+        if parts[:2] == ["orders", "schema"] and len(parts) == 3 and method == "GET":
+            product = schemas.PRODUCTS.get(parts[2])
+            if product is None:
+                raise _err(404, f"Data product {parts[2]} not found", path)
+            return json_response(200, product["schema"])
+        parts = parts[1:]  # drop "v2"
+        route = (method, parts[0] if parts else "", len(parts))
+        if route == ("GET", "collections", 1):
+            return json_response(
+                200, spring_page(request, schemas.collections(), ("name", "title", "type"), "name,asc")
+            )
+        if route == ("POST", "orders", 2) and parts[1] == "estimate":
+            return json_response(200, self._estimate(request))
+        if route == ("POST", "orders", 1):
+            return json_response(200, self._place(request, user))
+        if route == ("GET", "orders", 1):
+            return json_response(200, self._list_orders(request, user))
+        if parts[:1] == ["orders"] and len(parts) >= 2:
+            order = self._order_for(parts[1], user, path)
+            if len(parts) == 2 and method == "GET":
+                return json_response(200, self._public_order(order))
+            if len(parts) == 2 and method == "PATCH":
+                return json_response(200, self._patch_order(order, request))
+            if len(parts) == 3 and parts[2] == "cancellation" and method == "POST":
+                return json_response(200, self._cancel(order, path))
+        if parts[:2] == ["tasking", "feasibility-studies"]:
+            if len(parts) == 2 and method == "GET":
+                return json_response(200, self._list_decisions(request, user, self.studies))
+            if len(parts) == 3 and method == "PATCH":
+                return json_response(200, self._decide_study(parts[2], request, user))
+        if parts[:2] == ["tasking", "quotation"]:
+            if len(parts) == 2 and method == "GET":
+                return json_response(200, self._list_decisions(request, user, self.quotations))
+            if len(parts) == 3 and method == "PATCH":
+                return json_response(200, self._decide_quotation(parts[2], request, user))
+        if parts[:2] == ["coverage", "orders"] and len(parts) == 3 and method == "GET":
+            return json_response(200, self._coverage(self._order_for(parts[2], user, path)))
+        if parts[:1] == ["assets"]:
+            if len(parts) == 1 and method == "GET":
+                return json_response(200, self._list_assets(request, user))
+            asset = self.assets.get(parts[1]) if len(parts) >= 2 else None
+            if asset is None or asset["accountId"] != user["accountId"]:
+                raise _err(404, "Asset not found", path)
+            if len(parts) == 2 and method == "GET":
+                return json_response(200, self._public_asset(asset))
+            if len(parts) == 3 and parts[2] == "download-url" and method == "POST":
+                return json_response(200, {"url": self._signed_url(asset, request)})
+        raise _err(404, f"No route for {method} {path}", path)
+
+    # ---- orders ----------------------------------------------------------------------------------
+    def _order_for(self, order_id: str, user: dict, path: str) -> dict:
+        order = self.orders.get(order_id)
+        if order is None or order["accountId"] != user["accountId"]:
+            raise _err(404, f"Order {order_id} not found", path)
+        return order
+
+    def _read_batch(self, request: Request) -> dict:
+        body = request.json()
+        path = request.full_path
+        if not isinstance(body, dict):
+            raise _err(400, "The body must be a JSON object", path)
+        product_id = body.get("dataProduct")
+        if product_id not in schemas.PRODUCTS:
+            raise _err(
+                404 if isinstance(product_id, str) else 400, f"Data product {product_id!r} not found", path
+            )
+        name = body.get("displayName")
+        params = body.get("params")
+        if not isinstance(params, dict):
+            raise _err(400, "params must be an object", path)
+        tags = body.get("tags", [])
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise _err(400, "tags must be a list of strings", path)
+        instance = dict(params)
+        instance["displayName"] = name
+        if "geometry" in params:
+            raise _err(400, "params must not contain the geometry: use featureCollection", path)
+        errors = schemas.validate_params(product_id, instance)
+        if isinstance(name, str) is False:
+            errors.append("displayName: is a required string")
+        if errors:
+            raise _err(400, "Invalid order parameters: " + "; ".join(errors), path)
+        collection = body.get("featureCollection")
+        if (
+            not isinstance(collection, dict)
+            or collection.get("type") != "FeatureCollection"
+            or not isinstance(collection.get("features"), list)
+            or not collection["features"]
+        ):
+            raise _err(400, "featureCollection must be a FeatureCollection with at least one feature", path)
+        start, end = parse_time(params["acquisitionStart"]), parse_time(params["acquisitionEnd"])
+        if end <= start:
+            raise _err(400, "acquisitionEnd must be after acquisitionStart", path)
+        product = schemas.PRODUCTS[product_id]
+        items = []
+        for index, feature in enumerate(collection["features"]):
+            geometry = feature.get("geometry") if isinstance(feature, dict) else None
+            reason = check_geometry(geometry, product["geometry"])
+            items.append((index, geometry, reason))
+        return {
+            "product_id": product_id,
+            "product": product,
+            "name": name,
+            "params": params,
+            "tags": tags,
+            "items": items,
+        }
+
+    def _cost(self, product: dict, geometry: dict):
+        if product["unit"] == "SCENE":
+            return float(product["credits_per_scene"]), 1.0
+        size = round(max(ring_area_sqkm(geometry["coordinates"][0]), product["min_sqkm"]), 2)
+        return float(round(size * product["credits_per_sqkm"] / 100)), size
+
+    def _estimate(self, request: Request) -> dict:
+        batch = self._read_batch(request)
+        results, errors = [], []
+        unit = batch["product"]["unit"]
+        for index, geometry, reason in batch["items"]:
+            if reason:
+                errors.append({"index": index, "message": "Invalid geometry", "details": reason})
+                continue
+            credits, size = self._cost(batch["product"], geometry)
+            results.append({"index": index, "credits": credits, "size": size, "unit": unit})
+        return {
+            "summary": {
+                "totalCredits": sum(r["credits"] for r in results),
+                "totalSize": round(sum(r["size"] for r in results), 2),
+                "unit": unit,
+            },
+            "results": results,
+            "errors": errors,
+        }
+
+    def _place(self, request: Request, user: dict) -> dict:
+        workspace = request.arg("workspaceId")
+        if workspace is None:
+            raise _err(400, "Query parameter workspaceId is required", request.full_path)
+        if workspace != user["workspaceId"]:
+            raise _err(403, "You have no access to this workspace", request.full_path)
+        batch = self._read_batch(request)
+        results, errors = [], []
+        now = self.world.clock.now()
+        for index, geometry, reason in batch["items"]:
+            if reason:
+                errors.append({"index": index, "message": "Invalid geometry", "details": reason})
+                continue
+            order = self._create_order(
+                user, batch["product_id"], batch["name"], batch["params"], geometry, batch["tags"], now
+            )
+            results.append({"index": index, "id": order["id"]})
+        return {"results": results, "errors": errors}
+
+    def _create_order(self, user, product_id, name, params, geometry, tags, now: datetime) -> dict:
+        order_id = self.world.new_id("up42", "order")
+        details = {k: v for k, v in params.items()}
+        details["geometry"] = geometry
+        details["subStatus"] = None
+        credits, _ = self._cost(schemas.PRODUCTS[product_id], geometry)
+        order = {
+            "id": order_id,
+            "displayName": name,
+            "status": "CREATED",
+            "workspaceId": user["workspaceId"],
+            "accountId": user["accountId"],
+            "type": "TASKING",
+            "dataProductId": product_id,
+            "tags": list(tags),
+            "createdAt": iso(now),
+            "updatedAt": iso(now),
+            "createdBy": {"id": user["userId"], "type": "USER"},
+            "updatedBy": {"id": user["userId"], "type": "USER"},
+            "orderDetails": details,
+            "_credits": credits,
+            "_due": None,
+        }
+        self.orders[order_id] = order
+        self._schedule(order, now, 60.0)
+        return order
+
+    def _public_order(self, order: dict) -> dict:
+        return {k: v for k, v in order.items() if not k.startswith("_")}
+
+    def _list_orders(self, request: Request, user: dict) -> dict:
+        workspace = request.arg("workspaceId")
+        kind = request.arg("type")
+        statuses = set(_values(request, "status"))
+        unknown = statuses - set(STATUSES)
+        if unknown:
+            raise _err(400, f"Unknown status {sorted(unknown)}", request.full_path)
+        sub_statuses = set(_values(request, "subStatus"))
+        name = (request.arg("displayName") or "").lower()
+        tags = set(_values(request, "tags"))
+        ids = set(_values(request, "orderIds"))
+        selected = []
+        for order in self.orders.values():
+            if order["accountId"] != user["accountId"]:
+                continue
+            if workspace and order["workspaceId"] != workspace:
+                continue
+            if kind and order["type"] != kind:
+                continue
+            if statuses and order["status"] not in statuses:
+                continue
+            if sub_statuses and order["orderDetails"].get("subStatus") not in sub_statuses:
+                continue
+            if name and name not in order["displayName"].lower():
+                continue
+            if tags and not tags.intersection(order["tags"]):
+                continue
+            if ids and order["id"] not in ids:
+                continue
+            selected.append(order)
+        page = spring_page(request, selected, ORDER_SORT_FIELDS, "createdAt,desc")
+        page["content"] = [self._public_order(o) for o in page["content"]]
+        return page
+
+    def _patch_order(self, order: dict, request: Request) -> dict:
+        body = request.json()
+        if not isinstance(body, dict):
+            raise _err(400, "The body must be a JSON merge patch object", request.full_path)
+        unknown = set(body) - {"tags", "budgetId"}
+        if unknown:
+            raise _err(
+                400, f"Only tags and budgetId can be changed, not {sorted(unknown)}", request.full_path
+            )
+        if "tags" in body:
+            tags = body["tags"]
+            if tags is not None and (not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)):
+                raise _err(400, "tags must be a list of strings", request.full_path)
+            order["tags"] = list(tags or [])
+        if "budgetId" in body:
+            order["budgetId"] = body["budgetId"]
+        order["updatedAt"] = iso(self.world.clock.now())
+        return self._public_order(order)
+
+    def _cancel(self, order: dict, path: str) -> dict:
+        status, sub = order["status"], order["orderDetails"].get("subStatus")
+        cancelable = status in ("CREATED", "BEING_PLACED", "PLACEMENT_FAILED") or (
+            status == "PLACED" and sub in CANCELABLE_SUB
+        )
+        if not cancelable:
+            raise _err(409, f"Order {order['id']} cannot be canceled in status {status}", path, "Conflict")
+        now = self.world.clock.now()
+        self._set(order, now, "CANCELED", sub)
+        order["_due"] = None
+        return {"orderId": order["id"], "status": "CANCELED"}
+
+    # ---- life cycle ------------------------------------------------------------------------------
+    def _schedule(self, order: dict, at: datetime, seconds: float) -> None:
+        due = at + timedelta(seconds=seconds)
+        due = due.replace(microsecond=due.microsecond // 1000 * 1000)  # whole ms, as iso() writes it
+        order["_due"] = iso(due)
+        self._seq += 1
+        heapq.heappush(self._heap, (due.timestamp(), self._seq, order["id"], order["_due"]))
+
+    def _rng(self, order: dict, step: str):
+        return self.world.random("up42", order["id"], step)
+
+    def _set(self, order: dict, at: datetime, status: str, sub: Optional[str]) -> None:
+        order["status"] = status
+        order["orderDetails"]["subStatus"] = sub
+        order["updatedAt"] = iso(at)
+
+    def tick(self, now: datetime) -> None:
+        limit = now.timestamp()
+        while self._heap and self._heap[0][0] <= limit:
+            _, _, order_id, due = heapq.heappop(self._heap)
+            order = self.orders.get(order_id)
+            if order is None or order["_due"] != due:  # cancelled, decided or rescheduled since
+                continue
+            order["_due"] = None
+            self._step(order, parse_time(due))
+
+    def _step(self, order: dict, at: datetime) -> None:
+        status, sub = order["status"], order["orderDetails"].get("subStatus")
+        flags = schemas.integrations(order["dataProductId"])
+        if status == "CREATED":
+            self._set(order, at, "BEING_PLACED", None)
+            self._schedule(order, at, self._rng(order, "placing").uniform(10, 30) * 60)
+        elif status == "BEING_PLACED":
+            if "FEASIBILITY_STUDY_REQUIRED" in flags:
+                self._set(order, at, "PLACED", "FEASIBILITY_WAITING_UPLOAD")
+                self._schedule(order, at, self._rng(order, "feasibility").uniform(1, 3) * DAY)
+            elif "QUOTATION_REQUIRED" in flags:
+                self._set(order, at, "PLACED", "QUOTATION_WAITING_UPLOAD")
+                self._schedule(order, at, self._rng(order, "quotation").uniform(4, 24) * HOUR)
+            else:
+                self._set(order, at, "PLACED", None)
+                self._schedule(order, at, self._rng(order, "start").uniform(1, 6) * HOUR)
+        elif status == "PLACED" and sub == "FEASIBILITY_WAITING_UPLOAD":
+            self._create_study(order, at)
+            self._set(order, at, "PLACED", "FEASIBILITY_WAITING_RESPONSE")
+        elif status == "PLACED" and sub == "QUOTATION_WAITING_UPLOAD":
+            self._create_quotation(order, at)
+            self._set(order, at, "PLACED", "QUOTATION_WAITING_RESPONSE")
+        elif status == "PLACED":  # QUOTATION_ACCEPTED or no quotation needed
+            self._set(order, at, "BEING_FULFILLED", sub)
+            self._schedule(order, at, self._rng(order, "acquisition").uniform(1, 5) * DAY)
+        elif status == "BEING_FULFILLED":
+            rate = float(self.world.settings.get("up42_failure_rate", 0.0))
+            if self._rng(order, "failure").random() < rate:
+                self._set(order, at, "FAILED_PERMANENTLY", sub)
+            else:
+                self._deliver(order, at)
+                self._set(order, at, "FULFILLED", sub)
+
+    def _create_study(self, order: dict, at: datetime) -> None:
+        rng = self._rng(order, "study")
+        start = parse_time(order["orderDetails"]["acquisitionStart"])
+        end = parse_time(order["orderDetails"]["acquisitionEnd"])
+        options = []
+        for n in range(rng.randint(1, 3)):
+            window_end = end + timedelta(days=7 * n)
+            angle = rng.randint(15, 45)
+            options.append(
+                {
+                    "id": self.world.new_id("up42", "option", order["id"], n),
+                    "description": f"Acquisition between {start.date()} and {window_end.date()} with "
+                    f"incidence angle up to {angle} degrees",
+                    "acquisitionStart": iso(start),
+                    "acquisitionEnd": iso(window_end),
+                    "maxIncidenceAngle": angle,
+                }
+            )
+        study_id = self.world.new_id("up42", "study", order["id"])
+        self.studies[study_id] = {
+            "id": study_id,
+            "createdAt": iso(at),
+            "updatedAt": iso(at),
+            "accountId": order["accountId"],
+            "workspaceId": order["workspaceId"],
+            "orderId": order["id"],
+            "type": "TASKING",
+            "options": options,
+            "decision": "NOT_DECIDED",
+            "decisionAt": None,
+            "decisionOption": None,
+        }
+
+    def _create_quotation(self, order: dict, at: datetime) -> None:
+        rng = self._rng(order, "price")
+        quotation_id = self.world.new_id("up42", "quotation", order["id"])
+        self.quotations[quotation_id] = {
+            "id": quotation_id,
+            "createdAt": iso(at),
+            "updatedAt": iso(at),
+            "decisionAt": None,
+            "accountId": order["accountId"],
+            "workspaceId": order["workspaceId"],
+            "orderId": order["id"],
+            "creditsPrice": int(order["_credits"] * rng.uniform(0.9, 1.3)),
+            "decision": "NOT_DECIDED",
+        }
+
+    def _list_decisions(self, request: Request, user: dict, store: Dict[str, dict]) -> dict:
+        ids = set(_values(request, "id"))
+        order_ids = set(_values(request, "orderId"))
+        workspace = request.arg("workspaceId")
+        decisions = set(_values(request, "decision"))
+        selected = [
+            item
+            for item in store.values()
+            if item["accountId"] == user["accountId"]
+            and (not ids or item["id"] in ids)
+            and (not order_ids or item["orderId"] in order_ids)
+            and (not workspace or item["workspaceId"] == workspace)
+            and (not decisions or item["decision"] in decisions)
+        ]
+        fields = ("createdAt", "updatedAt", "decisionAt", "creditsPrice")
+        return spring_page(request, selected, fields, "createdAt,desc")
+
+    def _decide_study(self, study_id: str, request: Request, user: dict) -> dict:
+        study = self.studies.get(study_id)
+        path = request.full_path
+        if study is None or study["accountId"] != user["accountId"]:
+            raise _err(404, f"Feasibility study {study_id} not found", path)
+        body = request.json()
+        option_id = body.get("acceptedOptionId") if isinstance(body, dict) else None
+        if not isinstance(option_id, str):
+            raise _err(400, "acceptedOptionId is required", path)
+        if study["decision"] != "NOT_DECIDED":
+            raise _err(409, "The feasibility study has already been decided", path, "Conflict")
+        option = next((o for o in study["options"] if o["id"] == option_id), None)
+        if option is None:
+            raise _err(400, f"Option {option_id} is not one of this study's options", path)
+        order = self.orders[study["orderId"]]
+        if (
+            order["status"] != "PLACED"
+            or order["orderDetails"]["subStatus"] != "FEASIBILITY_WAITING_RESPONSE"
+        ):
+            raise _err(
+                409, f"Order {order['id']} is not waiting for a feasibility decision", path, "Conflict"
+            )
+        now = self.world.clock.now()
+        study.update(
+            decision="ACCEPTED",
+            decisionAt=iso(now),
+            updatedAt=iso(now),
+            decisionOption={"id": option["id"], "description": option["description"]},
+        )
+        order["orderDetails"]["acquisitionEnd"] = option["acquisitionEnd"]
+        self._set(order, now, "PLACED", "QUOTATION_WAITING_UPLOAD")
+        self._schedule(order, now, self._rng(order, "quotation").uniform(4, 24) * HOUR)
+        return study
+
+    def _decide_quotation(self, quotation_id: str, request: Request, user: dict) -> dict:
+        quotation = self.quotations.get(quotation_id)
+        path = request.full_path
+        if quotation is None or quotation["accountId"] != user["accountId"]:
+            raise _err(404, f"Quotation {quotation_id} not found", path)
+        body = request.json()
+        decision = body.get("decision") if isinstance(body, dict) else None
+        if decision not in ("ACCEPTED", "REJECTED"):
+            raise _err(400, "decision must be ACCEPTED or REJECTED", path)
+        if quotation["decision"] != "NOT_DECIDED":
+            raise _err(
+                409, f"The quotation has already been {quotation['decision'].lower()}", path, "Conflict"
+            )
+        order = self.orders[quotation["orderId"]]
+        if order["status"] != "PLACED":
+            raise _err(409, f"Order {order['id']} is {order['status']}", path, "Conflict")
+        now = self.world.clock.now()
+        quotation.update(decision=decision, decisionAt=iso(now), updatedAt=iso(now))
+        if decision == "ACCEPTED":
+            self._set(order, now, "PLACED", "QUOTATION_ACCEPTED")
+            self._schedule(order, now, self._rng(order, "start").uniform(1, 6) * HOUR)
+        else:
+            self._set(order, now, "FAILED_PERMANENTLY", "QUOTATION_REJECTED")
+        return quotation
+
+    # ---- delivery --------------------------------------------------------------------------------
+    def _deliver(self, order: dict, at: datetime) -> None:
+        product = schemas.PRODUCTS[order["dataProductId"]]
+        details = order["orderDetails"]
+        bbox = footprint(details["geometry"], product.get("scene_km", 6.0))
+        limit = (
+            details.get("maxCloudCover", 0)
+            if schemas.collection_of(order["dataProductId"])["metadata"]["productType"] == "OPTICAL"
+            else 0
+        )
+        cloud = round(self._rng(order, "cloud").uniform(0, limit), 1) if limit else 0.0
+        asset_id = self.world.new_id("up42", "asset", order["id"])
+        safe_name = (
+            "".join(c if c.isalnum() or c in "-_" else "_" for c in order["displayName"])[:60] or "order"
+        )
+        asset = {
+            "id": asset_id,
+            "accountId": order["accountId"],
+            "workspaceId": order["workspaceId"],
+            "orderId": order["id"],
+            "name": f"{safe_name}_{asset_id[:8]}.tif",
+            "title": order["displayName"],
+            "contentType": "image/tiff; application=geotiff",
+            "source": "TASKING",
+            "collectionName": product["collection"],
+            "producerName": schemas.collection_of(order["dataProductId"])["providers"][0]["name"],
+            "tags": list(order["tags"]),
+            "createdAt": iso(at),
+            "updatedAt": iso(at),
+            "bbox": bbox,
+            "geometry": bbox_polygon(bbox),
+            "cloudCoverage": cloud,
+            "acquisitionTime": iso(at - timedelta(hours=2)),
+        }
+        asset["size"] = len(self._tiff(asset))
+        self.assets[asset_id] = asset
+        order["orderDetails"]["deliveredGeometry"] = asset["geometry"]
+
+    def _tiff(self, asset: dict) -> bytes:
+        data = self._tiffs.get(asset["id"])
+        if data is None:
+            seed = int.from_bytes(
+                hashlib.sha256(f"{self.world.seed}:{asset['id']}".encode()).digest()[:8], "big"
+            )
+            data = make_geotiff(asset["bbox"], 64, seed, asset["cloudCoverage"])
+            self._tiffs[asset["id"]] = data
+        return data
+
+    def _public_asset(self, asset: dict) -> dict:
+        return dict(asset)
+
+    def _list_assets(self, request: Request, user: dict) -> dict:
+        workspace = request.arg("workspaceId")
+        order_ids = set(_values(request, "orderId")) | set(_values(request, "search"))
+        selected = [
+            a
+            for a in self.assets.values()
+            if a["accountId"] == user["accountId"]
+            and (not workspace or a["workspaceId"] == workspace)
+            and (not order_ids or a["orderId"] in order_ids)
+        ]
+        return spring_page(request, selected, ("createdAt", "updatedAt", "name", "size"), "createdAt,desc")
+
+    def _signature(self, asset_id: str, expires: str) -> str:
+        key = f"up42-sandbox-{self.world.seed}".encode()
+        return hmac.new(key, f"{asset_id}:{expires}".encode(), hashlib.sha256).hexdigest()[:32]
+
+    def _signed_url(self, asset: dict, request: Request) -> str:
+        expires = str(int((self.world.clock.now() + timedelta(days=DOWNLOAD_URL_DAYS)).timestamp()))
+        return (
+            f"{request.base_url}/signed/assets/{asset['id']}/{asset['name']}"
+            f"?expires={expires}&signature={self._signature(asset['id'], expires)}"
+        )
+
+    def _serve_download(self, request: Request) -> Response:
+        parts = request.path.split("/")
+        asset = self.assets.get(parts[3]) if len(parts) >= 5 else None
+        expires, signature = request.arg("expires", ""), request.arg("signature", "")
+        if asset is None or not hmac.compare_digest(signature, self._signature(asset["id"], expires)):
+            raise _err(403, "Invalid download signature", request.full_path, "Forbidden")
+        if int(expires) < self.world.clock.now().timestamp():
+            raise _err(403, "The download URL has expired", request.full_path, "Forbidden")
+        return Response(
+            200,
+            self._tiff(asset),
+            {"Content-Type": "image/tiff", "Content-Disposition": f'attachment; filename="{asset["name"]}"'},
+        )
+
+    def _coverage(self, order: dict) -> dict:
+        geometry = order["orderDetails"]["geometry"]
+        product = schemas.PRODUCTS[order["dataProductId"]]
+        aoi = (
+            geometry
+            if geometry["type"] == "Polygon"
+            else bbox_polygon(footprint(geometry, product.get("scene_km", 6.0)))
+        )
+        area = round(ring_area_sqkm(aoi["coordinates"][0]), 2)
+        empty = {"type": "MultiPolygon", "coordinates": []}
+        done = order["status"] == "FULFILLED"
+        covered = {
+            "sqKmArea": area if done else 0.0,
+            "percentage": 100.0 if done else 0.0,
+            "geometry": aoi if done else empty,
+        }
+        remainder = {
+            "sqKmArea": 0.0 if done else area,
+            "percentage": 0.0 if done else 100.0,
+            "geometry": empty if done else aoi,
+        }
+        return {"covered": covered, "remainder": remainder}
+
+    # ---- state and test hooks --------------------------------------------------------------------
+    def to_state(self) -> dict:
+        return {
+            "orders": self.orders,
+            "studies": self.studies,
+            "quotations": self.quotations,
+            "assets": self.assets,
+            "tokens": self.tokens,
+            "seq": self._seq,
+        }
+
+    def load_state(self, state: dict) -> None:
+        self.orders = state.get("orders", {})
+        self.studies = state.get("studies", {})
+        self.quotations = state.get("quotations", {})
+        self.assets = state.get("assets", {})
+        self.tokens = state.get("tokens", {})
+        self._seq = state.get("seq", 0)
+        self._heap = []
+        for order in self.orders.values():
+            if order.get("_due"):
+                self._seq += 1
+                self._heap.append(
+                    (parse_time(order["_due"]).timestamp(), self._seq, order["id"], order["_due"])
+                )
+        heapq.heapify(self._heap)
+
+    def control(self, action: str, payload: dict) -> dict:
+        now = self.world.clock.now()
+        user = self._user_ids(payload.get("username", DEFAULT_USERNAME))
+        if action == "seed_orders":
+            return self._seed_orders(user, payload, now)
+        if action == "touch":
+            ids = payload.get("ids")
+            mine = [o for o in self.orders.values() if o["accountId"] == user["accountId"]]
+            if ids is None:
+                count = int(payload.get("count", 1))
+                rng = self.world.random("up42", "touch", iso(now), count)
+                ids = [o["id"] for o in rng.sample(mine, min(count, len(mine)))]
+            for order_id in ids:
+                order = self.orders[order_id]
+                order["updatedAt"] = iso(now)
+                if "tags" in payload:
+                    order["tags"] = list(payload["tags"])
+            return {"ids": list(ids), "updatedAt": iso(now)}
+        if action == "set_status":
+            order = self.orders[payload["id"]]
+            self._set(order, now, payload["status"], payload.get("subStatus"))
+            order["_due"] = None
+            return self._public_order(order)
+        if action == "user":
+            return user
+        raise HttpError(404, problem(404, detail=f"Unknown up42 control action {action!r}"))
+
+    def _seed_orders(self, user: dict, payload: dict, now: datetime) -> dict:
+        count = int(payload.get("count", 10))
+        if not 0 < count <= 100_000:
+            raise HttpError(400, problem(400, detail="count must be 1..100000"))
+        product_id = payload.get("dataProductId", "c0d3f8b2-7e5a-4d9c-9b43-2a8e4f6d9c33")
+        status = payload.get("status")
+        prefix = payload.get("displayName", "Seeded order")
+        rng = self.world.random("up42", "seed_orders", iso(now), count)
+        ids = []
+        base = now - timedelta(seconds=count)
+        product = schemas.PRODUCTS[product_id]
+        for n in range(count):
+            lon, lat = round(rng.uniform(-170, 170), 5), round(rng.uniform(-60, 60), 5)
+            if product["geometry"] == "Point":
+                geometry = {"type": "Point", "coordinates": [lon, lat]}
+            else:
+                geometry = bbox_polygon([lon, lat, round(lon + 0.1, 5), round(lat + 0.1, 5)])
+            created = base + timedelta(seconds=n)
+            params = {"acquisitionStart": iso(now), "acquisitionEnd": iso(now + timedelta(days=30))}
+            order = self._create_order(
+                user,
+                product_id,
+                f"{prefix} {n + 1}",
+                params,
+                geometry,
+                list(payload.get("tags", [])),
+                created,
+            )
+            if status:
+                self._set(order, created, status, payload.get("subStatus"))
+                order["_due"] = None
+            else:  # history is back-dated for sorting; the life cycle starts now
+                self._schedule(order, now, 60.0)
+            ids.append(order["id"])
+        return {"count": count, "ids": ids, "workspaceId": user["workspaceId"]}
