@@ -10,7 +10,7 @@ from pathlib import Path
 METADATA_PATH = Path(__file__).resolve().parent.parent / "metadata.txt"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _general_section() -> dict:
     parser = configparser.ConfigParser(interpolation=None)
     parser.read(METADATA_PATH, encoding="utf-8")
@@ -31,4 +31,6 @@ def plugin_metadata(key: str) -> str:
 
 def user_agent(qgis_version: str) -> str:
     """``<plugin>/<version> QGIS/<version>``, the header every provider request carries."""
-    return f"{plugin_name().replace(' ', '')}/{plugin_version()} QGIS/{qgis_version}"
+    from .http import format_user_agent
+
+    return format_user_agent(plugin_name(), plugin_version(), qgis_version)

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(python3-qgis qgis qgis-providers python3-venv xvfb xauth imagemagick tinyproxy)
+DEB_PACKAGES=(python3-qgis qgis qgis-providers python3-venv xvfb xauth imagemagick tinyproxy openssl)
 SYSTEM_PYTHON=/usr/bin/python3
 
 if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then

@@ -2,11 +2,10 @@
 import logging
 
 import pytest
+import satellite_tasking
 from qgis.core import QgsProject, QgsVectorLayer
 from qgis.PyQt.QtCore import QCoreApplication, QEvent
 from qgis.PyQt.QtWidgets import QDockWidget, QToolBar
-
-import satellite_tasking
 from satellite_tasking.plugin.log import package_logger
 from satellite_tasking.plugin.metadata import plugin_name, plugin_version, user_agent
 
@@ -99,7 +98,7 @@ def test_name_and_version_come_from_metadata():
     parser.read(Path(satellite_tasking.__file__).with_name("metadata.txt"))
     assert plugin_name() == parser["general"]["name"]
     assert plugin_version() == parser["general"]["version"]
-    assert user_agent("3.22.16") == f"{parser['general']['name'].replace(' ', '')}/{plugin_version()} QGIS/3.22.16"
+    assert user_agent("3.22.16") == f"{parser['general']['name'].replace(' ', '-')}/{plugin_version()} QGIS/3.22.16"
 
 
 @pytest.mark.parametrize("key", [

@@ -1,0 +1,639 @@
+"""The one HTTP layer of the plugin: every request to a provider goes through a ``TaskingSession``.
+
+It is built on ``requests`` alone (no QGIS, no Qt) so providers work from a plain Python shell.
+What it guarantees:
+
+* connect/read timeouts on every request;
+* bounded retries with exponential backoff and ``Retry-After`` for idempotent requests only
+  (a POST that creates an order is never sent twice unless the caller says it is safe);
+* TLS verification that cannot be switched off, and no plain ``http://`` except to loopback;
+* the proxy the user chose in QGIS (see ``network_proxy.py``, which builds the ``ProxyConfig``);
+* typed exceptions whose messages tell a person what to do, and which never carry credentials.
+"""
+from __future__ import annotations
+
+import email.utils
+import ipaddress
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional, Tuple
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+import requests
+
+logger = logging.getLogger(__name__)
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# A 500 on a read is usually a passing fault; on a write it may mean the write happened.
+RETRY_STATUSES_FOR_READS = RETRY_STATUSES | {500}
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+SENSITIVE_QUERY_KEYS = frozenset({
+    "api_key", "apikey", "api-key", "key", "token", "access_token", "refresh_token", "id_token",
+    "password", "passwd", "secret", "client_secret", "signature", "sig", "code",
+    "x-amz-signature", "x-amz-credential", "x-amz-security-token", "auth", "authorization",
+})
+REDACTED = "***"
+MAX_PROVIDER_MESSAGE_CHARS = 500
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+# ---------------------------------------------------------------------------------------------
+
+class ProviderError(Exception):
+    """A request to a provider failed; ``str(error)`` is a message a person can act on."""
+
+    def __init__(self, connection_name: str, user_message: str, status: Optional[int] = None):
+        super().__init__(user_message)
+        self.connection_name = connection_name
+        self.status = status
+        self.user_message = user_message
+
+
+class CredentialsRejected(ProviderError):  # noqa: N818 (names from the shared API)
+    """401: the key, token or password was not accepted."""
+
+
+class AccessForbidden(ProviderError):  # noqa: N818 (names from the shared API)
+    """403: the credentials are valid but do not allow this."""
+
+
+class NotFoundError(ProviderError):
+    """404: the order, product or endpoint does not exist (or is not visible to this account)."""
+
+
+class RequestRejected(ProviderError):  # noqa: N818 (names from the shared API)
+    """400/409/422 (and other 4xx): the provider refused the request; it says why."""
+
+    def __init__(self, connection_name: str, user_message: str, status: Optional[int] = None,
+                 provider_message: str = "", field_errors: Optional[Mapping[str, list]] = None):
+        super().__init__(connection_name, user_message, status)
+        self.provider_message = provider_message
+        self.field_errors = dict(field_errors or {})
+
+
+class RateLimited(ProviderError):  # noqa: N818 (names from the shared API)
+    """429 that did not clear within the retry budget."""
+
+    def __init__(self, connection_name: str, user_message: str, status: Optional[int] = 429,
+                 retry_after: Optional[float] = None):
+        super().__init__(connection_name, user_message, status)
+        self.retry_after = retry_after
+
+
+class ProviderUnavailable(ProviderError):  # noqa: N818 (names from the shared API)
+    """5xx that did not clear within the retry budget (or a write that must not be retried)."""
+
+
+class ProviderTimeout(ProviderError):  # noqa: N818 (names from the shared API)
+    """No connection or no answer within the timeout."""
+
+
+class ProviderUnreachable(ProviderError):  # noqa: N818 (names from the shared API)
+    """The host could not be reached: name lookup, refused or dropped connection, proxy failure."""
+
+
+class ProxyRejected(ProviderUnreachable):
+    """407: the proxy configured in QGIS refused its credentials."""
+
+
+class TlsVerificationFailed(ProviderUnreachable):
+    """The server's TLS certificate could not be verified (verification is never switched off)."""
+
+
+class InsecureUrl(ProviderError):  # noqa: N818 (names from the shared API)
+    """A plain http:// URL (or another scheme) to a host that is not this machine."""
+
+
+class UnreadableResponse(ProviderError):  # noqa: N818 (names from the shared API)
+    """The provider answered, but not with the JSON it should have."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Proxy configuration (filled from QGIS settings by network_proxy.py)
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    """The proxy to use, as the user set it in QGIS Options > Network.
+
+    mode "none": direct connections, environment proxy variables ignored (QGIS with the proxy off).
+    mode "http": the given HTTP proxy for http and https URLs (https through CONNECT).
+    mode "system": the system's proxy as requests reads it (http_proxy/https_proxy/no_proxy on Linux,
+    the registry on Windows, System Configuration on macOS) — the same sources Qt uses.
+    ``excluded``: URL prefixes reached without any proxy (QGIS "proxy/noProxyUrls"); matched with
+    ``str.startswith`` exactly as QGIS does.
+    """
+
+    mode: str = "none"
+    host: str = ""
+    port: int = 0
+    user: str = ""
+    password: str = field(default="", repr=False)
+    excluded: Tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if self.mode not in ("none", "http", "system"):
+            raise ValueError(f"unknown proxy mode {self.mode!r}")
+        if self.mode == "http" and (not self.host or not self.port):
+            raise ValueError("an http proxy needs a host and a port")
+
+    def __repr__(self) -> str:
+        password = REDACTED if self.password else ""
+        return (f"ProxyConfig(mode={self.mode!r}, host={self.host!r}, port={self.port!r}, "
+                f"user={self.user!r}, password={password!r}, excluded={self.excluded!r})")
+
+    def proxy_url(self) -> str:
+        """The proxy as a URL for requests, with credentials; never log this."""
+        userinfo = ""
+        if self.user:
+            userinfo = quote(self.user, safe="")
+            if self.password:
+                userinfo += ":" + quote(self.password, safe="")
+            userinfo += "@"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{userinfo}{host}:{self.port}"
+
+    def is_excluded(self, url: str) -> bool:
+        return any(prefix.strip() and url.startswith(prefix.strip()) for prefix in self.excluded)
+
+
+# ---------------------------------------------------------------------------------------------
+# URL checks and redaction
+# ---------------------------------------------------------------------------------------------
+
+def is_loopback_host(host: Optional[str]) -> bool:
+    if not host:
+        return False
+    host = host.strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def require_secure_url(url: str, connection_name: str = "") -> None:
+    """Refuse anything but https://, except plain http:// to this machine (sandbox, tests)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "https":
+        return
+    host = parts.hostname or ""
+    if scheme == "http" and is_loopback_host(host):
+        return
+    who = f"{connection_name}: " if connection_name else ""
+    if scheme == "http":
+        message = (f"{who}refusing to send a request to {host} over plain http://, which would expose "
+                   f"credentials and data on the network; use an https:// address for this connection")
+    else:
+        message = f"{who}refusing a request with the unsupported address scheme {scheme or '(none)'!r}; use https://"
+    raise InsecureUrl(connection_name, message)
+
+
+def redact_url(url: str) -> str:
+    """The URL without user:password@ and with secret-looking query values replaced; safe to log."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(unparsable URL)"
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, REDACTED if k.lower() in SENSITIVE_QUERY_KEYS else v) for k, v in pairs],
+                          safe="*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def format_user_agent(plugin_name: str, plugin_version: str, qgis_version: Optional[str] = None) -> str:
+    """``<plugin>/<version> QGIS/<version>``; names lose spaces, which a product token may not hold."""
+    agent = f"{plugin_name.replace(' ', '-')}/{plugin_version}"
+    if qgis_version:
+        agent += f" QGIS/{qgis_version}"
+    return agent
+
+
+# ---------------------------------------------------------------------------------------------
+# Retry-After and provider messages
+# ---------------------------------------------------------------------------------------------
+
+def parse_retry_after(value: Optional[str], now: Optional[float] = None) -> Optional[float]:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), or None if absent/garbled."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None or when.tzinfo is None:
+        return None
+    now = time.time() if now is None else now
+    return max(0.0, when.timestamp() - now)
+
+
+def _clip(text: str, limit: int = MAX_PROVIDER_MESSAGE_CHARS) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _messages_of(value: Any) -> list:
+    """Flatten a DRF-style error value (string, list, nested dict) to a list of strings."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        out: list = []
+        for item in value:
+            out.extend(_messages_of(item))
+        return out
+    if isinstance(value, dict):
+        for key in ("message", "detail", "msg", "title"):
+            if isinstance(value.get(key), str):
+                return [value[key]]
+        out = []
+        for key, item in value.items():
+            out.extend(f"{key}: {msg}" for msg in _messages_of(item))
+        return out
+    return [str(value)]
+
+
+def extract_provider_message(body: Any) -> Tuple[str, dict]:
+    """The provider's own explanation from an error body, and per-field errors.
+
+    Understands RFC 7807 ({type, title, status, detail}), Django REST framework
+    ({"field": ["msg"]}, {"non_field_errors": [...]}, {"detail": "..."}), common
+    {"message"}/{"error"}/{"errors"} envelopes, and plain text.
+    """
+    if isinstance(body, str):
+        return _plain_text_message(body), {}
+    if isinstance(body, list):
+        return _clip("; ".join(_messages_of(body))), {}
+    if not isinstance(body, dict):
+        return "", {}
+
+    detail = body.get("detail")
+    title = body.get("title")
+    if isinstance(detail, str) or isinstance(title, str):
+        parts = [p for p in (title, detail) if isinstance(p, str) and p.strip()]
+        if len(parts) == 2 and parts[1].lower().startswith(parts[0].lower()):
+            parts = parts[1:]
+        field_errors = _field_errors(
+            body.get("errors") or body.get("invalid-params") or body.get("invalid_params"))
+        message = ": ".join(parts)
+        if field_errors:
+            message += " (" + "; ".join(f"{k}: {', '.join(v)}" for k, v in field_errors.items()) + ")"
+        return _clip(message), field_errors
+    for key in ("message", "error_description", "error"):
+        value = body.get(key)
+        if isinstance(value, str) and value.strip():
+            return _clip(value), _field_errors(body.get("errors"))
+        if isinstance(value, dict):
+            return extract_provider_message(value)
+    if isinstance(body.get("errors"), list) and body["errors"]:
+        return _clip("; ".join(_messages_of(body["errors"]))), {}
+
+    # Django REST framework validation errors: every key is a field (or non_field_errors).
+    general = _messages_of(body.get("non_field_errors"))
+    field_errors = {k: _messages_of(v) for k, v in body.items() if k != "non_field_errors"}
+    field_errors = {k: v for k, v in field_errors.items() if v}
+    parts = list(general) + [f"{k}: {'; '.join(v)}" for k, v in field_errors.items()]
+    return _clip("; ".join(parts)), field_errors
+
+
+def _field_errors(value: Any) -> dict:
+    """Per-field errors from an RFC 7807 extension ({"errors": {...}} or invalid-params list)."""
+    if isinstance(value, dict):
+        return {k: _messages_of(v) for k, v in value.items() if _messages_of(v)}
+    if isinstance(value, list):
+        out: dict = {}
+        for item in value:
+            if isinstance(item, dict) and isinstance(item.get("name") or item.get("field"), str):
+                name = item.get("name") or item.get("field")
+                out.setdefault(name, []).extend(_messages_of(item.get("reason") or item.get("message")))
+        return out
+    return {}
+
+
+_TITLE_RE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_TAG_RE = re.compile(r"<[^>]+>")
+
+
+def _plain_text_message(text: str) -> str:
+    stripped = text.strip()
+    if stripped.startswith("<"):
+        # An HTML error page (proxy, load balancer): its title is the only readable part.
+        match = _TITLE_RE.search(stripped)
+        return _clip(_TAG_RE.sub("", match.group(1))) if match else ""
+    return _clip(stripped)
+
+
+def _error_body(response: requests.Response) -> Any:
+    try:
+        text = response.text
+    except (requests.RequestException, UnicodeDecodeError, LookupError):
+        return ""
+    if not text.strip():
+        return ""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+# ---------------------------------------------------------------------------------------------
+# The session
+# ---------------------------------------------------------------------------------------------
+
+def _check_verify(verify: Any) -> None:
+    """True, or the path of a CA bundle (a corporate proxy's CA): verification stays on either way."""
+    if verify is not True and not (isinstance(verify, str) and verify):
+        raise ValueError("TLS verification cannot be switched off")
+
+
+class _GuardedSession(requests.Session):
+    """A requests.Session whose every send (redirects included) is checked and proxied per URL."""
+
+    def __init__(self, connection_name: str, proxy: Optional[ProxyConfig]):
+        super().__init__()
+        self.connection_name = connection_name
+        self.proxy = proxy
+        # Only "system" (and no configuration at all) reads the environment; QGIS settings win otherwise.
+        self.trust_env = proxy is None or proxy.mode == "system"
+        # .netrc could silently add credentials of another origin; environment CA bundles are fine.
+        self.verify = True
+
+    def send(self, request, **kwargs):
+        require_secure_url(request.url, self.connection_name)
+        _check_verify(kwargs.get("verify", True))
+        if self.proxy is not None:
+            if self.proxy.is_excluded(request.url):
+                kwargs["proxies"] = {}
+            elif self.proxy.mode == "http":
+                url = self.proxy.proxy_url()
+                kwargs["proxies"] = {"http": url, "https": url}
+            elif self.proxy.mode == "none":
+                kwargs["proxies"] = {}
+        return super().send(request, **kwargs)
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        # trust_env may add CURL_CA_BUNDLE="" style values; an empty bundle would mean "no check".
+        if not settings.get("verify"):
+            settings["verify"] = True
+        return settings
+
+
+class TaskingSession:
+    """Requests to one provider connection, with retries, proxy, TLS and typed errors.
+
+    ``auth`` is a ``requests.auth.AuthBase`` (or any callable taking and returning a
+    ``PreparedRequest``) that providers use to add a bearer token or an api-key header per
+    request; it can be replaced at any time through the ``auth`` attribute.
+    """
+
+    def __init__(self, connection_name: str, user_agent: str, proxy: Optional[ProxyConfig] = None,
+                 timeout: Tuple[float, float] = (5.0, 30.0), max_retries: int = 4,
+                 backoff_factor: float = 0.5, max_backoff: float = 30.0, max_total_wait: float = 60.0,
+                 auth: Optional[Callable] = None, sleep: Callable[[float], None] = time.sleep):
+        if max_retries < 0 or backoff_factor < 0 or max_backoff < 0 or max_total_wait < 0:
+            raise ValueError("retry limits must not be negative")
+        self.connection_name = connection_name
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff_factor = backoff_factor
+        self.max_backoff = max_backoff
+        self.max_total_wait = max_total_wait
+        self._sleep = sleep
+        self._session = _GuardedSession(connection_name, proxy)
+        self._session.headers["User-Agent"] = user_agent
+        self._session.auth = auth
+
+    def __repr__(self) -> str:
+        return f"TaskingSession({self.connection_name!r}, proxy={self._session.proxy!r})"
+
+    @property
+    def headers(self):
+        """Headers sent with every request (never put secrets here if you log them)."""
+        return self._session.headers
+
+    @property
+    def auth(self):
+        return self._session.auth
+
+    @auth.setter
+    def auth(self, value):
+        self._session.auth = value
+
+    @property
+    def proxy(self) -> Optional[ProxyConfig]:
+        return self._session.proxy
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def request(self, method: str, url: str, *, idempotent: Optional[bool] = None, expect_json: bool = True,
+                **kwargs) -> requests.Response:
+        """Send a request; return the successful response or raise a ``ProviderError``.
+
+        ``idempotent`` defaults to True for GET/HEAD/PUT/DELETE/OPTIONS and False otherwise; only
+        idempotent requests are retried. With ``expect_json`` a successful answer with a body that
+        is not JSON raises ``UnreadableResponse``.
+        """
+        method = method.upper()
+        if idempotent is None:
+            idempotent = method in IDEMPOTENT_METHODS
+        _check_verify(kwargs.get("verify", True))
+        kwargs.setdefault("timeout", self.timeout)
+        require_secure_url(url, self.connection_name)
+        retry_statuses = RETRY_STATUSES_FOR_READS if method in READ_METHODS else RETRY_STATUSES
+        safe_url = redact_url(url)
+
+        attempt = 0
+        waited = 0.0
+        while True:
+            attempt += 1
+            started = time.monotonic()
+            try:
+                response = self._session.request(method, url, **kwargs)
+            except requests.RequestException as exc:
+                error = self._error_from_exception(exc, method, safe_url, kwargs["timeout"])
+                if idempotent and not isinstance(error, (TlsVerificationFailed, ProxyRejected)):
+                    delay = self._backoff(attempt)
+                    if self._may_retry(attempt, waited, delay):
+                        logger.info("%s %s failed (%s); retry %d in %.1f s", method, safe_url,
+                                    type(error).__name__, attempt, delay)
+                        self._sleep(delay)
+                        waited += delay
+                        continue
+                raise error from None
+            logger.debug("%s %s -> %s in %.2f s (attempt %d)", method, safe_url, response.status_code,
+                         time.monotonic() - started, attempt)
+
+            status = response.status_code
+            if status < 400:
+                if expect_json:
+                    self._check_json(response, method, safe_url)
+                return response
+
+            if idempotent and status in retry_statuses:
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                if retry_after is not None and retry_after > self.max_backoff:
+                    # Waiting less than the provider asked only earns another refusal.
+                    raise self._error_from_response(response, method, safe_url, retry_after)
+                delay = retry_after if retry_after is not None else self._backoff(attempt)
+                if self._may_retry(attempt, waited, delay):
+                    logger.info("%s %s answered %d; retry %d in %.1f s",
+                                method, safe_url, status, attempt, delay)
+                    response.close()
+                    self._sleep(delay)
+                    waited += delay
+                    continue
+                raise self._error_from_response(response, method, safe_url, retry_after)
+            raise self._error_from_response(response, method, safe_url, None)
+
+    def json(self, method: str, url: str, **kwargs) -> Any:
+        """Send a request and return its parsed JSON body (None for an empty 204/205)."""
+        kwargs["expect_json"] = True
+        response = self.request(method, url, **kwargs)
+        if not response.content.strip():
+            return None
+        return response.json()
+
+    def get(self, url: str, **kwargs) -> Any:
+        return self.json("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs) -> Any:
+        return self.json("POST", url, **kwargs)
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _backoff(self, attempt: int) -> float:
+        return min(self.max_backoff, self.backoff_factor * (2 ** (attempt - 1)))
+
+    def _may_retry(self, attempt: int, waited: float, delay: float) -> bool:
+        return attempt <= self.max_retries and waited + delay <= self.max_total_wait
+
+    def _check_json(self, response: requests.Response, method: str, safe_url: str) -> None:
+        if response.status_code in (204, 205) or method == "HEAD" or not response.content.strip():
+            return
+        try:
+            response.json()
+        except ValueError:
+            content_type = response.headers.get("Content-Type", "unknown type")
+            logger.debug("%s %s: expected JSON, got %s (%d bytes)", method, safe_url, content_type,
+                         len(response.content))
+            hint = " (an HTML page: perhaps a proxy or login portal answered instead)" \
+                if "html" in content_type.lower() else ""
+            raise UnreadableResponse(
+                self.connection_name,
+                f"the provider {self.connection_name} answered something unreadable to {method} "
+                f"{safe_url}: expected JSON, got {content_type}{hint}",
+                response.status_code,
+            ) from None
+
+    def _error_from_response(self, response: requests.Response, method: str, safe_url: str,
+                             retry_after: Optional[float]) -> ProviderError:
+        name = self.connection_name
+        status = response.status_code
+        provider_message, field_errors = extract_provider_message(_error_body(response))
+        said = f" The provider says: {provider_message}" if provider_message else ""
+        where = f"({method} {safe_url}, HTTP {status})"
+        logger.debug("%s %s failed with HTTP %d", method, safe_url, status)
+        if status == 401:
+            return CredentialsRejected(
+                name, f"credentials rejected by {name}: check the key or password stored for this "
+                      f"connection {where}.{said}", status)
+        if status == 403:
+            return AccessForbidden(
+                name, f"{name} accepted the credentials but does not allow this request; the account "
+                      f"may lack the permission, contract or product {where}.{said}", status)
+        if status == 404:
+            return NotFoundError(name, f"{name} does not know this item or address {where}.{said}", status)
+        if status == 407:
+            return ProxyRejected(
+                name, f"the proxy refused its credentials while reaching {name}: check the proxy user "
+                      f"and password in QGIS Options > Network {where}", status)
+        if status == 429:
+            wait = f" Try again in {retry_after:.0f} s." if retry_after else " Try again later."
+            return RateLimited(name, f"{name} is limiting the number of requests {where}.{wait}{said}",
+                               status, retry_after)
+        if status >= 500:
+            return ProviderUnavailable(
+                name, f"{name} has a problem on its side; try again later {where}.{said}", status)
+        message = f"{name} rejected the request {where}."
+        message += said if provider_message else " It gave no reason."
+        return RequestRejected(name, message, status, provider_message, field_errors)
+
+    def _error_from_exception(self, exc: requests.RequestException, method: str, safe_url: str,
+                              timeout: Any) -> ProviderError:
+        name = self.connection_name
+        host = urlsplit(safe_url).hostname or "the host"
+        via_proxy = self.proxy is not None and self.proxy.mode == "http"
+        connect_timeout, read_timeout = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+        # The exception text can hold URLs with secrets and proxy credentials: only its type is logged.
+        logger.debug("%s %s raised %s", method, safe_url, type(exc).__name__)
+        if isinstance(exc, requests.exceptions.ProxyError):
+            text = str(exc)
+            if "407" in text:
+                return ProxyRejected(
+                    name, f"the proxy refused its credentials while reaching {name}: check the proxy user "
+                          f"and password in QGIS Options > Network ({method} {safe_url})", 407)
+            return ProviderUnreachable(
+                name, f"could not reach {name} through the proxy set in QGIS Options > Network: check "
+                      f"that the proxy is running and its address is right ({method} {safe_url})")
+        if isinstance(exc, requests.exceptions.SSLError):
+            return TlsVerificationFailed(
+                name, f"the TLS certificate of {host} could not be verified, so {name} was not contacted: "
+                      f"the address may be wrong, or something is intercepting the connection "
+                      f"({method} {safe_url})")
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            return ProviderTimeout(
+                name, f"{host} did not accept a connection within {connect_timeout} s: check the network"
+                      f"{' and the proxy' if via_proxy else ''} ({method} {safe_url})")
+        if isinstance(exc, requests.exceptions.Timeout):
+            return ProviderTimeout(
+                name, f"{name} did not answer within {read_timeout} s; it may be busy, try again later "
+                      f"({method} {safe_url})")
+        if isinstance(exc, requests.exceptions.ConnectionError):
+            return ProviderUnreachable(
+                name, f"could not reach {name} at {host}: check the address, the network connection"
+                      f"{' and the proxy' if via_proxy else ''} ({method} {safe_url})")
+        if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                            requests.exceptions.InvalidSchema)):
+            return ProviderError(name, f"the address {safe_url} of {name} is not valid")
+        return ProviderUnreachable(name, f"the request to {name} failed ({type(exc).__name__}, "
+                                         f"{method} {safe_url})")
+
+
+def build_session(connection_name: str, user_agent: str, proxy: Optional[ProxyConfig] = None,
+                  timeout: Tuple[float, float] = (5.0, 30.0), max_retries: int = 4,
+                  backoff_factor: float = 0.5, max_backoff: float = 30.0, max_total_wait: float = 60.0,
+                  auth: Optional[Callable] = None,
+                  sleep: Callable[[float], None] = time.sleep) -> TaskingSession:
+    """The session every provider uses.
+
+    ``proxy=None`` means "no QGIS configuration": requests' own environment handling, as in any
+    Python script. Inside QGIS pass ``network_proxy.proxy_config_from_qgis_settings()``.
+    """
+    return TaskingSession(connection_name, user_agent, proxy=proxy, timeout=timeout, max_retries=max_retries,
+                          backoff_factor=backoff_factor, max_backoff=max_backoff,
+                          max_total_wait=max_total_wait, auth=auth, sleep=sleep)
