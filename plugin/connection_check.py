@@ -6,33 +6,14 @@ from the caller, so the user's proxy, the user agent and the typed errors of htt
 from __future__ import annotations
 
 from typing import Optional
-from urllib.parse import urlsplit, urlunsplit
 
 from .http import CredentialsRejected, ProviderError, TaskingSession
 from .model import Connection, ConnectionKind
+from .providers.planet import PlanetProvider
+from .providers.up42 import UP42_CLIENT_ID, Up42Provider, up42_auth_urls
 
-UP42_CLIENT_ID = "up42-sdk"
-_UP42_TOKEN_PATH = "/realms/public/protocol/openid-connect/token"
-_UP42_USERINFO_PATH = "/realms/public/protocol/openid-connect/userinfo"
-
-
-def up42_auth_urls(connection: Connection) -> tuple:
-    """(token URL, user info URL) of a UP42 connection.
-
-    UP42 authenticates on a sibling host (api.up42.com → auth.up42.com, api.sa.up42.com →
-    auth.sa.up42.com); any other base URL (the sandbox, a proxy in front of UP42) serves both
-    under the base URL itself unless the connection names an auth URL of its own.
-    """
-    if connection.auth_url:
-        base = connection.auth_url.rstrip("/")
-        return base + _UP42_TOKEN_PATH, base + _UP42_USERINFO_PATH
-    parts = urlsplit(connection.base_url.rstrip("/"))
-    host = parts.hostname or ""
-    if host.startswith("api.") and host.endswith("up42.com"):
-        auth_root = urlunsplit((parts.scheme, "auth." + host[len("api."):], "", "", ""))
-        return auth_root + _UP42_TOKEN_PATH, auth_root + _UP42_USERINFO_PATH
-    base = connection.base_url.rstrip("/")
-    return base + "/oauth/token", base + "/userinfo"
+# up42_auth_urls and UP42_CLIENT_ID live in providers/up42.py; re-exported for older callers.
+__all__ = ["check_connection", "up42_auth_urls", "UP42_CLIENT_ID"]
 
 
 def check_connection(connection: Connection, credentials, session_factory, sandbox_url: Optional[str] = None) -> str:
@@ -59,24 +40,13 @@ def _check_sandbox(connection: Connection, session: TaskingSession, sandbox_url:
 
 
 def _check_up42(connection: Connection, credentials, session: TaskingSession) -> str:
-    token_url, userinfo_url = up42_auth_urls(connection)
-    token = session.json("POST", token_url, idempotent=True, data={
-        "grant_type": "password", "username": credentials.username, "password": credentials.password,
-        "client_id": UP42_CLIENT_ID, "scope": "openid",
-    })
-    access_token = token.get("access_token") if isinstance(token, dict) else None
-    if not access_token:
-        raise ProviderError(connection.name, f"{connection.name} gave no access token.")
-    info = session.get(userinfo_url, headers={"Authorization": f"Bearer {access_token}"})
-    workspace = info.get("sub", "?") if isinstance(info, dict) else "?"
-    return f"Connected to {connection.name}: UP42 accepted the credentials (workspace {workspace})."
+    # The token logic lives in the provider, so the check and the real work authenticate alike.
+    return Up42Provider(connection, credentials, session).check()
 
 
 def _check_planet(connection: Connection, credentials, session: TaskingSession) -> str:
-    page = session.get(f"{connection.base_url.rstrip('/')}/orders/", params={"limit": 1},
-                       headers={"Authorization": f"api-key {credentials.username}"})
-    count = page.get("count", "?") if isinstance(page, dict) else "?"
-    return f"Connected to {connection.name}: Planet accepted the API key ({count} orders)."
+    # The provider owns Planet's wire details (auth header, endpoint), so the check is its own.
+    return PlanetProvider(connection, credentials, session).check()
 
 
 def _check_stapi(connection: Connection, credentials, session: TaskingSession) -> str:

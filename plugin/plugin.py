@@ -9,13 +9,16 @@ import os
 from pathlib import Path
 
 from qgis.core import Qgis, QgsApplication, QgsMapLayerType, QgsProject, QgsVectorLayer, QgsWkbTypes
+from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QCoreApplication, QLocale, QSettings, Qt, QTimer, QTranslator
 from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction, QMessageBox
 
+from .drafts import DraftStore
 from .log import install_log_handler, remove_log_handler
 from .message_bar import MessageBar
 from .metadata import plugin_metadata, plugin_name, plugin_version
+from .provider_factory import ProviderFactory
 from .sandbox_service import SandboxService
 from .settings import SETTINGS_PREFIX, ConnectionSettings
 from .tasks import TaskRunner
@@ -59,6 +62,10 @@ class TaskingPlugin:
         self.translator = None
         self._log_handler = None
         self._connections_dialog = None
+        self._order_dialog = None
+        self._decisions_dialog = None
+        self.provider_factory = ProviderFactory(self.sandbox)
+        self.draft_store = DraftStore(Path(QgsApplication.qgisSettingsDirPath()) / SETTINGS_PREFIX / "drafts")
 
     # -- life cycle -----------------------------------------------------------
     def initGui(self):
@@ -77,6 +84,10 @@ class TaskingPlugin:
         self.monitor_action = self._add_action(
             "monitor.svg", "Order monitor", self.toggle_monitor, "Show or hide the tasking order monitor",
             checkable=True,
+        )
+        self.decisions_action = self._add_action(
+            "tasking.svg", "Feasibility and quotes…", self.show_decisions,
+            "Choose feasibility options and accept or reject price quotes", add_to_toolbar=False,
         )
         self.connections_action = self._add_action(
             "connections.svg", "Connections…", self.show_connections, "Add, edit and test provider connections",
@@ -113,10 +124,12 @@ class TaskingPlugin:
             self.monitor_dock.setParent(None)
             self.monitor_dock.deleteLater()
             self.monitor_dock = None
-        if self._connections_dialog is not None:
-            self._connections_dialog.close()
-            self._connections_dialog.deleteLater()
-            self._connections_dialog = None
+        for name in ("_connections_dialog", "_order_dialog", "_decisions_dialog"):
+            dialog = getattr(self, name)
+            if dialog is not None and not sip.isdeleted(dialog):
+                dialog.close()
+                dialog.deleteLater()
+            setattr(self, name, None)
         if self.toolbar is not None:
             self.iface.mainWindow().removeToolBar(self.toolbar)
             self.toolbar.setParent(None)
@@ -223,17 +236,48 @@ class TaskingPlugin:
         self._task_layers([layer] if is_taskable_layer(layer) else [])
 
     def _task_layers(self, layers):
-        if not layers:
-            self.messages.warning("Select a polygon layer in the Layers panel, then select features on it.")
-            return
-        selected = sum(layer.selectedFeatureCount() for layer in layers)
-        if not selected:
-            names = ", ".join(layer.name() for layer in layers)
-            self.messages.warning(f"No features are selected in {names}. Select the areas to image first.")
+        draft = self.draft_store.load()
+        if not layers or not sum(layer.selectedFeatureCount() for layer in layers):
+            if draft is not None and draft.aois and not draft.fully_placed:
+                self.open_order_dialog([])  # nothing new selected: carry on with the saved draft
+            elif not layers:
+                self.messages.warning("Select a polygon layer in the Layers panel, then select features on it.")
+            else:
+                names = ", ".join(layer.name() for layer in layers)
+                self.messages.warning(f"No features are selected in {names}. Select the areas to image first.")
             return
         self.open_order_dialog(layers)
 
     def open_order_dialog(self, layers):
-        self.messages.info(
-            f"{sum(layer.selectedFeatureCount() for layer in layers)} selected feature(s) ready for tasking."
-        )
+        from ..ui.order_dialog import OrderDialog
+
+        if self._order_dialog is not None and not sip.isdeleted(self._order_dialog):
+            self._order_dialog.close()
+        self._order_dialog = OrderDialog(
+            self.iface, self.provider_factory, self.task_runner, self.draft_store, layers=layers,
+            messages=self.messages, decisions_opener=self.show_decisions, parent=self.iface.mainWindow())
+        self._order_dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self._order_dialog.show()
+        return self._order_dialog
+
+    def show_decisions(self, connection=None):
+        from ..ui.decisions_dialog import DecisionsDialog
+
+        if connection is None or isinstance(connection, bool):
+            wanted = self.provider_factory.default_connection_id()
+            connection = next((c for c in self.provider_factory.connections() if c.id == wanted), None)
+        if connection is None:
+            self.messages.warning("Add a connection first (Connections…).")
+            return None
+        try:
+            provider = self.provider_factory.provider_for(connection)
+        except Exception as error:  # noqa: BLE001 - missing credentials etc. become one sentence
+            self.messages.error(getattr(error, "user_message", None) or str(error))
+            return None
+        if self._decisions_dialog is not None and not sip.isdeleted(self._decisions_dialog):
+            self._decisions_dialog.close()
+        self._decisions_dialog = DecisionsDialog(provider, self.task_runner, messages=self.messages,
+                                                 parent=self.iface.mainWindow())
+        self._decisions_dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self._decisions_dialog.show()
+        return self._decisions_dialog

@@ -12,8 +12,8 @@ from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import QDialog, QListWidgetItem, QMessageBox
 
 from ..plugin.connection_check import check_connection
-from ..plugin.sessions import SessionFactory
 from ..plugin.model import DEFAULT_BASE_URLS, Connection, ConnectionKind
+from ..plugin.sessions import SessionFactory
 from ..plugin.settings import (
     ConnectionSettings,
     CredentialsError,

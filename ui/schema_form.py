@@ -17,7 +17,8 @@ import logging
 from jsonschema import Draft7Validator, FormatChecker, RefResolver
 from jsonschema.exceptions import relevance
 from jsonschema.validators import validator_for
-from qgis.PyQt.QtCore import Qt, pyqtSignal
+from qgis.PyQt.QtCore import pyqtSignal
+from qgis.PyQt.QtGui import QColor, QPalette
 from qgis.PyQt.QtWidgets import QFormLayout, QGroupBox, QVBoxLayout, QWidget
 
 from .schema_form_widgets import (
@@ -31,8 +32,9 @@ from .schema_form_widgets import (
     JsonTextField,
     MultiChoiceField,
     NumberField,
-    SchemaProblem,
+    SchemaFormError,
     StringField,
+    choice_key,
     choice_label,
     plain_label,
     rich_tooltip,
@@ -41,7 +43,7 @@ from .schema_form_widgets import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["UNSET", "SchemaForm", "SchemaProblem", "widget_for"]
+__all__ = ["UNSET", "SchemaForm", "SchemaFormError", "widget_for"]
 
 MAX_NESTING = 8
 MAX_ALL_OF = 64
@@ -53,7 +55,7 @@ KNOWN_TYPES = {"string", "integer", "number", "boolean", "object", "array", "nul
 DEFINITION_KEYS = ("definitions", "$defs")
 
 
-class NotApplicable(Exception):
+class NotApplicableError(Exception):
     """The property accepts no value in the current state (schema ``false``, or a
     definition that only a conditional branch provides): its field is not shown."""
 
@@ -66,9 +68,9 @@ class NotApplicable(Exception):
 def resolve_pointer(root, ref):
     """The part of ``root`` a local ``$ref`` ("#/definitions/x") points to."""
     if not isinstance(ref, str):
-        raise SchemaProblem(f"$ref is {choice_label(ref)}, not a string")
+        raise SchemaFormError(f"$ref is {choice_label(ref)}, not a string")
     if not ref.startswith("#"):
-        raise SchemaProblem(f"$ref {ref!r} points outside this schema; only local references are followed")
+        raise SchemaFormError(f"$ref {ref!r} points outside this schema; only local references are followed")
     node = root
     fragment = ref[1:]
     if fragment in ("", "/"):
@@ -80,11 +82,11 @@ def resolve_pointer(root, ref):
         elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
             node = node[int(part)]
         else:
-            raise MissingReference(ref)
+            raise MissingReferenceError(ref)
     return node
 
 
-class MissingReference(SchemaProblem):
+class MissingReferenceError(SchemaFormError):
     def __init__(self, ref):
         super().__init__(f"$ref {ref!r} points to nothing in the schema")
         self.ref = ref
@@ -137,20 +139,20 @@ class SchemaReader:
         if schema is True:
             return {}
         if schema is False:
-            raise NotApplicable()
+            raise NotApplicableError()
         if not isinstance(schema, dict):
-            raise SchemaProblem(f"the schema is {type(schema).__name__} {shorten(choice_label(schema), 60)}, "
-                                "not a JSON object")
+            shown = shorten(choice_label(schema), 60)
+            raise SchemaFormError(f"the schema is {type(schema).__name__} {shown}, not a JSON object")
         merged = {}
         ref = schema.get("$ref")
         if ref is not None:
             if ref in visiting:
-                raise SchemaProblem(f"$ref {ref!r} refers back to itself (a cycle)")
+                raise SchemaFormError(f"$ref {ref!r} refers back to itself (a cycle)")
             try:
                 target = resolve_pointer(self.root, ref)
-            except MissingReference:
+            except MissingReferenceError:
                 if ref in self.conditional_refs:
-                    raise NotApplicable() from None
+                    raise NotApplicableError() from None
                 raise
             if used is not None:
                 used.add(ref)
@@ -158,9 +160,9 @@ class SchemaReader:
         all_of = schema.get("allOf")
         if all_of is not None:
             if not isinstance(all_of, list):
-                raise SchemaProblem("allOf is not a list")
+                raise SchemaFormError("allOf is not a list")
             if len(all_of) > MAX_ALL_OF:
-                raise SchemaProblem(f"allOf has {len(all_of)} parts")
+                raise SchemaFormError(f"allOf has {len(all_of)} parts")
             for part in all_of:
                 merged = merge_schemas(merged, self.flatten(part, visiting, used))
         own = {key: value for key, value in schema.items() if key not in ("$ref", "allOf")}
@@ -171,7 +173,7 @@ class SchemaReader:
         if "enum" in schema:
             values = schema["enum"]
             if not isinstance(values, list):
-                raise SchemaProblem("enum is not a list")
+                raise SchemaFormError("enum is not a list")
             return [(value, choice_label(value), "") for value in values]
         if "const" in schema:
             return [(schema["const"], _title_or(schema, choice_label(schema["const"])), "")]
@@ -183,14 +185,16 @@ class SchemaReader:
             for option in options:
                 try:
                     option = self.flatten(option, visiting)
-                except NotApplicable:
+                except NotApplicableError:
                     continue
                 if "const" in option:
                     found.append((option["const"], _title_or(option, choice_label(option["const"])),
                                   _text(option.get("description"))))
                 elif isinstance(option.get("enum"), list) and len(option["enum"]) == 1:
                     value = option["enum"][0]
-                    found.append((value, _title_or(option, choice_label(value)), _text(option.get("description"))))
+                    found.append(
+                        (value, _title_or(option, choice_label(value)), _text(option.get("description")))
+                    )
                 else:
                     return None
             return found
@@ -220,7 +224,7 @@ class SchemaReader:
                 if isinstance(ref, str) and ref not in found:
                     try:
                         found[ref] = resolve_pointer(self.root, ref)
-                    except SchemaProblem:
+                    except SchemaFormError:
                         found[ref] = None
                     stack.append(found[ref])
                 stack.extend(node.values())
@@ -245,15 +249,15 @@ def _schema_type(schema):
     if isinstance(kind, list):
         named = [k for k in kind if k != "null"]
         if not all(isinstance(k, str) for k in kind):
-            raise SchemaProblem(f"type {choice_label(kind)} is not a list of names")
+            raise SchemaFormError(f"type {choice_label(kind)} is not a list of names")
         if len(named) == 1:
             kind = named[0]
         elif not named:
             kind = "null"
         else:
-            raise SchemaProblem(f"the value may be any of {', '.join(named)}")
+            raise SchemaFormError(f"the value may be any of {', '.join(named)}")
     if kind is not None and (not isinstance(kind, str) or kind not in KNOWN_TYPES):
-        raise SchemaProblem(f"type {choice_label(kind)} is not a JSON Schema type")
+        raise SchemaFormError(f"type {choice_label(kind)} is not a JSON Schema type")
     return kind
 
 
@@ -272,9 +276,9 @@ def widget_for(schema, *, required=False, reader=None, depth=0, ancestry=frozens
     try:
         spec = reader.flatten(schema, used=used)
         field = _editor_for(spec, required, reader, depth, ancestry | used, parent)
-    except NotApplicable:
+    except NotApplicableError:
         return None
-    except SchemaProblem as problem:
+    except SchemaFormError as problem:
         field = JsonTextField(_safe_dict(schema), str(problem), required=required, parent=parent)
     except RecursionError:
         field = JsonTextField(_safe_dict(schema), "the schema nests too deeply", required=required,
@@ -327,21 +331,21 @@ def _editor_for(spec, required, reader, depth, ancestry, parent):
             item_choices = reader.choices(reader.flatten(items))
             if item_choices is not None:
                 if len(item_choices) > MAX_MULTI_CHOICES:
-                    raise SchemaProblem(f"{len(item_choices)} choices are too many for a list; "
+                    raise SchemaFormError(f"{len(item_choices)} choices are too many for a list; "
                                         "type a JSON array of values")
                 return MultiChoiceField(spec, item_choices, required=required, parent=parent)
-        raise SchemaProblem("a list of free values; type a JSON array")
+        raise SchemaFormError("a list of free values; type a JSON array")
     if kind == "object":
         properties = spec.get("properties")
         if isinstance(properties, dict) and properties:
             if depth >= MAX_NESTING:
-                raise SchemaProblem("the objects nest too deeply")
+                raise SchemaFormError("the objects nest too deeply")
             return ObjectField(spec, reader, required=required, depth=depth + 1, ancestry=ancestry,
                                parent=parent)
-        raise SchemaProblem("an object with free keys; type a JSON object")
+        raise SchemaFormError("an object with free keys; type a JSON object")
     if kind == "null":
-        raise SchemaProblem("the only value allowed is null")
-    raise SchemaProblem("the schema does not say what kind of value this is")
+        raise SchemaFormError("the only value allowed is null")
+    raise SchemaFormError("the schema does not say what kind of value this is")
 
 
 # ---------------------------------------------------------------------------------------
@@ -360,19 +364,16 @@ class FieldRow:
         title = _text(title) if title not in (None, "") else name
         description = _text(schema.get("description")) if isinstance(schema, dict) else ""
         self.container = QWidget()
-        box = QVBoxLayout(self.container)
-        box.setContentsMargins(0, 0, 0, 0)
-        box.setSpacing(2)
-        box.addWidget(field)
-        self.help = plain_label(description, self.container, word_wrap=True)
-        self.help.setEnabled(False)  # greyed: a hint, not an instruction
-        self.help.setVisible(bool(description))
-        box.addWidget(self.help)
-        self.error = plain_label("", self.container, word_wrap=True)
-        self.error.setObjectName(f"error:{name}")
-        self.error.setStyleSheet("color: #c0392b;")
-        self.error.setVisible(False)
-        box.addWidget(self.error)
+        self._box = QVBoxLayout(self.container)
+        self._box.setContentsMargins(0, 0, 0, 0)
+        self._box.setSpacing(2)
+        self._box.addWidget(field)
+        self.help = None
+        if description:
+            self.help = plain_label(description, self.container, word_wrap=True)
+            self.help.setEnabled(False)  # greyed: a hint, not an instruction
+            self._box.addWidget(self.help)
+        self._error = None  # made on the first error: most rows never need one
         self.label = plain_label(f"{title} *" if required else title)
         self.label.setProperty("required", bool(required))
         if description:
@@ -386,9 +387,27 @@ class FieldRow:
         self.title = title
         self.description = description
 
+    @property
+    def error(self):
+        if self._error is None:
+            self._error = plain_label("", self.container, word_wrap=True)
+            self._error.setObjectName(f"error:{self.name}")
+            self._error.setPalette(error_palette(self._error))
+            self._error.setVisible(False)
+            self._box.addWidget(self._error)
+        return self._error
+
     def show_error(self, message):
+        if not message and self._error is None:
+            return
         self.error.setText(message or "")
         self.error.setVisible(bool(message))
+
+
+def error_palette(widget):
+    palette = QPalette(widget.palette())
+    palette.setColor(QPalette.ColorRole.WindowText, QColor(192, 57, 43))
+    return palette
 
 
 class FormSection(QWidget):
@@ -426,7 +445,6 @@ class FormSection(QWidget):
         self.layout_.takeRow(row.container)
         for widget in (row.label, row.container):
             widget.hide()
-            widget.setParent(None)
             widget.deleteLater()
 
     def names(self):
@@ -440,10 +458,8 @@ class ObjectField(Field):
 
     def __init__(self, schema, reader, *, required=False, depth=1, ancestry=frozenset(), parent=None):
         super().__init__(schema, required=required, parent=parent)
+        # Untitled: the row's label in the parent form already names the object.
         self.group = QGroupBox(self)
-        title = schema.get("title")
-        if title not in (None, ""):
-            self.group.setTitle(_text(title))
         box = QVBoxLayout(self.group)
         self.section = FormSection(self.group)
         box.addWidget(self.section)
@@ -510,9 +526,6 @@ class ObjectField(Field):
                 if row is not None:
                     row.field.set_value(value)
 
-    def local_error(self):
-        return super().local_error()
-
 
 def _direct_refs(schema):
     refs = set()
@@ -529,7 +542,7 @@ def _row_schema(reader, schema):
     """Title and description for a row: the property's own words over its definition's."""
     try:
         return reader.flatten(schema)
-    except (SchemaProblem, NotApplicable, RecursionError):
+    except (SchemaFormError, NotApplicableError, RecursionError):
         return schema if isinstance(schema, dict) else {}
 
 
@@ -599,7 +612,7 @@ class SchemaForm(QWidget):
         layout.addWidget(self.section)
         self._form_error = plain_label("", self, word_wrap=True)
         self._form_error.setObjectName("formError")
-        self._form_error.setStyleSheet("color: #c0392b;")
+        self._form_error.setPalette(error_palette(self._form_error))
         self._form_error.setVisible(False)
         layout.addWidget(self._form_error)
         layout.addStretch(1)
@@ -607,7 +620,10 @@ class SchemaForm(QWidget):
         try:
             self._broken = self._load(schema)
             if self._broken is None:
-                self._evaluate_conditions()
+                # The first branches are chosen from the defaults (and the draft), not from an
+                # empty form: an `if` on an absent property holds vacuously and would build the
+                # wrong branch first.
+                self._evaluate_conditions(guess=self._initial_guess(values))
                 if values:
                     self._restore(values)
         finally:
@@ -673,8 +689,8 @@ class SchemaForm(QWidget):
                     "not a JSON object.")
         kind = schema.get("type", "object")
         if kind != "object" and not (isinstance(kind, list) and "object" in kind):
-            return f"The order form cannot be built: its schema describes {shorten(choice_label(kind), 80)}, " \
-                   "not an object of parameters."
+            shown = shorten(choice_label(kind), 80)
+            return f"The order form cannot be built: its schema describes {shown}, not an object."
         properties = schema.get("properties", {})
         if not isinstance(properties, dict):
             return "The order form cannot be built: the schema's properties are not a JSON object."
@@ -707,7 +723,7 @@ class SchemaForm(QWidget):
         try:
             validator = self._validator_class(condition, resolver=RefResolver.from_schema(self._root))
             return validator.is_valid(values)
-        except Exception:  # a broken condition counts as not met, the form carries on
+        except Exception:  # noqa: BLE001 - a broken condition counts as not met; the form carries on
             logger.warning("cannot evaluate a schema condition", exc_info=True)
             return False
 
@@ -760,6 +776,8 @@ class SchemaForm(QWidget):
                     if key not in ("properties", "required", "if", "then", "else", "allOf", *DEFINITION_KEYS)}
             if rest:
                 extra.append(rest)
+            if isinstance(branch.get("allOf"), list):
+                extra += [part for part in branch["allOf"] if not (isinstance(part, dict) and "if" in part)]
         if extra:
             effective["allOf"] = extra
         else:
@@ -769,18 +787,35 @@ class SchemaForm(QWidget):
         return effective
 
     # -- building rows -------------------------------------------------------------------
-    def _evaluate_conditions(self, pending=None):
+    def _evaluate_conditions(self, pending=None, guess=None):
         """Apply the if/then/else blocks until the branches stop changing.
 
         A new branch can add a field whose default flips another condition, hence the
         loop; it is bounded because a schema can make the branches flip forever.
         """
         for _ in range(MAX_CONDITION_PASSES):
-            selection = self._select(self.values()) if self._blocks else ()
+            current = guess if guess is not None and self._selection is None else self.values()
+            selection = self._select(current) if self._blocks else ()
             if selection == self._selection:
                 return
             self._selection = selection
             self._sync_rows(self._effective(selection), pending)
+
+    def _initial_guess(self, values):
+        if not self._blocks:
+            return {}
+        reader = SchemaReader(self._root, _branch_definition_refs(self._root))
+        guess = {}
+        for name, sub in self._root.get("properties", {}).items():
+            try:
+                spec = reader.flatten(sub)
+            except (SchemaFormError, NotApplicableError, RecursionError):
+                continue
+            if "default" in spec:
+                guess[name] = spec["default"]
+        if isinstance(values, dict):
+            guess.update(values)
+        return guess
 
     def _sync_rows(self, effective, pending=None):
         reader = SchemaReader(effective, self._conditional_refs)
@@ -800,8 +835,10 @@ class SchemaForm(QWidget):
                 continue
             if old is not None:
                 carried = old.field.value()
-                if carried is not UNSET:
-                    field.set_value(carried)  # a choice that no longer exists falls back to the default
+                # Keep what the user chose; a value that was only the old default gives way to
+                # the new default, and a choice that no longer exists falls back to it too.
+                if carried is not UNSET and choice_key(carried) != choice_key(old.field.default):
+                    field.set_value(carried)
             elif pending is not None and name in pending:
                 if not field.set_value(pending[name]):
                     field.mark_unrestorable(pending[name])
@@ -809,7 +846,8 @@ class SchemaForm(QWidget):
             elif pending is not None:
                 field.clear()
             field.changed.connect(self._on_field_changed)
-            self.section.put(FieldRow(name, field, _row_schema(reader, sub), name in required, signature), order)
+            row = FieldRow(name, field, _row_schema(reader, sub), name in required, signature)
+            self.section.put(row, order)
         for name in list(self.section.rows):
             if name not in order:
                 self.section.remove(name)
@@ -889,7 +927,7 @@ class SchemaForm(QWidget):
                     errors[path] = message
             try:
                 found = sorted(self._validator().iter_errors(values), key=relevance)
-            except Exception as exc:  # a schema jsonschema itself cannot apply (bad regex, cycle…)
+            except Exception as exc:  # noqa: BLE001 - jsonschema cannot apply it (bad regex, cycle…)
                 logger.warning("the schema could not be applied", exc_info=True)
                 found = []
                 errors.setdefault("", shorten(f"The schema cannot check these values: {exc}"))
@@ -946,7 +984,7 @@ class SchemaForm(QWidget):
         return "/".join(shown)
 
     def _show_errors(self, errors):
-        for path, field in self._walk_fields():
+        for path, _field in self._walk_fields():
             row = self.row(path)
             if row is not None:
                 row.show_error(errors.get(path))

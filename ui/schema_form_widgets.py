@@ -69,7 +69,7 @@ class _Unset:
 UNSET = _Unset()
 
 
-class SchemaProblem(Exception):
+class SchemaFormError(Exception):
     """A part of a schema the form cannot turn into an editor; the message says why."""
 
 
@@ -242,8 +242,12 @@ class ChoiceField(Field):
         for index, (value, _label, _description) in enumerate(self.choices):
             self._index_of.setdefault(choice_key(value), index)
         self.combo = QComboBox(self)
-        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.combo.setMinimumContentsLength(12)
+        if len(self.choices) > 100:
+            # The default sizing reads every item when first shown; a long list would stall
+            # the dialog there, so it gets a fixed width instead (this call is too slow to
+            # make for every combo box).
+            self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            self.combo.setMinimumContentsLength(24)
         self.combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self._offset = 0
         if not self.choices:
@@ -264,6 +268,8 @@ class ChoiceField(Field):
                         )
         self.editor_layout.addWidget(self.combo)
         self.combo.currentIndexChanged.connect(self._on_index_changed)
+        # Picking the shown item again is still an answer (it clears a "could not be restored").
+        self.combo.activated.connect(self._on_index_changed)
 
     def _on_index_changed(self, _index):
         self.changed.emit()
@@ -305,7 +311,7 @@ class MultiChoiceField(Field):
             self._index_of.setdefault(choice_key(value), index)
         self.list = QListWidget(self)
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        for value, label, description in self.choices:
+        for _value, label, description in self.choices:
             item = QListWidgetItem(label, self.list)
             item.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled)
             item.setCheckState(Qt.CheckState.Unchecked)
@@ -324,7 +330,8 @@ class MultiChoiceField(Field):
         return [self.list]
 
     def checked_indexes(self):
-        return [i for i in range(self.list.count()) if self.list.item(i).checkState() == Qt.CheckState.Checked]
+        checked = Qt.CheckState.Checked
+        return [i for i in range(self.list.count()) if self.list.item(i).checkState() == checked]
 
     def _editor_value(self):
         chosen = [self.choices[i][0] for i in self.checked_indexes()]
@@ -406,7 +413,7 @@ def _number(schema, key):
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise SchemaProblem(f"{key} is {choice_label(value)}, not a number")
+        raise SchemaFormError(f"{key} is {choice_label(value)}, not a number")
     if not math.isfinite(value):
         return None
     return value
@@ -431,10 +438,10 @@ def numeric_bounds(schema):
             high, high_ex = value, True
     multiple_of = _number(schema, "multipleOf")
     if multiple_of is not None and multiple_of <= 0:
-        raise SchemaProblem(f"multipleOf is {choice_label(multiple_of)}; it must be greater than 0")
+        raise SchemaFormError(f"multipleOf is {choice_label(multiple_of)}; it must be greater than 0")
     if low is not None and high is not None:
         if low > high or (low == high and (low_ex or high_ex)):
-            raise SchemaProblem(
+            raise SchemaFormError(
                 f"the bounds contradict each other (minimum {choice_label(low)} is above maximum "
                 f"{choice_label(high)}): no value can be valid"
             )
@@ -463,9 +470,9 @@ class IntegerField(Field):
             step = int(multiple_of)
             low, high = math.ceil(low / step) * step, math.floor(high / step) * step
         if low > high:
-            raise SchemaProblem("no whole number fits between the bounds")
+            raise SchemaFormError("no whole number fits between the bounds")
         if high < INT32_MIN or low > INT32_MAX:
-            raise SchemaProblem("the bounds are beyond what a number box can hold")
+            raise SchemaFormError("the bounds are beyond what a number box can hold")
         self.spin = LenientSpinBox(self)
         self.spin.setRange(max(low, INT32_MIN), min(high, INT32_MAX))
         self.spin.setSingleStep(max(1, min(step, INT32_MAX)))
@@ -516,7 +523,7 @@ class NumberField(Field):
         high = DOUBLE_OPEN_END if high is None else (high - tick if high_ex else high)
         low, high = max(low, -DOUBLE_LIMIT), min(high, DOUBLE_LIMIT)
         if low > high:
-            raise SchemaProblem("no number fits between the bounds")
+            raise SchemaFormError("no number fits between the bounds")
         self.decimals = decimals
         self.spin = LenientDoubleSpinBox(self)
         self.spin.setDecimals(decimals)
@@ -596,9 +603,9 @@ class DateTimeField(Field):
     def _editor_value(self):
         moment = self.edit.dateTime().toUTC()
         day, clock = moment.date(), moment.time()
-        return datetime(
-            day.year(), day.month(), day.day(), clock.hour(), clock.minute(), clock.second(), tzinfo=timezone.utc
-        ).strftime("%Y-%m-%dT%H:%M:%SZ")
+        moment = datetime(day.year(), day.month(), day.day(), clock.hour(), clock.minute(), clock.second(),
+                          tzinfo=timezone.utc)
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def _set_editor_value(self, value):
         moment = parse_utc(value)
@@ -719,11 +726,11 @@ class StringField(Field):
         self.validator = None
         if pattern is not None:
             if not isinstance(pattern, str):
-                raise SchemaProblem("pattern is not a string")
+                raise SchemaFormError("pattern is not a string")
             try:
                 self.validator = PatternValidator(pattern, self.line)
             except re.error as exc:
-                raise SchemaProblem(f"pattern is not a valid regular expression ({exc})") from exc
+                raise SchemaFormError(f"pattern is not a valid regular expression ({exc})") from exc
             self.line.setValidator(self.validator)
         fmt = schema.get("format")
         if isinstance(fmt, str) and fmt:

@@ -350,7 +350,8 @@ class PlanetDialect:
         reassess = rnd.random() < order["_reassessment_rate"]
         reassess_delay = _draw_us(rnd, HOUR, 23 * HOUR)
         satellite = rnd.randint(1, 21)
-        shift = [round(rnd.uniform(-0.08, 0.08), 4), round(rnd.uniform(-0.08, 0.08), 4), round(rnd.uniform(0.02, 0.2), 4)]
+        shift = [round(rnd.uniform(-0.08, 0.08), 4), round(rnd.uniform(-0.08, 0.08), 4),
+                 round(rnd.uniform(0.02, 0.2), 4)]
         self._capture_seq += 1
         stamp = iso_us(created)
         capture = {
@@ -1005,10 +1006,8 @@ class PlanetDialect:
                 continue
             if fulfilling is not None and capture["fulfilling"] is not fulfilling:
                 continue
-            if any(
-                (low and (capture[f] is None or capture[f] < low)) or (high and (capture[f] is None or capture[f] > high))
-                for f, low, high in ranges
-            ):
+            if any(capture[f] is None or (low and capture[f] < low) or (high and capture[f] > high)
+                   for f, low, high in ranges):
                 continue
             records.append(capture)
         records = self._sort(records, request, CAPTURE_ORDERING, "-created_time")

@@ -5,6 +5,7 @@ hundred kilometres), which is all a simulator needs. Standard library only.
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import List, Optional, Sequence, Tuple
 
@@ -118,13 +119,23 @@ def line_length_km(line: Sequence[Sequence[float]]) -> float:
     return sum(math.hypot(x2 - x1, y2 - y1) for (x1, y1), (x2, y2) in zip(xy, xy[1:]))
 
 
+@functools.lru_cache(maxsize=8)
+def _unit_circle(segments: int) -> tuple:
+    return tuple((math.cos(2 * math.pi * i / segments), math.sin(2 * math.pi * i / segments))
+                 for i in range(segments))
+
+
 def point_buffer(position: Sequence[float], radius_km: float = POINT_BUFFER_KM,
                  segments: int = POINT_BUFFER_SEGMENTS) -> dict:
     """A counter-clockwise polygon approximating a circle of ``radius_km`` around the point."""
-    forward, backward = _projector([tuple(position[:2])])
-    cx, cy = forward(tuple(position[:2]))
-    ring = [backward(cx + radius_km * math.cos(2 * math.pi * i / segments),
-                     cy + radius_km * math.sin(2 * math.pi * i / segments)) for i in range(segments)]
+    lon0, lat0 = float(position[0]), float(position[1])
+    dx = radius_km / (KM_PER_DEGREE * max(math.cos(math.radians(lat0)), 1e-6))
+    dy = radius_km / KM_PER_DEGREE
+    ring = [
+        [round(max(-180.0, min(180.0, lon0 + dx * c)), COORDINATE_DIGITS),
+         round(max(-90.0, min(90.0, lat0 + dy * s)), COORDINATE_DIGITS)]
+        for c, s in _unit_circle(segments)
+    ]
     ring.append(list(ring[0]))
     return {"type": "Polygon", "coordinates": [ring]}
 

@@ -428,12 +428,15 @@ class UP42Dialect:
         batch = self._read_batch(request)
         results, errors = [], []
         now = self.world.clock.now()
+        several = len(batch["items"]) > 1
         for index, geometry, reason in batch["items"]:
             if reason:
                 errors.append({"index": index, "message": "Invalid geometry", "details": reason})
                 continue
+            # As UP42 does: one order per feature, names suffixed "<name> 1", "<name> 2", ...
+            name = f"{batch['name']} {index + 1}" if several else batch["name"]
             order = self._create_order(
-                user, batch["product_id"], batch["name"], batch["params"], geometry, batch["tags"], now
+                user, batch["product_id"], name, batch["params"], geometry, batch["tags"], now
             )
             results.append({"index": index, "id": order["id"]})
         return {"results": results, "errors": errors}

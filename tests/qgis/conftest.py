@@ -95,6 +95,21 @@ def recording_iface(qgis_iface):
     process_deferred_deletes()
 
 
+@pytest.fixture
+def clean_settings(qgis_app, auth_manager):
+    """The plugin's settings emptied before and after the test."""
+    from qgis.core import QgsSettings
+
+    from satellite_tasking.plugin.settings import ConnectionSettings
+
+    settings = QgsSettings()
+    settings.remove("satellite_tasking")
+    yield ConnectionSettings(settings)
+    for connection in ConnectionSettings(settings).connections():
+        ConnectionSettings(settings).remove(connection.id)
+    settings.remove("satellite_tasking")
+
+
 @pytest.fixture(scope="session")
 def auth_manager(qgis_app):
     """The QGIS authentication database, unlocked the way a user unlocks it."""

@@ -1,0 +1,182 @@
+"""Feasibility options and price quotes, decided inside QGIS.
+
+Lists the orders of a connection that wait for the user; for a feasibility study it shows
+the options with their descriptions and confirms the chosen one; for a quotation it shows
+the price and accepts or rejects it after a confirmation that names the amount.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from qgis.PyQt import sip, uic
+from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtWidgets import QDialog, QListWidgetItem, QMessageBox
+
+from ..plugin.model import Decision
+from ..plugin.tasks import BackgroundTask
+
+FORM_CLASS, _ = uic.loadUiType(str(Path(__file__).with_name("decisions_dialog.ui")))
+
+ORDER_ROLE = Qt.ItemDataRole.UserRole
+_DECISION_WORDS = {Decision.FEASIBILITY: "choose a feasibility option", Decision.QUOTATION: "accept or reject a price"}
+
+
+class DecisionsDialog(QDialog, FORM_CLASS):
+    def __init__(self, provider, task_runner, messages=None, parent=None):
+        super().__init__(parent)
+        self.setupUi(self)
+        self.provider = provider
+        self.task_runner = task_runner
+        self.messages = messages
+        self.orders = {}
+        self.study = None
+        self.quotation = None
+        self.setWindowTitle(f"Feasibility and price quotes — {provider.connection.name}")
+        self.ordersList.currentItemChanged.connect(self._order_selected)
+        self.optionsList.currentItemChanged.connect(self._update_buttons)
+        self.confirmOptionButton.clicked.connect(self.confirm_option)
+        self.acceptButton.clicked.connect(lambda: self.decide_quote(True))
+        self.rejectButton.clicked.connect(lambda: self.decide_quote(False))
+        self.refreshButton.clicked.connect(self.refresh)
+        self._show_detail(None)
+        self.refresh()
+
+    # -- loading --------------------------------------------------------------------------
+    def _run(self, description, work, on_success):
+        self.statusLabel.setText(description + "…")
+
+        def success(result):
+            if not sip.isdeleted(self):
+                self.statusLabel.setText("")
+                on_success(result)
+
+        def failure(message):
+            if not sip.isdeleted(self):
+                self.statusLabel.setText(message)
+
+        return self.task_runner.start(BackgroundTask(description, work, on_success=success, on_failure=failure))
+
+    def refresh(self):
+        provider = self.provider
+        self._run("Looking for orders that wait for you",
+                  lambda task: [o for o in provider.orders() if o.decision != Decision.NONE], self._orders_loaded)
+
+    def _orders_loaded(self, orders):
+        selected = self.current_order()
+        self.ordersList.clear()
+        self.orders = {order.id: order for order in orders}
+        for order in orders:
+            item = QListWidgetItem(f"{order.name} — {_DECISION_WORDS[order.decision]}")
+            item.setData(ORDER_ROLE, order.id)
+            item.setToolTip(f"{order.id}\n{order.status.describe()}")
+            self.ordersList.addItem(item)
+            if selected is not None and order.id == selected.id:
+                self.ordersList.setCurrentItem(item)
+        if not orders:
+            self._show_detail(None)
+            self.detailsLabel.setText("No order waits for a feasibility choice or a price decision.")
+        elif self.ordersList.currentItem() is None:
+            self.ordersList.setCurrentRow(0)
+
+    def current_order(self):
+        item = self.ordersList.currentItem()
+        return self.orders.get(item.data(ORDER_ROLE)) if item is not None else None
+
+    def _order_selected(self, *_):
+        order = self.current_order()
+        self._show_detail(order)
+        if order is None:
+            return
+        provider = self.provider
+        if order.decision == Decision.FEASIBILITY:
+            self._run(f"Reading the feasibility study of {order.name}", lambda task: provider.feasibility(order),
+                      lambda study: self._study_loaded(order, study))
+        elif order.decision == Decision.QUOTATION:
+            self._run(f"Reading the price quote of {order.name}", lambda task: provider.quotation(order),
+                      lambda quotation: self._quotation_loaded(order, quotation))
+
+    def _show_detail(self, order):
+        self.study = None
+        self.quotation = None
+        self.optionsList.clear()
+        feasibility = order is not None and order.decision == Decision.FEASIBILITY
+        quotation = order is not None and order.decision == Decision.QUOTATION
+        self.optionsList.setVisible(feasibility)
+        self.confirmOptionButton.setVisible(feasibility)
+        self.priceLabel.setVisible(quotation)
+        self.acceptButton.setVisible(quotation)
+        self.rejectButton.setVisible(quotation)
+        self.priceLabel.clear()
+        self.detailsLabel.setText("" if order is None else f"{order.name}\n{order.status.describe()}\n{order.id}")
+        self._update_buttons()
+
+    def _study_loaded(self, order, study):
+        if order is not self.current_order():
+            return
+        self.study = study
+        self.optionsList.clear()
+        if study is None or not study.options:
+            self.detailsLabel.setText(f"{order.name}: the feasibility study has no options yet.")
+            return
+        for option in study.options:
+            item = QListWidgetItem(option.description or option.id)
+            item.setData(ORDER_ROLE, option.id)
+            item.setToolTip(option.description or option.id)
+            self.optionsList.addItem(item)
+        self.detailsLabel.setText(f"{order.name}: choose one of {len(study.options)} option(s). You cannot change "
+                                  "the order after confirming an option.")
+        self._update_buttons()
+
+    def _quotation_loaded(self, order, quotation):
+        if order is not self.current_order():
+            return
+        self.quotation = quotation
+        if quotation is None:
+            self.priceLabel.setText("The price quote is not ready yet.")
+        else:
+            self.priceLabel.setText(f"Price: {quotation.price:,g} {quotation.unit}")
+        self._update_buttons()
+
+    def _update_buttons(self, *_):
+        self.confirmOptionButton.setEnabled(self.study is not None and self.optionsList.currentItem() is not None)
+        undecided = self.quotation is not None and self.quotation.decision == "NOT_DECIDED"
+        self.acceptButton.setEnabled(undecided)
+        self.rejectButton.setEnabled(undecided)
+
+    # -- deciding -------------------------------------------------------------------------
+    def confirm_option(self):
+        order, study, item = self.current_order(), self.study, self.optionsList.currentItem()
+        if order is None or study is None or item is None:
+            return
+        option = next(o for o in study.options if o.id == item.data(ORDER_ROLE))
+        answer = QMessageBox.question(
+            self, "Confirm feasibility option",
+            f"Confirm this option for {order.name}?\n\n{option.description}\n\n"
+            "You can't modify the order after accepting an option; a price quote follows.")
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        provider = self.provider
+        self._run(f"Confirming the option for {order.name}", lambda task: provider.choose_option(study, option),
+                  lambda result: self._decided(f"Option confirmed for {order.name}; a price quote follows."))
+
+    def decide_quote(self, accept: bool):
+        order, quotation = self.current_order(), self.quotation
+        if order is None or quotation is None:
+            return
+        amount = f"{quotation.price:,g} {quotation.unit}"
+        question = (f"Accept the price of {amount} for {order.name}?\n\nThe amount is deducted from your credit "
+                    "balance and tasking starts." if accept else
+                    f"Reject the price of {amount} for {order.name}?\n\nThe order will not be carried out.")
+        answer = QMessageBox.question(self, "Accept price" if accept else "Reject price", question)
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        provider = self.provider
+        verb = "accepted" if accept else "rejected"
+        self._run(f"Sending your decision on {order.name}", lambda task: provider.decide(quotation, accept),
+                  lambda result: self._decided(f"Price of {amount} {verb} for {order.name}."))
+
+    def _decided(self, text):
+        if self.messages:
+            self.messages.success(text)
+        self.statusLabel.setText(text)
+        self.refresh()

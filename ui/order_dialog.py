@@ -1,0 +1,470 @@
+"""The order dialog: selected features → AOIs → a form from the product's schema → orders.
+
+Network work (products, schema, estimate, placement) runs in background tasks; the dialog
+only shows results. The draft is saved on every edit and restored when the dialog opens
+again, so nothing typed is lost; a placement records which AOIs it is about to place
+before the request leaves, so a crash is reconciled on the next start instead of placing
+twice.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from qgis.core import QgsCoordinateReferenceSystem, QgsFields, QgsGeometry, QgsJsonUtils, QgsWkbTypes
+from qgis.gui import QgsRubberBand
+from qgis.PyQt import sip, uic
+from qgis.PyQt.QtCore import Qt, QTimer
+from qgis.PyQt.QtGui import QColor, QStandardItem, QStandardItemModel
+from qgis.PyQt.QtWidgets import QDialog, QMessageBox, QTableWidgetItem, QVBoxLayout
+
+from ..plugin.aoi import AoiRules, aois_from_layers
+from ..plugin.drafts import DraftStore, SavedDraft, new_client_reference
+from ..plugin.model import Aoi, OrderDraft, PlacementOutcome
+from ..plugin.tasks import BackgroundTask
+from .schema_form import SchemaForm
+
+logger = logging.getLogger(__name__)
+
+FORM_CLASS, _ = uic.loadUiType(str(Path(__file__).with_name("order_dialog.ui")))
+
+AOI_COLUMNS = ("#", "Source", "Type", "Area (km²)", "Vertices", "Warnings", "Estimate", "Order")
+COL_ESTIMATE = 6
+COL_ORDER = 7
+PRODUCT_ROLE = Qt.ItemDataRole.UserRole + 1
+SAVE_DELAY_MS = 300
+# Fields the dialog fills itself: the geometry from each AOI, the order name from "Order name".
+FIELDS_FROM_DIALOG = ("geometry", "displayName", "name")
+
+
+def rules_for(product) -> AoiRules:
+    """What the product accepts, as AOI rules (limits the provider states, else the defaults)."""
+    extra = product.extra or {}
+    kwargs = {"geometry_types": frozenset(product.geometry_types or ("Polygon",))}
+    for key in ("holes_allowed", "max_vertices", "min_area_km2", "max_area_km2"):
+        if extra.get(key) is not None:
+            kwargs[key] = extra[key]
+    return AoiRules(**kwargs)
+
+
+def saved_aoi(aoi) -> dict:
+    return {"geometry": aoi.geometry, "label": f"{aoi.source_layer_name} #{aoi.feature_id}"
+            + (f" part {aoi.part_index + 1}" if aoi.part_index else ""),
+            "type": aoi.geometry_type, "area_km2": round(aoi.area_km2, 3), "vertex_count": aoi.vertex_count,
+            "warnings": list(aoi.warnings)}
+
+
+class OrderDialog(QDialog, FORM_CLASS):
+    def __init__(self, iface, provider_factory, task_runner, draft_store: DraftStore, layers=None,
+                 messages=None, decisions_opener=None, parent=None):
+        super().__init__(parent)
+        self.setupUi(self)
+        self.iface = iface
+        self.provider_factory = provider_factory
+        self.task_runner = task_runner
+        self.draft_store = draft_store
+        self.messages = messages
+        self.decisions_opener = decisions_opener
+        self.layers = list(layers or [])
+        self.form = None
+        self.products = {}
+        self.product = None
+        self.provider = None
+        self.schema = None
+        self.form_product = None
+        self.rubber_bands = []
+        self.busy = False
+        self._products_task = None
+        self._loading = True
+        self._save_timer = QTimer(self)
+        self._save_timer.setSingleShot(True)
+        self._save_timer.setInterval(SAVE_DELAY_MS)
+        self._save_timer.timeout.connect(self.save_draft)
+
+        self.aoiTable.setColumnCount(len(AOI_COLUMNS))
+        self.aoiTable.setHorizontalHeaderLabels(AOI_COLUMNS)
+        self.aoiTable.itemSelectionChanged.connect(self._highlight_selected)
+        self.formHolder.setLayout(QVBoxLayout())
+        self.product_model = QStandardItemModel(self)
+        self.productCombo.setModel(self.product_model)
+
+        self.draft = self._initial_draft()
+        self.nameEdit.setText(self.draft.name or "Tasking order")
+        for connection in provider_factory.connections():
+            self.connectionCombo.addItem(connection.name, connection.id)
+        wanted = self.draft.connection_id or provider_factory.default_connection_id()
+        index = self.connectionCombo.findData(wanted)
+        self.connectionCombo.setCurrentIndex(max(index, 0))
+
+        self.connectionCombo.currentIndexChanged.connect(self._connection_changed)
+        self.productCombo.currentIndexChanged.connect(self._product_changed)
+        self.nameEdit.textEdited.connect(self._draft_edited)
+        self.estimateButton.clicked.connect(self.estimate)
+        self.placeButton.clicked.connect(self.place)
+        self.retryButton.clicked.connect(self.retry_failed)
+        self.decisionsButton.clicked.connect(self._open_decisions)
+        self.finished.connect(self._cleanup)
+        self._loading = False
+        self._show_aois()
+        self._update_buttons()
+        self._connection_changed()
+
+    # -- draft ----------------------------------------------------------------------------
+    def _initial_draft(self) -> SavedDraft:
+        saved = self.draft_store.load()
+        if saved is not None and saved.fully_placed:
+            self.draft_store.archive()
+            saved = None
+        if saved is not None and self.layers:
+            answer = QMessageBox.question(
+                self, "Unplaced order draft",
+                f"An order draft “{saved.name}” with {len(saved.aois)} area(s) has not been placed yet.\n\n"
+                "Continue with that draft? (No starts a new draft from the selected features; the old draft "
+                "is kept in the drafts archive.)",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
+            if answer == QMessageBox.StandardButton.Yes:
+                self.layers = []
+            else:
+                if saved.outcomes or saved.placing:
+                    self._warn_partly_placed(saved)
+                self.draft_store.archive()
+                saved = None
+        return saved or SavedDraft(client_reference=new_client_reference())
+
+    def _warn_partly_placed(self, saved):
+        placed = len(saved.aois) - len(saved.unplaced_indexes)
+        if placed and self.messages:
+            self.messages.info(f"The draft “{saved.name}” had {placed} order(s) placed already; it is kept in "
+                               "the drafts archive and its orders stay in the monitor.")
+
+    def _draft_edited(self, *_):
+        if not self._loading:
+            self._save_timer.start()
+
+    def save_draft(self):
+        self._save_timer.stop()
+        self.draft.name = self.nameEdit.text().strip()
+        self.draft.connection_id = self.connectionCombo.currentData() or ""
+        if self.product is not None:
+            self.draft.product_id = self.product.id
+        if self.form is not None:
+            self.draft.params = self.form.values()
+        self.draft_store.save(self.draft)
+
+    # -- connection and products ----------------------------------------------------------
+    def current_connection(self):
+        connection_id = self.connectionCombo.currentData()
+        return next((c for c in self.provider_factory.connections() if c.id == connection_id), None)
+
+    def _connection_changed(self, *_):
+        connection = self.current_connection()
+        self.product_model.clear()
+        self.products = {}
+        self.product = None
+        self.provider = None
+        self.form_product = None
+        self._set_form(None)
+        if connection is None:
+            self._status("Add a connection first (Connections…).")
+            return
+        try:
+            self.provider = self.provider_factory.provider_for(connection)
+        except Exception as error:  # noqa: BLE001 - credentials/auth problems become one sentence
+            self._status(getattr(error, "user_message", None) or str(error))
+            return
+        self._status(f"Loading the products of {connection.name}…")
+        provider = self.provider
+        self._products_task = self.task_runner.start(BackgroundTask(
+            f"Loading tasking products of {connection.name}", lambda task: provider.products(),
+            on_success=lambda products: self._products_loaded(provider, products),
+            on_failure=self._failed))
+        self._draft_edited()
+
+    def _products_loaded(self, provider, products):
+        if sip.isdeleted(self) or provider is not self.provider:
+            return
+        self._loading = True
+        self.product_model.clear()
+        self.products = {p.id: p for p in products}
+        by_collection = {}
+        for product in products:
+            by_collection.setdefault(product.collection_title or product.collection or product.provider_name,
+                                     []).append(product)
+        wanted_row = -1
+        for collection, members in by_collection.items():
+            header = QStandardItem(collection)
+            header.setFlags(Qt.ItemFlag.NoItemFlags)
+            self.product_model.appendRow(header)
+            for product in members:
+                item = QStandardItem(f"   {product.title}")
+                item.setData(product.id, PRODUCT_ROLE)
+                item.setToolTip(f"{product.provider_name}: {product.description}")
+                self.product_model.appendRow(item)
+                if product.id == self.draft.product_id or (wanted_row < 0 and not self.draft.product_id):
+                    wanted_row = item.row()
+        if not products:
+            self._loading = False
+            self._status("This connection offers no tasking products.")
+            return
+        self.productCombo.setCurrentIndex(wanted_row if wanted_row >= 0 else 1)
+        self._loading = False
+        self._product_changed()
+
+    def _product_changed(self, *_):
+        if self._loading:
+            return
+        product_id = self.productCombo.currentData(PRODUCT_ROLE)
+        product = self.products.get(product_id)
+        if product is None:
+            return
+        keep_params = product.id == self.draft.product_id
+        self.product = product
+        self.productDescription.setText(
+            f"{product.provider_name} · {product.description}".strip(" ·")
+            + ("\nNeeds a feasibility study before it can be priced." if product.needs_feasibility else "")
+            + ("\nNeeds a price quotation that you accept before tasking starts." if product.needs_quotation
+               else ""))
+        if not keep_params:
+            self.draft.params = {}
+        self.draft.product_id = product.id
+        self._prepare_aois()
+        self._status(f"Loading the order form of {product.title}…")
+        provider = self.provider
+        self.task_runner.start(BackgroundTask(
+            f"Loading the order form of {product.title}", lambda task: provider.order_schema(product),
+            on_success=lambda schema: self._schema_loaded(product, schema), on_failure=self._failed))
+
+    def _schema_loaded(self, product, schema):
+        if sip.isdeleted(self) or product is not self.product:
+            return
+        self.schema = schema
+        self.form_product = product
+        self._set_form(SchemaForm(schema, values=self.draft.params or None, hidden=FIELDS_FROM_DIALOG))
+        self._status("")
+        self._draft_edited()
+
+    def _set_form(self, form):
+        layout = self.formHolder.layout()
+        if self.form is not None:
+            layout.removeWidget(self.form)
+            self.form.deleteLater()
+        self.form = form
+        if form is not None:
+            layout.addWidget(form)
+            form.validityChanged.connect(self._update_buttons)
+            form.valuesChanged.connect(self._draft_edited)
+        self._update_buttons()
+
+    # -- AOIs -----------------------------------------------------------------------------
+    def _prepare_aois(self):
+        if not self.layers:
+            self._show_aois()
+            return
+        if self.draft.outcomes:
+            # Orders exist for these AOIs: they are fixed now, whatever product is chosen.
+            self._show_aois()
+            return
+        result = aois_from_layers(self.layers, rules_for(self.product))
+        self.draft.aois = [saved_aoi(aoi) for aoi in result.aois]
+        notes = list(result.notes)
+        notes += [f"Refused: {refusal.reason}" for refusal in result.refusals]
+        if result.aois:
+            notes.insert(0, result.multipart_policy)
+        if result.message:
+            notes.insert(0, result.message)
+        self.aoiNotes.setText("\n".join(notes))
+        self._show_aois()
+
+    def _show_aois(self):
+        self.aoiTable.setRowCount(len(self.draft.aois))
+        for row, aoi in enumerate(self.draft.aois):
+            outcome = self.draft.outcomes.get(str(row), {})
+            values = (str(row + 1), aoi.get("label", ""), aoi.get("type", aoi["geometry"].get("type", "")),
+                      f"{aoi.get('area_km2', 0):.2f}", str(aoi.get("vertex_count", "")),
+                      "; ".join(aoi.get("warnings", [])), aoi.get("estimate", ""),
+                      outcome.get("order_id") or outcome.get("error", ""))
+            for column, value in enumerate(values):
+                item = QTableWidgetItem(value)
+                item.setToolTip(value)
+                if column == COL_ORDER and outcome.get("error"):
+                    item.setForeground(QColor("#c0392b"))
+                self.aoiTable.setItem(row, column, item)
+        self.aoiTable.resizeColumnsToContents()
+        self._draw_aois()
+        self._update_buttons()
+
+    def _draw_aois(self):
+        self._clear_rubber_bands()
+        canvas = self.iface.mapCanvas() if self.iface is not None else None
+        if canvas is None:
+            return
+        wgs84 = QgsCoordinateReferenceSystem("EPSG:4326")
+        for aoi in self.draft.aois:
+            geometry = geometry_from_geojson(aoi["geometry"])
+            if geometry is None:
+                continue
+            band = QgsRubberBand(canvas, geometry.type())
+            band.setColor(QColor(230, 126, 34, 200))
+            band.setFillColor(QColor(230, 126, 34, 50))
+            band.setWidth(2)
+            band.setToGeometry(geometry, wgs84)
+            self.rubber_bands.append(band)
+
+    def _highlight_selected(self):
+        rows = {index.row() for index in self.aoiTable.selectedIndexes()}
+        for row, band in enumerate(self.rubber_bands):
+            band.setWidth(4 if row in rows else 2)
+
+    def _clear_rubber_bands(self):
+        canvas = self.iface.mapCanvas() if self.iface is not None else None
+        for band in self.rubber_bands:
+            if canvas is not None and not sip.isdeleted(band):
+                canvas.scene().removeItem(band)
+        self.rubber_bands = []
+
+    # -- estimate and placement -----------------------------------------------------------
+    def current_order_draft(self) -> OrderDraft:
+        return OrderDraft(
+            connection_id=self.draft.connection_id, product_id=self.draft.product_id,
+            name=self.draft.name, params=dict(self.draft.params),
+            aois=[Aoi(geometry=a["geometry"], label=a.get("label", ""), area_km2=a.get("area_km2"))
+                  for a in self.draft.aois],
+            client_reference=self.draft.client_reference)
+
+    def _ready(self) -> bool:
+        return (not self.busy and self.provider is not None and self.product is not None and self.form is not None
+                and self.form.is_valid() and bool(self.draft.aois) and bool(self.nameEdit.text().strip()))
+
+    def _update_buttons(self, *_):
+        ready = self._ready()
+        unplaced = self.draft.unplaced_indexes if self.draft.aois else []
+        failed = [i for i in unplaced if self.draft.outcomes.get(str(i), {}).get("error")]
+        self.estimateButton.setEnabled(ready and bool(unplaced))
+        self.placeButton.setEnabled(ready and bool(unplaced) and not self.draft.outcomes)
+        self.retryButton.setEnabled(ready and bool(failed))
+        self.decisionsButton.setEnabled(self.decisions_opener is not None and any(
+            o.get("order_id") for o in self.draft.outcomes.values()))
+
+    def estimate(self):
+        self.save_draft()
+        draft = self.current_order_draft()
+        provider = self.provider
+        self.busy = True
+        self._update_buttons()
+        self._status("Asking for a price estimate…")
+        self.task_runner.start(BackgroundTask(
+            "Estimating tasking orders", lambda task: provider.estimate(draft),
+            on_success=self._estimated, on_failure=self._failed))
+
+    def _estimated(self, estimate):
+        if sip.isdeleted(self):
+            return
+        self.busy = False
+        for row, aoi in enumerate(self.draft.aois):
+            value = estimate.per_aoi[row] if row < len(estimate.per_aoi) else None
+            error = estimate.errors.get(row) or estimate.errors.get(str(row))
+            aoi["estimate"] = f"{value:g} {estimate.unit}" if value is not None else (error or "")
+        self._show_aois()
+        self._status(f"Estimated total: {estimate.total:g} {estimate.unit} for {len(self.draft.aois)} area(s).")
+
+    def place(self):
+        self._place(self.draft.unplaced_indexes)
+
+    def retry_failed(self):
+        self._place([i for i in self.draft.unplaced_indexes if self.draft.outcomes.get(str(i), {}).get("error")])
+
+    def _place(self, indexes):
+        if not indexes or not self._ready():
+            return
+        self.save_draft()
+        count = len(indexes)
+        connection = self.current_connection()
+        answer = QMessageBox.question(
+            self, "Place tasking orders",
+            f"Place {count} order(s) of “{self.product.title}” on {connection.name}?\n\n"
+            "Placing may commit you to pay once the provider confirms the price.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        draft = self.current_order_draft()
+        self.draft.placing = list(indexes)
+        self.draft_store.save(self.draft)  # before the request leaves: see module docstring
+        provider = self.provider
+        self.busy = True
+        self._update_buttons()
+        self._status(f"Placing {count} order(s)…")
+        self.task_runner.start(BackgroundTask(
+            f"Placing {count} tasking order(s)", lambda task: provider.place(draft, only=indexes),
+            on_success=self._placed, on_failure=self._placement_failed, can_cancel=False))
+
+    def _placed(self, outcomes):
+        self.record_outcomes(outcomes)
+        if sip.isdeleted(self):
+            return
+        self.busy = False
+        placed = sum(1 for o in outcomes if o.placed)
+        failed = len(outcomes) - placed
+        text = f"{placed} order(s) placed" + (f", {failed} failed — see the Order column; "
+                                               "“Retry failed” places only those." if failed else ".")
+        self._status(text)
+        if self.messages:
+            (self.messages.warning if failed else self.messages.success)(text)
+        self._show_aois()
+        if self.draft.fully_placed:
+            self.draft_store.archive()
+
+    def record_outcomes(self, outcomes):
+        for outcome in outcomes:
+            entry = {"order_id": outcome.order.id, "status": outcome.order.status.raw} if outcome.placed else {
+                "error": outcome.error or "The provider gave no reason."}
+            self.draft.outcomes[str(outcome.aoi_index)] = entry
+        self.draft.placing = []
+        self.draft_store.save(self.draft)
+
+    def _placement_failed(self, message):
+        # The provider could not even say which AOIs were placed: keep `placing` so the next
+        # attempt (or the next start) reconciles before placing again.
+        if sip.isdeleted(self):
+            return
+        self.busy = False
+        self._status(f"Placement did not complete: {message}")
+        if self.messages:
+            self.messages.error(f"Placement did not complete: {message}")
+        self._update_buttons()
+
+    def _open_decisions(self):
+        if self.decisions_opener:
+            self.decisions_opener(self.current_connection())
+
+    # -- misc -----------------------------------------------------------------------------
+    def _failed(self, message):
+        if sip.isdeleted(self):
+            return
+        self.busy = False
+        self._status(message)
+        self._update_buttons()
+
+    def _status(self, text):
+        self.statusLabel.setText(text)
+
+    def _cleanup(self, *_):
+        if self._save_timer.isActive():
+            self.save_draft()
+        self._clear_rubber_bands()
+
+
+def geometry_from_geojson(geometry: dict):
+    """A QgsGeometry from a GeoJSON geometry (QGIS 3.22 has no direct reader for a bare geometry)."""
+    if not geometry:
+        return None
+    text = json.dumps({"type": "FeatureCollection",
+                       "features": [{"type": "Feature", "properties": {}, "geometry": geometry}]})
+    features = QgsJsonUtils.stringToFeatureList(text, QgsFields(), None)
+    if not features or not features[0].hasGeometry():
+        return None
+    parsed = QgsGeometry(features[0].geometry())
+    return None if parsed.type() == QgsWkbTypes.UnknownGeometry else parsed
+
+
+__all__ = ["OrderDialog", "PlacementOutcome"]
