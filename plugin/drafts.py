@@ -61,7 +61,7 @@ class SavedDraft:
                 "updated_at": self.updated_at}
 
     @classmethod
-    def from_json(cls, data: dict) -> "SavedDraft":
+    def from_json(cls, data: dict) -> SavedDraft:
         if not isinstance(data, dict):
             raise ValueError("a draft is a JSON object")
         known = {k: data[k] for k in ("connection_id", "product_id", "name", "params", "aois", "client_reference",

@@ -11,8 +11,12 @@ because the plugin relies on the same names):
 - Defaults of a minimal ``{"name", "geometry"}`` order: scheduling_type FLEXIBLE (Planet's default product),
   product from the scheduling type, pl_number ``PL-SANDBOX``, start_time now (now + 24 h for FLEXIBLE), end_time
   start + 30 days, order_type IMAGE, satellite_types ["SKYSAT"], elevation 60-90, exclusivity_days 0.
-- Active-order limit ``world.settings["planet_max_active_orders"]`` also counts RECEIVED orders: they become
-  PENDING within minutes, and not counting them would let a burst of requests bypass the limit.
+- Active-order limit ``world.settings["planet_max_active_orders"]`` (core default 20; 50 if unset) also counts
+  RECEIVED orders: they become PENDING within minutes, and not counting them would let a burst of requests
+  bypass the limit.
+- Test hooks (POST /_sandbox/planet/<action>): ``seed_orders`` {count, captures_per_order, statuses,
+  name_prefix} creates orders whose history is already lived; ``touch`` {count | ids} bumps updated_time of
+  exactly those orders (``count`` picks the least recently changed ones).
 - Area orders larger than ``planet_max_area_sqkm`` (default 3000) cannot be tessellated and are REJECTED a few
   minutes after creation; other orders are REJECTED with probability ``planet_rejection_rate`` (default 0.02).
   ``planet_capture_failure_rate`` (0.05) and ``planet_reassessment_rate`` (0.02) steer captures. All rates are
