@@ -24,7 +24,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_DIALECTS = ("up42", "planet")
 _DIALECT_CLASSES = {"up42": "UP42Dialect", "planet": "PlanetDialect"}
-FAULT_KINDS = ("status", "delay", "drop_before", "drop_after", "malformed")
+FAULT_KINDS = ("status", "delay", "drop_before", "drop_after", "malformed", "truncate")
+# Internal header (never sent) that tells the handler to cut the body short.
+TRUNCATE_MARKER = "x-sandbox-truncate"
 REQUEST_LOG_LIMIT = 200_000
 SAVE_DEBOUNCE_SECONDS = 0.2
 
@@ -107,6 +109,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self):
         super().setup()
+        # Headers and body go out in separate writes; without this, Nagle's algorithm and
+        # delayed ACKs hold every answer on a reused connection back by ~40 ms.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.sandbox._track(self.connection, add=True)
 
     def finish(self):
@@ -135,12 +140,23 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, response: Response, head_only: bool = False) -> None:
         self.send_response(response.status)
         headers = {k.lower(): (k, v) for k, v in response.headers.items()}
+        truncate = headers.pop(TRUNCATE_MARKER, None) is not None
         for key, value in headers.values():
             if key.lower() not in ("content-length", "connection"):
                 self.send_header(key, str(value))
         self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
         if not head_only and response.body:
+            if truncate:
+                # The "truncate" fault: announce the whole body, send half, hang up.
+                self.wfile.write(response.body[: len(response.body) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
             self.wfile.write(response.body)
 
     def _dispatch(self):
@@ -353,7 +369,8 @@ class SandboxServer:
           adds a Retry-After header), ``delay`` (wait ``seconds`` then handle normally), ``drop_before``
           (close the connection without handling), ``drop_after`` (handle — e.g. create the orders — then
           close without answering), ``malformed`` (handle, then answer a truncated JSON body
-          with the real status).
+          with the real status), ``truncate`` (handle, announce the full Content-Length, send half the
+          body and hang up: an interrupted download).
         - ``count``: fire at most this many times (default unlimited); ``after``: let the first N matching
           requests through; ``probability``: chance of firing per matching request, drawn from the seed.
         """
@@ -443,6 +460,8 @@ class SandboxServer:
         if fault == "drop_after":
             self._record(method, path, query, response.status, fault)
             return None
+        if fault == "truncate":
+            response = Response(response.status, response.body, {**response.headers, TRUNCATE_MARKER: "1"})
         if fault == "malformed":
             response = Response(
                 response.status,

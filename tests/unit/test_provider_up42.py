@@ -311,6 +311,20 @@ def test_cancelled_or_failed_downloads_leave_no_file(server, tmp_path):
     assert list((tmp_path / "b").iterdir()) == []
 
 
+def test_an_interrupted_download_leaves_no_file_and_says_so(server, tmp_path):
+    up42 = provider(server)
+    order = up42.place(draft(POINT, POINT_PARAMS, [{"type": "Point", "coordinates": [13.4, 52.5]}]))[0].order
+    advance(server, 7 * DAY)
+    (asset,) = up42.deliveries(up42.order(order.id))[0].assets
+    requests.post(f"{server.base_url}/_sandbox/faults", json={"kind": "truncate", "prefix": "/signed/assets/",
+                                                              "count": 1}, timeout=5).raise_for_status()
+    with pytest.raises(ProviderError):
+        up42.download(asset, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    path = up42.download(asset, tmp_path)  # the next attempt completes
+    assert path.exists() and path.stat().st_size > 0
+
+
 def test_quotation_rejected_ends_the_order(server):
     up42 = provider(server)
     order = up42.place(draft(SAR, SAR_PARAMS, [PARIS]))[0].order
