@@ -144,13 +144,17 @@ class OrderDialog(QDialog, FORM_CLASS):
 
     def save_draft(self):
         self._save_timer.stop()
+        self._collect()
+        self.draft_store.save(self.draft)
+
+    def _collect(self):
+        """Bring the draft up to date with the widgets."""
         self.draft.name = self.nameEdit.text().strip()
         self.draft.connection_id = self.connectionCombo.currentData() or ""
         if self.product is not None:
             self.draft.product_id = self.product.id
         if self.form is not None:
             self.draft.params = self.form.values()
-        self.draft_store.save(self.draft)
 
     # -- connection and products ----------------------------------------------------------
     def current_connection(self):
@@ -173,6 +177,8 @@ class OrderDialog(QDialog, FORM_CLASS):
         except Exception as error:  # noqa: BLE001 - credentials/auth problems become one sentence
             self._status(getattr(error, "user_message", None) or str(error))
             return
+        if self.draft.placing and self.draft.connection_id == connection.id:
+            self._reconcile_interrupted_placement()
         self._status(f"Loading the products of {connection.name}…")
         provider = self.provider
         self._products_task = self.task_runner.start(BackgroundTask(
@@ -325,6 +331,7 @@ class OrderDialog(QDialog, FORM_CLASS):
 
     # -- estimate and placement -----------------------------------------------------------
     def current_order_draft(self) -> OrderDraft:
+        self._collect()
         return OrderDraft(
             connection_id=self.draft.connection_id, product_id=self.draft.product_id,
             name=self.draft.name, params=dict(self.draft.params),
@@ -341,7 +348,8 @@ class OrderDialog(QDialog, FORM_CLASS):
         unplaced = self.draft.unplaced_indexes if self.draft.aois else []
         failed = [i for i in unplaced if self.draft.outcomes.get(str(i), {}).get("error")]
         self.estimateButton.setEnabled(ready and bool(unplaced))
-        self.placeButton.setEnabled(ready and bool(unplaced) and not self.draft.outcomes)
+        never_tried = [i for i in unplaced if str(i) not in self.draft.outcomes]
+        self.placeButton.setEnabled(ready and bool(never_tried))
         self.retryButton.setEnabled(ready and bool(failed))
         self.decisionsButton.setEnabled(self.decisions_opener is not None and any(
             o.get("order_id") for o in self.draft.outcomes.values()))
@@ -421,6 +429,24 @@ class OrderDialog(QDialog, FORM_CLASS):
             self.draft.outcomes[str(outcome.aoi_index)] = entry
         self.draft.placing = []
         self.draft_store.save(self.draft)
+
+    def _reconcile_interrupted_placement(self):
+        """QGIS stopped while a placement was under way: ask the provider what it created."""
+        draft, provider = self.current_order_draft(), self.provider
+        self.busy = True
+        self.task_runner.start(BackgroundTask(
+            "Checking an interrupted placement", lambda task: provider.placed_orders(draft),
+            on_success=self._reconciled, on_failure=self._failed, can_cancel=False))
+
+    def _reconciled(self, found):
+        outcomes = [PlacementOutcome(index, order=order) for index, order in found.items()]
+        self.record_outcomes(outcomes)
+        if sip.isdeleted(self):
+            return
+        self.busy = False
+        self._status(f"A placement was interrupted; the provider has {len(found)} of its order(s). "
+                     "Place the others when you are ready: nothing is placed twice.")
+        self._show_aois()
 
     def _placement_failed(self, message):
         # The provider could not even say which AOIs were placed: keep `placing` so the next

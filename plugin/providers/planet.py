@@ -383,6 +383,11 @@ class PlanetProvider(TaskingProvider):
         label = aoi.get("label") if isinstance(aoi, dict) else getattr(aoi, "label", "")
         return f"AOI {index + 1}" + (f" ({label})" if label else "")
 
+    def placed_orders(self, draft: OrderDraft) -> dict:
+        existing = self._orders_named_with(draft)
+        names = {index: unique_order_name(draft, index) for index in range(len(draft.aois))}
+        return {index: existing[name] for index, name in names.items() if name in existing}
+
     def _orders_named_with(self, draft: OrderDraft) -> dict:
         """Orders whose name carries the draft's tag, by exact name."""
         tag = f"[{draft.client_reference}]"

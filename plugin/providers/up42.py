@@ -571,6 +571,9 @@ class Up42Provider(TaskingProvider):
                                                         "twice.")
         return outcomes
 
+    def placed_orders(self, draft: OrderDraft) -> dict:
+        return self.orders_of_draft(draft)
+
     def _orders_tagged(self, tag: str) -> list:
         params = {"workspaceId": self.workspace_id(), "tags": tag, "sort": "createdAt,asc"}
         return [self._order_from(item) for item in self._items("/v2/orders", params)]

@@ -195,3 +195,38 @@ def test_no_selection_and_no_draft_says_so(plugin, recording_iface):
     recording_iface.layer_tree_view.setCurrentLayer(layer)
     plugin.layer_task_action.trigger()
     assert plugin._order_dialog is None
+
+
+def test_an_interrupted_placement_is_reconciled_and_never_placed_twice(plugin, recording_iface, qtbot):
+    layer = fields_layer()
+    recording_iface.layer_tree_view.setCurrentLayer(layer)
+    plugin.layer_task_action.trigger()
+    dialog = plugin._order_dialog
+    choose_product(qtbot, dialog, "SAR")
+    start, end = window()
+    dialog.form.set_values({**dialog.form.values(), "acquisitionStart": start, "acquisitionEnd": end})
+    dialog.nameEdit.setText("Interrupted")
+    qtbot.waitUntil(lambda: dialog.placeButton.isEnabled(), timeout=WAIT)
+    # QGIS "dies" after the request left: the provider created the first AOI's order, the
+    # draft still says a placement was under way and knows no outcome.
+    draft = dialog.current_order_draft()
+    outcome = dialog.provider.place(draft, only=[0])[0]
+    assert outcome.placed, outcome.error
+    created = outcome.order
+    dialog.draft.placing = list(range(len(dialog.draft.aois)))
+    dialog.draft.name = "Interrupted"
+    plugin.draft_store.save(dialog.draft)
+    dialog.done(0)
+
+    plugin.open_order_dialog([])
+    again = plugin._order_dialog
+    qtbot.waitUntil(lambda: again.draft.outcomes.get("0", {}).get("order_id") == created.id, timeout=WAIT)
+    assert again.draft.placing == []
+    qtbot.waitUntil(lambda: again.form is not None and again.placeButton.isEnabled(), timeout=WAIT)
+    again.placeButton.click()
+    qtbot.waitUntil(lambda: not again.busy and len(again.draft.outcomes) == len(again.draft.aois), timeout=WAIT)
+    ids = [o.get("order_id") for o in again.draft.outcomes.values()]
+    assert all(ids) and ids[0] == created.id
+    orders = sandbox_get(plugin, "/v2/orders?size=200")["content"]
+    ours = [o for o in orders if draft.client_reference in o["tags"]]
+    assert len(ours) == len(again.draft.aois), "one order per AOI, the first not placed twice"

@@ -1,0 +1,898 @@
+"""Selected features → areas of interest (AOIs) ready for a tasking order.
+
+Every AOI comes out in EPSG:4326 (lon/lat), 2D, with straight edges, valid, measured on the WGS84
+ellipsoid and checked against the product's rules. Anything that cannot be made into an AOI becomes
+an ``AoiRefusal`` whose reason names the layer and the feature, never an exception.
+
+Speed: a dialog is opened on the GUI thread with thousands of selected features, so the common case
+(a single, simple polygon) runs through a vectorised "fast lane": QGIS reads and transforms each
+geometry, and numpy checks simplicity, measures and rounds all of them at once. Everything the fast
+lane cannot prove correct goes through ``_prepare_feature``, the general path, which uses QGIS/GEOS
+for each step. The GeoJSON dict of an AOI is built when first asked for (``Aoi.geometry``), because
+building millions of Python lists costs more than all the checks together and is only needed when
+an order is sent.
+"""
+import logging
+import math
+import struct
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+from qgis.core import (
+    Qgis,
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
+    QgsCoordinateTransformContext,
+    QgsCsException,
+    QgsFeatureRequest,
+    QgsGeometry,
+    QgsMapLayer,
+    QgsProject,
+    QgsRectangle,
+    QgsVectorLayer,
+    QgsWkbTypes,
+)
+from qgis.PyQt.QtCore import QPointF
+from qgis.PyQt.QtGui import QPolygonF
+
+logger = logging.getLogger(__name__)
+
+WGS84_AUTHID = "EPSG:4326"
+# 7 decimals of a degree is about 1 cm on the ground: finer than any satellite can task.
+COORDINATE_DECIMALS = 7
+
+# WGS84 ellipsoid
+_A = 6378137.0
+_F = 1 / 298.257223563
+_E2 = _F * (2 - _F)
+_E = math.sqrt(_E2)
+_AUTHALIC_R2 = _A * _A * (1 - _E2) / 2 * (1 / (1 - _E2) + math.atanh(_E) / _E)  # R_q² (q_p = 2·this/a²(1-e²))
+
+_POLYGON_TYPES = ("Polygon", "MultiPolygon")
+_POINT_TYPES = ("Point", "MultiPoint")
+_LINE_TYPES = ("LineString", "MultiLineString")
+_FAMILY_WORD = {"Polygon": "polygon", "Point": "point", "LineString": "line"}
+
+
+@dataclass(frozen=True)
+class AoiRules:
+    """What a product accepts. Built from a Product by the caller; the defaults suit a polygon order."""
+
+    geometry_types: frozenset = frozenset({"Polygon"})  # GeoJSON type names
+    holes_allowed: bool = True
+    max_vertices: int = 1000  # GeoJSON positions, counting each ring's closing position
+    min_area_km2: Optional[float] = None
+    max_area_km2: Optional[float] = None
+    antimeridian: str = "split"  # or "refuse"
+
+    def accepts_family(self, base: str) -> bool:
+        return base in self.geometry_types or ("Multi" + base) in self.geometry_types
+
+    def keeps_multipart(self, base: str) -> bool:
+        return ("Multi" + base) in self.geometry_types
+
+    def families(self) -> List[str]:
+        return [base for base in ("Polygon", "Point", "LineString") if self.accepts_family(base)]
+
+
+@dataclass(eq=False)
+class Aoi:
+    """One area of interest, ready to send. ``geometry`` is GeoJSON (EPSG:4326, lon/lat, 2D).
+
+    ``part_index`` is 0 for a whole feature, else the part's number (0-based) when the feature was
+    split (multipart, or cut at the antimeridian). ``area_km2`` is 0 for points and lines.
+    """
+
+    feature_id: int
+    part_index: int
+    geometry_type: str
+    area_km2: float
+    vertex_count: int
+    warnings: List[str]
+    source_layer_name: str
+    # GeoJSON "coordinates" with numpy (n, 2) arrays as leaves, already rounded
+    coordinates: object = field(repr=False)
+
+    @cached_property
+    def geometry(self) -> dict:
+        return {"type": self.geometry_type, "coordinates": _coordinates_as_lists(self.coordinates)}
+
+
+@dataclass
+class AoiRefusal:
+    feature_id: Optional[int]
+    part_index: Optional[int]
+    reason: str
+
+
+@dataclass
+class AoiResult:
+    aois: List[Aoi] = field(default_factory=list)
+    refusals: List[AoiRefusal] = field(default_factory=list)
+    message: Optional[str] = None  # set when nothing usable came out: say why, open no dialog
+    notes: List[str] = field(default_factory=list)  # layers skipped (not vector, wrong geometry type)
+
+    @property
+    def multipart_policy(self) -> str:
+        """A sentence for the dialog about what happens to multipart features."""
+        types = {aoi.geometry_type for aoi in self.aois}
+        if any(t.startswith("Multi") for t in types):
+            return "Multipart features are kept whole, one AOI per feature."
+        return "Multipart features are split: one AOI per part."
+
+
+# ---------------------------------------------------------------------------------------------
+# entry points
+
+
+def aois_from_layers(layers: Sequence[QgsMapLayer], rules: AoiRules) -> AoiResult:
+    """AOIs from the selected features of each layer (the layer-tree selection or one layer)."""
+    wanted = " or ".join(_FAMILY_WORD[f] for f in rules.families()) or "polygon"
+    result = AoiResult()
+    usable = []
+    for layer in layers:
+        if layer is None:
+            continue
+        name = layer.name()
+        if not isinstance(layer, QgsVectorLayer):
+            result.notes.append(f"Layer '{name}' is not a vector layer.")
+            continue
+        family = {
+            QgsWkbTypes.GeometryType.PolygonGeometry: "Polygon",
+            QgsWkbTypes.GeometryType.PointGeometry: "Point",
+            QgsWkbTypes.GeometryType.LineGeometry: "LineString",
+        }.get(layer.geometryType())
+        if family is None:
+            result.notes.append(f"Layer '{name}' has no geometries.")
+            continue
+        if not rules.accepts_family(family):
+            result.notes.append(
+                f"Layer '{name}' holds {_FAMILY_WORD[family]}s; this product accepts {wanted}s only."
+            )
+            continue
+        usable.append(layer)
+    if not usable:
+        result.message = " ".join(
+            [f"Select a {wanted} layer in the Layers panel and select features on it."] + result.notes
+        )
+        return result
+    selected = [layer for layer in usable if layer.selectedFeatureCount() > 0]
+    if not selected:
+        names = ", ".join(f"'{layer.name()}'" for layer in usable)
+        result.message = f"Select at least one {wanted} feature: nothing is selected on {names}."
+        return result
+    context = QgsProject.instance().transformContext()
+    request = QgsFeatureRequest().setNoAttributes()
+    for layer in selected:
+        part = aois_from_features(
+            layer.getSelectedFeatures(request), layer.crs(), rules, layer.name(), context
+        )
+        result.aois.extend(part.aois)
+        result.refusals.extend(part.refusals)
+    if not result.aois:
+        count = len(result.refusals)
+        result.message = (
+            f"None of the selected features can be used ({count} refused): "
+            + "; ".join(r.reason for r in result.refusals[:3])
+            + (" …" if count > 3 else "")
+        )
+    return result
+
+
+def aois_from_features(
+    features: Iterable,
+    crs: QgsCoordinateReferenceSystem,
+    rules: AoiRules,
+    layer_name: str,
+    transform_context: Optional[QgsCoordinateTransformContext] = None,
+) -> AoiResult:
+    """AOIs from QgsFeatures whose geometries are in ``crs``; in the features' order."""
+    if transform_context is None:
+        transform_context = QgsProject.instance().transformContext()
+    job = _Job(crs, rules, layer_name, transform_context)
+    job.run(features)
+    result = AoiResult(aois=job.aois, refusals=job.refusals)
+    if not job.seen:
+        result.message = f"Select at least one feature on '{layer_name}'."
+    elif not job.aois:
+        result.message = f"None of the {job.seen} selected features on '{layer_name}' can be used."
+    logger.debug("%s: %d AOIs, %d refused (%d fast)", layer_name, len(job.aois), len(job.refusals), job.fast)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# the job: fast lane + general path, results kept in feature order
+
+
+class _Refused(Exception):
+    """Internal: a feature (or part) cannot become an AOI; the message is the reason."""
+
+
+_FAST_SOURCE_TYPES = (QgsWkbTypes.Type.Polygon, QgsWkbTypes.Type.MultiPolygon)
+_FAST_CHUNK = 256  # features per numpy batch: arrays small enough to stay in cache
+
+
+def _qpointf_is_two_doubles() -> bool:
+    """The fast lane reads QPolygonF memory as (x, y) doubles; Qt can be built with float qreal."""
+    probe = QPolygonF([QPointF(1.5, -2.25), QPointF(3.0, 4.0)])
+    try:
+        return np.frombuffer(probe.data().asstring(32), dtype=np.float64).tolist() == [1.5, -2.25, 3.0, 4.0]
+    except (TypeError, ValueError):
+        return False
+
+
+_QPOINTF_IS_TWO_DOUBLES = _qpointf_is_two_doubles()
+
+
+class _Job:
+    def __init__(self, crs, rules: AoiRules, layer_name: str, context):
+        self.crs = crs
+        self.rules = rules
+        self.layer_name = layer_name
+        self.context = context
+        self.target = QgsCoordinateReferenceSystem(WGS84_AUTHID)
+        self.transform = QgsCoordinateTransform(crs, self.target, context)
+        self.aois: List[Aoi] = []
+        self.refusals: List[AoiRefusal] = []
+        self.seen = 0
+        self.fast = 0
+        self._valid_box = None  # lazily: where coordinates in the layer CRS make sense
+
+    def label(self, fid, part=None) -> str:
+        text = f"Feature {fid} of layer '{self.layer_name}'"
+        return text if part is None else f"{text} (part {part})"
+
+    # -- driver ---------------------------------------------------------------------------------
+
+    def run(self, features):
+        rules = self.rules
+        fast_ok = "Polygon" in rules.geometry_types
+        transform = self.transform
+        fast_types = _FAST_SOURCE_TYPES
+        # one entry per feature: (feature, its only ring's lon/lat as raw doubles, or None → general path)
+        entries = []
+        append = entries.append
+        fast_ok = fast_ok and _QPOINTF_IS_TWO_DOUBLES
+        for feature in features:
+            raw = None
+            if fast_ok:
+                geometry = feature.geometry()  # a copy: the feature keeps its source geometry
+                if geometry.wkbType() in fast_types:
+                    try:
+                        geometry.transform(transform)
+                    except QgsCsException:
+                        append((feature, None))  # the general path explains the failure
+                        continue
+                    # asQPolygonF is several times cheaper than asWkb; it holds the exterior ring of
+                    # the first part, so it is the whole geometry only when the counts agree
+                    ring = geometry.asQPolygonF()
+                    n = ring.size()
+                    if n >= 4 and n == geometry.constGet().nCoordinates():
+                        raw = ring.data().asstring(16 * n)
+            append((feature, raw))
+        self.seen = len(entries)
+        fast_results = {}
+        if fast_ok:
+            for first in range(0, len(entries), _FAST_CHUNK):
+                fast_results.update(self._fast_lane(entries, first, first + _FAST_CHUNK))
+        self.fast = len(fast_results)
+        for index, (feature, _wkb) in enumerate(entries):
+            aoi = fast_results.get(index)
+            if aoi is not None:
+                self.aois.append(aoi)
+                continue
+            fid = feature.id()
+            try:
+                aois = self.prepare_feature(fid, feature.geometry())
+            except _Refused as refusal:
+                self.refusals.append(AoiRefusal(fid, None, str(refusal)))
+                continue
+            for item in aois:
+                if isinstance(item, AoiRefusal):
+                    self.refusals.append(item)
+                else:
+                    self.aois.append(item)
+
+    # -- fast lane ------------------------------------------------------------------------------
+
+    def _fast_lane(self, entries, first, stop) -> dict:
+        """Vectorised: single-ring polygons provably simple, within the limits, away from ±180°.
+
+        Returns {entry index: Aoi}; entries missing from it take the general path, which decides
+        (and explains) everything the fast lane could not prove.
+        """
+        rules = self.rules
+        limit = rules.max_vertices
+        index_of, counts, blobs = [], [], []
+        for index in range(first, min(stop, len(entries))):
+            raw = entries[index][1]
+            if raw is None:
+                continue
+            n = len(raw) // 16
+            if n > limit:
+                continue
+            index_of.append(index)
+            counts.append(n)
+            blobs.append(raw)
+        if not index_of:
+            return {}
+        xy = np.frombuffer(b"".join(blobs), dtype=np.float64).reshape(-1, 2)
+        xy = np.round(xy, COORDINATE_DECIMALS)
+        counts_arr = np.asarray(counts, dtype=np.int64)
+        starts = np.zeros(len(counts), dtype=np.int64)
+        np.cumsum(counts_arr[:-1], out=starts[1:])
+        ok, signed_m2 = _simple_ring_areas(xy, starts, counts_arr)
+        area_km2 = np.abs(signed_m2) / 1e6
+        ok &= area_km2 > 0
+        if rules.min_area_km2 is not None:
+            ok &= area_km2 >= rules.min_area_km2
+        if rules.max_area_km2 is not None:
+            ok &= area_km2 <= rules.max_area_km2
+        out = {}
+        layer_name = self.layer_name
+        areas = area_km2.tolist()
+        clockwise = (signed_m2 < 0).tolist()
+        starts_list = starts.tolist()
+        for i in np.flatnonzero(ok).tolist():
+            s = starts_list[i]
+            n = counts[i]
+            ring = xy[s : s + n]
+            if clockwise[i]:  # RFC 7946: exterior rings counterclockwise
+                ring = ring[::-1]
+            index = index_of[i]
+            out[index] = Aoi(entries[index][0].id(), 0, "Polygon", areas[i], n, [], layer_name, [ring])
+        return out
+
+    # -- general path ---------------------------------------------------------------------------
+
+    def prepare_feature(self, fid, source: QgsGeometry) -> list:
+        rules = self.rules
+        if source is None or source.isNull() or source.isEmpty():
+            raise _Refused(f"{self.label(fid)} has no geometry.")
+        geometry = QgsGeometry(source)
+        warnings = []
+        wkb_type = geometry.wkbType()
+        family = {
+            QgsWkbTypes.GeometryType.PolygonGeometry: "Polygon",
+            QgsWkbTypes.GeometryType.PointGeometry: "Point",
+            QgsWkbTypes.GeometryType.LineGeometry: "LineString",
+        }.get(QgsWkbTypes.geometryType(wkb_type))
+        if family is None or QgsWkbTypes.flatType(wkb_type) == QgsWkbTypes.Type.GeometryCollection:
+            raise _Refused(f"{self.label(fid)} is a geometry collection; draw one kind of shape per feature.")
+        if not rules.accepts_family(family):
+            wanted = " or ".join(_FAMILY_WORD[f] + "s" for f in rules.families())
+            raise _Refused(f"{self.label(fid)} is a {_FAMILY_WORD[family]}; this product accepts {wanted}.")
+        if QgsWkbTypes.hasZ(wkb_type) or QgsWkbTypes.hasM(wkb_type):
+            abstract = geometry.get()
+            abstract.dropZValue()
+            abstract.dropMValue()
+            warnings.append("Z/M values dropped (AOIs are 2D).")
+        if QgsWkbTypes.isCurvedType(geometry.wkbType()):
+            geometry = QgsGeometry(geometry.constGet().segmentize())
+            warnings.append("Curves converted to straight segments.")
+        kind, coords = _read_wkb(geometry.asWkb().data())
+        if not _all_finite(coords):
+            raise _Refused(f"{self.label(fid)} has coordinates that are not numbers (NaN or infinite).")
+        self._check_inside_crs(fid, geometry.boundingBox())
+        try:
+            geometry.transform(self.transform)
+        except QgsCsException as error:
+            raise _Refused(
+                f"{self.label(fid)} could not be transformed from {self.crs.authid()} to "
+                f"{WGS84_AUTHID}: {error}"
+            ) from None
+        kind, coords = _read_wkb(geometry.asWkb().data())
+        if not _all_finite(coords):
+            raise _Refused(
+                f"{self.label(fid)} could not be transformed from {self.crs.authid()} to "
+                f"{WGS84_AUTHID} (coordinates outside the valid area of the CRS)."
+            )
+        box = _bounds(coords)
+        if box[1] < -90 - 1e-9 or box[3] > 90 + 1e-9:
+            raise _Refused(f"{self.label(fid)} has latitudes beyond ±90° after transformation.")
+        if family == "Point":
+            # a point has no extent to split: only bring its longitude into -180…180
+            coords = _map_coords(coords, _wrap_longitudes)
+            return self._finish_points(fid, _geometry_from(kind, coords), warnings)
+        geometry, crosses = self._normalise_longitudes(fid, geometry, kind, coords)
+        geometry = self._make_valid(fid, geometry, family, warnings)
+        if crosses:
+            geometry = _split_at_antimeridian(geometry)
+            warnings.append("Crosses the antimeridian (180°): split into its eastern and western sides.")
+        return self._finish_parts(fid, geometry, family, warnings)
+
+    def _check_inside_crs(self, fid, box: QgsRectangle):
+        valid = self._crs_valid_box()
+        if valid is None:
+            return
+        if not valid.contains(box):
+            raise _Refused(
+                f"{self.label(fid)} lies far outside the area where {self.crs.authid()} is valid "
+                f"(x {box.xMinimum():.6g}…{box.xMaximum():.6g}, y {box.yMinimum():.6g}…{box.yMaximum():.6g}); "
+                "is the layer's CRS right?"
+            )
+
+    def _crs_valid_box(self) -> Optional[QgsRectangle]:
+        if self._valid_box is None:
+            self._valid_box = False
+            if self.crs.isGeographic():
+                # lon up to ±540 lets a polygon be drawn across 180° with longitudes past it
+                self._valid_box = QgsRectangle(-540, -90 - 1e-9, 540, 90 + 1e-9)
+            else:
+                bounds = self.crs.bounds()
+                if not bounds.isEmpty():
+                    try:
+                        to_layer = QgsCoordinateTransform(self.target, self.crs, self.context)
+                        box = to_layer.transformBoundingBox(bounds)
+                        # CRSs are used a little outside their official area; only refuse what is far out
+                        margin = max(box.width(), box.height()) * 0.5
+                        box.grow(margin)
+                        if all(math.isfinite(v) for v in (box.xMinimum(), box.yMinimum(),
+                                                           box.xMaximum(), box.yMaximum())):
+                            self._valid_box = box
+                    except QgsCsException:
+                        pass
+        return self._valid_box or None
+
+    def _normalise_longitudes(self, fid, geometry, kind, coords):
+        """Bring longitudes into -180…180, or to 0…360 when the geometry crosses 180° (to be split)."""
+        west, _s, east, _n = _bounds(coords)
+        if east - west > 180:
+            # e.g. 179°E…179°W after reprojection: the short way round goes over 180°
+            coords = _map_coords(coords, lambda a: np.where(a[:, :1] < 0, a + [360.0, 0.0], a))
+            west, _s, east, _n = _bounds(coords)
+            if east - west > 180:
+                raise _Refused(
+                    f"{self.label(fid)} spans more than 180° of longitude (or surrounds a pole); "
+                    "draw it as smaller polygons."
+                )
+        shift = 0.0
+        if west >= 180:
+            shift = -360.0
+        elif east <= -180:
+            shift = 360.0
+        elif west < -180:
+            shift = 360.0  # now crosses +180
+        if shift:
+            coords = _map_coords(coords, lambda a: a + [shift, 0.0])
+            west, east = west + shift, east + shift
+        crosses = east > 180
+        if crosses and self.rules.antimeridian != "split":
+            raise _Refused(
+                f"{self.label(fid)} crosses the antimeridian (180°), which this product does not accept; "
+                "draw it as two features, one on each side."
+            )
+        return _geometry_from(kind, coords), crosses
+
+    def _make_valid(self, fid, geometry, family, warnings):
+        if family == "LineString":
+            if geometry.length() <= 0:
+                raise _Refused(f"{self.label(fid)} is a line of zero length.")
+            return geometry
+        if geometry.isGeosValid():
+            return geometry
+        errors = geometry.validateGeometry(Qgis.GeometryValidationEngine.Geos)
+        reason = "; ".join(sorted({e.what() for e in errors})) or "invalid geometry"
+        repaired = geometry.makeValid()
+        polygons = _polygon_parts(repaired) if repaired and not repaired.isNull() else []
+        if not polygons:
+            raise _Refused(f"{self.label(fid)} is invalid ({reason}) and has no area left once repaired.")
+        warnings.append(f"Geometry was invalid ({reason}); repaired.")
+        return QgsGeometry.collectGeometry(polygons) if len(polygons) > 1 else polygons[0]
+
+    def _finish_points(self, fid, geometry, warnings) -> list:
+        kind, coords = _read_wkb(geometry.asWkb().data())
+        points = [coords] if kind == "Point" else list(coords)
+        points = [np.round(np.asarray(p, dtype=float), COORDINATE_DECIMALS) for p in points]
+        if self.rules.keeps_multipart("Point") and (len(points) > 1 or "Point" not in self.rules.geometry_types):
+            return [Aoi(fid, 0, "MultiPoint", 0.0, len(points), warnings, self.layer_name,
+                        np.vstack(points))]
+        split_note = [f"Multipart feature: one AOI per point ({len(points)})."] if len(points) > 1 else []
+        return [
+            Aoi(fid, i, "Point", 0.0, 1, warnings + split_note, self.layer_name, p)
+            for i, p in enumerate(points)
+        ]
+
+    def _finish_parts(self, fid, geometry, family, warnings) -> list:
+        rules = self.rules
+        parts = geometry.asGeometryCollection() if geometry.isMultipart() else [geometry]
+        parts = [p for p in parts if not p.isEmpty()]
+        if not parts:
+            raise _Refused(f"{self.label(fid)} has nothing left after repair.")
+        multi = "Multi" + family
+        if rules.keeps_multipart(family) and (len(parts) > 1 or family not in rules.geometry_types):
+            groups = [(0, parts)]
+            if len(parts) > 1:
+                warnings = warnings + [f"Multipart feature kept whole: one AOI of {len(parts)} parts."]
+        else:
+            groups = [(i, [p]) for i, p in enumerate(parts)]
+            if len(parts) > 1:
+                warnings = warnings + [f"Multipart feature split: one AOI per part ({len(parts)})."]
+        out = []
+        for part_index, members in groups:
+            label = self.label(fid, part_index if len(groups) > 1 else None)
+            try:
+                out.append(self._finish_group(fid, part_index, members, family, multi, list(warnings), label))
+            except _Refused as refusal:
+                out.append(AoiRefusal(fid, part_index if len(groups) > 1 else None, str(refusal)))
+        return out
+
+    def _finish_group(self, fid, part_index, members, family, multi, warnings, label) -> Aoi:
+        rules = self.rules
+        geometry = QgsGeometry.collectGeometry(members) if len(members) > 1 else members[0]
+        if family == "Polygon" and not rules.holes_allowed:
+            holes = sum(_hole_count(p) for p in members)
+            if holes:
+                geometry = geometry.removeInteriorRings()
+                warnings.append(f"{holes} hole(s) filled: this product does not accept holes.")
+        geometry = self._fit_vertex_limit(geometry, family, warnings, label)
+        kind, coords = _read_wkb(geometry.asWkb().data())
+        coords = _round_and_clean(kind, coords)
+        if coords is None:
+            raise _Refused(f"{label} collapses to nothing at {COORDINATE_DECIMALS}-decimal precision.")
+        vertex_count = _vertex_count(coords)
+        area_km2 = 0.0
+        if family == "Polygon":
+            area_km2 = _polygon_area_km2(kind, coords)
+            if not area_km2 > 0:
+                raise _Refused(f"{label} has no area.")
+            if rules.min_area_km2 is not None and area_km2 < rules.min_area_km2:
+                raise _Refused(
+                    f"{label} covers {area_km2:,.3f} km², less than this product's minimum of "
+                    f"{rules.min_area_km2:,.3f} km²."
+                )
+            if rules.max_area_km2 is not None and area_km2 > rules.max_area_km2:
+                raise _Refused(
+                    f"{label} covers {area_km2:,.1f} km², more than this product's maximum of "
+                    f"{rules.max_area_km2:,.1f} km²."
+                )
+            coords = _orient(kind, coords)
+        if kind.startswith("Multi") and multi not in rules.geometry_types and len(coords) > 1:
+            # simplification or repair broke one part in pieces and the product takes single parts
+            sizes = [_polygon_area_km2("Polygon", c) if family == "Polygon" else len(c) for c in coords]
+            largest = int(np.argmax(sizes))
+            coords = [coords[largest]]
+            vertex_count = _vertex_count(coords)
+            if family == "Polygon":
+                area_km2 = sizes[largest]
+            warnings.append(f"Came apart in {len(sizes)} pieces when simplified; kept the largest.")
+        geometry_type = multi if kind.startswith("Multi") else family
+        if geometry_type not in rules.geometry_types:
+            geometry_type = family if family in rules.geometry_types else multi
+            if kind.startswith("Multi") and geometry_type == family:
+                coords = coords[0]
+            elif not kind.startswith("Multi") and geometry_type == multi:
+                coords = [coords]
+        return Aoi(fid, part_index, geometry_type, area_km2, vertex_count, warnings, self.layer_name, coords)
+
+    def _fit_vertex_limit(self, geometry, family, warnings, label):
+        limit = self.rules.max_vertices
+        before = geometry.constGet().nCoordinates()
+        if before <= limit:
+            return geometry
+        box = geometry.boundingBox()
+        size = max(box.width(), box.height()) or 1e-6
+        tolerance = size * 1e-6
+        best = None
+        for _attempt in range(60):
+            candidate = geometry.simplify(tolerance)
+            if not candidate.isNull() and not candidate.isEmpty() and candidate.constGet().nCoordinates() <= limit:
+                best = (tolerance, candidate)
+                break
+            tolerance *= 1.5
+        if best is None:
+            raise _Refused(f"{label} has {before} vertices and cannot be simplified to this product's "
+                           f"limit of {limit}.")
+        tolerance, simplified = best
+        if family == "Polygon" and not simplified.isGeosValid():
+            simplified = simplified.makeValid()
+            parts = _polygon_parts(simplified)
+            if not parts:
+                raise _Refused(f"{label} has {before} vertices and loses its area when simplified to {limit}.")
+            simplified = QgsGeometry.collectGeometry(parts) if len(parts) > 1 else parts[0]
+        after = simplified.constGet().nCoordinates()
+        note = f"Simplified from {before} to {after} vertices (provider limit {limit}; tolerance ≈ {tolerance * 111_320:.3g} m"
+        if family == "Polygon":
+            old = _polygon_area_km2(*_read_wkb(geometry.asWkb().data()))
+            new = _polygon_area_km2(*_read_wkb(simplified.asWkb().data()))
+            if old > 0:
+                note += f", area changed by {100 * (new - old) / old:+.2f}%"
+        warnings.append(note + ").")
+        return simplified
+
+
+# ---------------------------------------------------------------------------------------------
+# geometry helpers
+
+
+def _polygon_parts(geometry: QgsGeometry) -> List[QgsGeometry]:
+    """The polygons inside any geometry (makeValid can return collections with lines and points)."""
+    if geometry is None or geometry.isNull() or geometry.isEmpty():
+        return []
+    if geometry.type() == QgsWkbTypes.GeometryType.PolygonGeometry and not geometry.isMultipart():
+        return [geometry]
+    out = []
+    if geometry.isMultipart():
+        for part in geometry.asGeometryCollection():
+            out.extend(_polygon_parts(part))
+    return [p for p in out if p.area() > 0]
+
+
+def _hole_count(geometry: QgsGeometry) -> int:
+    polygon = geometry.constGet()
+    return polygon.numInteriorRings() if hasattr(polygon, "numInteriorRings") else 0
+
+
+def _split_at_antimeridian(geometry: QgsGeometry) -> QgsGeometry:
+    """Split a geometry whose longitudes run past 180° into its two sides, both within ±180°."""
+    west = geometry.intersection(QgsGeometry.fromRect(QgsRectangle(-180, -90, 180, 90)))
+    east = geometry.intersection(QgsGeometry.fromRect(QgsRectangle(180, -90, 540, 90)))
+    parts = []
+    dimension = QgsWkbTypes.geometryType(geometry.wkbType())
+    for side, shift in ((west, 0.0), (east, -360.0)):
+        for part in (side.asGeometryCollection() if side.isMultipart() else [side]):
+            if part.isNull() or part.isEmpty() or part.type() != dimension:
+                continue
+            if shift:
+                part.translate(shift, 0)
+            parts.append(part)
+    return QgsGeometry.collectGeometry(parts) if len(parts) > 1 else parts[0] if parts else QgsGeometry()
+
+
+def _read_wkb(buffer) -> Tuple[str, object]:
+    kind, coords, _pos = _read_wkb_at(buffer, 0)
+    return kind, coords
+
+
+_WKB_NAMES = {1: "Point", 2: "LineString", 3: "Polygon", 4: "MultiPoint", 5: "MultiLineString",
+              6: "MultiPolygon", 7: "GeometryCollection"}
+
+
+def _read_wkb_at(buffer, pos):
+    """2D WKB → (GeoJSON type, coordinates with numpy (n, 2) arrays as leaves, next position)."""
+    order = "<" if buffer[pos] == 1 else ">"
+    code = struct.unpack_from(order + "I", buffer, pos + 1)[0] % 1000
+    pos += 5
+    kind = _WKB_NAMES.get(code)
+    if kind is None:
+        raise ValueError(f"unsupported WKB type {code}")
+    double = np.dtype(order + "f8")
+    if kind == "Point":
+        return kind, np.frombuffer(buffer, dtype=double, count=2, offset=pos).astype(float), pos + 16
+    if kind == "LineString":
+        n = struct.unpack_from(order + "I", buffer, pos)[0]
+        arr = np.frombuffer(buffer, dtype=double, count=2 * n, offset=pos + 4).astype(float).reshape(n, 2)
+        return kind, arr, pos + 4 + 16 * n
+    if kind == "Polygon":
+        rings_count = struct.unpack_from(order + "I", buffer, pos)[0]
+        pos += 4
+        rings = []
+        for _ in range(rings_count):
+            n = struct.unpack_from(order + "I", buffer, pos)[0]
+            rings.append(
+                np.frombuffer(buffer, dtype=double, count=2 * n, offset=pos + 4).astype(float).reshape(n, 2)
+            )
+            pos += 4 + 16 * n
+        return kind, rings, pos
+    count = struct.unpack_from(order + "I", buffer, pos)[0]
+    pos += 4
+    parts = []
+    for _ in range(count):
+        part_kind, coords, pos = _read_wkb_at(buffer, pos)
+        parts.append(coords if kind != "GeometryCollection" else (part_kind, coords))
+    return kind, parts, pos
+
+
+def _write_wkb(kind: str, coords) -> bytes:
+    code = {v: k for k, v in _WKB_NAMES.items()}[kind]
+    head = struct.pack("<BI", 1, code)
+    if kind == "Point":
+        return head + np.asarray(coords, dtype="<f8").tobytes()
+    if kind == "LineString":
+        return head + struct.pack("<I", len(coords)) + np.asarray(coords, dtype="<f8").tobytes()
+    if kind == "Polygon":
+        return head + struct.pack("<I", len(coords)) + b"".join(
+            struct.pack("<I", len(r)) + np.asarray(r, dtype="<f8").tobytes() for r in coords
+        )
+    base = kind[len("Multi"):]
+    return head + struct.pack("<I", len(coords)) + b"".join(_write_wkb(base, c) for c in coords)
+
+
+def _geometry_from(kind: str, coords) -> QgsGeometry:
+    geometry = QgsGeometry()
+    geometry.fromWkb(_write_wkb(kind, coords))
+    return geometry
+
+
+def _wrap_longitudes(points):
+    lon = points[:, 0]
+    wrapped = np.where((lon > 180) | (lon < -180), (lon + 180) % 360 - 180, lon)
+    return np.column_stack([wrapped, points[:, 1]])
+
+
+def _leaves(coords):
+    if isinstance(coords, np.ndarray):
+        yield coords
+    else:
+        for item in coords:
+            yield from _leaves(item)
+
+
+def _map_coords(coords, function):
+    if isinstance(coords, np.ndarray):
+        return function(coords.reshape(-1, 2)).reshape(coords.shape)
+    return [_map_coords(c, function) for c in coords]
+
+
+def _all_finite(coords) -> bool:
+    return all(np.isfinite(leaf).all() for leaf in _leaves(coords))
+
+
+def _bounds(coords) -> Tuple[float, float, float, float]:
+    stacked = np.vstack([leaf.reshape(-1, 2) for leaf in _leaves(coords)])
+    return (float(stacked[:, 0].min()), float(stacked[:, 1].min()),
+            float(stacked[:, 0].max()), float(stacked[:, 1].max()))
+
+
+def _vertex_count(coords) -> int:
+    return sum(len(leaf.reshape(-1, 2)) for leaf in _leaves(coords))
+
+
+def _round_and_clean(kind: str, coords):
+    """Round to the output precision and drop the consecutive duplicates rounding can make."""
+
+    def ring(arr, minimum):
+        arr = np.round(arr, COORDINATE_DECIMALS)
+        if len(arr) > 1:
+            keep = np.ones(len(arr), dtype=bool)
+            keep[1:] = np.any(arr[1:] != arr[:-1], axis=1)
+            arr = arr[keep]
+        return arr if len(arr) >= minimum else None
+
+    if kind == "LineString":
+        return ring(coords, 2)
+    if kind == "Polygon":
+        rings = [ring(r, 4) for r in coords]
+        if rings[0] is None:
+            return None
+        return [rings[0]] + [r for r in rings[1:] if r is not None]
+    if kind in ("MultiLineString", "MultiPolygon"):
+        parts = [_round_and_clean(kind[len("Multi"):], c) for c in coords]
+        parts = [p for p in parts if p is not None]
+        return parts or None
+    return _map_coords(coords, lambda a: np.round(a, COORDINATE_DECIMALS))
+
+
+def _orient(kind: str, coords):
+    """RFC 7946: exterior rings counterclockwise, holes clockwise."""
+    if kind == "MultiPolygon":
+        return [_orient("Polygon", c) for c in coords]
+    out = []
+    for i, r in enumerate(coords):
+        signed = _ring_signed_area_m2(r)
+        out.append(r[::-1] if (signed < 0) == (i == 0) else r)
+    return out
+
+
+def _coordinates_as_lists(coords):
+    if isinstance(coords, np.ndarray):
+        return coords.tolist()
+    return [_coordinates_as_lists(c) for c in coords]
+
+
+# ---------------------------------------------------------------------------------------------
+# numeric core: area on the ellipsoid and simplicity, vectorised over many rings
+
+
+def _authalic_integral(sin_lat):
+    """∫ area per radian of longitude from the equator to latitude φ on WGS84 (m²)."""
+    es = _E * sin_lat
+    return _A * _A * (1 - _E2) / 2 * (sin_lat / (1 - es * es) + np.arctanh(es) / _E)
+
+
+def _edge_terms(lon_deg, lat_deg):
+    """Per-edge ∫F(φ)dλ for edges straight in lon/lat (as GeoJSON edges are), edge i = point i → i+1."""
+    lam = np.radians(lon_deg)
+    phi = np.radians(lat_deg)
+    s = np.sin(phi)
+    f = _authalic_integral(s)
+    d_lam = lam[1:] - lam[:-1]
+    d_phi = phi[1:] - phi[:-1]
+    # trapezoid plus its curvature correction (F'' ≈ -R_q² sin φ): exact for meridians and parallels,
+    # and far below a square metre per km of edge otherwise
+    return d_lam * ((f[1:] + f[:-1]) / 2 + d_phi * d_phi * _AUTHALIC_R2 * (s[1:] + s[:-1]) / 24), f
+
+
+def _ring_signed_area_m2(ring) -> float:
+    ring = np.asarray(ring, dtype=float)
+    if len(ring) < 3:
+        return 0.0
+    if np.any(ring[0] != ring[-1]):
+        ring = np.vstack([ring, ring[:1]])
+    terms, f = _edge_terms(ring[:, 0], ring[:, 1])
+    # subtracting F at the first vertex keeps the large terms from swamping a small area
+    d_lam = np.radians(ring[1:, 0] - ring[:-1, 0])
+    return float(-(terms - d_lam * f[0]).sum())
+
+
+def _polygon_area_km2(kind: str, coords) -> float:
+    if kind == "MultiPolygon":
+        return sum(_polygon_area_km2("Polygon", c) for c in coords)
+    if kind != "Polygon" or not coords:
+        return 0.0
+    shell = abs(_ring_signed_area_m2(coords[0]))
+    holes = sum(abs(_ring_signed_area_m2(r)) for r in coords[1:])
+    return max(shell - holes, 0.0) / 1e6
+
+
+def _wgs84_area_density(phi):
+    """dA/(dλ dφ) on WGS84 at latitude φ (m² per rad²)."""
+    s = np.sin(phi)
+    return _A * _A * (1 - _E2) * np.cos(phi) / (1 - _E2 * s * s) ** 2
+
+
+def _simple_ring_areas(xy, starts, counts):
+    """For closed rings stored end to end in ``xy`` (lon/lat): (proved simple, signed area in m²).
+
+    Simple: the ring is star-shaped around its bounding box's centre. Each edge turns the same way around
+    that centre by less than half a turn (cross products of one sign) and the ring goes round
+    exactly once (two sign changes of y - centre): the edges then sweep disjoint wedges and cannot
+    meet except at shared vertices. False only means "not proven": such rings go to GEOS.
+
+    Area: ∫∫ F'(φ) dλ dφ over the ring with F' the ellipsoid's area density, expanded to second
+    order around the centroid latitude (the first-order term vanishes there); the moments come from
+    the same cross products. Rings taller than 2° of latitude are left to the exact general path,
+    which keeps the error of the expansion below about 1e-6.
+    """
+    ends = starts + counts - 1
+    junctions = ends[:-1]  # edge from one ring's last point to the next ring's first
+    low = np.minimum.reduceat(xy, starts, axis=0)  # NaN propagates, and fails every comparison below
+    high = np.maximum.reduceat(xy, starts, axis=0)
+    xmin, ymin = low.T
+    xmax, ymax = high.T
+    ok = (xmin >= -180) & (xmax <= 180) & (ymin > -90) & (ymax < 90) & (ymax - ymin <= 2.0)
+    ok &= np.all(xy[starts] == xy[ends], axis=1) & (counts >= 4)
+    centre = (low + high) / 2
+    cy = centre[:, 1]
+    # contiguous columns about each ring's centre: every pass below is a plain vector loop
+    x, y = np.ascontiguousarray((xy - np.repeat(centre, counts, axis=0)).T)
+    rx, ry = x, y
+    cross = rx[:-1] * ry[1:]
+    cross -= ry[:-1] * rx[1:]
+    cross[junctions] = np.nan
+    cmin = np.fmin.reduceat(cross, starts)
+    cmax = np.fmax.reduceat(cross, starts)
+    cross[junctions] = 0.0
+    span = np.maximum(xmax - xmin, ymax - ymin)
+    threshold = 1e-12 * span * span
+    ok &= (cmin > threshold) | (cmax < -threshold)
+    north = ry >= 0
+    changes = north[1:] != north[:-1]
+    changes[junctions] = False
+    ok &= np.add.reduceat(changes, starts, dtype=np.int64) == 2
+    # planar moments (degrees, about the bbox centre) from the shoelace terms
+    twice_area = np.add.reduceat(cross, starts)
+    pair = ry[:-1] + ry[1:]
+    pair *= cross
+    first = np.add.reduceat(pair, starts)  # 6 · ∫∫ y dA
+    square = ry * ry
+    pair = square[:-1] + square[1:]
+    pair += ry[:-1] * ry[1:]
+    pair *= cross
+    second = np.add.reduceat(pair, starts)  # 12 · ∫∫ y² dA
+    with np.errstate(invalid="ignore", divide="ignore"):
+        planar = twice_area / 2
+        dy = first / (6 * planar)  # centroid latitude − centre, degrees
+        about_centroid = second / 12 - planar * dy * dy  # ∫∫ (y − y_c)² dA, degrees⁴
+        to_rad = math.pi / 180
+        phi = (cy + dy) * to_rad
+        h = 1e-3
+        density = _wgs84_area_density(phi)
+        curvature = (_wgs84_area_density(phi + h) - 2 * density + _wgs84_area_density(phi - h)) / (h * h)
+        signed = density * planar * to_rad**2 + curvature / 2 * about_centroid * to_rad**4
+    ok &= np.isfinite(signed)
+    return ok, signed
+
+

@@ -1,0 +1,99 @@
+"""The Sandbox connection: UP42 and Planet behind one provider, each call routed to its API."""
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import requests
+
+from satellite_tasking.plugin.http import build_session
+from satellite_tasking.plugin.model import Aoi, Connection, Decision, OrderDraft
+from satellite_tasking.plugin.providers.base import NotSupported
+from satellite_tasking.plugin.providers.registry import create_provider
+from satellite_tasking.plugin.sandbox import SandboxServer
+
+DAY = 86400
+QUIET = {"planet_rejection_rate": 0.0, "planet_capture_failure_rate": 0.0, "planet_reassessment_rate": 0.0,
+         "up42_failure_rate": 0.0}
+SQUARE = {"type": "Polygon", "coordinates": [[[13.0, 52.0], [13.05, 52.0], [13.05, 52.05], [13.0, 52.05],
+                                              [13.0, 52.0]]]}
+
+
+@pytest.fixture
+def server():
+    sandbox = SandboxServer(port=0, seed=4, speed=0, settings=QUIET).start()
+    yield sandbox
+    sandbox.stop()
+
+
+@pytest.fixture
+def provider(server):
+    connection = Connection(id="sandbox", name="Sandbox", kind="sandbox")
+    made = create_provider(connection, None, lambda c: build_session(c.name, "SatelliteTasking/test",
+                                                                      timeout=(2, 5), sleep=lambda s: None),
+                           sandbox_url=server.base_url)
+    yield made
+    made.session.close()
+
+
+def iso(moment):
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def sandbox_now(server):
+    now = requests.get(f"{server.base_url}/_sandbox/clock", timeout=5).json()["now"]
+    return datetime.strptime(now[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+
+
+def test_products_of_both_apis_with_routable_ids(provider):
+    products = provider.products()
+    apis = {p.api for p in products}
+    assert apis == {"up42", "planet"}
+    assert all(p.id.startswith(p.api + ":") for p in products)
+    planet_area = next(p for p in products if p.api == "planet" and "Polygon" in p.geometry_types)
+    schema = provider.order_schema(planet_area)
+    assert "scheduling_type" in schema["properties"]
+    optical = next(p for p in products if p.api == "up42" and p.needs_feasibility)
+    assert "acquisitionMode" in provider.order_schema(optical)["properties"]
+
+
+def test_orders_of_both_apis_are_placed_listed_and_routed(provider, server):
+    products = provider.products()
+    planet_area = next(p for p in products if p.api == "planet" and "Polygon" in p.geometry_types)
+    sar = next(p for p in products if p.api == "up42" and "SAR" in (p.title + p.collection_title))
+    start = sandbox_now(server) + timedelta(hours=2)
+    planet_draft = OrderDraft(
+        connection_id="sandbox", product_id=planet_area.id, name="Harbour",
+        params={"scheduling_type": "LOCK_IN", "start_time": iso(start), "end_time": iso(start + timedelta(days=5))},
+        aois=[Aoi(geometry=SQUARE)], client_reference="qgis-sandboxtest1")
+    sar_params = {"acquisitionMode": "stripmap", "polarization": "VV", "maxIncidenceAngle": 35.0,
+                  "acquisitionStart": iso(start), "acquisitionEnd": iso(start + timedelta(days=10))}
+    up42_draft = OrderDraft(connection_id="sandbox", product_id=sar.id, name="Radar", params=sar_params,
+                            aois=[Aoi(geometry=SQUARE)], client_reference="qgis-sandboxtest2")
+    (planet_outcome,) = provider.place(planet_draft)
+    (up42_outcome,) = provider.place(up42_draft)
+    assert planet_outcome.placed, planet_outcome.error
+    assert up42_outcome.placed, up42_outcome.error
+    assert (planet_outcome.order.api, up42_outcome.order.api) == ("planet", "up42")
+    # A second placement of the same drafts finds the orders instead of placing them twice.
+    assert provider.placed_orders(planet_draft)[0].id == planet_outcome.order.id
+    assert provider.placed_orders(up42_draft)[0].id == up42_outcome.order.id
+
+    orders = provider.orders()
+    assert {o.id: o.api for o in orders} == {planet_outcome.order.id: "planet", up42_outcome.order.id: "up42"}
+    requests.post(f"{server.base_url}/_sandbox/clock", json={"advance_seconds": 3 * DAY}, timeout=5)
+    captures = provider.captures([o.id for o in orders])
+    assert captures and {c.order_id for c in captures} == {planet_outcome.order.id}
+    radar = provider.order(up42_outcome.order.id)
+    assert radar.decision in (Decision.QUOTATION, Decision.NONE)
+    assert provider.can_cancel(provider.order(planet_outcome.order.id)) in (True, False)
+
+
+def test_unknown_products_and_orders_are_refused_with_a_sentence(provider):
+    draft = OrderDraft(connection_id="sandbox", product_id="nowhere:x", name="n", params={}, aois=[],
+                       client_reference="qgis-x")
+    with pytest.raises(NotSupported, match="no product"):
+        provider.estimate(draft)
+    from satellite_tasking.plugin.model import Order, OrderStatus, Status
+
+    stray = Order(id="unknown", connection_id="sandbox", name="?", status=Status(OrderStatus.RECEIVED, "X"))
+    with pytest.raises(NotSupported, match="refresh the orders"):
+        provider.cancel(stray)
