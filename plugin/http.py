@@ -212,11 +212,17 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
+def _product_token(text: str) -> str:
+    # HTTP headers travel as latin-1 and a product token holds no spaces: QGIS's own version
+    # string ("3.22.16-Białowieża") would otherwise make every request fail to encode.
+    return re.sub(r"[^A-Za-z0-9.!#$%&'*+^_`|~-]", "", text.replace(" ", "-"))
+
+
 def format_user_agent(plugin_name: str, plugin_version: str, qgis_version: Optional[str] = None) -> str:
-    """``<plugin>/<version> QGIS/<version>``; names lose spaces, which a product token may not hold."""
-    agent = f"{plugin_name.replace(' ', '-')}/{plugin_version}"
+    """``<plugin>/<version> QGIS/<version>``, ASCII only (the QGIS release name is dropped)."""
+    agent = f"{_product_token(plugin_name)}/{_product_token(plugin_version)}"
     if qgis_version:
-        agent += f" QGIS/{qgis_version}"
+        agent += f" QGIS/{_product_token(qgis_version.split('-')[0])}"
     return agent
 
 

@@ -38,6 +38,13 @@ SAVE_DELAY_MS = 300
 FIELDS_FROM_DIALOG = ("geometry", "displayName", "name")
 
 
+_LAYER_FAMILIES = {
+    QgsWkbTypes.PolygonGeometry: "Polygon",
+    QgsWkbTypes.PointGeometry: "Point",
+    QgsWkbTypes.LineGeometry: "LineString",
+}
+
+
 def rules_for(product) -> AoiRules:
     """What the product accepts, as AOI rules (limits the provider states, else the defaults)."""
     extra = product.extra or {}
@@ -82,6 +89,9 @@ class OrderDialog(QDialog, FORM_CLASS):
         self._save_timer.setInterval(SAVE_DELAY_MS)
         self._save_timer.timeout.connect(self.save_draft)
 
+        self.aoiTable.verticalHeader().setVisible(False)
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 2)
         self.aoiTable.setColumnCount(len(AOI_COLUMNS))
         self.aoiTable.setHorizontalHeaderLabels(AOI_COLUMNS)
         self.aoiTable.itemSelectionChanged.connect(self._highlight_selected)
@@ -207,7 +217,9 @@ class OrderDialog(QDialog, FORM_CLASS):
                 item.setData(product.id, PRODUCT_ROLE)
                 item.setToolTip(f"{product.provider_name}: {product.description}")
                 self.product_model.appendRow(item)
-                if product.id == self.draft.product_id or (wanted_row < 0 and not self.draft.product_id):
+                if product.id == self.draft.product_id:
+                    wanted_row = item.row()
+                elif wanted_row < 0 and not self.draft.product_id and self._fits_selection(product):
                     wanted_row = item.row()
         if not products:
             self._loading = False
@@ -216,6 +228,13 @@ class OrderDialog(QDialog, FORM_CLASS):
         self.productCombo.setCurrentIndex(wanted_row if wanted_row >= 0 else 1)
         self._loading = False
         self._product_changed()
+
+    def _fits_selection(self, product) -> bool:
+        """Whether the product takes the geometry kind of the selected layers (first choice)."""
+        families = {_LAYER_FAMILIES.get(layer.geometryType()) for layer in self.layers if hasattr(layer, "geometryType")}
+        if not families:
+            return True
+        return any(t.replace("Multi", "") in families for t in product.geometry_types)
 
     def _product_changed(self, *_):
         if self._loading:
@@ -273,12 +292,11 @@ class OrderDialog(QDialog, FORM_CLASS):
             return
         result = aois_from_layers(self.layers, rules_for(self.product))
         self.draft.aois = [saved_aoi(aoi) for aoi in result.aois]
-        notes = list(result.notes)
+        # When nothing is usable, the message already names the skipped layers.
+        notes = [result.message] if result.message else list(result.notes)
         notes += [f"Refused: {refusal.reason}" for refusal in result.refusals]
         if result.aois:
             notes.insert(0, result.multipart_policy)
-        if result.message:
-            notes.insert(0, result.message)
         self.aoiNotes.setText("\n".join(notes))
         self._show_aois()
 

@@ -101,6 +101,15 @@ def test_name_and_version_come_from_metadata():
     assert user_agent("3.22.16") == f"{parser['general']['name'].replace(' ', '-')}/{plugin_version()} QGIS/3.22.16"
 
 
+def test_user_agent_is_a_valid_header_with_the_real_qgis_version():
+    from qgis.core import Qgis
+
+    agent = user_agent(Qgis.QGIS_VERSION)  # e.g. "3.22.16-Białowieża": the release name is not latin-1
+    agent.encode("latin-1")
+    assert agent.endswith(f"QGIS/{Qgis.QGIS_VERSION.split('-')[0]}")
+    assert agent.isascii() and " " in agent
+
+
 @pytest.mark.parametrize("key", [
     "name", "qgisMinimumVersion", "description", "about", "version", "author", "email", "repository", "tracker",
     "homepage", "tags", "category", "icon", "experimental", "changelog", "hasProcessingProvider",

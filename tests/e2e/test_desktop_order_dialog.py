@@ -1,0 +1,88 @@
+"""In the real QGIS desktop, started as `make run` starts it (sandbox on): select polygons, open the order
+dialog from the toolbar, get the sandbox's products and the form built from a product's schema."""
+import importlib.util
+import shutil
+from pathlib import Path
+
+import pytest
+
+_spec = importlib.util.spec_from_file_location("qgis_desktop", Path(__file__).with_name("qgis_desktop.py"))
+qgis_desktop = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(qgis_desktop)
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(shutil.which("qgis") is None or shutil.which("Xvfb") is None,
+                       reason="needs the QGIS desktop (apt: qgis) and Xvfb (apt: xvfb)"),
+]
+
+ARTIFACTS = qgis_desktop.ARTIFACTS_DIR / "desktop_order_dialog"
+
+ORDER_SCENARIO = """
+def scenario(ctx):
+    import json
+    import urllib.request
+
+    import qgis.utils
+    from qgis.core import QgsFeature, QgsGeometry, QgsProject, QgsVectorLayer
+    from qgis.PyQt.QtWidgets import QToolBar
+
+    plugin = qgis.utils.plugins["satellite_tasking"]
+    yield lambda: plugin.sandbox.running
+    with urllib.request.urlopen(plugin.sandbox.url() + "/_sandbox/clock", timeout=5) as answer:
+        ctx.report["sandbox_clock"] = json.load(answer)
+
+    layer = QgsVectorLayer("Polygon?crs=EPSG:3857", "fields", "memory")
+    features = []
+    for dx in (0, 6000):
+        feature = QgsFeature()
+        feature.setGeometry(QgsGeometry.fromWkt(
+            f"POLYGON(({1489000 + dx} 6891000, {1491000 + dx} 6891000, {1491000 + dx} 6893000, "
+            f"{1489000 + dx} 6893000, {1489000 + dx} 6891000))"))
+        features.append(feature)
+    layer.dataProvider().addFeatures(features)
+    QgsProject.instance().addMapLayer(layer)
+    layer.selectAll()
+    iface.setActiveLayer(layer)
+    iface.layerTreeView().setCurrentLayer(layer)
+    iface.mapCanvas().setExtent(layer.extent().buffered(3000))
+
+    toolbar = iface.mainWindow().findChild(QToolBar, "SatelliteTaskingToolbar")
+    [a for a in toolbar.actions() if a.text().startswith("Task a satellite")][0].trigger()
+    dialog = plugin._order_dialog
+    yield lambda: dialog is not None and dialog.form is not None and dialog.form_product is not None
+    yield 1.0
+    ctx.report["products"] = sorted(p.title for p in dialog.products.values())
+    ctx.report["aoi_count"] = len(dialog.draft.aois)
+    ctx.report["form_fields"] = sorted(dialog.form.values())
+    ctx.report["place_enabled"] = dialog.placeButton.isEnabled()
+    ctx.report["status"] = dialog.statusLabel.text()
+    ctx.screenshot("order_dialog")
+    dialog.close()
+    QgsProject.instance().removeMapLayer(layer.id())
+    QgsProject.instance().setDirty(False)
+"""
+
+
+@pytest.fixture(scope="module")
+def desktop_run(tmp_path_factory):
+    if ARTIFACTS.exists():
+        shutil.rmtree(ARTIFACTS)
+    return qgis_desktop.run_qgis(
+        tmp_path_factory.mktemp("qgis-profiles"), ORDER_SCENARIO, timeout=150, artifacts_dir=ARTIFACTS,
+        extra_env={"SATELLITE_TASKING_START_SANDBOX": "1", "SATELLITE_TASKING_SANDBOX_PORT": "0"})
+
+
+def test_the_sandbox_runs_inside_qgis_as_make_run_starts_it(desktop_run):
+    assert desktop_run.report.get("scenario_error") is None, desktop_run.describe()
+    assert "now" in desktop_run.report.get("sandbox_clock", {}), desktop_run.describe()
+
+
+def test_order_dialog_shows_products_aois_and_the_schema_form(desktop_run):
+    report = desktop_run.report
+    assert report.get("aoi_count") == 2, desktop_run.describe()
+    assert len(report.get("products", [])) >= 6, report.get("products")
+    assert report.get("form_fields"), desktop_run.describe()
+    assert desktop_run.python_errors == [], desktop_run.describe()
+    shot = desktop_run.screenshots.get("order_dialog")
+    assert shot is not None and shot.stat().st_size > 20_000
