@@ -255,6 +255,8 @@ class _Job:
         entries = []
         append = entries.append
         fast_ok = fast_ok and _QPOINTF_IS_TWO_DOUBLES
+        fast_results = {}
+        done = 0  # entries before this index went through the fast lane (in chunks, while cache-hot)
         for feature in features:
             raw = None
             if fast_ok:
@@ -263,20 +265,21 @@ class _Job:
                     try:
                         geometry.transform(transform)
                     except QgsCsException:
-                        append((feature, None))  # the general path explains the failure
-                        continue
-                    # asQPolygonF is several times cheaper than asWkb; it holds the exterior ring of
-                    # the first part, so it is the whole geometry only when the counts agree
-                    ring = geometry.asQPolygonF()
-                    n = ring.size()
-                    if n >= 4 and n == geometry.constGet().nCoordinates():
-                        raw = ring.data().asstring(16 * n)
+                        geometry = None  # the general path explains the failure
+                    if geometry is not None:
+                        # asQPolygonF is several times cheaper than asWkb; it holds the exterior ring of
+                        # the first part, so it is the whole geometry only when the counts agree
+                        ring = geometry.asQPolygonF()
+                        n = ring.size()
+                        if n >= 4 and n == geometry.constGet().nCoordinates():
+                            raw = ring.data().asstring(16 * n)
             append((feature, raw))
+            if len(entries) - done == _FAST_CHUNK:
+                fast_results.update(self._fast_lane(entries, done, len(entries)))
+                done = len(entries)
         self.seen = len(entries)
-        fast_results = {}
-        if fast_ok:
-            for first in range(0, len(entries), _FAST_CHUNK):
-                fast_results.update(self._fast_lane(entries, first, first + _FAST_CHUNK))
+        if fast_ok and done < len(entries):
+            fast_results.update(self._fast_lane(entries, done, len(entries)))
         self.fast = len(fast_results)
         for index, (feature, _wkb) in enumerate(entries):
             aoi = fast_results.get(index)

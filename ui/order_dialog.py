@@ -231,7 +231,8 @@ class OrderDialog(QDialog, FORM_CLASS):
 
     def _fits_selection(self, product) -> bool:
         """Whether the product takes the geometry kind of the selected layers (first choice)."""
-        families = {_LAYER_FAMILIES.get(layer.geometryType()) for layer in self.layers if hasattr(layer, "geometryType")}
+        families = {_LAYER_FAMILIES.get(layer.geometryType())
+                    for layer in self.layers if hasattr(layer, "geometryType")}
         if not families:
             return True
         return any(t.replace("Multi", "") in families for t in product.geometry_types)

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from qgis.core import QgsApplication, QgsSettings
 from qgis.PyQt.QtWidgets import QMessageBox
+
 from satellite_tasking.plugin.model import Connection, ConnectionKind
 from satellite_tasking.plugin.sandbox import SandboxServer
 from satellite_tasking.plugin.sessions import SessionFactory

@@ -2,10 +2,11 @@
 import logging
 
 import pytest
-import satellite_tasking
 from qgis.core import QgsProject, QgsVectorLayer
 from qgis.PyQt.QtCore import QCoreApplication, QEvent
 from qgis.PyQt.QtWidgets import QDockWidget, QToolBar
+
+import satellite_tasking
 from satellite_tasking.plugin.log import package_logger
 from satellite_tasking.plugin.metadata import plugin_name, plugin_version, user_agent
 

@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from qgis.core import QgsApplication, QgsAuthMethodConfig, QgsSettings
+
 from satellite_tasking.plugin.http import (
     ProviderError,
     ProviderUnreachable,

@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
+
 from satellite_tasking.plugin.http import (
     AccessForbidden,
     CredentialsRejected,

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+
 from satellite_tasking.plugin.sandbox import SandboxServer
 from satellite_tasking.plugin.sandbox.core import Clock, HttpError, World, json_response, problem
 

@@ -5,6 +5,7 @@ import time
 
 import pytest
 import requests
+
 from satellite_tasking.plugin.sandbox import SandboxServer
 
 OPTICAL = "a8b1d6f0-5c3e-4b7a-9f21-0e6c2d4b7a11"
