@@ -1,0 +1,741 @@
+"""The order store: orders, captures, status history and sync cursors in one GeoPackage.
+
+Written with Python's ``sqlite3`` alone (a GeoPackage is SQLite with three metadata tables and
+geometry blobs made of a small header and WKB), so the store is plain Python: it runs in a
+background task, in tests without QGIS, and QGIS reads the very same file through OGR for the
+map layers (``plugin/layers.py``).
+
+Decisions this module makes:
+
+* **Keys.** Every row is keyed by connection id + the provider's id, so two connections (or two
+  accounts of one provider) never overwrite each other's orders.
+* **One transaction per apply.** ``apply`` writes orders, captures, history rows and the sync
+  cursors of one sync in a single ``BEGIN IMMEDIATE … COMMIT``; any exception rolls all of it back,
+  so an interrupted sync leaves the previous state exactly as it was.
+* **Stable feature ids.** Rows are updated in place (``ON CONFLICT … DO UPDATE``), never deleted
+  and re-inserted, so QGIS feature ids, selections and edits of the layers survive a sync. A row
+  whose values did not change is not written at all: a sync with no news touches only the
+  sync-state row, never the layer tables.
+* **Times.** Columns shown in layers are GeoPackage DATETIME text (UTC, milliseconds). Sync
+  cursors keep the provider's full precision, since they are handed back to the provider.
+* **One sqlite connection per call.** Calls come from the GUI thread (reads for the dock) and from
+  task threads (a sync); a short-lived connection per call needs no locking of our own, and
+  ``busy_timeout`` waits for QGIS's readers instead of failing.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sqlite3
+import struct
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Iterator, Optional
+
+from .model import TERMINAL_ORDER_STATUSES, Capture, Decision, Order, OrderStatus, Status
+
+logger = logging.getLogger(__name__)
+
+ORDERS_TABLE = "tasking_orders"
+CAPTURES_TABLE = "tasking_captures"
+HISTORY_TABLE = "tasking_status_history"
+SYNC_TABLE = "tasking_sync_state"
+SCHEMA_VERSION = 1
+STORE_DESCRIPTION = f"satellite_tasking store, schema {SCHEMA_VERSION}"
+
+GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
+GPKG_USER_VERSION = 10200
+WGS84_SRS_ID = 4326
+BUSY_TIMEOUT_MS = 15_000
+# SQLite's default limit of host parameters is 999 on old builds.
+ID_CHUNK = 500
+# Radius (degrees of latitude) of the small polygon drawn for a point or line AOI.
+NON_AREA_AOI_RADIUS_DEG = 0.0025
+
+WGS84_WKT = (
+    'GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563,AUTHORITY["EPSG","7030"]],'
+    'AUTHORITY["EPSG","6326"]],PRIMEM["Greenwich",0,AUTHORITY["EPSG","8901"]],UNIT["degree",0.0174532925199433,'
+    'AUTHORITY["EPSG","9122"]],AXIS["Latitude",NORTH],AXIS["Longitude",EAST],AUTHORITY["EPSG","4326"]]'
+)
+
+# Capture outcome classes the captures layer is styled by.
+OUTCOME_SUCCESS = "success"
+OUTCOME_INVALID = "invalid"
+OUTCOME_PENDING = "pending"
+OUTCOME_FAILED = "failed"
+
+ORDER_COLUMNS = (
+    ("api", "TEXT"), ("name", "TEXT"), ("status", "TEXT"), ("raw_status", "TEXT"), ("raw_sub_status", "TEXT"),
+    ("status_label", "TEXT"), ("is_terminal", "BOOLEAN"), ("decision", "TEXT"), ("product_id", "TEXT"),
+    ("created_at", "DATETIME"), ("updated_at", "DATETIME"), ("acquisition_start", "DATETIME"),
+    ("acquisition_end", "DATETIME"), ("aoi_type", "TEXT"), ("geometry_json", "TEXT"), ("params", "TEXT"),
+    ("raw", "TEXT"),
+)
+CAPTURE_COLUMNS = (
+    ("order_id", "TEXT"), ("order_name", "TEXT"), ("status", "TEXT"), ("assessment", "TEXT"),
+    ("outcome", "TEXT"), ("cloud_cover", "REAL"), ("acquired_at", "DATETIME"), ("published_at", "DATETIME"),
+    ("exclusivity_days", "INTEGER"), ("exclusivity_end", "DATETIME"), ("updated_at", "DATETIME"),
+    ("footprint_json", "TEXT"), ("raw", "TEXT"),
+)
+HISTORY_COLUMNS = (
+    ("connection_id", "TEXT NOT NULL"), ("order_id", "TEXT NOT NULL"), ("changed_at", "DATETIME"),
+    ("recorded_at", "DATETIME"), ("status", "TEXT"), ("raw_status", "TEXT"), ("raw_sub_status", "TEXT"),
+    ("previous_status", "TEXT"), ("previous_raw_status", "TEXT"), ("previous_raw_sub_status", "TEXT"),
+)
+SYNC_COLUMNS = (
+    ("connection_id", "TEXT NOT NULL UNIQUE"), ("orders_cursor", "TEXT"), ("captures_cursor", "TEXT"),
+    ("last_attempt_at", "DATETIME"), ("last_success_at", "DATETIME"), ("last_error", "TEXT"),
+)
+
+
+# -- time --------------------------------------------------------------------------------------
+def _utc(moment: Optional[datetime]) -> Optional[datetime]:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def gpkg_datetime(moment: Optional[datetime]) -> Optional[str]:
+    """GeoPackage DATETIME text: ``YYYY-MM-DDTHH:MM:SS.SSSZ`` (UTC)."""
+    moment = _utc(moment)
+    if moment is None:
+        return None
+    # isoformat is several times faster than strftime, which counts over 20,000 captures.
+    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+
+
+def cursor_text(moment: Optional[datetime]) -> Optional[str]:
+    """Full-precision UTC text for a sync cursor (the provider compares microseconds)."""
+    moment = _utc(moment)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if moment is not None else None
+
+
+def parse_stored_time(text) -> Optional[datetime]:
+    if not isinstance(text, str) or not text:
+        return None
+    value = text[:-1] + "+00:00" if text.endswith("Z") else text
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return _utc(moment)
+
+
+# -- geometry ----------------------------------------------------------------------------------
+_WKB_TYPES = {"Point": 1, "LineString": 2, "Polygon": 3, "MultiPoint": 4, "MultiLineString": 5,
+              "MultiPolygon": 6}
+
+
+def _ring_ok(ring) -> bool:
+    return isinstance(ring, (list, tuple)) and len(ring) >= 4
+
+
+def _polygons_of(geometry: Optional[dict]) -> tuple:
+    """(list of polygons as lists of rings, the GeoJSON type it came from) — areas only.
+
+    A point or line AOI becomes a small octagon around each vertex / the line's bounding box,
+    so every order shows on the polygon layer; ``aoi_type`` keeps what it really was.
+    """
+    if not isinstance(geometry, dict):
+        return [], None
+    kind = geometry.get("type")
+    coordinates = geometry.get("coordinates")
+    try:
+        if kind == "Polygon":
+            return ([coordinates] if coordinates and _ring_ok(coordinates[0]) else []), kind
+        if kind == "MultiPolygon":
+            return [p for p in coordinates or [] if p and _ring_ok(p[0])], kind
+        if kind == "Point":
+            return [_octagon(coordinates[0], coordinates[1], NON_AREA_AOI_RADIUS_DEG)], kind
+        if kind == "MultiPoint":
+            return [_octagon(c[0], c[1], NON_AREA_AOI_RADIUS_DEG) for c in coordinates or []], kind
+        if kind in ("LineString", "MultiLineString"):
+            points = coordinates if kind == "LineString" else [c for line in coordinates or [] for c in line]
+            if not points:
+                return [], kind
+            xs, ys = [p[0] for p in points], [p[1] for p in points]
+            pad = NON_AREA_AOI_RADIUS_DEG
+            ring = [[min(xs) - pad, min(ys) - pad], [max(xs) + pad, min(ys) - pad], [max(xs) + pad, max(ys) + pad],
+                    [min(xs) - pad, max(ys) + pad], [min(xs) - pad, min(ys) - pad]]
+            return [[ring]], kind
+        if kind == "GeometryCollection":
+            polygons = []
+            for part in geometry.get("geometries") or []:
+                polygons.extend(_polygons_of(part)[0])
+            return polygons, kind
+    except (TypeError, IndexError, KeyError):
+        logger.debug("Unreadable %s geometry left empty", kind)
+        return [], kind
+    return [], kind
+
+
+def _octagon(x: float, y: float, radius: float) -> list:
+    stretch = 1.0 / max(math.cos(math.radians(y)), 0.05)
+    ring = [[x + radius * stretch * math.cos(math.pi * k / 4), y + radius * math.sin(math.pi * k / 4)]
+            for k in range(8)]
+    ring.append(ring[0])
+    return [ring]
+
+
+def gpkg_multipolygon(geometry: Optional[dict]) -> tuple:
+    """(GeoPackage geometry blob or None, GeoJSON type name) of a GeoJSON geometry, as a MultiPolygon."""
+    polygons, kind = _polygons_of(geometry)
+    if not polygons:
+        return None, kind
+    parts = [struct.pack("<BII", 1, 6, len(polygons))]
+    xs_all: list = []
+    ys_all: list = []
+    for polygon in polygons:
+        parts.append(struct.pack("<BII", 1, 3, len(polygon)))
+        for ring in polygon:
+            xs = [float(position[0]) for position in ring]
+            ys = [float(position[1]) for position in ring]
+            flat = [value for pair in zip(xs, ys) for value in pair]
+            parts.append(struct.pack(f"<I{len(flat)}d", len(ring), *flat))
+            xs_all += xs
+            ys_all += ys
+    minx, maxx, miny, maxy = min(xs_all), max(xs_all), min(ys_all), max(ys_all)
+    # Header: magic, version 0, flags (little endian, xy envelope), srs id, envelope (minx, maxx, miny, maxy).
+    header = b"GP" + struct.pack("<BBi4d", 0, 0b00000011, WGS84_SRS_ID, minx, maxx, miny, maxy)
+    return header + b"".join(parts), kind
+
+
+def gpkg_envelope(blob: Optional[bytes]) -> Optional[tuple]:
+    """(minx, maxx, miny, maxy) from the header of a blob this module wrote."""
+    if not blob or len(blob) < 40 or blob[:2] != b"GP":
+        return None
+    return struct.unpack_from("<4d", blob, 8)
+
+
+# -- values ------------------------------------------------------------------------------------
+_ENCODE_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False,
+                                check_circular=False).encode
+
+
+def _json(value) -> Optional[str]:
+    # Key order is the provider's (stable for one provider), so equal answers give equal text.
+    return None if value is None else _ENCODE_JSON(value)
+
+
+def _loads(text, default):
+    if not text:
+        return default
+    try:
+        return json.loads(text)
+    except ValueError:
+        return default
+
+
+def capture_outcome(status: Optional[str], assessment: Optional[str]) -> str:
+    """The class the captures layer is styled by: success, invalid, failed or pending (not yet assessed)."""
+    if str(status or "").upper() in ("FAILED", "REMOVED"):
+        return OUTCOME_FAILED
+    quality = str(assessment or "").upper()
+    if quality == "SUCCESS":
+        return OUTCOME_SUCCESS
+    if quality == "INVALID":
+        return OUTCOME_INVALID
+    return OUTCOME_PENDING
+
+
+def _order_values(order: Order) -> dict:
+    geometry, aoi_type = gpkg_multipolygon(order.geometry)
+    return {
+        "geom": geometry,
+        "api": order.api or "",
+        "name": order.name,
+        "status": order.status.code.value,
+        "raw_status": order.status.raw,
+        "raw_sub_status": order.status.raw_sub,
+        "status_label": order.status.describe(),
+        "is_terminal": 1 if order.status.is_terminal else 0,
+        "decision": Decision(order.decision).value,
+        "product_id": order.product_id,
+        "created_at": gpkg_datetime(order.created_at),
+        "updated_at": gpkg_datetime(order.updated_at),
+        "acquisition_start": gpkg_datetime(order.acquisition_start),
+        "acquisition_end": gpkg_datetime(order.acquisition_end),
+        "aoi_type": aoi_type,
+        "geometry_json": _json(order.geometry),
+        "params": _json(order.params or {}),
+        "raw": _json(order.raw or {}),
+    }
+
+
+def _capture_values(capture: Capture, order_name: str) -> dict:
+    geometry, _ = gpkg_multipolygon(capture.footprint)
+    return {
+        "geom": geometry,
+        "order_id": capture.order_id,
+        "order_name": order_name,
+        "status": capture.status,
+        "assessment": capture.assessment,
+        "outcome": capture_outcome(capture.status, capture.assessment),
+        "cloud_cover": capture.cloud_cover,
+        "acquired_at": gpkg_datetime(capture.acquired_at),
+        "published_at": gpkg_datetime(capture.published_at),
+        "exclusivity_days": capture.exclusivity_days,
+        "exclusivity_end": gpkg_datetime(capture.exclusivity_end),
+        "updated_at": gpkg_datetime(capture.updated_at),
+        "footprint_json": _json(capture.footprint),
+        "raw": _json(capture.raw or {}),
+    }
+
+
+# -- results -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SyncState:
+    connection_id: str
+    orders_cursor: Optional[datetime] = None
+    captures_cursor: Optional[datetime] = None
+    last_attempt_at: Optional[datetime] = None
+    last_success_at: Optional[datetime] = None
+    last_error: str = ""
+
+    @property
+    def synced_before(self) -> bool:
+        return self.last_success_at is not None
+
+
+@dataclass(frozen=True)
+class StoredOrderState:
+    """What the store knew of an order before an apply (for change detection)."""
+
+    status: Status
+    decision: Decision
+    updated_at: Optional[datetime]
+    name: str
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    connection_id: str
+    order_id: str
+    status: Status
+    previous: Optional[Status]
+    changed_at: Optional[datetime]
+    recorded_at: Optional[datetime]
+
+
+@dataclass
+class OrderChange:
+    order: Order
+    previous: Optional[StoredOrderState]  # None: the order is new to the store
+
+
+@dataclass
+class CaptureChange:
+    capture: Capture
+    order_name: str
+    previous_status: Optional[str]
+    previous_assessment: Optional[str]
+    is_new: bool
+
+
+@dataclass
+class AppliedChanges:
+    """What one ``apply`` changed. Unchanged rows appear nowhere."""
+
+    orders: list = field(default_factory=list)  # OrderChange, new or changed
+    captures: list = field(default_factory=list)  # CaptureChange, new or changed
+    history: list = field(default_factory=list)  # StatusChange rows written
+    orders_unchanged: int = 0
+    captures_unchanged: int = 0
+
+    @property
+    def orders_added(self) -> int:
+        return sum(1 for change in self.orders if change.previous is None)
+
+    @property
+    def orders_updated(self) -> int:
+        return sum(1 for change in self.orders if change.previous is not None)
+
+    @property
+    def captures_added(self) -> int:
+        return sum(1 for change in self.captures if change.is_new)
+
+    @property
+    def captures_updated(self) -> int:
+        return sum(1 for change in self.captures if not change.is_new)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.orders or self.captures)
+
+
+def _chunks(items: list, size: int = ID_CHUNK) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+class TaskingStore:
+    """The GeoPackage at ``path`` (created with its tables on first use)."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._create()
+
+    def __repr__(self) -> str:
+        return f"TaskingStore({str(self.path)!r})"
+
+    # -- plumbing ------------------------------------------------------------------------------
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        connection = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        try:
+            connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            yield connection
+        finally:
+            connection.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: committed when the block ends, rolled back on any exception."""
+        with self._connection() as connection:
+            # IMMEDIATE takes the write lock now, so two syncs never interleave their reads and writes.
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield connection
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+
+    def _create(self) -> None:
+        with self._transaction() as db:
+            db.execute(f"PRAGMA application_id = {GPKG_APPLICATION_ID}")
+            db.execute(f"PRAGMA user_version = {GPKG_USER_VERSION}")
+            db.execute("""CREATE TABLE IF NOT EXISTS gpkg_spatial_ref_sys (
+                srs_name TEXT NOT NULL, srs_id INTEGER NOT NULL PRIMARY KEY, organization TEXT NOT NULL,
+                organization_coordsys_id INTEGER NOT NULL, definition TEXT NOT NULL, description TEXT)""")
+            db.executemany(
+                "INSERT OR IGNORE INTO gpkg_spatial_ref_sys VALUES (?, ?, ?, ?, ?, ?)",
+                [("Undefined cartesian SRS", -1, "NONE", -1, "undefined", "undefined cartesian coordinate "
+                  "reference system"),
+                 ("Undefined geographic SRS", 0, "NONE", 0, "undefined", "undefined geographic coordinate "
+                  "reference system"),
+                 ("WGS 84 geodetic", WGS84_SRS_ID, "EPSG", 4326, WGS84_WKT, "longitude/latitude coordinates in "
+                  "decimal degrees on the WGS 84 spheroid")])
+            db.execute("""CREATE TABLE IF NOT EXISTS gpkg_contents (
+                table_name TEXT NOT NULL PRIMARY KEY, data_type TEXT NOT NULL, identifier TEXT UNIQUE,
+                description TEXT DEFAULT '', last_change DATETIME NOT NULL DEFAULT
+                (strftime('%Y-%m-%dT%H:%M:%fZ','now')), min_x DOUBLE, min_y DOUBLE, max_x DOUBLE, max_y DOUBLE,
+                srs_id INTEGER, CONSTRAINT fk_gc_r_srs_id FOREIGN KEY (srs_id) REFERENCES
+                gpkg_spatial_ref_sys(srs_id))""")
+            db.execute("""CREATE TABLE IF NOT EXISTS gpkg_geometry_columns (
+                table_name TEXT NOT NULL, column_name TEXT NOT NULL, geometry_type_name TEXT NOT NULL,
+                srs_id INTEGER NOT NULL, z TINYINT NOT NULL, m TINYINT NOT NULL,
+                CONSTRAINT pk_geom_cols PRIMARY KEY (table_name, column_name),
+                CONSTRAINT uk_gc_table_name UNIQUE (table_name),
+                CONSTRAINT fk_gc_tn FOREIGN KEY (table_name) REFERENCES gpkg_contents(table_name),
+                CONSTRAINT fk_gc_srs FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys (srs_id))""")
+            self._create_features(db, ORDERS_TABLE, "Tasking orders", "order_id", ORDER_COLUMNS)
+            self._create_features(db, CAPTURES_TABLE, "Tasking captures", "capture_id", CAPTURE_COLUMNS)
+            db.execute(f"CREATE INDEX IF NOT EXISTS {CAPTURES_TABLE}_order ON {CAPTURES_TABLE} "
+                       "(connection_id, order_id)")
+            self._create_attributes(db, HISTORY_TABLE, "Tasking status history", HISTORY_COLUMNS)
+            db.execute(f"CREATE INDEX IF NOT EXISTS {HISTORY_TABLE}_order ON {HISTORY_TABLE} "
+                       "(connection_id, order_id)")
+            self._create_attributes(db, SYNC_TABLE, "Tasking sync state", SYNC_COLUMNS)
+
+    @staticmethod
+    def _create_features(db, table: str, identifier: str, key: str, columns) -> None:
+        body = ", ".join(f"{name} {kind}" for name, kind in columns)
+        db.execute(f"""CREATE TABLE IF NOT EXISTS {table} (fid INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+            geom MULTIPOLYGON, connection_id TEXT NOT NULL, {key} TEXT NOT NULL, {body},
+            UNIQUE (connection_id, {key}))""")
+        db.execute("INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) "
+                   "VALUES (?, 'features', ?, ?, ?)", (table, identifier, STORE_DESCRIPTION, WGS84_SRS_ID))
+        db.execute("INSERT OR IGNORE INTO gpkg_geometry_columns VALUES (?, 'geom', 'MULTIPOLYGON', ?, 0, 0)",
+                   (table, WGS84_SRS_ID))
+
+    @staticmethod
+    def _create_attributes(db, table: str, identifier: str, columns) -> None:
+        body = ", ".join(f"{name} {kind}" for name, kind in columns)
+        db.execute(f"CREATE TABLE IF NOT EXISTS {table} (fid INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, {body})")
+        db.execute("INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description) "
+                   "VALUES (?, 'attributes', ?, ?)", (table, identifier, STORE_DESCRIPTION))
+
+    # -- reading -------------------------------------------------------------------------------
+    def sync_state(self, connection_id: str) -> SyncState:
+        with self._connection() as db:
+            row = db.execute(f"SELECT orders_cursor, captures_cursor, last_attempt_at, last_success_at, last_error "
+                             f"FROM {SYNC_TABLE} WHERE connection_id = ?", (connection_id,)).fetchone()
+        if row is None:
+            return SyncState(connection_id)
+        return SyncState(connection_id, parse_stored_time(row[0]), parse_stored_time(row[1]),
+                         parse_stored_time(row[2]), parse_stored_time(row[3]), row[4] or "")
+
+    def order_states(self, connection_id: str, order_ids: Iterable[str]) -> dict:
+        """order id -> StoredOrderState for those of ``order_ids`` the store holds."""
+        ids = list(dict.fromkeys(order_ids))
+        found = {}
+        with self._connection() as db:
+            self._read_order_states(db, connection_id, ids, found)
+        return found
+
+    @staticmethod
+    def _read_order_states(db, connection_id: str, ids: list, found: dict) -> None:
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            for row in db.execute(f"SELECT order_id, status, raw_status, raw_sub_status, decision, updated_at, name "
+                                  f"FROM {ORDERS_TABLE} WHERE connection_id = ? AND order_id IN ({marks})",
+                                  (connection_id, *chunk)):
+                found[row[0]] = StoredOrderState(_status(row[1], row[2], row[3]), _decision(row[4]),
+                                                 parse_stored_time(row[5]), row[6] or "")
+
+    def active_order_ids(self, connection_id: str) -> list:
+        """Ids of the connection's orders whose last known status is not terminal."""
+        with self._connection() as db:
+            return [row[0] for row in db.execute(
+                f"SELECT order_id FROM {ORDERS_TABLE} WHERE connection_id = ? AND is_terminal = 0 ORDER BY fid",
+                (connection_id,))]
+
+    def orders(self, connection_id: Optional[str] = None) -> list:
+        """The stored orders (of one connection, or all), last changed first."""
+        query = (f"SELECT connection_id, order_id, api, name, status, raw_status, raw_sub_status, decision, "
+                 f"product_id, created_at, updated_at, acquisition_start, acquisition_end, geometry_json, params, "
+                 f"raw FROM {ORDERS_TABLE}")
+        args: tuple = ()
+        if connection_id is not None:
+            query += " WHERE connection_id = ?"
+            args = (connection_id,)
+        query += " ORDER BY updated_at DESC, fid DESC"
+        with self._connection() as db:
+            rows = db.execute(query, args).fetchall()
+        return [Order(id=r[1], connection_id=r[0], api=r[2] or "", name=r[3] or "", status=_status(r[4], r[5], r[6]),
+                      decision=_decision(r[7]), product_id=r[8] or "", created_at=parse_stored_time(r[9]),
+                      updated_at=parse_stored_time(r[10]), acquisition_start=parse_stored_time(r[11]),
+                      acquisition_end=parse_stored_time(r[12]), geometry=_loads(r[13], None),
+                      params=_loads(r[14], {}), raw=_loads(r[15], {}))
+                for r in rows]
+
+    def order(self, connection_id: str, order_id: str) -> Optional[Order]:
+        for order in self.orders(connection_id):
+            if order.id == order_id:
+                return order
+        return None
+
+    def captures(self, connection_id: Optional[str] = None, order_id: Optional[str] = None) -> list:
+        """Stored captures (of a connection, of one of its orders), newest acquisition first."""
+        query = (f"SELECT capture_id, order_id, status, assessment, cloud_cover, footprint_json, acquired_at, "
+                 f"published_at, exclusivity_days, updated_at, raw FROM {CAPTURES_TABLE}")
+        conditions, args = [], []
+        if connection_id is not None:
+            conditions.append("connection_id = ?")
+            args.append(connection_id)
+        if order_id is not None:
+            conditions.append("order_id = ?")
+            args.append(order_id)
+        if conditions:
+            query += " WHERE " + " AND ".join(conditions)
+        query += " ORDER BY acquired_at DESC, fid DESC"
+        with self._connection() as db:
+            rows = db.execute(query, args).fetchall()
+        return [Capture(id=r[0], order_id=r[1], status=r[2] or "", assessment=r[3], cloud_cover=r[4],
+                        footprint=_loads(r[5], None), acquired_at=parse_stored_time(r[6]),
+                        published_at=parse_stored_time(r[7]), exclusivity_days=r[8],
+                        updated_at=parse_stored_time(r[9]), raw=_loads(r[10], {}))
+                for r in rows]
+
+    def status_history(self, connection_id: str, order_id: Optional[str] = None) -> list:
+        """Status changes, oldest first (of one order, or of the whole connection)."""
+        query = (f"SELECT connection_id, order_id, status, raw_status, raw_sub_status, previous_status, "
+                 f"previous_raw_status, previous_raw_sub_status, changed_at, recorded_at FROM {HISTORY_TABLE} "
+                 f"WHERE connection_id = ?")
+        args = [connection_id]
+        if order_id is not None:
+            query += " AND order_id = ?"
+            args.append(order_id)
+        query += " ORDER BY fid"
+        with self._connection() as db:
+            rows = db.execute(query, args).fetchall()
+        return [StatusChange(r[0], r[1], _status(r[2], r[3], r[4]),
+                             _status(r[5], r[6], r[7]) if r[5] else None,
+                             parse_stored_time(r[8]), parse_stored_time(r[9]))
+                for r in rows]
+
+    def counts(self, connection_id: Optional[str] = None) -> dict:
+        """Row counts per table (of one connection, or all)."""
+        result = {}
+        with self._connection() as db:
+            for table in (ORDERS_TABLE, CAPTURES_TABLE, HISTORY_TABLE):
+                if connection_id is None:
+                    result[table] = db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                else:
+                    result[table] = db.execute(f"SELECT count(*) FROM {table} WHERE connection_id = ?",
+                                               (connection_id,)).fetchone()[0]
+        return result
+
+    # -- writing -------------------------------------------------------------------------------
+    def apply(self, connection_id: str, orders: Iterable[Order], captures: Iterable[Capture],
+              recorded_at: Optional[datetime] = None) -> AppliedChanges:
+        """Write one sync's orders and captures, history rows and cursors, in one transaction.
+
+        Orders and captures not given are left as they are. The cursors move forward only, to
+        the newest ``updated_at`` among what the store holds and what is given.
+        """
+        orders = list(orders)
+        captures = list(captures)
+        recorded_at = _utc(recorded_at) or datetime.now(timezone.utc)
+        recorded_text = gpkg_datetime(recorded_at)
+        changes = AppliedChanges()
+        with self._transaction() as db:
+            previous_states: dict = {}
+            self._read_order_states(db, connection_id, [o.id for o in orders], previous_states)
+            previous_rows = self._rows(db, ORDERS_TABLE, "order_id", connection_id, [o.id for o in orders],
+                                       [name for name, _ in ORDER_COLUMNS])
+            order_rows = []
+            for order in orders:
+                values = _order_values(order)
+                old = previous_rows.get(order.id)
+                if old is not None and old == values:
+                    changes.orders_unchanged += 1
+                    continue
+                order_rows.append(values | {"connection_id": connection_id, "order_id": order.id})
+                previous = previous_states.get(order.id)
+                changes.orders.append(OrderChange(order, previous))
+                if previous is None or (previous.status.code, previous.status.raw, previous.status.raw_sub) != (
+                        order.status.code, order.status.raw, order.status.raw_sub):
+                    changes.history.append(StatusChange(connection_id, order.id, order.status,
+                                                        previous.status if previous else None,
+                                                        _utc(order.updated_at), recorded_at))
+            self._upsert(db, ORDERS_TABLE, "order_id", ORDER_COLUMNS, order_rows)
+            renamed = [c.order.id for c in changes.orders
+                       if c.previous is not None and c.previous.name != c.order.name]
+            for chunk in _chunks(renamed):
+                marks = ",".join("?" * len(chunk))
+                db.execute(f"UPDATE {CAPTURES_TABLE} SET order_name = (SELECT o.name FROM {ORDERS_TABLE} o WHERE "
+                           f"o.connection_id = {CAPTURES_TABLE}.connection_id AND o.order_id = "
+                           f"{CAPTURES_TABLE}.order_id) WHERE connection_id = ? AND order_id IN ({marks})",
+                           (connection_id, *chunk))
+            db.executemany(
+                f"INSERT INTO {HISTORY_TABLE} (connection_id, order_id, changed_at, recorded_at, status, raw_status, "
+                f"raw_sub_status, previous_status, previous_raw_status, previous_raw_sub_status) "
+                f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(h.connection_id, h.order_id, gpkg_datetime(h.changed_at), recorded_text, h.status.code.value,
+                  h.status.raw, h.status.raw_sub, h.previous.code.value if h.previous else None,
+                  h.previous.raw if h.previous else None, h.previous.raw_sub if h.previous else None)
+                 for h in changes.history])
+
+            names = {order.id: order.name for order in orders}
+            missing = list({c.order_id for c in captures if c.order_id not in names})
+            for chunk in _chunks(missing):
+                marks = ",".join("?" * len(chunk))
+                names.update(db.execute(f"SELECT order_id, name FROM {ORDERS_TABLE} WHERE connection_id = ? "
+                                        f"AND order_id IN ({marks})", (connection_id, *chunk)).fetchall())
+            capture_columns = [name for name, _ in CAPTURE_COLUMNS]
+            previous_captures = self._rows(db, CAPTURES_TABLE, "capture_id", connection_id,
+                                           [c.id for c in captures], capture_columns)
+            capture_rows = []
+            for capture in captures:
+                values = _capture_values(capture, names.get(capture.order_id, ""))
+                old = previous_captures.get(capture.id)
+                if old is not None and old == values:
+                    changes.captures_unchanged += 1
+                    continue
+                capture_rows.append(values | {"connection_id": connection_id, "capture_id": capture.id})
+                changes.captures.append(CaptureChange(
+                    capture, values["order_name"], old["status"] if old else None,
+                    old["assessment"] if old else None, old is None))
+            self._upsert(db, CAPTURES_TABLE, "capture_id", CAPTURE_COLUMNS, capture_rows)
+
+            if order_rows:
+                self._grow_extent(db, ORDERS_TABLE, [row["geom"] for row in order_rows], recorded_text)
+            if capture_rows:
+                self._grow_extent(db, CAPTURES_TABLE, [row["geom"] for row in capture_rows], recorded_text)
+            self._advance_cursors(db, connection_id, orders, captures, recorded_text)
+        return changes
+
+    def record_sync_error(self, connection_id: str, message: str, at: Optional[datetime] = None) -> None:
+        """Remember that a sync failed (orders, captures and cursors stay as they are)."""
+        at_text = gpkg_datetime(_utc(at) or datetime.now(timezone.utc))
+        with self._transaction() as db:
+            db.execute(f"INSERT INTO {SYNC_TABLE} (connection_id, last_attempt_at, last_error) VALUES (?, ?, ?) "
+                       f"ON CONFLICT (connection_id) DO UPDATE SET last_attempt_at = excluded.last_attempt_at, "
+                       f"last_error = excluded.last_error", (connection_id, at_text, message))
+
+    def forget_connection(self, connection_id: str) -> None:
+        """Remove every row of a connection (when the user deletes the connection)."""
+        with self._transaction() as db:
+            for table in (ORDERS_TABLE, CAPTURES_TABLE, HISTORY_TABLE, SYNC_TABLE):
+                db.execute(f"DELETE FROM {table} WHERE connection_id = ?", (connection_id,))
+
+    # -- writing helpers -------------------------------------------------------------------------
+    @staticmethod
+    def _rows(db, table: str, key: str, connection_id: str, ids: list, columns: list) -> dict:
+        found = {}
+        select = ", ".join(["geom", *columns])
+        for chunk in _chunks(list(dict.fromkeys(ids))):
+            marks = ",".join("?" * len(chunk))
+            for row in db.execute(f"SELECT {key}, {select} FROM {table} WHERE connection_id = ? AND {key} IN "
+                                  f"({marks})", (connection_id, *chunk)):
+                found[row[0]] = dict(zip(["geom", *columns], row[1:]))
+        return found
+
+    @staticmethod
+    def _upsert(db, table: str, key: str, columns, rows: list) -> None:
+        if not rows:
+            return
+        names = ["geom", "connection_id", key, *(name for name, _ in columns)]
+        updates = ", ".join(f"{name} = excluded.{name}" for name in names if name not in ("connection_id", key))
+        db.executemany(
+            f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
+            f"ON CONFLICT (connection_id, {key}) DO UPDATE SET {updates}",
+            [tuple(row[name] for name in names) for row in rows])
+
+    @staticmethod
+    def _grow_extent(db, table: str, blobs: list, changed: str) -> None:
+        envelopes = [e for e in (gpkg_envelope(b) for b in blobs) if e is not None]
+        row = db.execute("SELECT min_x, max_x, min_y, max_y FROM gpkg_contents WHERE table_name = ?",
+                         (table,)).fetchone()
+        if row and row[0] is not None:
+            envelopes.append(row)
+        if envelopes:
+            db.execute("UPDATE gpkg_contents SET min_x = ?, max_x = ?, min_y = ?, max_y = ?, last_change = ? "
+                       "WHERE table_name = ?",
+                       (min(e[0] for e in envelopes), max(e[1] for e in envelopes),
+                        min(e[2] for e in envelopes), max(e[3] for e in envelopes), changed, table))
+
+    @staticmethod
+    def _advance_cursors(db, connection_id: str, orders: list, captures: list, recorded_text: str) -> None:
+        row = db.execute(f"SELECT orders_cursor, captures_cursor FROM {SYNC_TABLE} WHERE connection_id = ?",
+                         (connection_id,)).fetchone()
+        old_orders = parse_stored_time(row[0]) if row else None
+        old_captures = parse_stored_time(row[1]) if row else None
+        newest_order = max((_utc(o.updated_at) for o in orders if o.updated_at), default=None)
+        newest_capture = max((_utc(c.updated_at) for c in captures if c.updated_at), default=None)
+        orders_cursor = max(filter(None, (old_orders, newest_order)), default=None)
+        captures_cursor = max(filter(None, (old_captures, newest_capture)), default=None)
+        db.execute(
+            f"INSERT INTO {SYNC_TABLE} (connection_id, orders_cursor, captures_cursor, last_attempt_at, "
+            f"last_success_at, last_error) VALUES (?, ?, ?, ?, ?, '') ON CONFLICT (connection_id) DO UPDATE SET "
+            f"orders_cursor = excluded.orders_cursor, captures_cursor = excluded.captures_cursor, "
+            f"last_attempt_at = excluded.last_attempt_at, last_success_at = excluded.last_success_at, "
+            f"last_error = ''",
+            (connection_id, cursor_text(orders_cursor), cursor_text(captures_cursor), recorded_text, recorded_text))
+
+
+def _status(code, raw, raw_sub) -> Status:
+    try:
+        normalised = OrderStatus(code)
+    except ValueError:
+        normalised = OrderStatus.RECEIVED
+    return Status(normalised, raw or "", raw_sub)
+
+
+def _decision(value) -> Decision:
+    try:
+        return Decision(value)
+    except ValueError:
+        return Decision.NONE
+
+
+__all__ = [
+    "AppliedChanges", "CaptureChange", "OrderChange", "StatusChange", "StoredOrderState", "SyncState",
+    "TaskingStore", "TERMINAL_ORDER_STATUSES", "capture_outcome",
+]

@@ -1,0 +1,218 @@
+"""Benchmarks of the order sync, the store and the layers, each against a floor measured in the same run.
+
+Run: QT_QPA_PLATFORM=offscreen .venv/bin/python tests/bench/bench_sync.py [--orders 2000 --captures-per-order 10]
+
+1. First sync of N Planet orders (10 captures each) + UP42 orders from the sandbox: HTTP requests against the
+   minimum the provider's paging allows, and time against replaying the very same GET requests with a bare
+   ``requests`` loop (target <= 1.3x).
+2. Steady state, 5 orders changed: requests per API (target <= 2) and time against the first sync (<= 5 %).
+3. Writing 20,000 captures into the store and refreshing the layer, against a bare
+   ``dataProvider().addFeatures`` of the same features into a memory layer (target <= 1.5x).
+4. Resident memory after 200 sync cycles with no changes (target growth < 5 MB).
+"""
+import argparse
+import gc
+import importlib.util
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+if "satellite_tasking" not in sys.modules:
+    spec = importlib.util.spec_from_file_location("satellite_tasking", REPO / "__init__.py",
+                                                  submodule_search_locations=[str(REPO)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["satellite_tasking"] = module
+    spec.loader.exec_module(module)
+
+from qgis.core import QgsApplication, QgsFeature, QgsGeometry, QgsProject, QgsVectorLayer  # noqa: E402
+
+from satellite_tasking.plugin.http import build_session  # noqa: E402
+from satellite_tasking.plugin.layers import ensure_layers, refresh_layers  # noqa: E402
+from satellite_tasking.plugin.model import Connection  # noqa: E402
+from satellite_tasking.plugin.providers.planet import PAGE_SIZE as PLANET_PAGE  # noqa: E402
+from satellite_tasking.plugin.providers.sandbox import SANDBOX_PLANET_KEY, SandboxProvider  # noqa: E402
+from satellite_tasking.plugin.providers.up42 import DEFAULT_PAGE_SIZE as UP42_PAGE  # noqa: E402
+from satellite_tasking.plugin.sandbox import SandboxServer  # noqa: E402
+from satellite_tasking.plugin.store import TaskingStore  # noqa: E402
+from satellite_tasking.plugin.sync import sync_connection  # noqa: E402
+
+QUIET = {"planet_max_active_orders": 50, "planet_rejection_rate": 0.0, "planet_capture_failure_rate": 0.0,
+         "planet_reassessment_rate": 0.0, "up42_failure_rate": 0.0}
+MAX_SECONDS = 600
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def control(server, method, path, payload=None):
+    response = requests.request(method, server.base_url + path, json=payload, timeout=120)
+    response.raise_for_status()
+    return response.json()
+
+
+def logged(server):
+    return control(server, "GET", "/_sandbox/requests")["requests"]
+
+
+def per_api(entries):
+    counts = {"planet": 0, "up42": 0}
+    for entry in entries:
+        counts["planet" if entry["path"].startswith("/tasking/v2") else "up42"] += 1
+    return counts
+
+
+def make_provider(server):
+    connection = Connection(id="bench", name="Bench sandbox", kind="sandbox")
+    return SandboxProvider(connection, lambda c: build_session(c.name, "SatelliteTasking/bench"), server.base_url)
+
+
+def replay(server, entries, provider) -> float:
+    """Seconds to GET the same URLs with a bare requests session (auth headers as the provider sends them)."""
+    token = provider.parts["up42"]._access_token()
+    session = requests.Session()
+    started = time.perf_counter()
+    for entry in entries:
+        if entry["method"] != "GET":
+            continue
+        planet = entry["path"].startswith("/tasking/v2")
+        headers = {"Authorization": f"api-key {SANDBOX_PLANET_KEY}" if planet else f"Bearer {token}"}
+        response = session.get(server.base_url + entry["path"], params=entry["query"], headers=headers, timeout=60)
+        response.raise_for_status()
+        response.json()
+    seconds = time.perf_counter() - started
+    session.close()
+    return seconds
+
+
+def ratio(label, value, floor, target=None, unit="s"):
+    verdict = "" if target is None else ("  OK" if value / floor <= target else f"  ABOVE TARGET {target}x")
+    print(f"{label}: {value:.3f} {unit} vs floor {floor:.3f} {unit} = {value / floor:.2f}x{verdict}")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--orders", type=int, default=2000)
+    parser.add_argument("--captures-per-order", type=int, default=10)
+    parser.add_argument("--up42-orders", type=int, default=100)
+    parser.add_argument("--cycles", type=int, default=200)
+    args = parser.parse_args()
+    deadline = time.monotonic() + MAX_SECONDS
+    app = QgsApplication([], False)
+    app.initQgis()
+    folder = Path(tempfile.mkdtemp(prefix="bench-sync-"))
+    server = SandboxServer(port=0, seed=21, speed=0, settings=QUIET).start()
+    try:
+        # Mostly finished orders, one in 50 still in progress (those are followed every sync).
+        statuses = ["FULFILLED", "EXPIRED"] * 24 + ["FULFILLED", "IN_PROGRESS"]
+        seeded = control(server, "POST", "/_sandbox/planet/seed_orders",
+                         {"count": args.orders, "captures_per_order": args.captures_per_order, "statuses": statuses})
+        control(server, "POST", "/_sandbox/up42/seed_orders", {"count": args.up42_orders, "status": "FULFILLED"})
+        control(server, "POST", "/_sandbox/clock", {"advance_seconds": 60})
+        print(f"seeded {seeded['created']} Planet orders with {seeded['captures']} captures, "
+              f"{args.up42_orders} UP42 orders")
+
+        # 1. First sync.
+        provider = make_provider(server)
+        store = TaskingStore(folder / "store.gpkg")
+        control(server, "DELETE", "/_sandbox/requests")
+        started = time.perf_counter()
+        first = sync_connection(provider, store, "bench")
+        first_seconds = time.perf_counter() - started
+        assert first.ok, first.error
+        entries = logged(server)
+        counts = per_api(entries)
+        planet_min = math.ceil(args.orders / PLANET_PAGE) + math.ceil(seeded["captures"] / PLANET_PAGE)
+        up42_min = math.ceil(args.up42_orders / UP42_PAGE) + 2  # token + user info
+        print(f"first sync: {first.orders_added} orders, {first.captures_added} captures in {first_seconds:.2f} s")
+        ratio(f"first sync requests, Planet (min at page size {PLANET_PAGE})", counts["planet"], planet_min,
+              unit="req")
+        ratio(f"first sync requests, UP42 (min at page size {UP42_PAGE})", counts["up42"], up42_min, unit="req")
+        floor = min(replay(server, entries, provider) for _ in range(2))
+        ratio("first sync time vs bare requests replay of the same GETs", first_seconds, floor, 1.3)
+
+        # 2. Steady state: 5 orders changed.
+        control(server, "POST", "/_sandbox/clock", {"advance_seconds": 5})
+        control(server, "POST", "/_sandbox/planet/touch", {"count": 5})
+        control(server, "DELETE", "/_sandbox/requests")
+        started = time.perf_counter()
+        steady = sync_connection(provider, store, "bench")
+        steady_seconds = time.perf_counter() - started
+        assert steady.ok and steady.orders_updated == 5, steady
+        counts = per_api(logged(server))
+        print(f"steady sync (5 changed): requests Planet {counts['planet']}, UP42 {counts['up42']} (target <= 2 each)"
+              f"{'  OK' if max(counts.values()) <= 2 else '  ABOVE TARGET'}")
+        ratio("steady sync time vs first sync", steady_seconds, first_seconds, 0.05)
+
+        # 3. 20,000 captures into the store + layer refresh vs bare addFeatures into a memory layer.
+        captures = store.captures("bench")
+        fresh = TaskingStore(folder / "layer-bench.gpkg")
+        project = QgsProject()
+        _, captures_layer = ensure_layers(project, fresh)
+        started = time.perf_counter()
+        fresh.apply("bench", [], captures)
+        applied = time.perf_counter() - started
+        refresh_layers([captures_layer])
+        count = captures_layer.featureCount()
+        ours = time.perf_counter() - started
+        print(f"  store apply {applied:.3f} s + layer refresh {ours - applied:.3f} s")
+        assert count == len(captures), (count, len(captures))
+        memory = QgsVectorLayer("MultiPolygon?crs=EPSG:4326", "floor", "memory")
+        memory.dataProvider().addAttributes(captures_layer.fields().toList()[1:])
+        memory.updateFields()
+        features = []
+        for feature in captures_layer.getFeatures():
+            copy = QgsFeature(memory.fields())
+            copy.setAttributes(feature.attributes()[1:])
+            copy.setGeometry(QgsGeometry(feature.geometry()))
+            features.append(copy)
+        started = time.perf_counter()
+        memory.dataProvider().addFeatures(features)
+        floor = time.perf_counter() - started
+        ratio(f"writing {len(captures)} captures (store + layer refresh) vs bare addFeatures (memory layer)",
+              ours, floor, 1.5)
+        gpkg = QgsVectorLayer(f"{folder / 'layer-bench.gpkg'}|layername=tasking_captures", "floor", "ogr")
+        gpkg.dataProvider().truncate()
+        started = time.perf_counter()
+        gpkg.dataProvider().addFeatures(features)
+        gpkg_floor = time.perf_counter() - started
+        assert gpkg.featureCount() == len(captures)
+        ratio(f"writing {len(captures)} captures (store + layer refresh) vs bare addFeatures (same GeoPackage "
+              "table through OGR)", ours, gpkg_floor, 1.5)
+        del gpkg
+        del features
+        project.removeAllMapLayers()
+
+        # 4. Memory over sync cycles with no change.
+        for _ in range(10):
+            sync_connection(provider, store, "bench")
+        gc.collect()
+        before = rss_mb()
+        cycles = 0
+        for cycles in range(1, args.cycles + 1):
+            assert sync_connection(provider, store, "bench").ok
+            if cycles % 50 == 0:
+                control(server, "DELETE", "/_sandbox/requests")
+            if time.monotonic() > deadline:
+                print("stopped early: time budget")
+                break
+        gc.collect()
+        growth = rss_mb() - before
+        print(f"memory after {cycles} sync cycles without change: {growth:+.2f} MB (target < 5 MB)"
+              f"{'  OK' if growth < 5 else '  ABOVE TARGET'}")
+    finally:
+        server.stop()
+    app.exitQgis()
+
+
+if __name__ == "__main__":
+    main()

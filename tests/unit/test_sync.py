@@ -1,0 +1,208 @@
+"""sync_connection against the sandbox (Planet + UP42 on 127.0.0.1) into a real GeoPackage store."""
+from datetime import datetime, timezone
+
+import pytest
+import requests
+
+from satellite_tasking.plugin.http import build_session
+from satellite_tasking.plugin.model import Aoi, Connection, Decision, OrderDraft, OrderStatus
+from satellite_tasking.plugin.providers.sandbox import SandboxProvider
+from satellite_tasking.plugin.sandbox import SandboxServer
+from satellite_tasking.plugin.store import TaskingStore
+from satellite_tasking.plugin.sync import SyncEventKind, sync_connection
+
+DAY = 86400
+QUIET = {"planet_max_active_orders": 50, "planet_rejection_rate": 0.0, "planet_capture_failure_rate": 0.0,
+         "planet_reassessment_rate": 0.0, "up42_failure_rate": 0.0}
+SQUARE = {"type": "Polygon", "coordinates": [[[13.0, 52.0], [13.1, 52.0], [13.1, 52.1], [13.0, 52.1], [13.0, 52.0]]]}
+PARIS = {"type": "Polygon",
+         "coordinates": [[[2.25, 48.80], [2.42, 48.80], [2.42, 48.90], [2.25, 48.90], [2.25, 48.80]]]}
+POINT = {"type": "Point", "coordinates": [13.4, 52.5]}
+OPTICAL = "up42:a8b1d6f0-5c3e-4b7a-9f21-0e6c2d4b7a11"
+OPTICAL_PARAMS = {
+    "acquisitionStart": "2026-01-10T00:00:00Z", "acquisitionEnd": "2026-02-10T23:59:59Z",
+    "acquisitionMode": "mono", "maxCloudCover": 10, "maxIncidenceAngle": 30, "geometricProcessing": "ortho",
+    "projection": "UTM", "spectralBands": "4BANDS", "pixelCoding": "12bits",
+    "radiometricProcessing": "REFLECTANCE", "priority": "STANDARD",
+}
+LOCK_IN = {"scheduling_type": "LOCK_IN", "start_time": "2026-01-05T01:00:00Z", "end_time": "2026-01-12T01:00:00Z"}
+
+
+@pytest.fixture
+def server():
+    sandbox = SandboxServer(port=0, seed=5, speed=0, settings=QUIET).start()
+    yield sandbox
+    sandbox.stop()
+
+
+def make_provider(server_url, connection_id="sandbox-1"):
+    connection = Connection(id=connection_id, name="Sandbox", kind="sandbox")
+
+    def sessions(conn):
+        return build_session(conn.name, "SatelliteTasking/test", timeout=(2, 5), sleep=lambda s: None)
+
+    return SandboxProvider(connection, sessions, server_url)
+
+
+def control(server, method, path, payload=None):
+    response = requests.request(method, server.base_url + path, json=payload, timeout=30)
+    response.raise_for_status()
+    return response.json()
+
+
+def requests_per_api(server):
+    counts = {"up42": 0, "planet": 0}
+    for entry in control(server, "GET", "/_sandbox/requests")["requests"]:
+        counts["planet" if entry["path"].startswith("/tasking/v2") else "up42"] += 1
+    return counts
+
+
+def place_some_orders(provider):
+    planet = provider.place(OrderDraft("sandbox-1", "planet:area", "Harbour", dict(LOCK_IN), [Aoi(SQUARE), Aoi(PARIS)],
+                                       "ref-planet-1"))
+    point = provider.place(OrderDraft("sandbox-1", "planet:point", "Tower", dict(LOCK_IN), [Aoi(POINT)],
+                                      "ref-planet-2"))
+    up42 = provider.place(OrderDraft("sandbox-1", OPTICAL, "Berlin", dict(OPTICAL_PARAMS), [Aoi(SQUARE)], "ref-up42"))
+    placed = [o.order for o in planet + point + up42]
+    assert all(placed)
+    return placed
+
+
+def assert_store_equals_truth(server, store):
+    """Compare the store with what a fresh client reads from the sandbox now."""
+    truth = make_provider(server.base_url)
+    orders = {o.id: o for o in truth.orders()}
+    stored = {o.id: o for o in store.orders("sandbox-1")}
+    assert set(stored) == set(orders)
+    for order_id, order in orders.items():
+        got = stored[order_id]
+        assert (got.status, got.decision, got.name, got.api) == (order.status, order.decision, order.name, order.api)
+        assert abs((got.updated_at - order.updated_at).total_seconds()) < 0.001
+        assert got.geometry == order.geometry
+        history = store.status_history("sandbox-1", order_id)
+        assert history and history[-1].status == order.status
+    planet_ids = [i for i, o in orders.items() if o.api == "planet"]
+    captures = {c.id: c for c in truth.captures(planet_ids)}
+    stored_captures = {c.id: c for c in store.captures("sandbox-1")}
+    assert set(stored_captures) == set(captures)
+    for capture_id, capture in captures.items():
+        got = stored_captures[capture_id]
+        assert (got.order_id, got.status, got.assessment, got.cloud_cover) == (
+            capture.order_id, capture.status, capture.assessment, capture.cloud_cover)
+        assert got.footprint == capture.footprint
+        assert (got.acquired_at is None) == (capture.acquired_at is None)
+    return orders, captures
+
+
+def test_sync_brings_orders_captures_and_history_from_both_apis(server, tmp_path):
+    provider = make_provider(server.base_url)
+    store = TaskingStore(tmp_path / "store.gpkg")
+    placed = place_some_orders(provider)
+
+    first = sync_connection(provider, store, "sandbox-1")
+    assert first.ok and first.baseline and first.events == []
+    assert first.orders_added == len(placed) == 4 and first.captures_added == 0
+    assert_store_equals_truth(server, store)
+
+    control(server, "POST", "/_sandbox/clock", {"advance_seconds": 8 * DAY})
+    second = sync_connection(provider, store, "sandbox-1")
+    assert second.ok and not second.baseline, second.error
+    orders, captures = assert_store_equals_truth(server, store)
+    assert captures and second.captures_added == len(captures)
+    statuses = {o.status.code for o in orders.values()}
+    assert OrderStatus.COMPLETED in statuses or OrderStatus.EXPIRED in statuses
+    kinds = [e.kind for e in second.events]
+    ended = [o for o in orders.values() if o.api == "planet" and o.status.is_terminal]
+    assert kinds.count(SyncEventKind.CAPTURE_PUBLISHED) == sum(1 for c in captures.values()
+                                                              if c.status == "PUBLISHED")
+    assert len([k for k in kinds if k.value.startswith("order_")]) == len(ended)
+    up42_order = next(o for o in orders.values() if o.api == "up42")
+    if up42_order.decision != Decision.NONE:
+        assert SyncEventKind.DECISION_WAITING in kinds
+    for order in orders.values():
+        history = store.status_history("sandbox-1", order.id)
+        assert len(history) == 2 and history[0].previous is None and history[1].previous == history[0].status
+    assert second.history_rows == 4
+
+
+def test_a_second_sync_without_changes_reads_at_most_two_requests_per_api(server, tmp_path):
+    provider = make_provider(server.base_url)
+    store = TaskingStore(tmp_path / "store.gpkg")
+    place_some_orders(provider)
+    control(server, "POST", "/_sandbox/planet/seed_orders", {"count": 150, "captures_per_order": 3,
+                                                             "statuses": ["FULFILLED", "IN_PROGRESS", "EXPIRED"]})
+    control(server, "POST", "/_sandbox/up42/seed_orders", {"count": 30, "status": "FULFILLED"})
+    assert sync_connection(provider, store, "sandbox-1").ok
+    control(server, "DELETE", "/_sandbox/requests")
+
+    quiet = sync_connection(provider, store, "sandbox-1")
+    assert quiet.ok and not quiet.changed and quiet.events == []
+    counts = requests_per_api(server)
+    assert counts["planet"] <= 2 and counts["up42"] <= 2, counts
+
+    touched = control(server, "POST", "/_sandbox/planet/touch", {"count": 3})["touched"]
+    control(server, "DELETE", "/_sandbox/requests")
+    after_touch = sync_connection(provider, store, "sandbox-1")
+    assert after_touch.orders_updated == 3 and after_touch.history_rows == 0
+    assert requests_per_api(server)["planet"] <= 2
+    stored = {o.id: o for o in store.orders("sandbox-1")}
+    assert all(stored[i].updated_at.year == 2026 for i in touched)
+    assert_store_equals_truth(server, store)
+
+
+def test_a_failing_connection_returns_a_sentence_and_keeps_the_store(server, tmp_path):
+    provider = make_provider(server.base_url)
+    store = TaskingStore(tmp_path / "store.gpkg")
+    place_some_orders(provider)
+    assert sync_connection(provider, store, "sandbox-1").ok
+    before = (store.orders("sandbox-1"), store.captures("sandbox-1"), store.status_history("sandbox-1"))
+    control(server, "POST", "/_sandbox/clock", {"advance_seconds": 8 * DAY})
+    control(server, "POST", "/_sandbox/faults", {"prefix": "/", "kind": "status", "status": 503})
+
+    failed = sync_connection(provider, store, "sandbox-1")
+    assert not failed.ok and failed.error and isinstance(failed.error, str)
+    assert "503" in failed.error or "unavailable" in failed.error.lower() or "not answering" in failed.error.lower()
+    assert (store.orders("sandbox-1"), store.captures("sandbox-1"), store.status_history("sandbox-1")) == before
+    assert store.sync_state("sandbox-1").last_error == failed.error
+
+    # Another connection in the same store syncs fine meanwhile; once the faults end, this one catches up.
+    control(server, "DELETE", "/_sandbox/faults")
+    assert sync_connection(provider, store, "sandbox-1").ok
+    assert store.sync_state("sandbox-1").last_error == ""
+    assert_store_equals_truth(server, store)
+
+
+def test_a_stopped_server_is_an_error_sentence_and_other_connections_still_sync(server, tmp_path):
+    store = TaskingStore(tmp_path / "store.gpkg")
+    gone = SandboxServer(port=0, seed=2, speed=0).start()
+    gone_url = gone.base_url
+    gone.stop()
+    working = make_provider(server.base_url)
+    place_some_orders(working)
+    results = [sync_connection(make_provider(gone_url, "gone"), store, "gone"),
+               sync_connection(working, store, "sandbox-1")]
+    assert not results[0].ok and results[0].error and store.orders("gone") == []
+    assert results[1].ok and len(store.orders("sandbox-1")) == 4
+
+
+def test_a_cancelled_sync_writes_nothing(server, tmp_path):
+    provider = make_provider(server.base_url)
+    store = TaskingStore(tmp_path / "store.gpkg")
+    place_some_orders(provider)
+    result = sync_connection(provider, store, "sandbox-1", cancelled=lambda: True)
+    assert result.cancelled and not result.ok and store.orders("sandbox-1") == []
+    assert not store.sync_state("sandbox-1").synced_before
+
+
+def test_store_failure_is_reported_not_raised(server, tmp_path):
+    provider = make_provider(server.base_url)
+    place_some_orders(provider)
+
+    class BrokenStore(TaskingStore):
+        def apply(self, *args, **kwargs):
+            raise OSError("disk full")
+
+    store = BrokenStore(tmp_path / "store.gpkg")
+    result = sync_connection(provider, store, "sandbox-1", now=lambda: datetime(2026, 1, 6, tzinfo=timezone.utc))
+    assert not result.ok and "OSError" in result.error
+    assert store.sync_state("sandbox-1").last_error == result.error
