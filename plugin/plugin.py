@@ -58,6 +58,7 @@ class TaskingPlugin:
         self.actions = []
         self.toolbar = None
         self.monitor_dock = None
+        self.monitor = None
         self.layer_task_action = None
         self.translator = None
         self._log_handler = None
@@ -96,6 +97,7 @@ class TaskingPlugin:
                                              add_to_toolbar=False)
 
         self._create_monitor_dock()
+        self._start_monitor()
         self._add_layer_tree_action()
         if os.environ.get(START_SANDBOX_ENV) == "1":
             # `make run` asks for the sandbox at once; started after QGIS has finished opening.
@@ -109,6 +111,10 @@ class TaskingPlugin:
             self.messages.error(f"The sandbox could not start: {error}")
 
     def unload(self):
+        if self.monitor is not None:
+            self.monitor.stop()
+            self.monitor.deleteLater()
+            self.monitor = None
         self.task_runner.cancel_all()
         self.sandbox.stop()
         self._remove_layer_tree_action()
@@ -161,6 +167,14 @@ class TaskingPlugin:
         self.iface.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.monitor_dock)
         self.monitor_dock.visibilityChanged.connect(self._monitor_visibility_changed)
         self.monitor_dock.hide()
+
+    def _start_monitor(self):
+        from .monitor import OrderMonitor
+
+        self.monitor = OrderMonitor(self.iface, self.monitor_dock, self.provider_factory, self.task_runner,
+                                    self.messages, decisions_opener=self.show_decisions)
+        self.monitor.setObjectName("satelliteTaskingOrderMonitor")
+        self.monitor.start()
 
     def _add_layer_tree_action(self):
         # One action, offered in the layer tree's context menu of every taskable layer:

@@ -1,29 +1,401 @@
-"""The order monitor dock: the orders of every connection, their status and captures."""
+"""The order monitor dock: the orders of every connection, their status, captures and actions.
+
+The dock only shows and asks: ``plugin/monitor.py`` (OrderMonitor) fills it from the store and
+carries out what the user asks for through the dock's signals. Everything a provider wrote is
+shown as plain text: table cells are plain by nature, labels are ``Qt.PlainText``, details are
+``QPlainTextEdit``s, and tooltips (which Qt would guess to be rich text) are escaped first.
+"""
+from __future__ import annotations
+
+import html
+import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 from qgis.gui import QgsDockWidget
 from qgis.PyQt import uic
-from qgis.PyQt.QtGui import QStandardItemModel
+from qgis.PyQt.QtCore import QDateTime, QItemSelectionModel, QSortFilterProxyModel, Qt, pyqtSignal
+from qgis.PyQt.QtGui import QBrush, QColor, QFont, QStandardItem, QStandardItemModel
+from qgis.PyQt.QtWidgets import (
+    QApplication,
+    QDateTimeEdit,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QHeaderView,
+    QLineEdit,
+)
+
+from ..plugin.model import Decision, OrderStatus
+from ..plugin.store import OUTCOME_INVALID, OUTCOME_SUCCESS, capture_outcome
 
 # The .ui's top level is a plain QDockWidget (uic cannot make a QGIS class the base);
 # the class below puts the form on a QgsDockWidget, which adds setUserVisible().
 FORM_CLASS, _ = uic.loadUiType(str(Path(__file__).with_name("monitor_dock.ui")))
 
-ORDER_COLUMNS = ("Name", "Connection", "Status", "Product", "Acquisition window", "Captures", "Updated")
+ORDER_COLUMNS = ("Name", "Connection", "Status", "Provider status", "Product", "Acquisition window", "Captures",
+                 "Best cloud", "Updated")
+(NAME_COLUMN, CONNECTION_COLUMN, STATUS_COLUMN, RAW_STATUS_COLUMN, PRODUCT_COLUMN, WINDOW_COLUMN, CAPTURES_COLUMN,
+ CLOUD_COLUMN, UPDATED_COLUMN) = range(len(ORDER_COLUMNS))
+
+KEY_ROLE = Qt.ItemDataRole.UserRole + 1  # (connection id, order id) on the name cell
+SORT_ROLE = Qt.ItemDataRole.UserRole + 2
+STATUS_ROLE = Qt.ItemDataRole.UserRole + 3
+WAITING_ROLE = Qt.ItemDataRole.UserRole + 4
+CONNECTION_ROLE = Qt.ItemDataRole.UserRole + 5
+SEARCH_ROLE = Qt.ItemDataRole.UserRole + 6
+
+WAITING_MARKER = "● "
+ACTIVE_FILTER = "active"
+WAITING_FILTER = "waiting"
+PUBLISHED = "PUBLISHED"
+
+STATUS_COLOURS = {
+    OrderStatus.RECEIVED: "#9e9e9e", OrderStatus.ACCEPTED: "#64b5f6", OrderStatus.SCHEDULED: "#42a5f5",
+    OrderStatus.TASKED: "#1e88e5", OrderStatus.PROCESSING: "#7e57c2", OrderStatus.HELD: "#ffb300",
+    OrderStatus.COMPLETED: "#43a047", OrderStatus.CANCELLED: "#757575", OrderStatus.FAILED: "#e53935",
+    OrderStatus.EXPIRED: "#8d6e63", OrderStatus.REJECTED: "#d81b60",
+}
+_DECISION_WORDS = {Decision.FEASIBILITY: "choose a feasibility option", Decision.QUOTATION: "accept or reject a price"}
+
+
+def plain_tooltip(text: str) -> str:
+    """A tooltip that shows ``text`` as the characters it is (Qt guesses tooltips to be rich text)."""
+    return "<qt>" + html.escape(text or "").replace("\n", "<br/>") + "</qt>"
+
+
+def short_time(moment) -> str:
+    if moment is None:
+        return ""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+def _timestamp(moment) -> float:
+    return moment.timestamp() if moment is not None else 0.0
+
+
+def capture_counts(captures) -> tuple:
+    """(published, successful, invalid, best cloud cover or None) of one order's captures."""
+    published = sum(1 for c in captures if str(c.status or "").upper() == PUBLISHED)
+    outcomes = [capture_outcome(c.status, c.assessment) for c in captures]
+    clouds = [c.cloud_cover for c in captures if c.cloud_cover is not None]
+    return (published, outcomes.count(OUTCOME_SUCCESS), outcomes.count(OUTCOME_INVALID),
+            min(clouds) if clouds else None)
+
+
+class OrderFilterProxy(QSortFilterProxyModel):
+    """Status, connection and text filters over the orders model."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.status = ""
+        self.connection_id = ""
+        self.text = ""
+        self.setSortRole(SORT_ROLE)
+        self.setDynamicSortFilter(True)
+
+    def set_filters(self, status=None, connection_id=None, text=None):
+        if status is not None:
+            self.status = status
+        if connection_id is not None:
+            self.connection_id = connection_id
+        if text is not None:
+            self.text = text.strip().lower()
+        self.invalidateFilter()
+
+    def filterAcceptsRow(self, row, parent):  # noqa: N802 - Qt override
+        model = self.sourceModel()
+        item = model.index(row, NAME_COLUMN, parent)
+        if self.connection_id and item.data(CONNECTION_ROLE) != self.connection_id:
+            return False
+        status = item.data(STATUS_ROLE)
+        if self.status == WAITING_FILTER and not item.data(WAITING_ROLE):
+            return False
+        if self.status == ACTIVE_FILTER and OrderStatus(status).is_terminal:
+            return False
+        if self.status not in ("", WAITING_FILTER, ACTIVE_FILTER) and status != self.status:
+            return False
+        return not self.text or self.text in (item.data(SEARCH_ROLE) or "")
 
 
 class MonitorDock(QgsDockWidget, FORM_CLASS):
     OBJECT_NAME = "SatelliteTaskingMonitorDock"
 
+    refreshRequested = pyqtSignal()
+    orderSelected = pyqtSignal(object)  # Order or None
+    zoomRequested = pyqtSignal(object)
+    cancelRequested = pyqtSignal(object)
+    editRequested = pyqtSignal(object)
+    decideRequested = pyqtSignal(object)
+    downloadRequested = pyqtSignal(object)
+
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setupUi(self)
         self.setObjectName(self.OBJECT_NAME)
+        # Set by the monitor: order -> (can cancel, editable fields); order -> (history, captures).
+        self.capabilities = None
+        self.details = None
+        self.orders: dict = {}  # (connection id, order id) -> Order
+        self.connection_names: dict = {}
         self.orders_model = QStandardItemModel(0, len(ORDER_COLUMNS), self)
         self.orders_model.setHorizontalHeaderLabels(ORDER_COLUMNS)
-        self.ordersView.setModel(self.orders_model)
+        self.proxy = OrderFilterProxy(self)
+        self.proxy.setSourceModel(self.orders_model)
+        self.ordersView.setModel(self.proxy)
+        self.ordersView.sortByColumn(UPDATED_COLUMN, Qt.SortOrder.DescendingOrder)
+        self.ordersView.verticalHeader().hide()
+        self.ordersView.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.ordersView.horizontalHeader().setStretchLastSection(True)
+        self.statusFilter.addItem("All statuses", "")
+        self.statusFilter.addItem("Waiting for you", WAITING_FILTER)
+        self.statusFilter.addItem("Active", ACTIVE_FILTER)
+        for status in OrderStatus:
+            self.statusFilter.addItem(status.value.capitalize(), status.value)
         self.connectionFilter.addItem("All connections", "")
+        for label in (self.statusLabel, self.errorLabel):
+            label.setTextFormat(Qt.TextFormat.PlainText)
+        self.errorLabel.hide()
+
+        self.statusFilter.currentIndexChanged.connect(
+            lambda: self.proxy.set_filters(status=self.statusFilter.currentData() or ""))
+        self.connectionFilter.currentIndexChanged.connect(
+            lambda: self.proxy.set_filters(connection_id=self.connectionFilter.currentData() or ""))
+        self.textFilter.textChanged.connect(lambda text: self.proxy.set_filters(text=text))
+        self.refreshButton.clicked.connect(self.refreshRequested)
+        self.ordersView.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.zoomButton.clicked.connect(lambda: self._emit_for_current(self.zoomRequested))
+        self.cancelButton.clicked.connect(lambda: self._emit_for_current(self.cancelRequested))
+        self.editButton.clicked.connect(lambda: self._emit_for_current(self.editRequested))
+        self.decideButton.clicked.connect(lambda: self._emit_for_current(self.decideRequested))
+        self.downloadButton.clicked.connect(lambda: self._emit_for_current(self.downloadRequested))
+        self.copyIdButton.clicked.connect(self.copy_order_id)
+        self._show_details(None)
         self.show_message("No orders yet. Select polygons on the map and use “Task a satellite” to place one.")
+
+    # -- filling --------------------------------------------------------------------------------
+    def set_orders(self, orders, captures, connection_names: dict) -> None:
+        """Show ``orders`` (store rows) with the counts of ``captures``; the selection is kept."""
+        selected = self.current_key()
+        self.connection_names = dict(connection_names)
+        by_order: dict = {}
+        for capture in captures:
+            by_order.setdefault(capture.order_id, []).append(capture)
+        self.orders = {(order.connection_id, order.id): order for order in orders}
+        self.ordersView.setSortingEnabled(False)
+        self.orders_model.removeRows(0, self.orders_model.rowCount())
+        for order in orders:
+            self.orders_model.appendRow(self._row(order, by_order.get(order.id, [])))
+        self.ordersView.setSortingEnabled(True)
+        self._update_connection_filter()
+        if orders:
+            waiting = sum(1 for o in orders if o.decision != Decision.NONE)
+            text = f"{len(orders)} orders"
+            if waiting:
+                text += f", {waiting} waiting for you"
+            self.show_message(text + ".")
+        if selected is not None and selected in self.orders:
+            self.select_order(*selected)
+        else:
+            self._show_details(self.current_order())
+
+    def _row(self, order, captures) -> list:
+        key = (order.connection_id, order.id)
+        connection = self.connection_names.get(order.connection_id, order.connection_id)
+        waiting = order.decision != Decision.NONE
+        published, successful, invalid, cloud = capture_counts(captures)
+        window = " – ".join(filter(None, (short_time(order.acquisition_start), short_time(order.acquisition_end))))
+        raw = f"{order.status.raw} / {order.status.raw_sub}" if order.status.raw_sub else order.status.raw
+        cells = [
+            ((WAITING_MARKER if waiting else "") + order.name, order.name.lower()),
+            (connection, connection.lower()),
+            (order.status.code.value, order.status.code.value),
+            (raw, raw),
+            (order.product_id, order.product_id),
+            (window, _timestamp(order.acquisition_start)),
+            (f"{published} / {successful} / {invalid}" if captures else "", published * 10000 + successful),
+            (f"{cloud:.0f} %" if cloud is not None else "", cloud if cloud is not None else 1000.0),
+            (short_time(order.updated_at), _timestamp(order.updated_at)),
+        ]
+        items = []
+        tip_lines = [order.name, order.id, f"{connection} · {order.status.describe()}"]
+        if waiting:
+            tip_lines.append(f"Waits for you to {_DECISION_WORDS[order.decision]}.")
+        tooltip = plain_tooltip("\n".join(tip_lines))
+        for text, sort in cells:
+            item = QStandardItem(str(text or ""))
+            item.setEditable(False)
+            item.setData(sort, SORT_ROLE)
+            item.setToolTip(tooltip)
+            if waiting:
+                font = QFont(item.font())
+                font.setBold(True)
+                item.setFont(font)
+            items.append(item)
+        colour = QColor(STATUS_COLOURS.get(order.status.code, "#9e9e9e"))
+        status_item = items[STATUS_COLUMN]
+        status_item.setBackground(QBrush(colour))
+        status_item.setForeground(QBrush(QColor("#ffffff")))
+        status_item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+        captures_item = items[CAPTURES_COLUMN]
+        captures_item.setToolTip(plain_tooltip(f"{published} published, {successful} successful, {invalid} invalid"))
+        name_item = items[NAME_COLUMN]
+        name_item.setData(key, KEY_ROLE)
+        name_item.setData(order.status.code.value, STATUS_ROLE)
+        name_item.setData(waiting, WAITING_ROLE)
+        name_item.setData(order.connection_id, CONNECTION_ROLE)
+        name_item.setData(" ".join((order.name, order.id, order.product_id, connection, raw)).lower(), SEARCH_ROLE)
+        return items
+
+    def _update_connection_filter(self):
+        current = self.connectionFilter.currentData() or ""
+        wanted = sorted({o.connection_id for o in self.orders.values()} | set(self.connection_names),
+                        key=lambda cid: self.connection_names.get(cid, cid).lower())
+        existing = [self.connectionFilter.itemData(i) for i in range(1, self.connectionFilter.count())]
+        if existing == wanted:
+            return
+        self.connectionFilter.blockSignals(True)
+        self.connectionFilter.clear()
+        self.connectionFilter.addItem("All connections", "")
+        for connection_id in wanted:
+            self.connectionFilter.addItem(self.connection_names.get(connection_id, connection_id), connection_id)
+        index = self.connectionFilter.findData(current)
+        self.connectionFilter.setCurrentIndex(max(index, 0))
+        self.connectionFilter.blockSignals(False)
+        self.proxy.set_filters(connection_id=self.connectionFilter.currentData() or "")
+
+    def set_errors(self, errors: dict) -> None:
+        """connection name -> sentence; shown until that connection syncs again."""
+        text = "\n".join(f"{name}: {message}" for name, message in sorted(errors.items()))
+        self.errorLabel.setText(text)
+        self.errorLabel.setVisible(bool(text))
+
+    def set_syncing(self, names: list) -> None:
+        self.refreshButton.setToolTip("Refresh now: ask every connection what changed" + (
+            f" (syncing {', '.join(names)})" if names else ""))
 
     def show_message(self, text: str) -> None:
         self.statusLabel.setText(text)
+
+    def rows(self) -> list:
+        """The visible rows as dicts of column name -> text, in view order (for tests and scripts)."""
+        result = []
+        for row in range(self.proxy.rowCount()):
+            result.append({name: self.proxy.index(row, column).data() for column, name in enumerate(ORDER_COLUMNS)})
+        return result
+
+    # -- selection ------------------------------------------------------------------------------
+    def current_key(self):
+        rows = self.ordersView.selectionModel().selectedRows(NAME_COLUMN)
+        return tuple(rows[0].data(KEY_ROLE)) if rows else None
+
+    def current_order(self):
+        key = self.current_key()
+        return self.orders.get(key) if key is not None else None
+
+    def select_order(self, connection_id, order_id) -> bool:
+        for row in range(self.proxy.rowCount()):
+            index = self.proxy.index(row, NAME_COLUMN)
+            if tuple(index.data(KEY_ROLE)) == (connection_id, order_id):
+                self.ordersView.selectionModel().select(
+                    index, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
+                self.ordersView.scrollTo(index)
+                return True
+        return False
+
+    def _selection_changed(self, *_):
+        order = self.current_order()
+        self._show_details(order)
+        self.orderSelected.emit(order)
+
+    def _emit_for_current(self, signal):
+        order = self.current_order()
+        if order is not None:
+            signal.emit(order)
+
+    def copy_order_id(self):
+        order = self.current_order()
+        if order is not None:
+            QApplication.clipboard().setText(order.id)
+            self.show_message(f"Copied the id of “{order.name}”.")
+
+    # -- details --------------------------------------------------------------------------------
+    def _show_details(self, order):
+        for button in (self.zoomButton, self.copyIdButton, self.cancelButton, self.editButton,
+                       self.decideButton, self.downloadButton):
+            button.setEnabled(order is not None)
+        if order is None:
+            for text in (self.detailsText, self.historyText, self.capturesText):
+                text.setPlainText("")
+            return
+        can_cancel, editable = self.capabilities(order) if self.capabilities else (False, frozenset())
+        self.cancelButton.setEnabled(can_cancel)
+        self.editButton.setEnabled(bool(editable & {"name", "start_time", "end_time"}))
+        self.decideButton.setEnabled(order.decision != Decision.NONE)
+        self.downloadButton.setEnabled(order.api == "up42" and order.status.code == OrderStatus.COMPLETED)
+        connection = self.connection_names.get(order.connection_id, order.connection_id)
+        lines = [order.name, f"Id: {order.id}", f"Connection: {connection}",
+                 f"Status: {order.status.describe()}", f"Product: {order.product_id}",
+                 f"Acquisition window: {short_time(order.acquisition_start)} – {short_time(order.acquisition_end)}",
+                 f"Created: {short_time(order.created_at)}", f"Updated: {short_time(order.updated_at)}"]
+        if order.decision != Decision.NONE:
+            lines.append(f"Waits for you to {_DECISION_WORDS[order.decision]}.")
+        lines += ["", "Parameters:", json.dumps(order.params or {}, indent=2, ensure_ascii=False, default=str)]
+        self.detailsText.setPlainText("\n".join(lines))
+        history, captures = self.details(order) if self.details else ([], [])
+        self.historyText.setPlainText("\n".join(
+            f"{short_time(change.changed_at or change.recorded_at)}  "
+            f"{change.previous.describe() + ' → ' if change.previous else ''}{change.status.describe()}"
+            for change in history) or "No status change recorded yet.")
+        self.capturesText.setPlainText("\n".join(
+            f"{short_time(c.acquired_at)}  {c.status}"
+            f"{' · ' + c.assessment if c.assessment else ''}"
+            f"{f' · cloud {c.cloud_cover:.0f} %' if c.cloud_cover is not None else ''}  ({c.id})"
+            for c in captures) or "No captures yet.")
+
+
+class OrderEditDialog(QDialog):
+    """Name and acquisition window of an order, limited to the fields the provider lets change now."""
+
+    def __init__(self, order, fields, parent=None):
+        super().__init__(parent)
+        self.order = order
+        self.fields = frozenset(fields)
+        self.setWindowTitle(f"Edit order {order.name}")
+        layout = QFormLayout(self)
+        self.nameEdit = QLineEdit(order.name)
+        self.nameEdit.setEnabled("name" in self.fields)
+        self.startEdit = self._time_edit(order.acquisition_start, "start_time" in self.fields)
+        self.endEdit = self._time_edit(order.acquisition_end, "end_time" in self.fields)
+        layout.addRow("Name", self.nameEdit)
+        layout.addRow("Acquisition start (UTC)", self.startEdit)
+        layout.addRow("Acquisition end (UTC)", self.endEdit)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addRow(buttons)
+
+    @staticmethod
+    def _time_edit(moment, enabled):
+        edit = QDateTimeEdit()
+        edit.setTimeSpec(Qt.TimeSpec.UTC)
+        edit.setDisplayFormat("yyyy-MM-dd HH:mm")
+        edit.setCalendarPopup(True)
+        if moment is not None:
+            edit.setDateTime(QDateTime.fromSecsSinceEpoch(int(moment.timestamp()), Qt.TimeSpec.UTC))
+        edit.setEnabled(enabled and moment is not None)
+        return edit
+
+    def changes(self) -> dict:
+        """The fields whose value differs from the order's, as ``provider.edit`` takes them."""
+        changed = {}
+        name = self.nameEdit.text().strip()
+        if "name" in self.fields and name and name != self.order.name:
+            changed["name"] = name
+        for key, edit, old in (("start_time", self.startEdit, self.order.acquisition_start),
+                               ("end_time", self.endEdit, self.order.acquisition_end)):
+            if key in self.fields and edit.isEnabled():
+                value = datetime.fromtimestamp(edit.dateTime().toSecsSinceEpoch(), timezone.utc)
+                if old is None or abs(value.timestamp() - old.timestamp()) >= 60:
+                    changed[key] = value
+        return changed

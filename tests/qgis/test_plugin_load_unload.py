@@ -3,6 +3,7 @@ import logging
 
 import pytest
 from qgis.core import QgsProject, QgsVectorLayer
+from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QCoreApplication, QEvent
 from qgis.PyQt.QtWidgets import QDockWidget, QToolBar
 
@@ -14,6 +15,15 @@ from satellite_tasking.plugin.metadata import plugin_name, plugin_version, user_
 def _count_receivers():
     project = QgsProject.instance()
     return project.receivers(project.layerWasAdded)
+
+
+def _monitor_receivers():
+    """Signals the order monitor listens to outside the plugin's own objects."""
+    from qgis.PyQt.QtGui import QGuiApplication
+
+    project = QgsProject.instance()
+    application = QGuiApplication.instance()
+    return (project.receivers(project.readProject), application.receivers(application.applicationStateChanged))
 
 
 def _load(iface):
@@ -52,11 +62,17 @@ def test_unload_leaves_nothing_behind_and_twice_works(recording_iface):
     logger = package_logger()
     handlers_before = list(logger.handlers)
     receivers_before = _count_receivers()
+    monitor_receivers_before = _monitor_receivers()
     for _ in range(2):
         plugin = _load(recording_iface)
         assert len(logger.handlers) == len(handlers_before) + 1
         assert _count_receivers() == receivers_before + 1
+        assert _monitor_receivers() == tuple(n + 1 for n in monitor_receivers_before)
+        monitor, timer = plugin.monitor, plugin.monitor.timer
+        assert monitor.objectName() == "satelliteTaskingOrderMonitor"
         plugin.unload()
+        assert not timer.isActive() and plugin.monitor is None
+        assert _monitor_receivers() == monitor_receivers_before
         QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
         window = recording_iface.main_window
         assert window.findChildren(QToolBar, "SatelliteTaskingToolbar") == []
@@ -67,6 +83,7 @@ def test_unload_leaves_nothing_behind_and_twice_works(recording_iface):
         assert logger.handlers == handlers_before
         assert _count_receivers() == receivers_before
         assert plugin.translator is None
+        assert sip.isdeleted(monitor) and sip.isdeleted(timer)
 
 
 def test_plugin_logs_to_qgis_message_log_under_its_tag(recording_iface):

@@ -1,0 +1,499 @@
+"""The order monitor: background sync of every connection into the store, and the dock that shows it.
+
+``OrderMonitor`` owns the sync timer, one provider per connection (kept between syncs: a new
+provider authenticates again) and the sync tasks; it turns ``SyncResult``s into dock updates, layer
+refreshes and at most one grouped message-bar notice per sync round. It also carries out the dock's
+actions on an order (cancel, edit, download) in background tasks, and keeps the dock's selection and
+the map layers' selections in step.
+
+Decisions:
+
+* **One round, one notice.** A round is every sync started while no other was pending; its events
+  are announced together when the last of its connections has answered.
+* **Paused in the background.** The timer runs only while the dock is visible and QGIS is the active
+  application; coming back after longer than the interval syncs at once. "Refresh now" always syncs.
+* **Actions never write the store directly.** Writing an order the provider returned would move the
+  connection's sync cursor past changes of other orders; the action syncs its connection instead.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+from qgis.core import (
+    QgsFeatureRequest,
+    QgsProject,
+    QgsRasterLayer,
+    QgsSettings,
+)
+from qgis.PyQt import sip
+from qgis.PyQt.QtCore import QObject, Qt, QTimer, pyqtSignal
+from qgis.PyQt.QtGui import QGuiApplication
+from qgis.PyQt.QtWidgets import QDialog, QFileDialog, QMessageBox
+
+from .layers import ORDERS_ROLE, ensure_layers, find_layers, open_store, refresh_layers
+from .sync import SyncEventKind, sync_task
+from .tasks import BackgroundTask, user_message_for
+
+logger = logging.getLogger(__name__)
+
+SYNC_INTERVAL_KEY = "satellite_tasking/sync_interval_s"
+DEFAULT_SYNC_INTERVAL_S = 60
+MIN_SYNC_INTERVAL_S = 0.05
+# A grouped notice lists this many events, then says how many more there are.
+NOTICE_EVENTS_SHOWN = 4
+_WARNING_EVENTS = {SyncEventKind.ORDER_FAILED, SyncEventKind.ORDER_EXPIRED, SyncEventKind.ORDER_REJECTED}
+RASTER_SUFFIXES = (".tif", ".tiff")
+
+
+def sync_interval_seconds(settings: Optional[QgsSettings] = None) -> float:
+    settings = settings or QgsSettings()
+    try:
+        value = float(settings.value(SYNC_INTERVAL_KEY, DEFAULT_SYNC_INTERVAL_S))
+    except (TypeError, ValueError):
+        value = DEFAULT_SYNC_INTERVAL_S
+    return max(value, MIN_SYNC_INTERVAL_S)
+
+
+def notice_for(events: list) -> tuple:
+    """(level, text) of the one notice a round's events make, or (None, "") when there are none."""
+    if not events:
+        return None, ""
+    level = "warning" if any(e.kind in _WARNING_EVENTS for e in events) else "info"
+    if len(events) == 1:
+        return level, events[0].message
+    shown = " ".join(e.message for e in events[:NOTICE_EVENTS_SHOWN])
+    more = len(events) - NOTICE_EVENTS_SHOWN
+    tail = f" …and {more} more." if more > 0 else ""
+    return level, f"{len(events)} order updates: {shown}{tail}"
+
+
+class OrderMonitor(QObject):
+    """Keeps the store, the layers and the dock up to date with every connection."""
+
+    # A sync round ended: list of SyncResult.
+    roundFinished = pyqtSignal(object)
+
+    def __init__(self, iface, dock, provider_factory, task_runner, messages,
+                 decisions_opener: Optional[Callable] = None, project: Optional[QgsProject] = None,
+                 parent=None):
+        super().__init__(parent)
+        self.iface = iface
+        self.dock = dock
+        self.provider_factory = provider_factory
+        self.task_runner = task_runner
+        self.messages = messages
+        self.decisions_opener = decisions_opener
+        self.project = project or QgsProject.instance()
+        self.store = None
+        self.providers: dict = {}  # connection id -> (connection, provider)
+        self.errors: dict = {}  # connection id -> sentence
+        self.syncing: dict = {}  # connection id -> task
+        self.last_round_at: Optional[float] = None
+        self._round_results: list = []
+        self._round_events: list = []
+        self._known_connections: Optional[set] = None
+        self._selected_layers: list = []
+        self._updating_selection = False
+        self._closed = False
+        self.is_app_active = lambda: QGuiApplication.applicationState() == Qt.ApplicationState.ApplicationActive
+        self.timer = QTimer(self)
+        self.timer.setObjectName("satelliteTaskingSyncTimer")
+        self.timer.timeout.connect(self._tick)
+
+    # -- life cycle -----------------------------------------------------------------------------
+    def start(self) -> None:
+        self.store = open_store(self.project)
+        self.timer.setInterval(int(sync_interval_seconds() * 1000))
+        self.dock.refreshRequested.connect(self.refresh_now)
+        self.dock.orderSelected.connect(self._dock_selected)
+        self.dock.cancelRequested.connect(self.cancel_order)
+        self.dock.editRequested.connect(self.edit_order)
+        self.dock.decideRequested.connect(self.decide_order)
+        self.dock.downloadRequested.connect(self.download_order)
+        self.dock.zoomRequested.connect(self.zoom_to_order)
+        self.dock.capabilities = self.capabilities
+        self.dock.details = self.details_of
+        self.dock.visibilityChanged.connect(self._conditions_changed)
+        QGuiApplication.instance().applicationStateChanged.connect(self._conditions_changed)
+        self.project.readProject.connect(self._project_read)
+        self.reload_dock()
+        self._conditions_changed()
+
+    def stop(self) -> None:
+        """Everything ``start`` connected is disconnected; callbacks of tasks still running are ignored."""
+        if self._closed:
+            return
+        self._closed = True
+        self.timer.stop()
+        self.timer.timeout.disconnect(self._tick)
+        QGuiApplication.instance().applicationStateChanged.disconnect(self._conditions_changed)
+        self.project.readProject.disconnect(self._project_read)
+        if not sip.isdeleted(self.dock):
+            for signal, slot in ((self.dock.refreshRequested, self.refresh_now),
+                                 (self.dock.orderSelected, self._dock_selected),
+                                 (self.dock.cancelRequested, self.cancel_order),
+                                 (self.dock.editRequested, self.edit_order),
+                                 (self.dock.decideRequested, self.decide_order),
+                                 (self.dock.downloadRequested, self.download_order),
+                                 (self.dock.zoomRequested, self.zoom_to_order),
+                                 (self.dock.visibilityChanged, self._conditions_changed)):
+                signal.disconnect(slot)
+            self.dock.capabilities = None
+            self.dock.details = None
+        self._watch_layer_selections([])
+        for task in list(self.syncing.values()):
+            if not sip.isdeleted(task):
+                task.cancel()
+        self.syncing.clear()
+        self.providers.clear()
+
+    # -- when to sync ---------------------------------------------------------------------------
+    def should_run(self) -> bool:
+        return not self._closed and self.dock.isVisible() and self.is_app_active()
+
+    def _conditions_changed(self, *_):
+        if self._closed:
+            return
+        if self.dock.isVisible():
+            self.show_layers()
+        if self.should_run():
+            if not self.timer.isActive():
+                self.timer.start()
+                overdue = (self.last_round_at is None
+                           or time.monotonic() - self.last_round_at >= self.timer.interval() / 1000)
+                if overdue:
+                    QTimer.singleShot(0, self._tick)
+        else:
+            self.timer.stop()
+
+    def _tick(self):
+        if self.should_run():
+            self.sync_all()
+
+    def refresh_now(self):
+        self.show_layers()
+        self.sync_all()
+
+    def set_interval(self, seconds: float) -> None:
+        QgsSettings().setValue(SYNC_INTERVAL_KEY, seconds)
+        self.timer.setInterval(int(sync_interval_seconds() * 1000))
+
+    # -- syncing --------------------------------------------------------------------------------
+    def sync_all(self) -> list:
+        """Start one sync task per connection that has none running; returns the connection ids started."""
+        if self._closed:
+            return []
+        self.last_round_at = time.monotonic()
+        connections = self.provider_factory.connections()
+        self._forget_deleted({c.id for c in connections})
+        started = []
+        for connection in connections:
+            if self.sync_connection(connection):
+                started.append(connection.id)
+        self._show_state()
+        if not self.syncing and not started:
+            self._finish_round()
+        return started
+
+    def sync_connection(self, connection) -> bool:
+        if self._closed or connection.id in self.syncing:
+            return False
+        provider = self.provider(connection)
+        if provider is None:
+            return False
+        task = sync_task(provider, self.store, connection.id, self._on_synced,
+                         description=f"Syncing tasking orders of {connection.name}")
+        self.syncing[connection.id] = task
+        self.task_runner.start(task)
+        return True
+
+    def provider(self, connection):
+        """The connection's provider, kept between syncs; None (and the error shown) when it cannot be made."""
+        kept = self.providers.get(connection.id)
+        if kept is not None and kept[0] == connection:
+            return kept[1]
+        try:
+            provider = self.provider_factory.provider_for(connection)
+        except Exception as error:  # noqa: BLE001 - missing credentials etc. become one sentence
+            message = user_message_for(error)
+            if self.errors.get(connection.id) != message:
+                self.messages.warning(f"{connection.name}: {message}")
+            self.errors[connection.id] = message
+            self.providers.pop(connection.id, None)
+            return None
+        self.providers[connection.id] = (connection, provider)
+        return provider
+
+    def _on_synced(self, result):
+        if self._closed:
+            return
+        self.syncing.pop(result.connection_id, None)
+        if result.error:
+            self.errors[result.connection_id] = result.error
+        elif result.ok:
+            self.errors.pop(result.connection_id, None)
+        if result.changed:
+            refresh_layers(self.project)
+            self.reload_dock()
+        self._round_results.append(result)
+        self._round_events.extend(result.events)
+        self._show_state()
+        if not self.syncing:
+            self._finish_round()
+
+    def _finish_round(self):
+        results, events = self._round_results, self._round_events
+        self._round_results, self._round_events = [], []
+        level, text = notice_for(events)
+        if level is not None:
+            self.messages.push(text, level)
+        self.roundFinished.emit(results)
+
+    def _forget_deleted(self, current: set) -> None:
+        # Only connections seen and then deleted while the plugin runs: a store may be shared by
+        # profiles whose connections this one does not know.
+        if self._known_connections is not None:
+            gone = self._known_connections - current
+            for connection_id in gone:
+                logger.info("Connection %s was deleted; forgetting its orders", connection_id)
+                self.store.forget_connection(connection_id)
+                self.providers.pop(connection_id, None)
+                self.errors.pop(connection_id, None)
+            if gone:
+                refresh_layers(self.project)
+                self.reload_dock()
+        self._known_connections = set(current)
+
+    # -- showing --------------------------------------------------------------------------------
+    def connection_names(self) -> dict:
+        return {c.id: c.name for c in self.provider_factory.connections()}
+
+    def reload_dock(self):
+        if self._closed or self.store is None:
+            return
+        names = self.connection_names()
+        self.dock.set_orders(self.store.orders(), self.store.captures(), names)
+        self._show_state()
+
+    def _show_state(self):
+        if self._closed:
+            return
+        names = self.connection_names()
+        self.dock.set_errors({names.get(cid, cid): text for cid, text in self.errors.items()})
+        self.dock.set_syncing(sorted(names.get(cid, cid) for cid in self.syncing))
+
+    def details_of(self, order) -> tuple:
+        return (self.store.status_history(order.connection_id, order.id),
+                self.store.captures(order.connection_id, order.id))
+
+    def show_layers(self):
+        """The orders and captures layers in the project (added when missing), watched for selections."""
+        if self._closed or self.store is None:
+            return ()
+        layers = ensure_layers(self.project, self.store)
+        self._watch_layer_selections(list(layers))
+        return layers
+
+    def _project_read(self, *_):
+        self.store = open_store(self.project)
+        self.providers.clear()
+        self._watch_layer_selections([])
+        self.reload_dock()
+        if self.dock.isVisible():
+            self.show_layers()
+
+    # -- selection, both ways -------------------------------------------------------------------
+    def _watch_layer_selections(self, layers: list) -> None:
+        for layer in self._selected_layers:
+            if not sip.isdeleted(layer):
+                layer.selectionChanged.disconnect(self._layer_selection_changed)
+        self._selected_layers = [layer for layer in layers if layer is not None]
+        for layer in self._selected_layers:
+            layer.selectionChanged.connect(self._layer_selection_changed)
+
+    def _layers(self) -> dict:
+        return {role: layer for role, layer in find_layers(self.project).items() if layer in self._selected_layers}
+
+    def _dock_selected(self, order):
+        if self._updating_selection:
+            return
+        self._updating_selection = True
+        try:
+            for layer in self._layers().values():
+                if order is None:
+                    layer.removeSelection()
+                    continue
+                key = "order_id"
+                expression = (f"\"connection_id\" = {_quote(order.connection_id)} AND "
+                              f"\"{key}\" = {_quote(order.id)}")
+                ids = [f.id() for f in layer.getFeatures(QgsFeatureRequest().setFilterExpression(expression)
+                                                         .setNoAttributes()
+                                                         .setFlags(QgsFeatureRequest.NoGeometry))]
+                layer.selectByIds(ids)
+        finally:
+            self._updating_selection = False
+
+    def _layer_selection_changed(self, *_):
+        if self._updating_selection or self._closed:
+            return
+        layer = self.sender()
+        if layer is None or not layer.selectedFeatureIds():
+            return
+        feature = next(layer.getSelectedFeatures(QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry)),
+                       None)
+        if feature is None:
+            return
+        self._updating_selection = True
+        try:
+            self.dock.select_order(feature["connection_id"], feature["order_id"])
+            # The other layer follows the dock.
+            order = self.dock.current_order()
+            if order is not None:
+                for other in self._layers().values():
+                    if other is layer:
+                        continue
+                    expression = (f"\"connection_id\" = {_quote(order.connection_id)} AND "
+                                  f"\"order_id\" = {_quote(order.id)}")
+                    other.selectByIds([f.id() for f in other.getFeatures(
+                        QgsFeatureRequest().setFilterExpression(expression).setNoAttributes()
+                        .setFlags(QgsFeatureRequest.NoGeometry))])
+        finally:
+            self._updating_selection = False
+
+    def zoom_to_order(self, order):
+        layer = find_layers(self.project).get(ORDERS_ROLE)
+        if layer is None:
+            layer = next(iter(self.show_layers()), None)
+        if layer is None:
+            return
+        expression = f"\"connection_id\" = {_quote(order.connection_id)} AND \"order_id\" = {_quote(order.id)}"
+        ids = [f.id() for f in layer.getFeatures(QgsFeatureRequest().setFilterExpression(expression)
+                                                 .setNoAttributes())]
+        if ids:
+            self.iface.mapCanvas().zoomToFeatureIds(layer, ids)
+            self.iface.mapCanvas().refresh()
+
+    # -- actions on an order --------------------------------------------------------------------
+    def _connection(self, connection_id):
+        return next((c for c in self.provider_factory.connections() if c.id == connection_id), None)
+
+    def capabilities(self, order) -> tuple:
+        """(can cancel, editable fields) of an order, from the provider's rules (no network)."""
+        connection = self._connection(order.connection_id)
+        kept = self.providers.get(order.connection_id)
+        if connection is None or kept is None:
+            return False, frozenset()
+        provider = kept[1]
+        try:
+            return bool(provider.can_cancel(order)), frozenset(provider.editable_fields(order))
+        except Exception:  # noqa: BLE001 - a provider that cannot tell offers nothing
+            logger.debug("No capabilities for %s", order.id, exc_info=True)
+            return False, frozenset()
+
+    def _run_action(self, order, description, work, on_success):
+        connection = self._connection(order.connection_id)
+        provider = self.provider(connection) if connection is not None else None
+        if provider is None:
+            self.messages.warning(f"The connection of order “{order.name}” is not available.")
+            return None
+
+        def succeeded(result):
+            if self._closed:
+                return
+            on_success(result)
+            self.sync_connection(connection)
+
+        def failed(message):
+            if not self._closed:
+                self.messages.error(message)
+
+        task = BackgroundTask(description, lambda task: work(provider, task), on_success=succeeded,
+                              on_failure=failed)
+        return self.task_runner.start(task)
+
+    def cancel_order(self, order):
+        answer = QMessageBox.question(
+            self.dock, "Cancel order",
+            f"Cancel order “{order.name}” ({order.id})? This cannot be undone, and the provider may still charge "
+            f"for it.", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No)
+        if answer != QMessageBox.StandardButton.Yes:
+            return None
+        return self._run_action(order, f"Cancelling order {order.name}",
+                                lambda provider, task: provider.cancel(order),
+                                lambda result: self.messages.info(f"Order “{order.name}” is now "
+                                                                  f"{result.status.describe()}."))
+
+    def edit_order(self, order):
+        from ..ui.monitor_dock import OrderEditDialog
+
+        _, fields = self.capabilities(order)
+        if not fields & {"name", "start_time", "end_time"}:
+            self.messages.warning(f"Order “{order.name}” cannot be edited in its current state.")
+            return None
+        dialog = OrderEditDialog(order, fields, parent=self.dock)
+        if dialog.exec_() != QDialog.DialogCode.Accepted:
+            return None
+        changes = dialog.changes()
+        if not changes:
+            return None
+        return self._run_action(order, f"Editing order {order.name}",
+                                lambda provider, task: provider.edit(order, changes),
+                                lambda result: self.messages.info(f"Order “{result.name}” was changed."))
+
+    def decide_order(self, order):
+        connection = self._connection(order.connection_id)
+        if self.decisions_opener is not None and connection is not None:
+            return self.decisions_opener(connection)
+        return None
+
+    def download_order(self, order, folder=None):
+        if folder is None:
+            folder = QFileDialog.getExistingDirectory(self.dock, f"Download the delivery of {order.name} into")
+        if not folder:
+            return None
+
+        def work(provider, task):
+            files = []
+            deliveries = provider.deliveries(order)
+            assets = [asset for delivery in deliveries for asset in delivery.assets]
+            for number, asset in enumerate(assets):
+                files.append(provider.download(asset, Path(folder) / _folder_name(order), cancelled=task.isCanceled))
+                task.setProgress(100 * (number + 1) / max(len(assets), 1))
+            return files
+
+        return self._run_action(order, f"Downloading the delivery of {order.name}", work,
+                                lambda files: self._add_imagery(order, files))
+
+    def _add_imagery(self, order, files):
+        if not files:
+            self.messages.warning(f"Nothing has been delivered for order “{order.name}” yet.")
+            return
+        added = 0
+        for path in files:
+            if Path(path).suffix.lower() not in RASTER_SUFFIXES:
+                continue
+            layer = QgsRasterLayer(str(path), f"{order.name} — {Path(path).stem}")
+            if layer.isValid():
+                self.project.addMapLayer(layer)
+                added += 1
+            else:
+                logger.warning("Downloaded file %s is not a readable raster", path)
+        self.messages.success(f"Downloaded {len(files)} file(s) of order “{order.name}” into "
+                              f"{Path(files[0]).parent}; {added} added to the map.")
+
+
+def _quote(value) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _folder_name(order) -> str:
+    from .providers.base import safe_file_name
+
+    return safe_file_name(f"{order.name or order.id} {order.id[:8]}")
+
+
+__all__ = ["OrderMonitor", "SYNC_INTERVAL_KEY", "DEFAULT_SYNC_INTERVAL_S", "notice_for", "sync_interval_seconds"]
