@@ -175,6 +175,7 @@ class Capture:
     order_id: str
     status: str
     assessment: Optional[str] = None
+    # A fraction, 0–1 (Planet's unit), not a percentage.
     cloud_cover: Optional[float] = None
     footprint: Optional[dict] = None
     acquired_at: Optional[datetime] = None

@@ -275,7 +275,7 @@ class OrderMonitor(QObject):
         if self._closed or self.store is None:
             return
         names = self.connection_names()
-        self.dock.set_orders(self.store.orders(), self.store.captures(), names)
+        self.dock.set_orders(self.store.orders(), self.store.capture_summaries(), names)
         self._show_state()
 
     def _show_state(self):

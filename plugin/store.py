@@ -366,6 +366,15 @@ class AppliedChanges:
         return bool(self.orders or self.captures)
 
 
+@dataclass(frozen=True)
+class CaptureSummary:
+    published: int = 0
+    successful: int = 0
+    invalid: int = 0
+    best_cloud_cover: Optional[float] = None
+    total: int = 0
+
+
 def _chunks(items: list, size: int = ID_CHUNK) -> Iterator[list]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
@@ -541,6 +550,17 @@ class TaskingStore:
                         published_at=parse_stored_time(r[7]), exclusivity_days=r[8],
                         updated_at=parse_stored_time(r[9]), raw=_loads(r[10], {}))
                 for r in rows]
+
+    def capture_summaries(self) -> dict:
+        """(connection id, order id) -> CaptureSummary, counted by SQLite: the dock's capture columns
+        without reading every capture into Python."""
+        query = (f"SELECT connection_id, order_id, SUM(UPPER(status) = 'PUBLISHED'), "
+                 f"SUM(outcome = '{OUTCOME_SUCCESS}'), SUM(outcome = '{OUTCOME_INVALID}'), MIN(cloud_cover), "
+                 f"COUNT(*) FROM {CAPTURES_TABLE} GROUP BY connection_id, order_id")
+        with self._connection() as db:
+            rows = db.execute(query).fetchall()
+        return {(r[0], r[1]): CaptureSummary(published=r[2] or 0, successful=r[3] or 0, invalid=r[4] or 0,
+                                              best_cloud_cover=r[5], total=r[6]) for r in rows}
 
     def status_history(self, connection_id: str, order_id: Optional[str] = None) -> list:
         """Status changes, oldest first (of one order, or of the whole connection)."""

@@ -27,7 +27,7 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ..plugin.model import Decision, OrderStatus
-from ..plugin.store import OUTCOME_INVALID, OUTCOME_SUCCESS, capture_outcome
+from ..plugin.store import CaptureSummary
 
 # The .ui's top level is a plain QDockWidget (uic cannot make a QGIS class the base);
 # the class below puts the form on a QgsDockWidget, which adds setUserVisible().
@@ -72,15 +72,6 @@ def short_time(moment) -> str:
 
 def _timestamp(moment) -> float:
     return moment.timestamp() if moment is not None else 0.0
-
-
-def capture_counts(captures) -> tuple:
-    """(published, successful, invalid, best cloud cover or None) of one order's captures."""
-    published = sum(1 for c in captures if str(c.status or "").upper() == PUBLISHED)
-    outcomes = [capture_outcome(c.status, c.assessment) for c in captures]
-    clouds = [c.cloud_cover for c in captures if c.cloud_cover is not None]
-    return (published, outcomes.count(OUTCOME_SUCCESS), outcomes.count(OUTCOME_INVALID),
-            min(clouds) if clouds else None)
 
 
 class OrderFilterProxy(QSortFilterProxyModel):
@@ -174,18 +165,17 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
         self.show_message("No orders yet. Select polygons on the map and use “Task a satellite” to place one.")
 
     # -- filling --------------------------------------------------------------------------------
-    def set_orders(self, orders, captures, connection_names: dict) -> None:
-        """Show ``orders`` (store rows) with the counts of ``captures``; the selection is kept."""
+    def set_orders(self, orders, capture_summaries: dict, connection_names: dict) -> None:
+        """Show ``orders`` (store rows) with their capture counts (``store.capture_summaries()``);
+        the selection is kept."""
         selected = self.current_key()
         self.connection_names = dict(connection_names)
-        by_order: dict = {}
-        for capture in captures:
-            by_order.setdefault(capture.order_id, []).append(capture)
         self.orders = {(order.connection_id, order.id): order for order in orders}
         self.ordersView.setSortingEnabled(False)
         self.orders_model.removeRows(0, self.orders_model.rowCount())
         for order in orders:
-            self.orders_model.appendRow(self._row(order, by_order.get(order.id, [])))
+            summary = capture_summaries.get((order.connection_id, order.id)) or CaptureSummary()
+            self.orders_model.appendRow(self._row(order, summary))
         self.ordersView.setSortingEnabled(True)
         self._update_connection_filter()
         if orders:
@@ -199,11 +189,12 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
         else:
             self._show_details(self.current_order())
 
-    def _row(self, order, captures) -> list:
+    def _row(self, order, summary) -> list:
         key = (order.connection_id, order.id)
         connection = self.connection_names.get(order.connection_id, order.connection_id)
         waiting = order.decision != Decision.NONE
-        published, successful, invalid, cloud = capture_counts(captures)
+        published, successful, invalid = summary.published, summary.successful, summary.invalid
+        cloud = summary.best_cloud_cover
         window = " – ".join(filter(None, (short_time(order.acquisition_start), short_time(order.acquisition_end))))
         raw = f"{order.status.raw} / {order.status.raw_sub}" if order.status.raw_sub else order.status.raw
         cells = [
@@ -213,8 +204,8 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
             (raw, raw),
             (order.product_id, order.product_id),
             (window, _timestamp(order.acquisition_start)),
-            (f"{published} / {successful} / {invalid}" if captures else "", published * 10000 + successful),
-            (f"{cloud:.0f} %" if cloud is not None else "", cloud if cloud is not None else 1000.0),
+            (f"{published} / {successful} / {invalid}" if summary.total else "", published * 10000 + successful),
+            (f"{cloud * 100:.0f} %" if cloud is not None else "", cloud if cloud is not None else 1000.0),
             (short_time(order.updated_at), _timestamp(order.updated_at)),
         ]
         items = []
@@ -350,7 +341,7 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
         self.capturesText.setPlainText("\n".join(
             f"{short_time(c.acquired_at)}  {c.status}"
             f"{' · ' + c.assessment if c.assessment else ''}"
-            f"{f' · cloud {c.cloud_cover:.0f} %' if c.cloud_cover is not None else ''}  ({c.id})"
+            f"{f' · cloud {c.cloud_cover * 100:.0f} %' if c.cloud_cover is not None else ''}  ({c.id})"
             for c in captures) or "No captures yet.")
 
 

@@ -190,3 +190,17 @@ def _with_geometry(an_order, geometry):
 ])
 def test_capture_outcome_classes(status, assessment, outcome):
     assert capture_outcome(status, assessment) == outcome
+
+
+def test_capture_summaries_are_counted_by_sqlite_per_order(tmp_path):
+    store = TaskingStore(tmp_path / "store.gpkg")
+    store.apply("c1", [order(), order("o2")], [
+        capture("k1"), capture("k2", assessment="INVALID"), capture("k3", status="QUEUED", assessment=None),
+        capture("k4", order_id="o2", status="FAILED", assessment=None)])
+    summaries = store.capture_summaries()
+    first = summaries[("c1", "o1")]
+    assert (first.published, first.successful, first.invalid, first.total) == (2, 1, 1, 3)
+    assert first.best_cloud_cover == pytest.approx(0.12)
+    second = summaries[("c1", "o2")]
+    assert (second.published, second.successful, second.invalid, second.total) == (0, 0, 0, 1)
+    assert ("c1", "o3") not in summaries
