@@ -98,6 +98,8 @@ class OrderMonitor(QObject):
         self._selected_layers: list = []
         self._updating_selection = False
         self._closed = False
+        self._reload_generation = 0
+        self._shown_generation = 0
         self.is_app_active = lambda: QGuiApplication.applicationState() == Qt.ApplicationState.ApplicationActive
         self.timer = QTimer(self)
         self.timer.setObjectName("satelliteTaskingSyncTimer")
@@ -272,10 +274,27 @@ class OrderMonitor(QObject):
         return {c.id: c.name for c in self.provider_factory.connections()}
 
     def reload_dock(self):
+        """Show the store in the dock. The store is read in a background task: with thousands of
+        orders the read takes a second, which the GUI thread must not spend."""
         if self._closed or self.store is None:
             return
-        names = self.connection_names()
-        self.dock.set_orders(self.store.orders(), self.store.capture_summaries(), names)
+        self._reload_generation += 1
+        generation, store = self._reload_generation, self.store
+        self.task_runner.start(BackgroundTask(
+            "Reading the tasking order store", lambda task: (store.orders(), store.capture_summaries()),
+            on_success=lambda snapshot: self._show_snapshot(generation, snapshot),
+            on_failure=lambda message: logger.warning("The order store could not be read: %s", message)))
+
+    def dock_up_to_date(self) -> bool:
+        """No store read under way and the dock's rows filled (tests and scripts wait on this)."""
+        return self._shown_generation == self._reload_generation and not self.dock.filling
+
+    def _show_snapshot(self, generation, snapshot):
+        if self._closed or generation != self._reload_generation:
+            return  # a newer read is on its way
+        self._shown_generation = generation
+        orders, summaries = snapshot
+        self.dock.set_orders(orders, summaries, self.connection_names())
         self._show_state()
 
     def _show_state(self):

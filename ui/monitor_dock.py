@@ -13,8 +13,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from qgis.gui import QgsDockWidget
-from qgis.PyQt import uic
-from qgis.PyQt.QtCore import QDateTime, QItemSelectionModel, QSortFilterProxyModel, Qt, pyqtSignal
+from qgis.PyQt import sip, uic
+from qgis.PyQt.QtCore import QDateTime, QItemSelectionModel, QSortFilterProxyModel, Qt, QTimer, pyqtSignal
 from qgis.PyQt.QtGui import QBrush, QColor, QFont, QStandardItem, QStandardItemModel
 from qgis.PyQt.QtWidgets import (
     QApplication,
@@ -109,10 +109,15 @@ class OrderFilterProxy(QSortFilterProxyModel):
         return not self.text or self.text in (item.data(SEARCH_ROLE) or "")
 
 
+# Rows built per event-loop turn: ~0.4 ms each, so a batch keeps QGIS responsive.
+FILL_BATCH = 100
+
+
 class MonitorDock(QgsDockWidget, FORM_CLASS):
     OBJECT_NAME = "SatelliteTaskingMonitorDock"
 
     refreshRequested = pyqtSignal()
+    filled = pyqtSignal()  # the rows show the latest set_orders()
     orderSelected = pyqtSignal(object)  # Order or None
     zoomRequested = pyqtSignal(object)
     cancelRequested = pyqtSignal(object)
@@ -128,6 +133,10 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
         self.capabilities = None
         self.details = None
         self.orders: dict = {}  # (connection id, order id) -> Order
+        self._rows: dict = {}  # (connection id, order id) -> (what the row shows, its name item)
+        self._fill_queue: list = []
+        self._fill_scheduled = False
+        self._selected_before_fill = None
         self.connection_names: dict = {}
         self.orders_model = QStandardItemModel(0, len(ORDER_COLUMNS), self)
         self.orders_model.setHorizontalHeaderLabels(ORDER_COLUMNS)
@@ -166,28 +175,69 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
 
     # -- filling --------------------------------------------------------------------------------
     def set_orders(self, orders, capture_summaries: dict, connection_names: dict) -> None:
-        """Show ``orders`` (store rows) with their capture counts (``store.capture_summaries()``);
-        the selection is kept."""
-        selected = self.current_key()
+        """Show ``orders`` (store rows) with their capture counts (``store.capture_summaries()``).
+
+        Only rows whose order or counts changed are rebuilt, and in batches between event-loop
+        turns, so a first sync of thousands of orders never freezes QGIS; the selection is kept.
+        """
         self.connection_names = dict(connection_names)
         self.orders = {(order.connection_id, order.id): order for order in orders}
-        self.ordersView.setSortingEnabled(False)
-        self.orders_model.removeRows(0, self.orders_model.rowCount())
-        for order in orders:
-            summary = capture_summaries.get((order.connection_id, order.id)) or CaptureSummary()
-            self.orders_model.appendRow(self._row(order, summary))
-        self.ordersView.setSortingEnabled(True)
+        for key in [key for key in self._rows if key not in self.orders]:
+            _, name_item = self._rows.pop(key)
+            self.orders_model.removeRow(name_item.row())
+        self._fill_queue = [((order.connection_id, order.id), order,
+                             capture_summaries.get((order.connection_id, order.id)) or CaptureSummary())
+                            for order in orders]
+        self._selected_before_fill = self.current_key() or self._selected_before_fill
+        if not self._fill_scheduled:
+            self._fill_scheduled = True
+            QTimer.singleShot(0, self._fill_batch)
+
+    @property
+    def filling(self) -> bool:
+        return self._fill_scheduled or bool(self._fill_queue)
+
+    def _fill_batch(self) -> None:
+        self._fill_scheduled = False
+        if sip.isdeleted(self):
+            return
+        batch, self._fill_queue = self._fill_queue[:FILL_BATCH], self._fill_queue[FILL_BATCH:]
+        for key, order, summary in batch:
+            signature = (order.name, order.status, order.decision, order.updated_at, order.acquisition_start,
+                         order.acquisition_end, summary, self.connection_names.get(order.connection_id))
+            known = self._rows.get(key)
+            if known is not None and known[0] == signature:
+                continue
+            items = self._row(order, summary)
+            if known is None:
+                self.orders_model.appendRow(items)
+            else:
+                row = known[1].row()
+                for column, item in enumerate(items):
+                    self.orders_model.setItem(row, column, item)
+            self._rows[key] = (signature, items[NAME_COLUMN])
+        if self._fill_queue:
+            self._fill_scheduled = True
+            QTimer.singleShot(0, self._fill_batch)
+            return
         self._update_connection_filter()
-        if orders:
+        orders = self.orders.values()
+        if self.orders:
             waiting = sum(1 for o in orders if o.decision != Decision.NONE)
-            text = f"{len(orders)} orders"
+            text = f"{len(self.orders)} orders"
             if waiting:
                 text += f", {waiting} waiting for you"
             self.show_message(text + ".")
+        selected, self._selected_before_fill = self._selected_before_fill, None
         if selected is not None and selected in self.orders:
-            self.select_order(*selected)
+            if self.current_key() == selected:
+                # Rebuilt in place, still selected: the order itself may have changed.
+                self._selection_changed()
+            else:
+                self.select_order(*selected)
         else:
             self._show_details(self.current_order())
+        self.filled.emit()
 
     def _row(self, order, summary) -> list:
         key = (order.connection_id, order.id)

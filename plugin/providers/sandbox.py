@@ -1,4 +1,4 @@
-"""The Sandbox connection: the UP42 and Planet clients, both pointed at the local simulator.
+"""The Sandbox connection: the UP42, Planet and STAPI clients, all pointed at the local simulator.
 
 One connection, two APIs: products, orders and captures of both appear together, and each
 call is routed to the client of the API the product or order belongs to (``api``). The
@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from typing import Iterable, Optional
 
 from ..model import Connection, ConnectionKind, Order, OrderDraft, Product
+from ..http import NotFoundError
 from .base import NotSupported, TaskingProvider
 
 SANDBOX_USER = "sandbox-user"
@@ -30,6 +31,7 @@ class SandboxProvider(TaskingProvider):
 
     def __init__(self, connection: Connection, session_factory, sandbox_url: str):
         from .planet import PlanetProvider
+        from .stapi import StapiProvider
         from .up42 import Up42Provider
 
         if not sandbox_url:
@@ -40,11 +42,13 @@ class SandboxProvider(TaskingProvider):
                                               auth_url="")
         planet_connection = dataclasses.replace(connection, kind=ConnectionKind.PLANET,
                                                 base_url=f"{sandbox_url}/tasking/v2")
+        stapi_connection = dataclasses.replace(connection, kind=ConnectionKind.STAPI, base_url=f"{sandbox_url}/stapi")
         self.parts = {
             "up42": Up42Provider(up42_connection, _DemoCredentials(SANDBOX_USER, SANDBOX_PASSWORD),
                                  session_factory(up42_connection)),
             "planet": PlanetProvider(planet_connection, _DemoCredentials(SANDBOX_PLANET_KEY),
                                      session_factory(planet_connection)),
+            "stapi": StapiProvider(stapi_connection, None, session_factory(stapi_connection)),
         }
         self.sandbox_url = sandbox_url
         self._order_api: dict = {}
@@ -91,6 +95,23 @@ class SandboxProvider(TaskingProvider):
         _, part, _ = self._for_product(product.id)
         return part.order_schema(self._local(product))
 
+    # Opportunities exist in the STAPI dialect only.
+    def offers_opportunities(self, product: Product) -> bool:
+        _, part, _ = self._for_product(product.id)
+        return hasattr(part, "offers_opportunities") and part.offers_opportunities(self._local(product))
+
+    def queryables(self, product: Product) -> dict:
+        _, part, _ = self._for_product(product.id)
+        if not hasattr(part, "queryables"):
+            raise self._unsupported(f"opportunity searches for {product.title}")
+        return part.queryables(self._local(product))
+
+    def opportunities(self, product: Product, aoi_geometry: dict, start, end, filter=None, **options):  # noqa: A002
+        _, part, _ = self._for_product(product.id)
+        if not hasattr(part, "opportunities"):
+            raise self._unsupported(f"opportunity searches for {product.title}")
+        return part.opportunities(self._local(product), aoi_geometry, start, end, filter, **options)
+
     def _local_draft(self, draft: OrderDraft):
         api, part, product_id = self._for_product(draft.product_id)
         return api, part, dataclasses.replace(draft, product_id=product_id)
@@ -122,8 +143,13 @@ class SandboxProvider(TaskingProvider):
         api = self._order_api.get(order_id)
         if api:
             return self._mark(api, [self.parts[api].order(order_id)])[0]
-        return self._mark("planet", [self.parts["planet"].order(order_id)])[0] if _looks_planet(
-            order_id) else self._mark("up42", [self.parts["up42"].order(order_id)])[0]
+        # An id not seen yet: ask each API in turn (ids are unique across the sandbox).
+        for name, part in self.parts.items():
+            try:
+                return self._mark(name, [part.order(order_id)])[0]
+            except NotFoundError:
+                continue
+        raise NotFoundError(self.connection.name, f"The sandbox has no order {order_id}.")
 
     def captures(self, order_ids: Iterable[str], since: Optional[datetime] = None) -> list:
         # Only Planet orders have captures; UP42 delivers instead.
@@ -161,7 +187,3 @@ class SandboxProvider(TaskingProvider):
 
     def download(self, asset, folder, progress=None, cancelled=None):
         return self.parts["up42"].download(asset, folder, progress=progress, cancelled=cancelled)
-
-
-def _looks_planet(order_id: str) -> bool:
-    return False

@@ -100,6 +100,8 @@ def refresh_and_wait(plugin, qtbot):
     qtbot.waitUntil(lambda: not plugin.monitor.syncing, timeout=WAIT)
     with qtbot.waitSignal(plugin.monitor.roundFinished, timeout=WAIT) as blocker:
         plugin.monitor_dock.refreshButton.click()
+    # The dock reads the store in the background and fills its rows in batches.
+    qtbot.waitUntil(plugin.monitor.dock_up_to_date, timeout=WAIT)
     return blocker.args[0]
 
 
@@ -229,6 +231,8 @@ def test_the_dock_shows_the_stored_orders_after_a_restart_without_any_sync(plugi
     again = load_plugin(recording_iface, SandboxService(state_file=None, speed=0, port=0, seed=5))
     try:
         assert not again.sandbox.running and again.monitor.syncing == {}
+        qtbot.waitUntil(again.monitor.dock_up_to_date, timeout=WAIT)  # read from the store, no network
+        assert not again.sandbox.running
         assert sorted(r["Name"] for r in again.monitor_dock.rows()) == shown
         assert {r["Status"] for r in again.monitor_dock.rows()} <= {"received", "accepted", "scheduled", "tasked"}
     finally:

@@ -46,7 +46,7 @@ def sandbox_now(server):
 def test_products_of_both_apis_with_routable_ids(provider):
     products = provider.products()
     apis = {p.api for p in products}
-    assert apis == {"up42", "planet"}
+    assert apis == {"up42", "planet", "stapi"}
     assert all(p.id.startswith(p.api + ":") for p in products)
     planet_area = next(p for p in products if p.api == "planet" and "Polygon" in p.geometry_types)
     schema = provider.order_schema(planet_area)
@@ -97,3 +97,30 @@ def test_unknown_products_and_orders_are_refused_with_a_sentence(provider):
     stray = Order(id="unknown", connection_id="sandbox", name="?", status=Status(OrderStatus.RECEIVED, "X"))
     with pytest.raises(NotSupported, match="refresh the orders"):
         provider.cancel(stray)
+
+
+def test_the_sandbox_connection_speaks_stapi_too_with_opportunities(provider, server):
+    products = [p for p in provider.products() if p.api == "stapi"]
+    assert products, "the sandbox's STAPI dialect lists its products"
+    offering = [p for p in products if provider.offers_opportunities(p)]
+    assert offering
+    product = offering[0]
+    assert provider.queryables(product).get("properties")
+    start = sandbox_now(server) + timedelta(hours=2)
+    found = provider.opportunities(product, SQUARE, start, start + timedelta(days=10))
+    assert found
+
+
+def test_an_order_id_not_seen_yet_is_found_in_whichever_api_holds_it(provider, server):
+    products = provider.products()
+    planet_area = next(p for p in products if p.api == "planet" and "Polygon" in p.geometry_types)
+    start = sandbox_now(server) + timedelta(hours=2)
+    draft = OrderDraft(connection_id="sandbox", product_id=planet_area.id, name="Lookup",
+                       params={"scheduling_type": "LOCK_IN", "start_time": iso(start),
+                               "end_time": iso(start + timedelta(days=5))},
+                       aois=[Aoi(geometry=SQUARE)], client_reference="qgis-lookup1")
+    (outcome,) = provider.place(draft)
+    fresh = create_provider(Connection(id="sandbox", name="Sandbox", kind="sandbox"), None,
+                            lambda c: build_session(c.name, "SatelliteTasking/test", timeout=(2, 5)),
+                            sandbox_url=server.base_url)
+    assert fresh.order(outcome.order.id).api == "planet"

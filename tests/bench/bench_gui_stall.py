@@ -1,0 +1,148 @@
+"""The longest stall of the GUI event loop while a full sync runs in the background (target < 50 ms).
+
+A 10 ms heartbeat timer on the GUI thread records the longest gap between its ticks while the
+monitor's work happens the way the plugin does it: the sync of 2,000 orders / 20,000 captures in
+a QgsTask, then, on the GUI thread, the layer refresh and the dock reload. The floor is the same
+heartbeat with nothing running, measured in the same run. The sandbox runs in a process of its own,
+as a real provider would: in QGIS's process its Python request handlers would take the GIL and the
+figure would measure the simulator, not the plugin.
+
+Run: QT_QPA_PLATFORM=offscreen .venv/bin/python tests/bench/bench_gui_stall.py
+"""
+import importlib.util
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+if "satellite_tasking" not in sys.modules:
+    spec = importlib.util.spec_from_file_location("satellite_tasking", REPO / "__init__.py",
+                                                  submodule_search_locations=[str(REPO)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["satellite_tasking"] = module
+    spec.loader.exec_module(module)
+
+from qgis.core import QgsApplication, QgsProject  # noqa: E402
+from qgis.PyQt.QtCore import QElapsedTimer, QTimer  # noqa: E402
+
+from satellite_tasking.plugin.http import build_session  # noqa: E402
+from satellite_tasking.plugin.layers import ensure_layers, refresh_layers  # noqa: E402
+from satellite_tasking.plugin.model import Connection  # noqa: E402
+from satellite_tasking.plugin.providers.sandbox import SandboxProvider  # noqa: E402
+from satellite_tasking.plugin.store import TaskingStore  # noqa: E402
+from satellite_tasking.plugin.sync import sync_task  # noqa: E402
+from satellite_tasking.plugin.tasks import BackgroundTask, TaskRunner  # noqa: E402
+from satellite_tasking.ui.monitor_dock import MonitorDock  # noqa: E402
+
+ORDERS = 2000
+CAPTURES_PER_ORDER = 10
+HEARTBEAT_MS = 10
+TARGET_MS = 50
+MAX_SECONDS = 300
+QUIET = {"planet_max_active_orders": 50, "planet_rejection_rate": 0.0, "planet_capture_failure_rate": 0.0,
+         "planet_reassessment_rate": 0.0, "up42_failure_rate": 0.0}
+
+
+class Heartbeat:
+    def __init__(self):
+        self.clock = QElapsedTimer()
+        self.timer = QTimer()
+        self.timer.setInterval(HEARTBEAT_MS)
+        self.timer.timeout.connect(self._tick)
+        self.longest_ms = 0
+        self.ticks = 0
+
+    def start(self):
+        self.longest_ms, self.ticks = 0, 0
+        self.clock.start()
+        self.timer.start()
+
+    def _tick(self):
+        self.longest_ms = max(self.longest_ms, self.clock.restart() - HEARTBEAT_MS)
+        self.ticks += 1
+
+    def stop(self):
+        self.timer.stop()
+
+
+def spin(app, condition, seconds):
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.001)
+    return condition()
+
+
+def main():
+    app = QgsApplication([], True)
+    app.initQgis()
+    folder = Path(tempfile.mkdtemp(prefix="bench-stall-"))
+    port_file = folder / "port"
+    process = subprocess.Popen([sys.executable, "-m", "plugin.sandbox", "--port", "0", "--speed", "0", "--seed",
+                                "22", "--port-file", str(port_file)], cwd=REPO, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not (port_file.exists() and port_file.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    server = SimpleNamespace(base_url=f"http://127.0.0.1:{int(port_file.read_text())}")
+    requests.post(f"{server.base_url}/_sandbox/settings", json=QUIET, timeout=10).raise_for_status()
+    heartbeat = Heartbeat()
+    try:
+        requests.post(f"{server.base_url}/_sandbox/planet/seed_orders", timeout=120, json={
+            "count": ORDERS, "captures_per_order": CAPTURES_PER_ORDER,
+            "statuses": ["FULFILLED", "EXPIRED"] * 24 + ["FULFILLED", "IN_PROGRESS"]}).raise_for_status()
+        requests.post(f"{server.base_url}/_sandbox/clock", json={"advance_seconds": 60}, timeout=10)
+        connection = Connection(id="bench", name="Bench sandbox", kind="sandbox")
+        provider = SandboxProvider(connection, lambda c: build_session(c.name, "SatelliteTasking/bench"),
+                                   server.base_url)
+        store = TaskingStore(folder / "store.gpkg")
+        project = QgsProject.instance()
+        ensure_layers(project, store)
+        dock = MonitorDock()
+        runner = TaskRunner()
+
+        heartbeat.start()
+        spin(app, lambda: False, 1.0)
+        floor_ms = max(heartbeat.longest_ms, 1)
+
+        done = {}
+
+        def synced(result):  # GUI thread, as in plugin/monitor.py: layers in place, store read in a task
+            began = time.perf_counter()
+            refresh_layers(project)
+            done["layer_refresh"] = time.perf_counter() - began
+            done["result"] = result
+            runner.start(BackgroundTask("read", lambda task: (store.orders(), store.capture_summaries()),
+                                        on_success=lambda snapshot: dock.set_orders(
+                                            snapshot[0], snapshot[1], {"bench": "Bench sandbox"})))
+
+        heartbeat.start()
+        started = time.monotonic()
+        runner.start(sync_task(provider, store, "bench", synced))
+        finished = spin(app, lambda: "result" in done and dock.orders and not dock.filling, MAX_SECONDS)
+        seconds = time.monotonic() - started
+        heartbeat.stop()
+        assert finished, "the sync did not finish in time"
+        result = done["result"]
+        assert result.ok, result.error
+        rows = dock.orders_model.rowCount()
+        print(f"full sync in a task: {result.orders_added} orders, {result.captures_added} captures, "
+              f"{rows} dock rows, {seconds:.1f} s, {heartbeat.ticks} heartbeats")
+        print(f"  layer refresh on the GUI thread: {done['layer_refresh']:.3f} s")
+        verdict = "OK" if heartbeat.longest_ms < TARGET_MS else f"ABOVE TARGET {TARGET_MS} ms"
+        print(f"longest GUI stall during a full sync: {heartbeat.longest_ms} ms vs idle floor {floor_ms} ms "
+              f"= {heartbeat.longest_ms / floor_ms:.1f}x (target < {TARGET_MS} ms)  {verdict}")
+        project.removeAllMapLayers()
+    finally:
+        heartbeat.stop()
+        process.terminate()
+        process.wait(timeout=30)
+    app.exitQgis()
+
+
+if __name__ == "__main__":
+    main()
