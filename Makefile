@@ -5,7 +5,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 PLUGIN_NAME := satellite_tasking
 
-.PHONY: setup run test test-unit test-qgis test-e2e test-sdk lint package bench clean clean-profile
+.PHONY: setup run test test-unit test-qgis test-e2e test-sdk test-stapi lint package bench demo clean clean-profile
 
 setup:
 	@scripts/setup.sh
@@ -30,6 +30,13 @@ test-e2e: setup
 test-sdk: setup
 	.venv-sdk/bin/python -m pytest -q -p no:cacheprovider tests/sdk
 
+test-stapi: setup
+	QT_QPA_PLATFORM=offscreen $(PYTHON) -m pytest -q tests/unit/test_provider_stapi.py tests/unit/test_sandbox_stapi.py tests/stapi
+
+# Headless, offline: the sandbox, orders for the sample AOIs, decisions, sync -> demo/tasking.gpkg and demo/map.png
+demo: setup
+	QT_QPA_PLATFORM=offscreen $(PYTHON) scripts/demo.py --output demo
+
 lint: setup
 	$(VENV)/bin/ruff check .
 
@@ -43,7 +50,7 @@ bench: setup
 	done
 
 clean:
-	rm -rf dist build test-artifacts .qgis-settings .pytest_cache .ruff_cache
+	rm -rf dist build demo test-artifacts .qgis-settings .pytest_cache .ruff_cache
 
 # Throws away the isolated QGIS profile that `make run` uses.
 clean-profile:

@@ -67,9 +67,19 @@ class TaskingPlugin:
         self._decisions_dialog = None
         self.provider_factory = ProviderFactory(self.sandbox)
         self.draft_store = DraftStore(Path(QgsApplication.qgisSettingsDirPath()) / SETTINGS_PREFIX / "drafts")
+        self.processing_provider = None
 
     # -- life cycle -----------------------------------------------------------
+    def initProcessing(self):
+        """Called alone by qgis_process (no GUI), and by initGui in the desktop."""
+        from .processing.provider import TaskingProcessingProvider
+
+        if self.processing_provider is None:
+            self.processing_provider = TaskingProcessingProvider(self.provider_factory)
+            QgsApplication.processingRegistry().addProvider(self.processing_provider)
+
     def initGui(self):
+        self.initProcessing()
         self._log_handler = install_log_handler()
         self._install_translator()
         ConnectionSettings().ensure_sandbox_connection()
@@ -111,6 +121,9 @@ class TaskingPlugin:
             self.messages.error(f"The sandbox could not start: {error}")
 
     def unload(self):
+        if self.processing_provider is not None:
+            QgsApplication.processingRegistry().removeProvider(self.processing_provider)
+            self.processing_provider = None
         if self.monitor is not None:
             self.monitor.stop()
             self.monitor.deleteLater()

@@ -63,3 +63,12 @@ if [ "$(cat .venv-sdk/.requirements-stamp 2>/dev/null)" != "$(stamp requirements
     .venv-sdk/bin/python -m pip install -q --disable-pip-version-check -r requirements-sdk.txt
     stamp requirements-sdk.txt > .venv-sdk/.requirements-stamp
 fi
+
+# The STAPI reference server (stapi-fastapi) needs pydantic 2 and FastAPI: a venv of its own too.
+if [ ! -x .venv-stapi/bin/python ]; then
+    "$SYSTEM_PYTHON" -m venv .venv-stapi
+fi
+if [ "$(cat .venv-stapi/.requirements-stamp 2>/dev/null)" != "$(stamp requirements-stapi.txt)" ]; then
+    .venv-stapi/bin/python -m pip install -q --disable-pip-version-check -r requirements-stapi.txt
+    stamp requirements-stapi.txt > .venv-stapi/.requirements-stamp
+fi

@@ -12,6 +12,7 @@ from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import QDialog, QListWidgetItem, QMessageBox
 
 from ..plugin.connection_check import check_connection
+from ..plugin.http import InsecureUrl, require_secure_url
 from ..plugin.model import DEFAULT_BASE_URLS, Connection, ConnectionKind
 from ..plugin.sessions import SessionFactory
 from ..plugin.settings import (
@@ -22,6 +23,7 @@ from ..plugin.settings import (
     store_credentials,
 )
 from ..plugin.tasks import BackgroundTask, TaskRunner
+from .schema_form_widgets import rich_tooltip
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +125,7 @@ class ConnectionsDialog(QDialog, FORM_CLASS):
             return
         answer = QMessageBox.question(
             self, "Remove connection",
-            f"Remove the connection “{connection.name}” and its stored credentials?",
+            rich_tooltip(f"Remove the connection “{connection.name}” and its stored credentials?"),
         )
         if answer != QMessageBox.StandardButton.Yes:
             return
@@ -142,6 +144,13 @@ class ConnectionsDialog(QDialog, FORM_CLASS):
         connection.name = name
         connection.kind = ConnectionKind(self.kindCombo.currentData())
         connection.base_url = self.baseUrlEdit.text().strip() or DEFAULT_BASE_URLS.get(connection.kind, "")
+        if connection.kind != ConnectionKind.SANDBOX and connection.base_url:
+            try:
+                # Refused here, not only at the first request: credentials must never go out over http://.
+                require_secure_url(connection.base_url, name)
+            except InsecureUrl as error:
+                self.resultLabel.setText(f"Not saved: {error.user_message}.")
+                return False
         username = self.usernameEdit.text().strip()
         password = self.passwordEdit.text()
         if connection.kind != ConnectionKind.SANDBOX and username:

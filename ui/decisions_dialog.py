@@ -14,6 +14,7 @@ from qgis.PyQt.QtWidgets import QDialog, QListWidgetItem, QMessageBox
 
 from ..plugin.model import Decision
 from ..plugin.tasks import BackgroundTask
+from .schema_form_widgets import rich_tooltip
 
 FORM_CLASS, _ = uic.loadUiType(str(Path(__file__).with_name("decisions_dialog.ui")))
 
@@ -68,7 +69,7 @@ class DecisionsDialog(QDialog, FORM_CLASS):
         for order in orders:
             item = QListWidgetItem(f"{order.name} — {_DECISION_WORDS[order.decision]}")
             item.setData(ORDER_ROLE, order.id)
-            item.setToolTip(f"{order.id}\n{order.status.describe()}")
+            item.setToolTip(rich_tooltip(f"{order.id}\n{order.status.describe()}"))
             self.ordersList.addItem(item)
             if selected is not None and order.id == selected.id:
                 self.ordersList.setCurrentItem(item)
@@ -121,7 +122,7 @@ class DecisionsDialog(QDialog, FORM_CLASS):
         for option in study.options:
             item = QListWidgetItem(option.description or option.id)
             item.setData(ORDER_ROLE, option.id)
-            item.setToolTip(option.description or option.id)
+            item.setToolTip(rich_tooltip(option.description or option.id))
             self.optionsList.addItem(item)
         self.detailsLabel.setText(f"{order.name}: choose one of {len(study.options)} option(s). You cannot change "
                                   "the order after confirming an option.")
@@ -151,8 +152,8 @@ class DecisionsDialog(QDialog, FORM_CLASS):
         option = next(o for o in study.options if o.id == item.data(ORDER_ROLE))
         answer = QMessageBox.question(
             self, "Confirm feasibility option",
-            f"Confirm this option for {order.name}?\n\n{option.description}\n\n"
-            "You can't modify the order after accepting an option; a price quote follows.")
+            rich_tooltip(f"Confirm this option for {order.name}?\n\n{option.description}\n\n"
+                         "You can't modify the order after accepting an option; a price quote follows."))
         if answer != QMessageBox.StandardButton.Yes:
             return
         provider = self.provider
@@ -167,7 +168,7 @@ class DecisionsDialog(QDialog, FORM_CLASS):
         question = (f"Accept the price of {amount} for {order.name}?\n\nThe amount is deducted from your credit "
                     "balance and tasking starts." if accept else
                     f"Reject the price of {amount} for {order.name}?\n\nThe order will not be carried out.")
-        answer = QMessageBox.question(self, "Accept price" if accept else "Reject price", question)
+        answer = QMessageBox.question(self, "Accept price" if accept else "Reject price", rich_tooltip(question))
         if answer != QMessageBox.StandardButton.Yes:
             return
         provider = self.provider

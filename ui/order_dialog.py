@@ -24,6 +24,7 @@ from ..plugin.drafts import DraftStore, SavedDraft, new_client_reference
 from ..plugin.model import Aoi, OrderDraft, PlacementOutcome
 from ..plugin.tasks import BackgroundTask
 from .schema_form import SchemaForm
+from .schema_form_widgets import rich_tooltip
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +115,8 @@ class OrderDialog(QDialog, FORM_CLASS):
         self.placeButton.clicked.connect(self.place)
         self.retryButton.clicked.connect(self.retry_failed)
         self.decisionsButton.clicked.connect(self._open_decisions)
+        self.opportunitiesButton.clicked.connect(self._find_opportunities)
+        self._opportunities_dialog = None
         self.finished.connect(self._cleanup)
         self._loading = False
         self._show_aois()
@@ -129,9 +132,9 @@ class OrderDialog(QDialog, FORM_CLASS):
         if saved is not None and self.layers:
             answer = QMessageBox.question(
                 self, "Unplaced order draft",
-                f"An order draft “{saved.name}” with {len(saved.aois)} area(s) has not been placed yet.\n\n"
-                "Continue with that draft? (No starts a new draft from the selected features; the old draft "
-                "is kept in the drafts archive.)",
+                rich_tooltip(f"An order draft “{saved.name}” with {len(saved.aois)} area(s) has not been placed "
+                             "yet.\n\nContinue with that draft? (No starts a new draft from the selected "
+                             "features; the old draft is kept in the drafts archive.)"),
                 QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
             if answer == QMessageBox.StandardButton.Yes:
                 self.layers = []
@@ -215,7 +218,7 @@ class OrderDialog(QDialog, FORM_CLASS):
             for product in members:
                 item = QStandardItem(f"   {product.title}")
                 item.setData(product.id, PRODUCT_ROLE)
-                item.setToolTip(f"{product.provider_name}: {product.description}")
+                item.setToolTip(rich_tooltip(f"{product.provider_name}: {product.description}"))
                 self.product_model.appendRow(item)
                 if product.id == self.draft.product_id:
                     wanted_row = item.row()
@@ -311,7 +314,7 @@ class OrderDialog(QDialog, FORM_CLASS):
                       outcome.get("order_id") or outcome.get("error", ""))
             for column, value in enumerate(values):
                 item = QTableWidgetItem(value)
-                item.setToolTip(value)
+                item.setToolTip(rich_tooltip(value))
                 if column == COL_ORDER and outcome.get("error"):
                     item.setForeground(QColor("#c0392b"))
                 self.aoiTable.setItem(row, column, item)
@@ -372,6 +375,9 @@ class OrderDialog(QDialog, FORM_CLASS):
         self.retryButton.setEnabled(ready and bool(failed))
         self.decisionsButton.setEnabled(self.decisions_opener is not None and any(
             o.get("order_id") for o in self.draft.outcomes.values()))
+        self.opportunitiesButton.setEnabled(
+            not self.busy and self.form is not None and bool(unplaced) and hasattr(self.provider, "opportunities")
+            and bool(self.product is not None and self.product.extra.get("opportunities")))
 
     def estimate(self):
         self.save_draft()
@@ -409,8 +415,8 @@ class OrderDialog(QDialog, FORM_CLASS):
         connection = self.current_connection()
         answer = QMessageBox.question(
             self, "Place tasking orders",
-            f"Place {count} order(s) of “{self.product.title}” on {connection.name}?\n\n"
-            "Placing may commit you to pay once the provider confirms the price.",
+            rich_tooltip(f"Place {count} order(s) of “{self.product.title}” on {connection.name}?\n\n"
+                         "Placing may commit you to pay once the provider confirms the price."),
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
         if answer != QMessageBox.StandardButton.Yes:
             return
@@ -477,6 +483,24 @@ class OrderDialog(QDialog, FORM_CLASS):
         if self.messages:
             self.messages.error(f"Placement did not complete: {message}")
         self._update_buttons()
+
+    def _find_opportunities(self):
+        from .opportunities import OpportunitiesDialog
+
+        aois = [(i, self.draft.aois[i].get("label", ""), self.draft.aois[i]["geometry"])
+                for i in self.draft.unplaced_indexes]
+        self._opportunities_dialog = OpportunitiesDialog(self.provider, self.product, aois, self.task_runner,
+                                                         parent=self)
+        self._opportunities_dialog.opportunityChosen.connect(self._order_opportunity)
+        self._opportunities_dialog.show()
+
+    def _order_opportunity(self, aoi_index, opportunity):
+        """Fill the form from the opportunity's create-order body and place that AOI's order."""
+        self.form.set_values({**self.form.values(), **opportunity.form_values()})
+        if not self._ready():
+            self._status("Complete the order parameters, then place the order of this opportunity.")
+            return
+        self._place([aoi_index])
 
     def _open_decisions(self):
         if self.decisions_opener:

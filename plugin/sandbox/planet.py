@@ -47,6 +47,7 @@ from urllib.parse import urlencode
 from .core import HttpError, Request, Response, World, json_response
 from .planet_geometry import GeometryError, geometry_area_sqkm, parse_geometry, point_buffer, strip_polygon
 from .planet_geometry import footprint as capture_footprint
+from .up42_schemas import hostile
 
 logger = logging.getLogger(__name__)
 
@@ -196,6 +197,13 @@ class PlanetDialect:
     def _setting(self, name: str):
         value = self.world.settings.get(name)
         return SETTING_DEFAULTS[name] if value is None else value
+
+    # ---- hostile text: world.settings["hostile_text"] (see up42_schemas.hostile) -------------------------------
+    def _public_order(self, order: dict) -> dict:
+        public = _public(order, ORDER_FIELDS)
+        if self.world.settings.get("hostile_text"):
+            public["name"] = hostile(public["name"])
+        return public
 
     # ---- state -------------------------------------------------------------------------------------------------
     def to_state(self) -> dict:
@@ -472,7 +480,7 @@ class PlanetDialect:
         if len(parts) == 2 and parts[0] == "orders":
             order = self._order_or_404(parts[1])
             if method == "GET":
-                return json_response(200, _public(order, ORDER_FIELDS))
+                return json_response(200, self._public_order(order))
             if method in ("PUT", "PATCH"):
                 return self._edit_order(request, order, now_us)
             if method == "DELETE":
@@ -709,7 +717,7 @@ class PlanetDialect:
         order = self._new_order(fields, now_us)
         accept = now_us + _draw_us(self.world.random("planet", order["id"], "accept"), MINUTE, 5 * MINUTE)
         self._push_order_event(order, accept, "accept")
-        return json_response(201, _public(order, ORDER_FIELDS))
+        return json_response(201, self._public_order(order))
 
     def _new_order(self, fields: dict, now_us: int, order_id: Optional[str] = None) -> dict:
         order_id = order_id or self.world.new_id("planet", "order")
@@ -834,7 +842,7 @@ class PlanetDialect:
                     order["cancellable_until"] = order["end_time"]
                 self._replan(order, now_us)
             self._touch(order, now_us)
-        return json_response(200, _public(order, ORDER_FIELDS))
+        return json_response(200, self._public_order(order))
 
     def _replan(self, order: dict, now_us: int) -> None:
         """New start/end times: replace the order's pending order-level event."""
@@ -915,8 +923,7 @@ class PlanetDialect:
             records = missing + present if descending else present + missing
         return records
 
-    @staticmethod
-    def _page(request: Request, records: List[dict], fields) -> Response:
+    def _page(self, request: Request, records: List[dict], fields) -> Response:
         def positive(name: str, default: int, cap: Optional[int] = None) -> int:
             try:
                 value = int(request.query.get(name, [""])[-1])
@@ -929,7 +936,8 @@ class PlanetDialect:
         limit = positive("limit", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         offset = positive("offset", 0)
         count = len(records)
-        page = [_public(r, fields) for r in records[offset:offset + limit]]
+        page = [self._public_order(r) if fields is ORDER_FIELDS else _public(r, fields)
+                for r in records[offset:offset + limit]]
         base = request.base_url + request.prefix + request.path
 
         def link(new_offset: Optional[int]) -> str:

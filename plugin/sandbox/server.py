@@ -22,8 +22,8 @@ from .core import DEFAULT_START, Clock, HttpError, Request, Response, World, iso
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_DIALECTS = ("up42", "planet")
-_DIALECT_CLASSES = {"up42": "UP42Dialect", "planet": "PlanetDialect"}
+DEFAULT_DIALECTS = ("up42", "planet", "stapi")
+_DIALECT_CLASSES = {"up42": "UP42Dialect", "planet": "PlanetDialect", "stapi": "StapiDialect"}
 FAULT_KINDS = ("status", "delay", "drop_before", "drop_after", "malformed", "truncate")
 # Internal header (never sent) that tells the handler to cut the body short.
 TRUNCATE_MARKER = "x-sandbox-truncate"

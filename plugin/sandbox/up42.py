@@ -289,12 +289,13 @@ class UP42Dialect:
             product = schemas.PRODUCTS.get(parts[2])
             if product is None:
                 raise _err(404, f"Data product {parts[2]} not found", path)
-            return json_response(200, product["schema"])
+            return json_response(200, self._hostile(product["schema"]))
         parts = parts[1:]  # drop "v2"
         route = (method, parts[0] if parts else "", len(parts))
         if route == ("GET", "collections", 1):
             return json_response(
-                200, spring_page(request, schemas.collections(), ("name", "title", "type"), "name,asc")
+                200,
+                spring_page(request, self._hostile(schemas.collections()), ("name", "title", "type"), "name,asc"),
             )
         if route == ("POST", "orders", 2) and parts[1] == "estimate":
             return json_response(200, self._estimate(request))
@@ -469,7 +470,17 @@ class UP42Dialect:
         return order
 
     def _public_order(self, order: dict) -> dict:
-        return {k: v for k, v in order.items() if not k.startswith("_")}
+        public = {k: v for k, v in order.items() if not k.startswith("_")}
+        if self._hostile_text():
+            public["displayName"] = schemas.hostile(public["displayName"])
+        return public
+
+    # ---- hostile text (see up42_schemas.hostile) -------------------------------------------------
+    def _hostile_text(self) -> bool:
+        return bool(self.world.settings.get("hostile_text"))
+
+    def _hostile(self, value):
+        return schemas.with_hostile_text(value) if self._hostile_text() else value
 
     def _list_orders(self, request: Request, user: dict) -> dict:
         workspace = request.arg("workspaceId")
@@ -658,7 +669,15 @@ class UP42Dialect:
             and (not decisions or item["decision"] in decisions)
         ]
         fields = ("createdAt", "updatedAt", "decisionAt", "creditsPrice")
+        if store is self.studies:
+            selected = [self._hostile_study(item) for item in selected]
         return spring_page(request, selected, fields, "createdAt,desc")
+
+    def _hostile_study(self, study: dict) -> dict:
+        if not self._hostile_text():
+            return study
+        return {**study, "options": [{**o, "description": schemas.hostile(o["description"])}
+                                     for o in study["options"]]}
 
     def _decide_study(self, study_id: str, request: Request, user: dict) -> dict:
         study = self.studies.get(study_id)
@@ -692,7 +711,7 @@ class UP42Dialect:
         order["orderDetails"]["acquisitionEnd"] = option["acquisitionEnd"]
         self._set(order, now, "PLACED", "QUOTATION_WAITING_UPLOAD")
         self._schedule(order, now, self._rng(order, "quotation").uniform(4, 24) * HOUR)
-        return study
+        return self._hostile_study(study)
 
     def _decide_quotation(self, quotation_id: str, request: Request, user: dict) -> dict:
         quotation = self.quotations.get(quotation_id)

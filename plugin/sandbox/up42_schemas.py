@@ -531,3 +531,25 @@ def validate_params(product_id: str, instance: dict, skip=("geometry",)) -> List
             continue
         _check(name, properties[name], value, definitions, errors)
     return errors
+
+
+# ---- hostile text: world.settings["hostile_text"] = True ----
+# Tests prove that provider text stays inert in the plugin (never rendered as HTML): with the
+# setting on, every title and description the sandbox serves carries markup a rich-text widget
+# would act on. The stored data is untouched; only what goes out on the wire changes.
+HOSTILE_MARKUP = ('<img src=x onerror=alert(1)>', '<a href="http://evil">click</a>', "<b>bold</b>")
+
+
+def hostile(text) -> str:
+    """``text`` wrapped in markup; the markup leads, so Qt's rich-text guess says "rich"."""
+    return f"{HOSTILE_MARKUP[0]}{text} {HOSTILE_MARKUP[1]} {HOSTILE_MARKUP[2]}"
+
+
+def with_hostile_text(value, keys=("title", "description")):
+    """A copy of ``value`` whose string ``title``/``description`` entries (at any depth) are hostile."""
+    if isinstance(value, dict):
+        return {k: hostile(v) if k in keys and isinstance(v, str) else with_hostile_text(v, keys)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [with_hostile_text(item, keys) for item in value]
+    return value

@@ -2,7 +2,7 @@
 import logging
 
 import pytest
-from qgis.core import QgsProject, QgsVectorLayer
+from qgis.core import QgsApplication, QgsProject, QgsVectorLayer
 from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QCoreApplication, QEvent
 from qgis.PyQt.QtWidgets import QDockWidget, QToolBar
@@ -66,6 +66,7 @@ def test_unload_leaves_nothing_behind_and_twice_works(recording_iface):
     for _ in range(2):
         plugin = _load(recording_iface)
         assert len(logger.handlers) == len(handlers_before) + 1
+        assert QgsApplication.processingRegistry().providerById("satellitetasking") is not None
         assert _count_receivers() == receivers_before + 1
         assert _monitor_receivers() == tuple(n + 1 for n in monitor_receivers_before)
         monitor, timer = plugin.monitor, plugin.monitor.timer
@@ -83,6 +84,7 @@ def test_unload_leaves_nothing_behind_and_twice_works(recording_iface):
         assert logger.handlers == handlers_before
         assert _count_receivers() == receivers_before
         assert plugin.translator is None
+        assert QgsApplication.processingRegistry().providerById("satellitetasking") is None
         assert sip.isdeleted(monitor) and sip.isdeleted(timer)
 
 

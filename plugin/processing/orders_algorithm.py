@@ -1,0 +1,382 @@
+"""Estimate and place tasking orders from the features of a layer: one order per AOI.
+
+The AOIs come from ``aoi.aois_from_features`` under the product's rules (``rules_for``, as in the dialog), the
+parameters are checked against the product's schema with the dialog's messages, and placement is the
+dialog's: one ``OrderDraft`` with a client reference, ``provider.place`` (which never places an AOI twice for
+one reference). Give a **client reference** to make a model re-runnable: a second run with the same
+reference and the same AOIs finds the orders of the first (``provider.placed_orders``) and places only the
+AOIs that have none, so nothing is ordered twice.
+"""
+from __future__ import annotations
+
+import re
+
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsFeature,
+    QgsFeatureRequest,
+    QgsFeatureSink,
+    QgsField,
+    QgsFields,
+    QgsProcessing,
+    QgsProcessingException,
+    QgsProcessingFeatureSourceDefinition,
+    QgsProcessingOutputNumber,
+    QgsProcessingOutputString,
+    QgsProcessingParameterDateTime,
+    QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterFeatureSource,
+    QgsProcessingParameterString,
+    QgsWkbTypes,
+)
+from qgis.PyQt.QtCore import QVariant
+
+from ...ui.order_dialog import geometry_from_geojson, rules_for
+from ..aoi import WGS84_AUTHID, aois_from_features
+from ..drafts import new_client_reference
+from ..model import Aoi, OrderDraft, PlacementOutcome
+from .algorithm import TaskingAlgorithm
+from .connections import keep_sandbox_state
+from .order_params import OrderParamsError, check_params, explain, parse_params, window_fields, with_defaults
+
+PRODUCT = "PRODUCT"
+INPUT = "INPUT"
+NAME = "NAME"
+START = "START"
+END = "END"
+PARAMS = "PARAMS"
+CLIENT_REFERENCE = "CLIENT_REFERENCE"
+OUTPUT = "OUTPUT"
+PLACED = "PLACED"
+FAILED = "FAILED"
+TOTAL = "TOTAL"
+UNIT = "UNIT"
+# AOIs per placement request: progress and cancellation between requests, never inside one.
+PLACE_CHUNK = 10
+REFERENCE_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_FAMILIES = {QgsWkbTypes.PolygonGeometry: "Polygon", QgsWkbTypes.PointGeometry: "Point",
+             QgsWkbTypes.LineGeometry: "LineString"}
+_FAMILY_WORDS = {"Polygon": "polygon", "Point": "point", "LineString": "line"}
+_MULTI_TYPES = {"Polygon": QgsWkbTypes.MultiPolygon, "Point": QgsWkbTypes.MultiPoint,
+                "LineString": QgsWkbTypes.MultiLineString}
+
+PARAMS_HELP = (
+    "<p><b>Order parameters</b>: a JSON object of the product's order fields, checked against the product's "
+    "schema like the order dialog checks them (same messages); fields left out take the schema's defaults. "
+    "The geometry and the order name are filled by the algorithm. Example for Pléiades Neo: "
+    "<code>{\"maxCloudCover\": 10, \"acquisitionMode\": \"mono\"}</code>; for Planet: "
+    "<code>{\"max_cloud_cover\": 0.2}</code>.</p>"
+    "<p><b>Acquisition start/end</b>: the window, written to the product's own fields "
+    "(<code>acquisitionStart/acquisitionEnd</code> for UP42, <code>start_time/end_time</code> for Planet); "
+    "left empty, the JSON or the schema's defaults decide.</p>"
+    "<p><b>AOIs</b>: every feature of the input layer (or only its selected features, with "
+    "<i>Selected features only</i>) becomes one AOI in EPSG:4326; multipart features are split into one AOI "
+    "per part when the product takes single geometries. The product decides which geometry types it "
+    "accepts (list them with <i>List tasking products</i>).</p>")
+
+
+def _fields(kind: str) -> QgsFields:
+    fields = QgsFields()
+    specs = [("aoi", QVariant.Int), ("source_fid", QVariant.LongLong), ("part", QVariant.Int),
+             ("area_km2", QVariant.Double)]
+    if kind == "estimate":
+        specs += [("estimate", QVariant.Double), ("unit", QVariant.String), ("error", QVariant.String)]
+    else:
+        specs += [("order_id", QVariant.String), ("order_name", QVariant.String), ("status", QVariant.String),
+                  ("error", QVariant.String)]
+    for name, field_type in specs:
+        fields.append(QgsField(name, field_type))
+    return fields
+
+
+def find_product(products: list, wanted: str, connection_name: str):
+    """The product with the id ``wanted``, else the one whose title (or "collection title") is ``wanted``."""
+    text = (wanted or "").strip()
+    if not text:
+        raise QgsProcessingException("Choose a product: give its id (see “List tasking products”).")
+    for product in products:
+        if product.id == text:
+            return product
+    lowered = text.lower()
+    matches = [p for p in products if lowered in (p.title.lower(), f"{p.collection_title} {p.title}".lower(),
+                                                  f"{p.collection_title} / {p.title}".lower())]
+    if len(matches) == 1:
+        return matches[0]
+    listed = ", ".join(f"{p.id} ({p.collection_title or p.collection} {p.title})" for p in products[:12])
+    if matches:
+        raise QgsProcessingException(f"“{text}” names several products of {connection_name}; give the id of "
+                                     f"one of: {', '.join(p.id for p in matches)}.")
+    raise QgsProcessingException(f"{connection_name} has no product “{text}”. Its products are: {listed}.")
+
+
+class _OrdersAlgorithm(TaskingAlgorithm):
+    kind = ""
+
+    def initAlgorithm(self, config=None):
+        self.add_connection_parameter()
+        product = QgsProcessingParameterString(PRODUCT, "Product (id or title)")
+        product.setHelp("The product's id as “List tasking products” shows it, or its title.")
+        self.addParameter(product)
+        self.addParameter(QgsProcessingParameterFeatureSource(INPUT, "Areas of interest (polygons, or points "
+                                                                     "or lines where the product takes them)",
+                                                              [QgsProcessing.TypeVectorAnyGeometry]))
+        self.addParameter(QgsProcessingParameterString(NAME, "Order name", defaultValue="Tasking order"))
+        self.addParameter(QgsProcessingParameterDateTime(START, "Acquisition start", optional=True))
+        self.addParameter(QgsProcessingParameterDateTime(END, "Acquisition end", optional=True))
+        self.addParameter(QgsProcessingParameterString(PARAMS, "Order parameters (JSON)", defaultValue="{}",
+                                                       multiLine=True, optional=True))
+        self.add_extra_parameters()
+        title = "Estimated AOIs" if self.kind == "estimate" else "Placed AOIs"
+        self.addParameter(QgsProcessingParameterFeatureSink(OUTPUT, title, QgsProcessing.TypeVectorAnyGeometry))
+
+    def add_extra_parameters(self):
+        pass
+
+    # -- shared preparation -------------------------------------------------------------------
+    def prepare_orders(self, parameters, context, feedback):
+        """(connection, provider, product, draft, aois) — or a QgsProcessingException with the reason."""
+        connection, provider = self.connection_and_provider(parameters, feedback)
+        try:
+            products = provider.products()
+        except Exception as error:  # noqa: BLE001
+            raise self.failed(connection, error) from None
+        product = find_product(products, self.parameterAsString(parameters, PRODUCT, context), connection.name)
+        feedback.pushInfo(f"Product: {product.collection_title} {product.title} ({product.id})")
+        name = self.parameterAsString(parameters, NAME, context).strip()
+        if not name:
+            raise QgsProcessingException("Give the orders a name (Order name).")
+        feedback.setProgress(5)
+
+        aois = self._aois(parameters, context, feedback, product)
+        if feedback.isCanceled():
+            return None
+        try:
+            schema = provider.order_schema(product)
+        except Exception as error:  # noqa: BLE001
+            raise self.failed(connection, error) from None
+        params = self._params(parameters, context, schema, product)
+        feedback.setProgress(25)
+        draft = OrderDraft(connection_id=connection.id, product_id=product.id, name=name, params=params,
+                           aois=[Aoi(geometry=aoi.geometry, label=_label(aoi), area_km2=aoi.area_km2)
+                                 for aoi in aois],
+                           client_reference=self.client_reference(parameters, context))
+        return connection, provider, product, draft, aois
+
+    def client_reference(self, parameters, context) -> str:
+        return new_client_reference()
+
+    def _aois(self, parameters, context, feedback, product):
+        source = self.parameterAsSource(parameters, INPUT, context)
+        if source is None:
+            raise QgsProcessingException(self.invalidSourceError(parameters, INPUT))
+        layer = self.parameterAsVectorLayer(parameters, INPUT, context)
+        layer_name = layer.name() if layer is not None else (source.sourceName() or "the input layer")
+        rules = rules_for(product)
+        family = _FAMILIES.get(QgsWkbTypes.geometryType(source.wkbType()))
+        wanted = " or ".join(_FAMILY_WORDS[f] for f in rules.families()) or "polygon"
+        if family is None:
+            raise QgsProcessingException(f"Layer '{layer_name}' has no geometries; “{product.title}” needs "
+                                         f"{wanted}s.")
+        if not rules.accepts_family(family):
+            raise QgsProcessingException(f"Layer '{layer_name}' holds {_FAMILY_WORDS[family]}s; “{product.title}” "
+                                         f"accepts {wanted}s only.")
+        count = source.featureCount()
+        value = parameters.get(INPUT)
+        selected_only = isinstance(value, QgsProcessingFeatureSourceDefinition) and value.selectedFeaturesOnly
+        if count == 0:
+            if selected_only:
+                raise QgsProcessingException(f"No features are selected on '{layer_name}': select the areas to "
+                                             "order, or untick “Selected features only”.")
+            raise QgsProcessingException(f"Layer '{layer_name}' has no features.")
+
+        def features():
+            for index, feature in enumerate(source.getFeatures(QgsFeatureRequest().setNoAttributes())):
+                if feedback.isCanceled():
+                    return
+                if count > 0:
+                    feedback.setProgress(5 + 15 * index / count)
+                yield feature
+
+        result = aois_from_features(features(), source.sourceCrs(), rules, layer_name, context.transformContext())
+        for refusal in result.refusals:
+            feedback.reportError(f"Not ordered: {refusal.reason}", False)
+        if not result.aois and not feedback.isCanceled():
+            reasons = "; ".join(r.reason for r in result.refusals[:3])
+            raise QgsProcessingException(f"{result.message or 'No usable areas.'} {reasons}".strip())
+        if any(aoi.part_index for aoi in result.aois):
+            feedback.pushInfo(result.multipart_policy)
+        feedback.pushInfo(f"{len(result.aois)} AOI(s) from {layer_name}.")
+        return result.aois
+
+    def _params(self, parameters, context, schema, product) -> dict:
+        try:
+            params = parse_params(self.parameterAsString(parameters, PARAMS, context))
+        except OrderParamsError as error:
+            raise QgsProcessingException(str(error)) from None
+        start = self.parameterAsDateTime(parameters, START, context) if parameters.get(START) else None
+        end = self.parameterAsDateTime(parameters, END, context) if parameters.get(END) else None
+        if (start is not None and start.isValid()) or (end is not None and end.isValid()):
+            names = window_fields(schema)
+            if names is None:
+                raise QgsProcessingException(f"“{product.title}” has no acquisition window to set; leave "
+                                             "Acquisition start and end empty.")
+            for name, moment in zip(names, (start, end)):
+                if moment is not None and moment.isValid():
+                    params[name] = _iso_utc(moment)
+        params = with_defaults(schema, params)
+        problems = check_params(schema, params)
+        if problems:
+            raise QgsProcessingException(f"The order parameters do not fit “{product.title}”: {explain(problems)}")
+        return params
+
+    def sink(self, parameters, context, aois):
+        family = aois[0].geometry_type.replace("Multi", "") if aois else "Polygon"
+        fields = _fields(self.kind)
+        sink, sink_id = self.parameterAsSink(parameters, OUTPUT, context, fields, _MULTI_TYPES[family],
+                                             QgsCoordinateReferenceSystem(WGS84_AUTHID))
+        if sink is None:
+            raise QgsProcessingException(self.invalidSinkError(parameters, OUTPUT))
+        return sink, sink_id, fields
+
+    @staticmethod
+    def write(sink, fields, aoi, index, values):
+        feature = QgsFeature(fields)
+        geometry = geometry_from_geojson(aoi.geometry)
+        if geometry is not None:
+            geometry.convertToMultiType()
+            feature.setGeometry(geometry)
+        feature.setAttributes([index + 1, aoi.feature_id, aoi.part_index + 1, round(aoi.area_km2, 6), *values])
+        sink.addFeature(feature, QgsFeatureSink.FastInsert)
+
+
+def _label(aoi) -> str:
+    return f"{aoi.source_layer_name} #{aoi.feature_id}" + (f" part {aoi.part_index + 1}" if aoi.part_index else "")
+
+
+def _iso_utc(moment) -> str:
+    return moment.toUTC().toString("yyyy-MM-ddTHH:mm:ssZ")
+
+
+class EstimateOrdersAlgorithm(_OrdersAlgorithm):
+    algorithm_name = "estimateorders"
+    algorithm_title = "Estimate tasking orders"
+    kind = "estimate"
+    help_text = ("<p>Asks the provider what one order per AOI would cost, without placing anything. The output "
+                 "layer holds the AOIs (EPSG:4326) with each one's estimate or the provider's reason.</p>"
+                 + PARAMS_HELP)
+
+    def initAlgorithm(self, config=None):
+        super().initAlgorithm(config)
+        self.addOutput(QgsProcessingOutputNumber(TOTAL, "Estimated total"))
+        self.addOutput(QgsProcessingOutputString(UNIT, "Unit of the estimate"))
+
+    def process(self, parameters, context, feedback):
+        prepared = self.prepare_orders(parameters, context, feedback)
+        if prepared is None:
+            return {}
+        connection, provider, product, draft, aois = prepared
+        feedback.setProgress(30)
+        try:
+            estimate = provider.estimate(draft)
+        except Exception as error:  # noqa: BLE001
+            raise self.failed(connection, error) from None
+        feedback.setProgress(80)
+        sink, sink_id, fields = self.sink(parameters, context, aois)
+        for index, aoi in enumerate(aois):
+            value = estimate.per_aoi[index] if index < len(estimate.per_aoi) else None
+            error = estimate.errors.get(index) or estimate.errors.get(str(index)) or ""
+            self.write(sink, fields, aoi, index, [value, estimate.unit, error])
+        feedback.setProgress(100)
+        feedback.pushInfo(f"Estimated total: {estimate.total:g} {estimate.unit} for {len(aois)} AOI(s).")
+        return {OUTPUT: sink_id, TOTAL: estimate.total, UNIT: estimate.unit}
+
+
+class PlaceOrdersAlgorithm(_OrdersAlgorithm):
+    algorithm_name = "placeorders"
+    algorithm_title = "Place tasking orders"
+    kind = "place"
+    help_text = (
+        "<p>Places one tasking order per AOI. <b>Placing may commit you to pay</b> once the provider confirms the "
+        "price (products with a quote wait for you to accept it: see <i>Decide feasibility or quote</i>). The "
+        "output layer holds the AOIs with each one's order id, or the reason it was not placed.</p>"
+        "<p><b>Client reference</b> (optional, letters, digits, <code>.-_</code>): the tag the orders carry. "
+        "Left empty, every run is a new placement. Give one to make a model safe to run again: a run with the "
+        "same reference and the same AOIs finds the orders placed before and places only the AOIs without one, "
+        "so nothing is ordered twice — also after a run that stopped half-way. The reference used is logged "
+        "and returned.</p>" + PARAMS_HELP)
+
+    def add_extra_parameters(self):
+        reference = QgsProcessingParameterString(CLIENT_REFERENCE, "Client reference (re-runs reconcile instead "
+                                                                   "of placing twice)", optional=True)
+        self.addParameter(reference)
+
+    def initAlgorithm(self, config=None):
+        super().initAlgorithm(config)
+        self.addOutput(QgsProcessingOutputNumber(PLACED, "Orders placed (or found placed)"))
+        self.addOutput(QgsProcessingOutputNumber(FAILED, "AOIs without an order"))
+        self.addOutput(QgsProcessingOutputString(CLIENT_REFERENCE, "Client reference used"))
+
+    def client_reference(self, parameters, context) -> str:
+        given = (self.parameterAsString(parameters, CLIENT_REFERENCE, context) or "").strip()
+        if not given:
+            return new_client_reference()
+        if not REFERENCE_PATTERN.fullmatch(given):
+            raise QgsProcessingException("The client reference may hold letters, digits, “.”, “-” and “_” only "
+                                         "(at most 64).")
+        return given
+
+    def process(self, parameters, context, feedback):
+        given_reference = bool((self.parameterAsString(parameters, CLIENT_REFERENCE, context) or "").strip())
+        prepared = self.prepare_orders(parameters, context, feedback)
+        if prepared is None:
+            return {}
+        connection, provider, product, draft, aois = prepared
+        reference = draft.client_reference
+        feedback.pushInfo(f"Client reference: {reference} (give it as Client reference to run this placement "
+                          "again without ordering twice).")
+        outcomes = {}
+        try:
+            if given_reference:
+                for index, order in provider.placed_orders(draft).items():
+                    outcomes[index] = PlacementOutcome(index, order=order)
+                if outcomes:
+                    feedback.pushInfo(f"{len(outcomes)} AOI(s) already have an order with reference {reference}; "
+                                      "they are not placed again.")
+            remaining = [i for i in range(len(aois)) if i not in outcomes]
+            total = max(len(remaining), 1)
+            for start in range(0, len(remaining), PLACE_CHUNK):
+                chunk = remaining[start:start + PLACE_CHUNK]
+                if feedback.isCanceled():
+                    for index in remaining[start:]:
+                        outcomes[index] = PlacementOutcome(index, error=(
+                            f"Not placed: cancelled. Run again with client reference {reference} to place the rest."))
+                    break
+                try:
+                    for outcome in provider.place(draft, only=chunk):
+                        outcomes[outcome.aoi_index] = outcome
+                except Exception as error:  # noqa: BLE001 - the provider could not say what it created
+                    message = getattr(error, "user_message", None) or str(error)
+                    for index in chunk:
+                        outcomes[index] = PlacementOutcome(index, error=(
+                            f"Placement did not complete: {message} Run again with client reference {reference}: "
+                            "orders that were created are found, not placed twice."))
+                feedback.setProgress(30 + 60 * (start + len(chunk)) / total)
+        except Exception as error:  # noqa: BLE001 - reconciliation failed: nothing was placed
+            raise self.failed(connection, error) from None
+        finally:
+            keep_sandbox_state(provider, connection)
+        sink, sink_id, fields = self.sink(parameters, context, aois)
+        placed = 0
+        for index, aoi in enumerate(aois):
+            outcome = outcomes.get(index) or PlacementOutcome(index, error="Not placed.")
+            if outcome.placed:
+                placed += 1
+                order = outcome.order
+                self.write(sink, fields, aoi, index, [order.id, order.name, order.status.describe(), ""])
+            else:
+                error = outcome.error or "The provider gave no reason."
+                feedback.reportError(f"AOI {index + 1}: {error}", False)
+                self.write(sink, fields, aoi, index, ["", "", "", error])
+        feedback.setProgress(100)
+        feedback.pushInfo(f"{placed} of {len(aois)} order(s) placed on {connection.name}.")
+        return {OUTPUT: sink_id, PLACED: placed, FAILED: len(aois) - placed, CLIENT_REFERENCE: reference}

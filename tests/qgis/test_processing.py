@@ -1,0 +1,204 @@
+"""The Processing algorithms, run through processing.run against the in-process sandbox."""
+import json
+
+import pytest
+import requests
+from qgis.core import (
+    QgsApplication,
+    QgsFeature,
+    QgsGeometry,
+    QgsProcessingException,
+    QgsProcessingFeatureSourceDefinition,
+    QgsProject,
+    QgsVectorLayer,
+)
+
+from satellite_tasking.plugin.processing.provider import PROVIDER_ID, TaskingProcessingProvider
+from satellite_tasking.plugin.provider_factory import ProviderFactory
+from satellite_tasking.plugin.sandbox_service import SandboxService
+from satellite_tasking.plugin.sessions import SessionFactory
+
+PLEIADES = "up42:a8b1d6f0-5c3e-4b7a-9f21-0e6c2d4b7a11"
+WINDOW = {"START": "2026-01-10T00:00:00Z", "END": "2026-01-30T00:00:00Z"}
+
+
+@pytest.fixture
+def tasking(qgis_processing, clean_settings):
+    """The provider registered with a fresh sandbox (frozen clock); yields (run, sandbox url)."""
+    from qgis import processing
+
+    sandbox = SandboxService(state_file=None, speed=0, port=0, seed=11)
+    factory = ProviderFactory(sandbox, settings=clean_settings,
+                              session_factory=SessionFactory(agent="SatelliteTasking/test QGIS/test"))
+    provider = TaskingProcessingProvider(factory)
+    assert QgsApplication.processingRegistry().addProvider(provider)
+
+    def run(name, **parameters):
+        return processing.run(f"{PROVIDER_ID}:{name}", {"CONNECTION": "Sandbox", **parameters})
+
+    yield run, sandbox
+    QgsApplication.processingRegistry().removeProvider(provider)
+    sandbox.stop()
+    QgsProject.instance().removeAllMapLayers()
+
+
+def memory_layer(kind, wkts, crs="EPSG:32633", name="fields"):
+    layer = QgsVectorLayer(f"{kind}?crs={crs}", name, "memory")
+    features = []
+    for wkt in wkts:
+        feature = QgsFeature()
+        feature.setGeometry(QgsGeometry.fromWkt(wkt))
+        features.append(feature)
+    layer.dataProvider().addFeatures(features)
+    QgsProject.instance().addMapLayer(layer)
+    return layer
+
+
+def square(x, y, size=2000):
+    return f"POLYGON(({x} {y}, {x + size} {y}, {x + size} {y + size}, {x} {y + size}, {x} {y}))"
+
+
+def berlin_fields():
+    return memory_layer("MultiPolygon", [
+        square(390000, 5815000), square(395000, 5815000),
+        f"MULTIPOLYGON({square(400000, 5815000, 1000)[7:]},{square(403000, 5815000, 1000)[7:]})",
+    ])
+
+
+def features_of(output):
+    layer = output if isinstance(output, QgsVectorLayer) else QgsVectorLayer(output, "out", "ogr")
+    return [{f.fields().at(i).name(): f.attribute(i) for i in range(f.fields().count())} | {"geometry": f.geometry()}
+            for f in layer.getFeatures()]
+
+
+def test_provider_lists_its_algorithms_with_help(tasking):
+    provider = QgsApplication.processingRegistry().providerById(PROVIDER_ID)
+    names = sorted(a.name() for a in provider.algorithms())
+    assert names == ["decideorder", "estimateorders", "listproducts", "placeorders", "syncorders"]
+    for algorithm in provider.algorithms():
+        assert len(algorithm.shortHelpString()) > 80, algorithm.name()
+        assert algorithm.parameterDefinition("CONNECTION").options()[0] == "Sandbox"
+
+
+def test_list_products_gives_a_table(tasking):
+    run, _ = tasking
+    result = run("listproducts", OUTPUT="memory:")
+    rows = {row["id"]: row for row in features_of(result["OUTPUT"])}
+    assert result["COUNT"] == len(rows) >= 6
+    assert rows[PLEIADES]["needs_feasibility"] and rows[PLEIADES]["needs_quotation"]
+    assert rows["planet:area"]["geometry_types"] == "Polygon"
+    assert rows["planet:point"]["geometry_types"] == "Point"
+    assert rows["planet:area"]["provider"] == "Planet"
+
+
+def test_connection_by_id_and_unknown_connection(tasking):
+    run, _ = tasking
+    assert run("listproducts", OUTPUT="memory:", CONNECTION="sandbox")["COUNT"] >= 6
+    with pytest.raises(QgsProcessingException, match="no connection named “Nowhere”"):
+        run("listproducts", OUTPUT="memory:", CONNECTION="Nowhere")
+
+
+def test_estimate_then_place_multipart_split_and_reconcile(tasking):
+    run, sandbox = tasking
+    layer = berlin_fields()
+    params = json.dumps({"maxCloudCover": 10, "acquisitionMode": "mono"})
+    estimate = run("estimateorders", PRODUCT=PLEIADES, INPUT=layer, NAME="Fields", PARAMS=params,
+                   OUTPUT="memory:", **WINDOW)
+    rows = features_of(estimate["OUTPUT"])
+    assert len(rows) == 4  # the multipolygon splits into two AOIs
+    assert all(row["estimate"] and row["estimate"] > 0 for row in rows), rows
+    assert estimate["TOTAL"] == pytest.approx(sum(row["estimate"] for row in rows))
+    assert rows[0]["geometry"].boundingBox().xMinimum() == pytest.approx(13.5, abs=0.2)  # EPSG:4326 out
+
+    placed = run("placeorders", PRODUCT=PLEIADES, INPUT=layer, NAME="Fields", PARAMS=params,
+                 CLIENT_REFERENCE="model-run-1", OUTPUT="memory:", **WINDOW)
+    rows = features_of(placed["OUTPUT"])
+    assert placed["PLACED"] == 4 and placed["FAILED"] == 0
+    assert placed["CLIENT_REFERENCE"] == "model-run-1"
+    first_ids = [row["order_id"] for row in rows]
+    assert all(first_ids) and len(set(first_ids)) == 4
+
+    # The same model again: the orders are found, none is placed twice.
+    again = run("placeorders", PRODUCT=PLEIADES, INPUT=layer, NAME="Fields", PARAMS=params,
+                CLIENT_REFERENCE="model-run-1", OUTPUT="memory:", **WINDOW)
+    assert [row["order_id"] for row in features_of(again["OUTPUT"])] == first_ids
+    token = requests.post(f"{sandbox.url()}/oauth/token", data={
+        "grant_type": "password", "username": "sandbox-user", "password": "sandbox-password"}, timeout=5).json()
+    orders = requests.get(f"{sandbox.url()}/v2/orders?size=100&tags=model-run-1", timeout=5,
+                          headers={"Authorization": f"Bearer {token['access_token']}"}).json()["content"]
+    assert sorted(o["id"] for o in orders) == sorted(first_ids)
+
+
+def test_params_that_do_not_match_the_schema_are_refused_with_the_dialogs_words(tasking):
+    run, _ = tasking
+    layer = berlin_fields()
+    with pytest.raises(QgsProcessingException) as error:
+        run("placeorders", PRODUCT=PLEIADES, INPUT=layer, PARAMS=json.dumps({"maxCloudCover": 50}),
+            OUTPUT="memory:", **WINDOW)
+    message = str(error.value)
+    assert "do not fit" in message and "maxCloudCover" in message and "50" in message, message
+    with pytest.raises(QgsProcessingException, match="acquisitionStart: This field is required"):
+        run("estimateorders", PRODUCT=PLEIADES, INPUT=layer, OUTPUT="memory:")
+    with pytest.raises(QgsProcessingException, match="not valid JSON"):
+        run("estimateorders", PRODUCT=PLEIADES, INPUT=layer, PARAMS="{maxCloudCover: 5", OUTPUT="memory:")
+
+
+def test_a_line_layer_for_a_polygon_product(tasking):
+    run, _ = tasking
+    lines = memory_layer("LineString", ["LINESTRING(390000 5815000, 392000 5816000)"], name="roads")
+    with pytest.raises(QgsProcessingException, match="Layer 'roads' holds lines; .* accepts polygons only"):
+        run("placeorders", PRODUCT="planet:area", INPUT=lines, OUTPUT="memory:")
+
+
+def test_an_empty_selection(tasking):
+    run, _ = tasking
+    layer = berlin_fields()
+    layer.removeSelection()
+    with pytest.raises(QgsProcessingException, match="No features are selected on 'fields'"):
+        run("placeorders", PRODUCT="planet:area", INPUT=QgsProcessingFeatureSourceDefinition(layer.id(), True),
+            OUTPUT="memory:")
+
+
+def test_unknown_product(tasking):
+    run, _ = tasking
+    with pytest.raises(QgsProcessingException, match="has no product “Hubble”"):
+        run("estimateorders", PRODUCT="Hubble", INPUT=berlin_fields(), OUTPUT="memory:")
+
+
+def test_selected_features_place_planet_orders_then_sync_to_geopackage(tasking, tmp_path):
+    run, sandbox = tasking
+    layer = berlin_fields()
+    layer.selectByIds([1, 2])
+    placed = run("placeorders", PRODUCT="planet:area", INPUT=QgsProcessingFeatureSourceDefinition(layer.id(), True),
+                 NAME="Planet fields", OUTPUT="memory:", **WINDOW)
+    assert placed["PLACED"] == 2
+    ids = {row["order_id"] for row in features_of(placed["OUTPUT"])}
+    requests.post(f"{sandbox.url()}/_sandbox/clock", json={"advance_seconds": 30 * 86400}, timeout=5)
+    gpkg = tmp_path / "tasking.gpkg"
+    synced = run("syncorders", GEOPACKAGE=str(gpkg))
+    assert synced["ORDER_COUNT"] >= 2 and synced["CAPTURE_COUNT"] >= 2
+    orders = {row["order_id"]: row for row in features_of(synced["ORDERS"])}
+    assert ids <= set(orders)
+    captures = features_of(synced["CAPTURES"])
+    assert {row["order_id"] for row in captures} <= ids
+    assert {row["outcome"] for row in captures} & {"success", "invalid"}
+
+
+def test_feasibility_then_quote_decisions(tasking):
+    run, sandbox = tasking
+    placed = run("placeorders", PRODUCT=PLEIADES, INPUT=memory_layer("Polygon", [square(390000, 5815000)]),
+                 NAME="Decide", PARAMS=json.dumps({"maxCloudCover": 10}), OUTPUT="memory:", **WINDOW)
+    order_id = features_of(placed["OUTPUT"])[0]["order_id"]
+    with pytest.raises(QgsProcessingException, match="waits for no price decision"):
+        run("decideorder", ORDER_ID=order_id, DECISION="accept quote")
+    requests.post(f"{sandbox.url()}/_sandbox/clock", json={"advance_seconds": 4 * 86400}, timeout=5)
+    with pytest.raises(QgsProcessingException, match="Choose one of the feasibility options") as listed:
+        run("decideorder", ORDER_ID=order_id, DECISION="choose feasibility option")
+    option_id = str(listed.value).split("give its id: ", 1)[1].split(" ", 1)[0]
+    with pytest.raises(QgsProcessingException, match="has no option nope"):
+        run("decideorder", ORDER_ID=order_id, OPTION_ID="nope")
+    chosen = run("decideorder", ORDER_ID=order_id, OPTION_ID=option_id)
+    assert chosen["CHOSEN"] == option_id
+    requests.post(f"{sandbox.url()}/_sandbox/clock", json={"advance_seconds": 2 * 86400}, timeout=5)
+    accepted = run("decideorder", ORDER_ID=order_id, DECISION="accept quote")
+    assert accepted["STATUS"] == "quote accepted" and accepted["PRICE"] > 0
