@@ -7,7 +7,7 @@ an ``AoiRefusal`` whose reason names the layer and the feature, never an excepti
 Speed: a dialog is opened on the GUI thread with thousands of selected features, so the common case
 (a single, simple polygon) runs through a vectorised "fast lane": QGIS reads and transforms each
 geometry, and numpy checks simplicity, measures and rounds all of them at once. Everything the fast
-lane cannot prove correct goes through ``_prepare_feature``, the general path, which uses QGIS/GEOS
+lane cannot prove correct goes through ``prepare_feature``, the general path, which uses QGIS/GEOS
 for each step. The GeoJSON dict of an AOI is built when first asked for (``Aoi.geometry``), because
 building millions of Python lists costs more than all the checks together and is only needed when
 an order is sent.
@@ -42,17 +42,15 @@ logger = logging.getLogger(__name__)
 WGS84_AUTHID = "EPSG:4326"
 # 7 decimals of a degree is about 1 cm on the ground: finer than any satellite can task.
 COORDINATE_DECIMALS = 7
+# below a square metre an "area" is a rounding artefact, not something a satellite can image
+MIN_AREA_KM2 = 1e-6
 
 # WGS84 ellipsoid
 _A = 6378137.0
 _F = 1 / 298.257223563
 _E2 = _F * (2 - _F)
 _E = math.sqrt(_E2)
-_AUTHALIC_R2 = _A * _A * (1 - _E2) / 2 * (1 / (1 - _E2) + math.atanh(_E) / _E)  # R_q² (q_p = 2·this/a²(1-e²))
 
-_POLYGON_TYPES = ("Polygon", "MultiPolygon")
-_POINT_TYPES = ("Point", "MultiPoint")
-_LINE_TYPES = ("LineString", "MultiLineString")
 _FAMILY_WORD = {"Polygon": "polygon", "Point": "point", "LineString": "line"}
 
 
@@ -75,6 +73,17 @@ class AoiRules:
 
     def families(self) -> List[str]:
         return [base for base in ("Polygon", "Point", "LineString") if self.accepts_family(base)]
+
+    def multipart_policy(self) -> str:
+        """A sentence for the dialog: what happens to multipart features with this product."""
+        kept = [f"Multi{base}" for base in self.families() if self.keeps_multipart(base)]
+        if kept:
+            return f"Multipart features are kept whole (this product accepts {', '.join(kept)})."
+        return "Multipart features are split: one AOI per part."
+
+    def __post_init__(self):
+        if self.antimeridian not in ("split", "refuse"):
+            raise ValueError(f"antimeridian must be 'split' or 'refuse', not {self.antimeridian!r}")
 
 
 @dataclass(eq=False)
@@ -113,13 +122,15 @@ class AoiResult:
     refusals: List[AoiRefusal] = field(default_factory=list)
     message: Optional[str] = None  # set when nothing usable came out: say why, open no dialog
     notes: List[str] = field(default_factory=list)  # layers skipped (not vector, wrong geometry type)
+    rules: Optional[AoiRules] = None  # the rules the AOIs were made under
 
     @property
     def multipart_policy(self) -> str:
         """A sentence for the dialog about what happens to multipart features."""
-        types = {aoi.geometry_type for aoi in self.aois}
-        if any(t.startswith("Multi") for t in types):
-            return "Multipart features are kept whole, one AOI per feature."
+        if self.rules is not None:
+            return self.rules.multipart_policy()
+        if any(aoi.geometry_type.startswith("Multi") for aoi in self.aois):
+            return "Multipart features are kept whole."
         return "Multipart features are split: one AOI per part."
 
 
@@ -130,7 +141,7 @@ class AoiResult:
 def aois_from_layers(layers: Sequence[QgsMapLayer], rules: AoiRules) -> AoiResult:
     """AOIs from the selected features of each layer (the layer-tree selection or one layer)."""
     wanted = " or ".join(_FAMILY_WORD[f] for f in rules.families()) or "polygon"
-    result = AoiResult()
+    result = AoiResult(rules=rules)
     usable = []
     for layer in layers:
         if layer is None:
@@ -193,7 +204,7 @@ def aois_from_features(
         transform_context = QgsProject.instance().transformContext()
     job = _Job(crs, rules, layer_name, transform_context)
     job.run(features)
-    result = AoiResult(aois=job.aois, refusals=job.refusals)
+    result = AoiResult(aois=job.aois, refusals=job.refusals, rules=rules)
     if not job.seen:
         result.message = f"Select at least one feature on '{layer_name}'."
     elif not job.aois:
@@ -211,7 +222,7 @@ class _Refused(Exception):
 
 
 _FAST_SOURCE_TYPES = (QgsWkbTypes.Type.Polygon, QgsWkbTypes.Type.MultiPolygon)
-_FAST_CHUNK = 256  # features per numpy batch: arrays small enough to stay in cache
+_FAST_CHUNK = 512  # features per numpy batch: arrays small enough to stay in cache
 
 
 def _qpointf_is_two_doubles() -> bool:
@@ -322,17 +333,29 @@ class _Job:
         if not index_of:
             return {}
         xy = np.frombuffer(b"".join(blobs), dtype=np.float64).reshape(-1, 2)
-        xy = np.round(xy, COORDINATE_DECIMALS)
         counts_arr = np.asarray(counts, dtype=np.int64)
         starts = np.zeros(len(counts), dtype=np.int64)
         np.cumsum(counts_arr[:-1], out=starts[1:])
-        ok, signed_m2 = _simple_ring_areas(xy, starts, counts_arr)
-        area_km2 = np.abs(signed_m2) / 1e6
-        ok &= area_km2 > 0
+        with np.errstate(all="ignore"):  # NaN, infinities and overflows just fail the checks
+            xy = np.round(xy, COORDINATE_DECIMALS)
+            ok, star, signed_m2 = _simple_ring_areas(xy, starts, counts_arr)
+            area_km2 = np.abs(signed_m2) / 1e6
+        ok &= area_km2 >= MIN_AREA_KM2
         if rules.min_area_km2 is not None:
             ok &= area_km2 >= rules.min_area_km2
         if rules.max_area_km2 is not None:
             ok &= area_km2 <= rules.max_area_km2
+        # not star-shaped (concave fields, L-shapes): GEOS decides simplicity; the area stands, as
+        # the moments hold for any simple ring
+        for i in np.flatnonzero(ok & ~star).tolist():
+            ring = xy[starts[i] : starts[i] + counts[i]]
+            if (ring[1:] == ring[:-1]).all(axis=1).any():
+                ok[i] = False  # repeated vertices: the general path drops them
+                continue
+            candidate = QgsGeometry()
+            candidate.fromWkb(struct.pack("<BIII", 1, 3, 1, counts[i]) + ring.astype("<f8").tobytes())
+            if not candidate.isGeosValid():
+                ok[i] = False
         out = {}
         layer_name = self.layer_name
         areas = area_km2.tolist()
@@ -467,6 +490,8 @@ class _Job:
                 f"{self.label(fid)} crosses the antimeridian (180°), which this product does not accept; "
                 "draw it as two features, one on each side."
             )
+        # validity is judged on what will be sent: coordinates rounded as in the output
+        coords = _map_coords(coords, lambda a: np.round(a, COORDINATE_DECIMALS))
         return _geometry_from(kind, coords), crosses
 
     def _make_valid(self, fid, geometry, family, warnings):
@@ -476,8 +501,7 @@ class _Job:
             return geometry
         if geometry.isGeosValid():
             return geometry
-        errors = geometry.validateGeometry(Qgis.GeometryValidationEngine.Geos)
-        reason = "; ".join(sorted({e.what() for e in errors})) or "invalid geometry"
+        reason = _invalidity_reason(geometry)
         repaired = geometry.makeValid()
         polygons = _polygon_parts(repaired) if repaired and not repaired.isNull() else []
         if not polygons:
@@ -489,6 +513,9 @@ class _Job:
         kind, coords = _read_wkb(geometry.asWkb().data())
         points = [coords] if kind == "Point" else list(coords)
         points = [np.round(np.asarray(p, dtype=float), COORDINATE_DECIMALS) for p in points]
+        if self.rules.keeps_multipart("Point") and len(points) > self.rules.max_vertices:
+            raise _Refused(f"{self.label(fid)} has {len(points)} points, more than this product's limit of "
+                           f"{self.rules.max_vertices}.")
         if self.rules.keeps_multipart("Point") and (len(points) > 1 or "Point" not in self.rules.geometry_types):
             return [Aoi(fid, 0, "MultiPoint", 0.0, len(points), warnings, self.layer_name,
                         np.vstack(points))]
@@ -533,14 +560,28 @@ class _Job:
         geometry = self._fit_vertex_limit(geometry, family, warnings, label)
         kind, coords = _read_wkb(geometry.asWkb().data())
         coords = _round_and_clean(kind, coords)
+        if coords is not None and family == "Polygon":
+            kind, coords = self._valid_after_rounding(kind, coords, warnings, label)
         if coords is None:
             raise _Refused(f"{label} collapses to nothing at {COORDINATE_DECIMALS}-decimal precision.")
+        if kind.startswith("Multi") and len(coords) > 1 and multi not in rules.geometry_types:
+            # simplification or repair broke the part in pieces and the product takes single parts
+            sizes = [_polygon_area_km2("Polygon", c) if family == "Polygon" else len(c) for c in coords]
+            coords = [coords[int(np.argmax(sizes))]]
+            warnings.append(f"Came apart in {len(sizes)} pieces when simplified or repaired; kept the largest.")
+        if kind.startswith("Multi") and len(coords) == 1 and family in rules.geometry_types:
+            kind, coords = family, coords[0]
         vertex_count = _vertex_count(coords)
+        if vertex_count > rules.max_vertices:
+            raise _Refused(
+                f"{label} has {vertex_count} vertices once repaired, more than this product's limit of "
+                f"{rules.max_vertices}."
+            )
         area_km2 = 0.0
         if family == "Polygon":
             area_km2 = _polygon_area_km2(kind, coords)
-            if not area_km2 > 0:
-                raise _Refused(f"{label} has no area.")
+            if not area_km2 >= MIN_AREA_KM2:
+                raise _Refused(f"{label} has no area (less than 1 m²).")
             if rules.min_area_km2 is not None and area_km2 < rules.min_area_km2:
                 raise _Refused(
                     f"{label} covers {area_km2:,.3f} km², less than this product's minimum of "
@@ -552,23 +593,28 @@ class _Job:
                     f"{rules.max_area_km2:,.1f} km²."
                 )
             coords = _orient(kind, coords)
-        if kind.startswith("Multi") and multi not in rules.geometry_types and len(coords) > 1:
-            # simplification or repair broke one part in pieces and the product takes single parts
-            sizes = [_polygon_area_km2("Polygon", c) if family == "Polygon" else len(c) for c in coords]
-            largest = int(np.argmax(sizes))
-            coords = [coords[largest]]
-            vertex_count = _vertex_count(coords)
-            if family == "Polygon":
-                area_km2 = sizes[largest]
-            warnings.append(f"Came apart in {len(sizes)} pieces when simplified; kept the largest.")
-        geometry_type = multi if kind.startswith("Multi") else family
-        if geometry_type not in rules.geometry_types:
-            geometry_type = family if family in rules.geometry_types else multi
-            if kind.startswith("Multi") and geometry_type == family:
-                coords = coords[0]
-            elif not kind.startswith("Multi") and geometry_type == multi:
-                coords = [coords]
+        geometry_type = kind
+        if geometry_type not in rules.geometry_types:  # only the Multi form is accepted
+            geometry_type, coords = multi, [coords]
         return Aoi(fid, part_index, geometry_type, area_km2, vertex_count, warnings, self.layer_name, coords)
+
+    def _valid_after_rounding(self, kind, coords, warnings, label):
+        """Rounding to 1e-7° can make a thin outline touch itself: repair once more, or refuse."""
+        rounded = _geometry_from(kind, coords)
+        if rounded.isGeosValid():
+            return kind, coords
+        parts = _polygon_parts(rounded.makeValid())
+        if parts:
+            repaired = QgsGeometry.collectGeometry(parts) if len(parts) > 1 else parts[0]
+            if not self.rules.holes_allowed:
+                # the repair can cut a sliver out as a hole; fill it, and merge parts that then overlap
+                repaired = QgsGeometry.unaryUnion([p.removeInteriorRings() for p in parts]).removeInteriorRings()
+            kind, coords = _read_wkb(repaired.asWkb().data())
+            coords = _round_and_clean(kind, coords)
+            if coords is not None and _geometry_from(kind, coords).isGeosValid():
+                warnings.append("Slivers thinner than 1 cm removed (they touched once rounded to 1e-7°).")
+                return kind, coords
+        raise _Refused(f"{label} is too thin: its outline touches itself once rounded to 1e-7° (about 1 cm).")
 
     def _fit_vertex_limit(self, geometry, family, warnings, label):
         limit = self.rules.max_vertices
@@ -596,7 +642,8 @@ class _Job:
                 raise _Refused(f"{label} has {before} vertices and loses its area when simplified to {limit}.")
             simplified = QgsGeometry.collectGeometry(parts) if len(parts) > 1 else parts[0]
         after = simplified.constGet().nCoordinates()
-        note = f"Simplified from {before} to {after} vertices (provider limit {limit}; tolerance ≈ {tolerance * 111_320:.3g} m"
+        note = (f"Simplified from {before} to {after} vertices (provider limit {limit}; "
+                f"tolerance ≈ {tolerance * 111_320:.3g} m")
         if family == "Polygon":
             old = _polygon_area_km2(*_read_wkb(geometry.asWkb().data()))
             new = _polygon_area_km2(*_read_wkb(simplified.asWkb().data()))
@@ -621,6 +668,19 @@ def _polygon_parts(geometry: QgsGeometry) -> List[QgsGeometry]:
         for part in geometry.asGeometryCollection():
             out.extend(_polygon_parts(part))
     return [p for p in out if p.area() > 0]
+
+
+def _invalidity_reason(geometry: QgsGeometry) -> str:
+    """GEOS's word for what is wrong; QGIS's own validator when GEOS cannot even read the rings."""
+    for engine in (Qgis.GeometryValidationEngine.Geos, Qgis.GeometryValidationEngine.QgisInternal):
+        found = []
+        for error in geometry.validateGeometry(engine):
+            what = error.what().strip()
+            if what and what not in found:
+                found.append(what)
+        if found:
+            return "; ".join(found[:2]) + ("; …" if len(found) > 2 else "")
+    return "invalid geometry"
 
 
 def _hole_count(geometry: QgsGeometry) -> int:
@@ -795,29 +855,32 @@ def _authalic_integral(sin_lat):
     return _A * _A * (1 - _E2) / 2 * (sin_lat / (1 - es * es) + np.arctanh(es) / _E)
 
 
-def _edge_terms(lon_deg, lat_deg):
-    """Per-edge ∫F(φ)dλ for edges straight in lon/lat (as GeoJSON edges are), edge i = point i → i+1."""
-    lam = np.radians(lon_deg)
-    phi = np.radians(lat_deg)
-    s = np.sin(phi)
-    f = _authalic_integral(s)
-    d_lam = lam[1:] - lam[:-1]
-    d_phi = phi[1:] - phi[:-1]
-    # trapezoid plus its curvature correction (F'' ≈ -R_q² sin φ): exact for meridians and parallels,
-    # and far below a square metre per km of edge otherwise
-    return d_lam * ((f[1:] + f[:-1]) / 2 + d_phi * d_phi * _AUTHALIC_R2 * (s[1:] + s[:-1]) / 24), f
+# Gauss–Legendre nodes and weights on [0, 1]: exact for the smooth F(φ) along any edge we meet
+_GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(6)
+_GL_NODES = (_GL_NODES + 1) / 2
+_GL_WEIGHTS = _GL_WEIGHTS / 2
 
 
 def _ring_signed_area_m2(ring) -> float:
+    """Area of a ring whose edges are straight in lon/lat (as GeoJSON's are), counterclockwise > 0.
+
+    ∮ F(φ) dλ with F the area from the equator per radian of longitude; along an edge φ is linear
+    in λ, so each edge's integral is a one-dimensional quadrature.
+    """
     ring = np.asarray(ring, dtype=float)
     if len(ring) < 3:
         return 0.0
     if np.any(ring[0] != ring[-1]):
         ring = np.vstack([ring, ring[:1]])
-    terms, f = _edge_terms(ring[:, 0], ring[:, 1])
+    lam = np.radians(ring[:, 0])
+    phi = np.radians(ring[:, 1])
+    d_lam = lam[1:] - lam[:-1]
+    d_phi = phi[1:] - phi[:-1]
+    nodes = phi[:-1, None] + d_phi[:, None] * _GL_NODES[None, :]
+    mean_f = _authalic_integral(np.sin(nodes)) @ _GL_WEIGHTS
     # subtracting F at the first vertex keeps the large terms from swamping a small area
-    d_lam = np.radians(ring[1:, 0] - ring[:-1, 0])
-    return float(-(terms - d_lam * f[0]).sum())
+    reference = _authalic_integral(np.sin(phi[0]))
+    return float(-(d_lam * (mean_f - reference)).sum())
 
 
 def _polygon_area_km2(kind: str, coords) -> float:
@@ -837,7 +900,9 @@ def _wgs84_area_density(phi):
 
 
 def _simple_ring_areas(xy, starts, counts):
-    """For closed rings stored end to end in ``xy`` (lon/lat): (proved simple, signed area in m²).
+    """For closed rings stored end to end in ``xy`` (lon/lat): (fit, proved simple, signed area in m²).
+
+    Fit: finite, closed, inside ±180°/±90°, at most 2° tall (for the area's accuracy).
 
     Simple: the ring is star-shaped around its bounding box's centre. Each edge turns the same way around
     that centre by less than half a turn (cross products of one sign) and the ring goes round
@@ -855,7 +920,8 @@ def _simple_ring_areas(xy, starts, counts):
     high = np.maximum.reduceat(xy, starts, axis=0)
     xmin, ymin = low.T
     xmax, ymax = high.T
-    ok = (xmin >= -180) & (xmax <= 180) & (ymin > -90) & (ymax < 90) & (ymax - ymin <= 2.0)
+    ok = (xmin >= -180) & (xmax <= 180) & (xmax - xmin <= 180)
+    ok &= (ymin > -90) & (ymax < 90) & (ymax - ymin <= 2.0)
     ok &= np.all(xy[starts] == xy[ends], axis=1) & (counts >= 4)
     centre = (low + high) / 2
     cy = centre[:, 1]
@@ -870,19 +936,18 @@ def _simple_ring_areas(xy, starts, counts):
     cross[junctions] = 0.0
     span = np.maximum(xmax - xmin, ymax - ymin)
     threshold = 1e-12 * span * span
-    ok &= (cmin > threshold) | (cmax < -threshold)
+    star = (cmin > threshold) | (cmax < -threshold)
     north = ry >= 0
     changes = north[1:] != north[:-1]
     changes[junctions] = False
-    ok &= np.add.reduceat(changes, starts, dtype=np.int64) == 2
+    star &= np.add.reduceat(changes, starts, dtype=np.int64) == 2
     # planar moments (degrees, about the bbox centre) from the shoelace terms
     twice_area = np.add.reduceat(cross, starts)
     pair = ry[:-1] + ry[1:]
-    pair *= cross
-    first = np.add.reduceat(pair, starts)  # 6 · ∫∫ y dA
-    square = ry * ry
-    pair = square[:-1] + square[1:]
-    pair += ry[:-1] * ry[1:]
+    product = ry[:-1] * ry[1:]
+    first = np.add.reduceat(pair * cross, starts)  # 6 · ∫∫ y dA
+    pair *= pair
+    pair -= product  # y_i² + y_i·y_j + y_j²
     pair *= cross
     second = np.add.reduceat(pair, starts)  # 12 · ∫∫ y² dA
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -896,6 +961,6 @@ def _simple_ring_areas(xy, starts, counts):
         curvature = (_wgs84_area_density(phi + h) - 2 * density + _wgs84_area_density(phi - h)) / (h * h)
         signed = density * planar * to_rad**2 + curvature / 2 * about_centroid * to_rad**4
     ok &= np.isfinite(signed)
-    return ok, signed
+    return ok, star, signed
 
 
