@@ -5,7 +5,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 PLUGIN_NAME := satellite_tasking
 
-.PHONY: setup run test test-unit test-qgis test-e2e test-sdk test-stapi lint package bench demo clean clean-profile
+.PHONY: setup run test test-unit test-qgis test-e2e test-sdk test-stapi lint package bench soak demo clean clean-profile
 
 setup:
 	@scripts/setup.sh
@@ -36,6 +36,12 @@ test-stapi: setup
 # Headless, offline: the sandbox, orders for the sample AOIs, decisions, sync -> demo/tasking.gpkg and demo/map.png
 demo: setup
 	QT_QPA_PLATFORM=offscreen $(PYTHON) scripts/demo.py --output demo
+
+# Long reliability runs (minutes): fault soaks of sync and placement, and the fuzzers at full size.
+soak: setup
+	QT_QPA_PLATFORM=offscreen $(PYTHON) -m pytest -q -s -p no:randomly tests/soak
+	FUZZ_EXAMPLES=500 QT_QPA_PLATFORM=offscreen $(PYTHON) -m pytest -q -s -p no:randomly \
+		tests/unit/test_provider_parsers_fuzz.py tests/qgis/test_aoi_properties.py tests/qgis/test_schema_form_properties.py
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -522,7 +522,14 @@ class TaskingSession:
         response = self.request(method, url, **kwargs)
         if not response.content.strip():
             return None
-        return response.json()
+        try:
+            return response.json(parse_constant=_refuse_non_finite, parse_float=_finite_float)
+        except ValueError:
+            name = self.connection_name
+            raise UnreadableResponse(
+                name, f"the provider {name} answered something unreadable to {method.upper()} {redact_url(url)}: "
+                      f"its JSON holds NaN or an infinite number, which JSON does not allow",
+                response.status_code) from None
 
     def get(self, url: str, **kwargs) -> Any:
         return self.json("GET", url, **kwargs)
@@ -628,6 +635,18 @@ class TaskingSession:
             return ProviderError(name, f"the address {safe_url} of {name} is not valid")
         return ProviderUnreachable(name, f"the request to {name} failed ({type(exc).__name__}, "
                                          f"{method} {safe_url})")
+
+
+def _refuse_non_finite(constant: str):
+    # Python's json reads NaN/Infinity, which no JSON standard allows and the store cannot write back.
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text} overflows a float")
+    return value
 
 
 def build_session(connection_name: str, user_agent: str, proxy: Optional[ProxyConfig] = None,

@@ -185,6 +185,15 @@ def gpkg_multipolygon(geometry: Optional[dict]) -> tuple:
     polygons, kind = _polygons_of(geometry)
     if not polygons:
         return None, kind
+    try:
+        return _multipolygon_blob(polygons), kind
+    except (TypeError, ValueError, IndexError, OverflowError, struct.error):
+        # A provider's garbled positions: the order is kept, drawn nowhere.
+        logger.debug("Unreadable %s geometry left empty", kind)
+        return None, kind
+
+
+def _multipolygon_blob(polygons: list) -> bytes:
     parts = [struct.pack("<BII", 1, 6, len(polygons))]
     xs_all: list = []
     ys_all: list = []
@@ -197,10 +206,12 @@ def gpkg_multipolygon(geometry: Optional[dict]) -> tuple:
             parts.append(struct.pack(f"<I{len(flat)}d", len(ring), *flat))
             xs_all += xs
             ys_all += ys
+    if not all(map(math.isfinite, xs_all + ys_all)):
+        raise ValueError("non-finite coordinate")
     minx, maxx, miny, maxy = min(xs_all), max(xs_all), min(ys_all), max(ys_all)
     # Header: magic, version 0, flags (little endian, xy envelope), srs id, envelope (minx, maxx, miny, maxy).
     header = b"GP" + struct.pack("<BBi4d", 0, 0b00000011, WGS84_SRS_ID, minx, maxx, miny, maxy)
-    return header + b"".join(parts), kind
+    return header + b"".join(parts)
 
 
 def gpkg_envelope(blob: Optional[bytes]) -> Optional[tuple]:

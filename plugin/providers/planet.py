@@ -583,6 +583,10 @@ class PlanetProvider(TaskingProvider):
             next_url = page.get("next")
             if not next_url:
                 return
+            if not isinstance(next_url, str):
+                raise UnreadableResponse(self.connection.name,
+                                         f"{self.connection.name} answered a listing whose next page link is not "
+                                         f"an address.")
             next_url = urljoin(url, next_url)
             if next_url in seen_urls:
                 logger.warning("Planet paging links back to a page already read; stopping")
@@ -613,6 +617,8 @@ def _kind_of(raw: dict) -> str:
         return "stereo"
     geometry = raw.get("original_geometry") or raw.get("geometry") or {}
     geometry_type = geometry.get("type") if isinstance(geometry, dict) else None
+    if not isinstance(geometry_type, str):
+        return "area"  # a garbled type (a list is not even hashable)
     return {"Point": "point", "LineString": "strip"}.get(geometry_type, "area")
 
 

@@ -11,8 +11,8 @@ import dataclasses
 from datetime import datetime, timezone
 from typing import Iterable, Optional
 
-from ..model import Connection, ConnectionKind, Order, OrderDraft, Product
 from ..http import NotFoundError
+from ..model import Connection, ConnectionKind, Order, OrderDraft, Product
 from .base import NotSupported, TaskingProvider
 
 SANDBOX_USER = "sandbox-user"

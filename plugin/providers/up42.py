@@ -143,7 +143,9 @@ def up42_auth_urls(connection: Connection) -> tuple:
 
 def up42_status(raw: Optional[str], raw_sub: Optional[str] = None) -> Status:
     """The normalised status of a UP42 status and sub-status, keeping both raw values."""
-    raw = raw or "UNKNOWN"
+    # A garbled answer may carry any JSON here (a list is not even hashable): keep it as text.
+    raw = _text(raw) or "UNKNOWN"
+    raw_sub = _text(raw_sub)
     if raw == "PLACED" and raw_sub in _PLACED_SUB_CODES:
         code = _PLACED_SUB_CODES[raw_sub]
     elif raw == "FAILED_PERMANENTLY" and raw_sub == "QUOTATION_REJECTED":
@@ -154,6 +156,18 @@ def up42_status(raw: Optional[str], raw_sub: Optional[str] = None) -> Status:
             logger.warning("Unknown UP42 order status %r; shown as received", raw)
             code = OrderStatus.RECEIVED
     return Status(code, raw, raw_sub)
+
+
+def _text(value) -> Optional[str]:
+    """A JSON value as text (None stays None): a server's wrong type must not break a lookup or a label."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+
+
+def _list(value) -> list:
+    """A JSON array, or an empty list for anything else a garbled answer put there."""
+    return value if isinstance(value, list) else []
 
 
 def parse_up42_time(value) -> Optional[datetime]:
@@ -214,7 +228,9 @@ def _positions(coordinates) -> Iterator[tuple]:
     if isinstance(coordinates, (list, tuple)) and coordinates and isinstance(coordinates[0], (int, float)):
         yield tuple(coordinates[:2])
         return
-    for part in coordinates or []:
+    if not isinstance(coordinates, (list, tuple)):
+        return  # a garbled geometry has no positions
+    for part in coordinates:
         yield from _positions(part)
 
 
@@ -379,11 +395,11 @@ class Up42Provider(TaskingProvider):
         for collection in self._items("/v2/collections", {}):
             if collection.get("type") != "TASKING":
                 continue
-            integrations = [i for i in collection.get("integrations") or [] if isinstance(i, str)]
-            providers = [p for p in collection.get("providers") or [] if isinstance(p, dict)]
+            integrations = [i for i in _list(collection.get("integrations")) if isinstance(i, str)]
+            providers = [p for p in _list(collection.get("providers")) if isinstance(p, dict)]
             producer = next((p for p in providers if "PRODUCER" in (p.get("roles") or [])),
                             providers[0] if providers else {})
-            for data_product in collection.get("dataProducts") or []:
+            for data_product in _list(collection.get("dataProducts")):
                 if not isinstance(data_product, dict) or not data_product.get("id"):
                     continue
                 product_id = data_product["id"]
@@ -447,7 +463,7 @@ class Up42Provider(TaskingProvider):
     def _batch_errors(answer: dict, indexes: list) -> dict:
         """AOI index -> message from a batch answer's ``errors`` (indexes are positions in the batch)."""
         out = {}
-        for error in answer.get("errors") or []:
+        for error in _list(answer.get("errors")):
             if not isinstance(error, dict) or not isinstance(error.get("index"), int):
                 continue
             if not 0 <= error["index"] < len(indexes):
@@ -472,17 +488,18 @@ class Up42Provider(TaskingProvider):
             return Estimate(total=0.0, unit="credits", per_aoi=[None] * len(indexes),
                             errors={i: exc.provider_message or exc.user_message for i in indexes})
         per_aoi: list = [None] * len(indexes)
-        for result in answer.get("results") or []:
+        for result in _list(answer.get("results")):
             if isinstance(result, dict) and isinstance(result.get("index"), int) and 0 <= result["index"] < len(
                     indexes):
-                per_aoi[result["index"]] = float(result.get("credits") or 0)
+                per_aoi[result["index"]] = _number(result.get("credits") or 0)
         errors = self._batch_errors(answer, indexes)
         for i in indexes:
             if per_aoi[i] is None and i not in errors:
                 errors[i] = "UP42 gave no price for this area."
-        summary = answer.get("summary") or {}
+        summary = answer.get("summary") if isinstance(answer.get("summary"), dict) else {}
         total = summary.get("totalCredits")
-        total = float(total) if isinstance(total, (int, float)) else sum(p for p in per_aoi if p is not None)
+        total = _number(total)
+        total = total if total is not None else sum(p for p in per_aoi if p is not None)
         return Estimate(total=total, unit="credits", per_aoi=per_aoi, errors=errors)
 
     def place(self, draft: OrderDraft, only: Optional[Iterable[int]] = None) -> list:
@@ -522,7 +539,7 @@ class Up42Provider(TaskingProvider):
             return self._reconcile(draft, indexes, UnreadableResponse(
                 self._name, f"the provider {self._name} answered something unreadable to the placement"))
         created = {}
-        for result in answer.get("results") or []:
+        for result in _list(answer.get("results")):
             if isinstance(result, dict) and isinstance(result.get("index"), int) and isinstance(
                     result.get("id"), str) and 0 <= result["index"] < len(indexes):
                 created[indexes[result["index"]]] = result["id"]
@@ -611,8 +628,8 @@ class Up42Provider(TaskingProvider):
     def _order_from(self, data) -> Order:
         data = self._object(data, "an order")
         details = data.get("orderDetails") if isinstance(data.get("orderDetails"), dict) else {}
-        raw_status = data.get("status")
-        sub = details.get("subStatus")
+        raw_status = _text(data.get("status"))
+        sub = _text(details.get("subStatus"))
         decision = _DECISIONS.get(sub, Decision.NONE) if raw_status == "PLACED" else Decision.NONE
         order_id = data.get("id")
         if not isinstance(order_id, str) or not order_id:
@@ -621,9 +638,9 @@ class Up42Provider(TaskingProvider):
         return Order(
             id=order_id,
             connection_id=self.connection.id,
-            name=data.get("displayName") or order_id,
+            name=_text(data.get("displayName")) or order_id,
             status=up42_status(raw_status, sub),
-            product_id=data.get("dataProductId") or "",
+            product_id=_text(data.get("dataProductId")) or "",
             geometry=details.get("geometry") or details.get("aoi"),
             created_at=parse_up42_time(data.get("createdAt")),
             updated_at=parse_up42_time(data.get("updatedAt")),
@@ -700,7 +717,7 @@ class Up42Provider(TaskingProvider):
     def _study_from(self, data) -> FeasibilityStudy:
         data = self._object(data, "a feasibility study")
         options = []
-        for option in data.get("options") or []:
+        for option in _list(data.get("options")):
             if isinstance(option, dict) and option.get("id"):
                 details = {k: v for k, v in option.items() if k not in ("id", "description")}
                 options.append(FeasibilityOption(option["id"], option.get("description") or "", details))
