@@ -497,7 +497,19 @@ class TaskingSession:
             status = response.status_code
             if status < 400:
                 if expect_json:
-                    self._check_json(response, method, safe_url)
+                    try:
+                        self._check_json(response, method, safe_url)
+                    except UnreadableResponse:
+                        # A garbled read is usually a passing fault (a proxy, a cut connection):
+                        # read once more before giving up. Writes are never repeated.
+                        delay = self._backoff(attempt)
+                        if method in READ_METHODS and attempt == 1 and self._may_retry(attempt, waited, delay):
+                            logger.info("%s %s answered something unreadable; reading it once more", method,
+                                        safe_url)
+                            self._sleep(delay)
+                            waited += delay
+                            continue
+                        raise
                 return response
 
             if idempotent and status in retry_statuses:

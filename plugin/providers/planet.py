@@ -326,7 +326,9 @@ class PlanetProvider(TaskingProvider):
             if found is not None:
                 logger.info("%s: the order exists after all (%s)", label, found.id)
                 return found
-            return f"{label}: the order was not created ({error}). Retry to place it."
+            return (f"{label}: Planet did not confirm the order ({error}) and shows none with its name, so it "
+                    f"was most likely not created. Retry to place it: the retry looks for it first, so it is "
+                    f"never ordered twice.")
         except ProviderError as error:
             return f"{label}: {error}"
         if not isinstance(answer, dict) or not answer.get("id"):

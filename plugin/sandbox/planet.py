@@ -1085,7 +1085,8 @@ class PlanetDialect:
             else:
                 end = now_us - _draw_us(rnd, HOUR, 200 * DAY)
                 start = end - span - _draw_us(rnd, 0, DAY)
-            created = start - _draw_us(rnd, HOUR, 3 * DAY)
+            # Never in the future: a PENDING order starts later but was created by now.
+            created = min(start - _draw_us(rnd, HOUR, 3 * DAY), now_us)
             fields = {
                 "name": f"{prefix}-{i:05d}", "geometry": geometry, "original_geometry": original,
                 "pl_number": DEFAULT_PL_NUMBER, "product": PRODUCT_NAMES["FLEXIBLE"], "scheduling_type": "FLEXIBLE",

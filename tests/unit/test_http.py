@@ -364,6 +364,10 @@ def test_malformed_json_is_unreadable(server, session):
     with pytest.raises(UnreadableResponse) as info:
         session.json("GET", server.url + "/malformed")
     assert "the provider UP42 test answered something unreadable" in str(info.value)
+    assert server.hits[("GET", "/malformed")] == 2  # a garbled read is read once more, not more
+    with pytest.raises(UnreadableResponse):
+        session.json("POST", server.url + "/malformed")
+    assert server.hits[("POST", "/malformed")] == 1  # a write is never repeated
     with pytest.raises(UnreadableResponse) as info:
         session.json("GET", server.url + "/html")
     assert "proxy or login portal" in str(info.value)

@@ -145,7 +145,7 @@ def test_unclear_failure_without_creation_is_reported_and_retry_places_once(sand
     outcomes = provider.place(three_aoi_draft())
     failed = [o for o in outcomes if not o.placed]
     assert len(failed) == 1
-    assert "the order was not created" in failed[0].error and "Retry to place it" in failed[0].error
+    assert "most likely not created" in failed[0].error and "Retry to place it" in failed[0].error
     assert len(names_in_sandbox(sandbox)) == 2
     [retried] = provider.place(three_aoi_draft(), only=[failed[0].aoi_index])
     assert retried.placed
