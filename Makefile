@@ -39,7 +39,7 @@ demo: setup
 
 # Long reliability runs (minutes): fault soaks of sync and placement, and the fuzzers at full size.
 soak: setup
-	QT_QPA_PLATFORM=offscreen $(PYTHON) -m pytest -q -s -p no:randomly tests/soak
+	QT_QPA_PLATFORM=offscreen $(PYTHON) -m pytest -q -s -p no:randomly tests/soak tests/qgis/test_secrets_everywhere.py
 	FUZZ_EXAMPLES=500 QT_QPA_PLATFORM=offscreen $(PYTHON) -m pytest -q -s -p no:randomly \
 		tests/unit/test_provider_parsers_fuzz.py tests/qgis/test_aoi_properties.py tests/qgis/test_schema_form_properties.py
 
