@@ -12,26 +12,15 @@ plugin's Sandbox connection is pointed at it. Three QGIS runs share one profile:
    transaction (after the orders were written, before the commit).
 3. the store opens, passes SQLite's integrity check and holds exactly the baseline; a new sync completes.
 """
-import importlib.util
 import shutil
 import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
+import qgis_desktop  # registered by conftest.py
 import requests
-
-_spec = importlib.util.spec_from_file_location("qgis_desktop", Path(__file__).with_name("qgis_desktop.py"))
-qgis_desktop = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(qgis_desktop)
-
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(shutil.which("qgis") is None or shutil.which("Xvfb") is None,
-                       reason="needs the QGIS desktop (apt: qgis) and Xvfb (apt: xvfb)"),
-]
 
 ARTIFACTS = qgis_desktop.ARTIFACTS_DIR / "desktop_crash_safety"
 PLACEMENT_DELAY_SECONDS = 3.0

@@ -1,19 +1,9 @@
 """The real QGIS desktop, started on a fresh profile under Xvfb, loads the plugin as a user would see it."""
-import importlib.util
 import shutil
 from pathlib import Path
 
 import pytest
-
-_spec = importlib.util.spec_from_file_location("qgis_desktop", Path(__file__).with_name("qgis_desktop.py"))
-qgis_desktop = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(qgis_desktop)
-
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(shutil.which("qgis") is None or shutil.which("Xvfb") is None,
-                       reason="needs the QGIS desktop (apt: qgis) and Xvfb (apt: xvfb)"),
-]
+import qgis_desktop  # registered by conftest.py
 
 ARTIFACTS = qgis_desktop.ARTIFACTS_DIR / "desktop_loads_plugin"
 

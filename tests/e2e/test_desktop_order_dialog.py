@@ -1,20 +1,9 @@
 """In the real QGIS desktop, started as `make run` starts it (sandbox on): select polygons, open the order
 dialog from the toolbar, get the sandbox's products and the form built from a product's schema."""
-import importlib.util
 import shutil
-from pathlib import Path
 
 import pytest
-
-_spec = importlib.util.spec_from_file_location("qgis_desktop", Path(__file__).with_name("qgis_desktop.py"))
-qgis_desktop = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(qgis_desktop)
-
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(shutil.which("qgis") is None or shutil.which("Xvfb") is None,
-                       reason="needs the QGIS desktop (apt: qgis) and Xvfb (apt: xvfb)"),
-]
+import qgis_desktop  # registered by conftest.py
 
 ARTIFACTS = qgis_desktop.ARTIFACTS_DIR / "desktop_order_dialog"
 
