@@ -55,8 +55,9 @@ from ..http import (
     UnreadableResponse,
 )
 from ..model import Connection, Order, OrderDraft, OrderStatus, PlacementOutcome, Product, Status
+from .aoi_matching import aoi_geometry, match_orders_to_aois
 from .base import NotSupported, TaskingProvider
-from .up42 import geometry_keys, parse_up42_time
+from .up42 import parse_up42_time
 
 logger = logging.getLogger(__name__)
 
@@ -487,7 +488,7 @@ class StapiProvider(TaskingProvider):
     def _order_body(self, draft: OrderDraft, index: int) -> dict:
         order_parameters, start, end, cql2 = split_params(draft.params)
         body = {"datetime": f"{format_instant(start)}/{format_instant(end)}",
-                "geometry": _geometry_of(draft.aois[index]), "order_parameters": order_parameters}
+                "geometry": aoi_geometry(draft.aois[index]), "order_parameters": order_parameters}
         if cql2:
             body["filter"] = cql2
         return body
@@ -562,22 +563,7 @@ class StapiProvider(TaskingProvider):
                 continue
             candidates.append(order)
         candidates.sort(key=lambda o: (o.created_at or datetime.min.replace(tzinfo=timezone.utc), o.id))
-        keys = [geometry_keys(_geometry_of(aoi)) for aoi in draft.aois]
-        matched: dict = {}
-        rest = []
-        for order in candidates:
-            exact, _ = geometry_keys(order.geometry)
-            index = next((i for i, key in enumerate(keys) if key[0] == exact and i not in matched), None)
-            if index is None:
-                rest.append(order)
-            else:
-                matched[index] = order
-        for order in rest:
-            _, loose = geometry_keys(order.geometry)
-            index = next((i for i, key in enumerate(keys)
-                          if loose is not None and key[1] == loose and i not in matched), None)
-            if index is not None:
-                matched[index] = order
+        matched, _ = match_orders_to_aois(candidates, draft.aois)
         return matched
 
     # -- reading ----------------------------------------------------------------------------
@@ -637,11 +623,3 @@ class StapiProvider(TaskingProvider):
         epoch = datetime.min.replace(tzinfo=timezone.utc)
         entries.sort(key=lambda e: e.timestamp or epoch)
         return entries
-
-
-def _geometry_of(aoi) -> dict:
-    if hasattr(aoi, "geometry"):
-        return aoi.geometry
-    if isinstance(aoi, dict) and "geometry" in aoi and "type" not in aoi:
-        return aoi["geometry"]
-    return aoi

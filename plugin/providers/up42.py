@@ -69,6 +69,7 @@ from ..model import (
     Quotation,
     Status,
 )
+from .aoi_matching import aoi_geometry, match_orders_to_aois
 from .base import Delivery, NotSupported, TaskingProvider
 
 logger = logging.getLogger(__name__)
@@ -210,47 +211,6 @@ def schema_geometry_types(schema) -> tuple:
 
     visit((schema.get("properties") or {}).get("geometry"), 0)
     return tuple(found)
-
-
-def _geometry_of(aoi) -> dict:
-    return aoi.geometry if hasattr(aoi, "geometry") else aoi
-
-
-def _rounded(value, digits: int = 7):
-    if isinstance(value, (list, tuple)):
-        return tuple(_rounded(v, digits) for v in value)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return round(float(value), digits)
-    return value
-
-
-def _positions(coordinates) -> Iterator[tuple]:
-    if isinstance(coordinates, (list, tuple)) and coordinates and isinstance(coordinates[0], (int, float)):
-        yield tuple(coordinates[:2])
-        return
-    if not isinstance(coordinates, (list, tuple)):
-        return  # a garbled geometry has no positions
-    for part in coordinates:
-        yield from _positions(part)
-
-
-def geometry_keys(geometry) -> tuple:
-    """(exact key, loose key) identifying a geometry: its rounded coordinates, and its type plus
-    rounded bounding box (which survives a server re-ordering rings or vertices)."""
-    if not isinstance(geometry, dict):
-        return None, None
-    kind = geometry.get("type")
-    coordinates = geometry.get("coordinates")
-    exact = (kind, _rounded(coordinates))
-    points = list(_positions(coordinates))
-    if not points:
-        return exact, None
-    xs = [p[0] for p in points if isinstance(p[0], (int, float))]
-    ys = [p[1] for p in points if len(p) > 1 and isinstance(p[1], (int, float))]
-    if not xs or not ys:
-        return exact, None
-    loose = (kind, _rounded((min(xs), min(ys), max(xs), max(ys)), 6))
-    return exact, loose
 
 
 class _Token:
@@ -454,7 +414,7 @@ class Up42Provider(TaskingProvider):
             "tags": tags,
             "featureCollection": {
                 "type": "FeatureCollection",
-                "features": [{"type": "Feature", "geometry": _geometry_of(draft.aois[i]), "properties": {}}
+                "features": [{"type": "Feature", "geometry": aoi_geometry(draft.aois[i]), "properties": {}}
                              for i in indexes],
             },
         }
@@ -564,7 +524,7 @@ class Up42Provider(TaskingProvider):
             order = by_id.get(order_id) or Order(
                 id=order_id, connection_id=self.connection.id, name=draft.order_name(index),
                 status=up42_status("CREATED"), product_id=draft.product_id,
-                geometry=_geometry_of(draft.aois[index]), params=dict(draft.params))
+                geometry=aoi_geometry(draft.aois[index]), params=dict(draft.params))
             outcomes[index] = PlacementOutcome(index, order=order)
         return outcomes
 
@@ -603,25 +563,10 @@ class Up42Provider(TaskingProvider):
         """
         orders = self._orders_tagged(draft.client_reference)
         orders = [o for o in orders if o.product_id in ("", draft.product_id)]
-        keys = [geometry_keys(_geometry_of(aoi)) for aoi in draft.aois]
-        matched: dict = {}
-        unmatched = []
-        for order in orders:
-            exact, _ = geometry_keys(order.geometry)
-            index = next((i for i, key in enumerate(keys) if key[0] == exact and i not in matched), None)
-            if index is None:
-                unmatched.append(order)
-            else:
-                matched[index] = order
+        matched, unmatched = match_orders_to_aois(orders, draft.aois)
         for order in unmatched:
-            _, loose = geometry_keys(order.geometry)
-            index = next((i for i, key in enumerate(keys)
-                          if loose is not None and key[1] == loose and i not in matched), None)
-            if index is None:
-                logger.warning("UP42 order %s carries the tag of %s but matches none of its AOIs",
-                               order.id, draft.client_reference)
-            else:
-                matched[index] = order
+            logger.warning("UP42 order %s carries the tag of %s but matches none of its AOIs",
+                           order.id, draft.client_reference)
         return matched
 
     # -- reading ----------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from satellite_tasking.plugin.model import (
     Quotation,
     Status,
 )
+from satellite_tasking.plugin.providers import aoi_matching
 from satellite_tasking.plugin.providers import planet as planet_module
 from satellite_tasking.plugin.providers import up42 as up42_module
 from satellite_tasking.plugin.providers.base import Delivery
@@ -128,7 +129,7 @@ def test_up42_parsers_on_arbitrary_json(data):
         assert isinstance(up42._batch_errors(data, [0, 1, 2]), dict)
         up42._asset_from(data, "o-1")
     assert isinstance(up42_module.schema_geometry_types(data), tuple)
-    up42_module.geometry_keys(data)
+    aoi_matching.geometry_keys(data)
     for value in (data, data.get("status") if isinstance(data, dict) else None):
         assert up42_module.parse_up42_time(value) is None or up42_module.parse_up42_time(value).tzinfo
     status = up42_module.up42_status(data.get("status") if isinstance(data, dict) else None)
