@@ -17,6 +17,7 @@ Decisions:
 """
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from pathlib import Path
@@ -68,6 +69,19 @@ def notice_for(events: list) -> tuple:
     more = len(events) - NOTICE_EVENTS_SHOWN
     tail = f" …and {more} more." if more > 0 else ""
     return level, f"{len(events)} order updates: {shown}{tail}"
+
+
+def read_snapshot(store) -> tuple:
+    """The dock's view of the store: its orders and their capture counts.
+
+    Kept by the dock until the next read, a snapshot of thousands of orders is tens of thousands
+    of dicts and lists; frozen, they stay out of the collector's full collections, which walk every
+    tracked object holding the process-wide GIL and would stall the GUI thread. Reference counting
+    still frees them when the next snapshot replaces this one (orders and JSON values form no cycles).
+    """
+    snapshot = (store.orders(), store.capture_summaries())
+    gc.freeze()
+    return snapshot
 
 
 class OrderMonitor(QObject):
@@ -281,7 +295,7 @@ class OrderMonitor(QObject):
         self._reload_generation += 1
         generation, store = self._reload_generation, self.store
         self.task_runner.start(BackgroundTask(
-            "Reading the tasking order store", lambda task: (store.orders(), store.capture_summaries()),
+            "Reading the tasking order store", lambda task: read_snapshot(store),
             on_success=lambda snapshot: self._show_snapshot(generation, snapshot),
             on_failure=lambda message: logger.warning("The order store could not be read: %s", message)))
 

@@ -9,9 +9,10 @@ Decisions this module makes:
 
 * **Keys.** Every row is keyed by connection id + the provider's id, so two connections (or two
   accounts of one provider) never overwrite each other's orders.
-* **One transaction per apply.** ``apply`` writes orders, captures, history rows and the sync
-  cursors of one sync in a single ``BEGIN IMMEDIATE … COMMIT``; any exception rolls all of it back,
-  so an interrupted sync leaves the previous state exactly as it was.
+* **One transaction per sync.** ``writer`` (and ``apply``, built on it) writes orders, captures,
+  history rows and the sync cursors of one sync in a single ``BEGIN IMMEDIATE … COMMIT``, page by page
+  as a sync reads them; any exception rolls all of it back, so an interrupted sync leaves the previous
+  state exactly as it was. The write lock is held from the first page written to the commit.
 * **Stable feature ids.** Rows are updated in place (``ON CONFLICT … DO UPDATE``), never deleted
   and re-inserted, so QGIS feature ids, selections and edits of the layers survive a sync. A row
   whose values did not change is not written at all: a sync with no news touches only the
@@ -50,6 +51,9 @@ GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
 GPKG_USER_VERSION = 10200
 WGS84_SRS_ID = 4326
 BUSY_TIMEOUT_MS = 15_000
+# SQLite page cache of a sync's write connection (KiB, allocated only as used): large enough that a first
+# sync of tens of thousands of captures stays in memory until its commit.
+WRITER_CACHE_KIB = 256 * 1024
 # SQLite's default limit of host parameters is 999 on old builds.
 ID_CHUNK = 500
 # Radius (degrees of latitude) of the small polygon drawn for a point or line AOI.
@@ -100,11 +104,12 @@ def _utc(moment: Optional[datetime]) -> Optional[datetime]:
 
 def gpkg_datetime(moment: Optional[datetime]) -> Optional[str]:
     """GeoPackage DATETIME text: ``YYYY-MM-DDTHH:MM:SS.SSSZ`` (UTC)."""
-    moment = _utc(moment)
     if moment is None:
         return None
-    # isoformat is several times faster than strftime, which counts over 20,000 captures.
-    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+    if moment.tzinfo is not timezone.utc:
+        moment = _utc(moment)
+    # isoformat is several times faster than strftime, which counts over 20,000 captures; UTC ends "+00:00".
+    return moment.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def cursor_text(moment: Optional[datetime]) -> Optional[str]:
@@ -195,22 +200,20 @@ def gpkg_multipolygon(geometry: Optional[dict]) -> tuple:
 
 def _multipolygon_blob(polygons: list) -> bytes:
     parts = [struct.pack("<BII", 1, 6, len(polygons))]
-    xs_all: list = []
-    ys_all: list = []
+    flat: list = []  # x, y, x, y, … of every ring
     for polygon in polygons:
         parts.append(struct.pack("<BII", 1, 3, len(polygon)))
         for ring in polygon:
-            xs = [float(position[0]) for position in ring]
-            ys = [float(position[1]) for position in ring]
-            flat = [value for pair in zip(xs, ys) for value in pair]
-            parts.append(struct.pack(f"<I{len(flat)}d", len(ring), *flat))
-            xs_all += xs
-            ys_all += ys
-    if not all(map(math.isfinite, xs_all + ys_all)):
+            start = len(flat)
+            for position in ring:
+                flat.append(float(position[0]))
+                flat.append(float(position[1]))
+            parts.append(struct.pack(f"<I{len(flat) - start}d", len(ring), *flat[start:]))
+    if not all(map(math.isfinite, flat)):
         raise ValueError("non-finite coordinate")
-    minx, maxx, miny, maxy = min(xs_all), max(xs_all), min(ys_all), max(ys_all)
+    xs, ys = flat[0::2], flat[1::2]
     # Header: magic, version 0, flags (little endian, xy envelope), srs id, envelope (minx, maxx, miny, maxy).
-    header = b"GP" + struct.pack("<BBi4d", 0, 0b00000011, WGS84_SRS_ID, minx, maxx, miny, maxy)
+    header = b"GP" + struct.pack("<BBi4d", 0, 0b00000011, WGS84_SRS_ID, min(xs), max(xs), min(ys), max(ys))
     return header + b"".join(parts)
 
 
@@ -222,8 +225,27 @@ def gpkg_envelope(blob: Optional[bytes]) -> Optional[tuple]:
 
 
 # -- values ------------------------------------------------------------------------------------
-_ENCODE_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False,
-                                check_circular=False).encode
+def _json_encoder():
+    """Compact JSON text, as ``json.JSONEncoder(...).encode`` gives it, with the C encoder built once: the
+    standard ``encode`` builds it anew on every call, a third of the time of a capture's small answer."""
+    standard = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False, check_circular=False)
+    try:
+        from json.encoder import c_make_encoder, encode_basestring
+
+        chunks_of = c_make_encoder(None, standard.default, encode_basestring, None, ":", ",", False, False, False)
+
+        def encode(value, _chunks_of=chunks_of, _join="".join) -> str:
+            return _join(_chunks_of(value, 0))
+
+        probe = {"a": [1, 2.5, "é\"\n", None, True, {}], "b": {"c": -1e300}}
+        if encode(probe) == standard.encode(probe):
+            return encode
+    except (ImportError, TypeError, ValueError):  # another Python's C encoder (or none): the standard way
+        pass
+    return standard.encode
+
+
+_ENCODE_JSON = _json_encoder()
 
 
 def _json(value) -> Optional[str]:
@@ -240,6 +262,17 @@ def _loads(text, default):
         return default
 
 
+def _shared_part(raw, part):
+    """``part``, or the equal value of ``raw`` when it has one (an order's geometry is usually its answer's
+    ``geometry``): one object instead of two equal ones, which halves what the dock's snapshot of thousands
+    of orders gives the garbage collector to walk."""
+    if isinstance(part, (dict, list)) and isinstance(raw, dict):
+        for value in raw.values():
+            if type(value) is type(part) and value == part:
+                return value
+    return part
+
+
 def capture_outcome(status: Optional[str], assessment: Optional[str]) -> str:
     """The class the captures layer is styled by: success, invalid, failed or pending (not yet assessed)."""
     if str(status or "").upper() in ("FAILED", "REMOVED"):
@@ -252,48 +285,77 @@ def capture_outcome(status: Optional[str], assessment: Optional[str]) -> str:
     return OUTCOME_PENDING
 
 
-def _order_values(order: Order) -> dict:
+def _order_values(order: Order) -> tuple:
+    """The orders row of an order: geom, then ``ORDER_COLUMNS`` in order."""
     geometry, aoi_type = gpkg_multipolygon(order.geometry)
-    return {
-        "geom": geometry,
-        "api": order.api or "",
-        "name": order.name,
-        "status": order.status.code.value,
-        "raw_status": order.status.raw,
-        "raw_sub_status": order.status.raw_sub,
-        "status_label": order.status.describe(),
-        "is_terminal": 1 if order.status.is_terminal else 0,
-        "decision": Decision(order.decision).value,
-        "product_id": order.product_id,
-        "created_at": gpkg_datetime(order.created_at),
-        "updated_at": gpkg_datetime(order.updated_at),
-        "acquisition_start": gpkg_datetime(order.acquisition_start),
-        "acquisition_end": gpkg_datetime(order.acquisition_end),
-        "aoi_type": aoi_type,
-        "geometry_json": _json(order.geometry),
-        "params": _json(order.params or {}),
-        "raw": _json(order.raw or {}),
-    }
+    return (
+        geometry,
+        order.api or "",
+        order.name,
+        order.status.code.value,
+        order.status.raw,
+        order.status.raw_sub,
+        order.status.describe(),
+        1 if order.status.is_terminal else 0,
+        Decision(order.decision).value,
+        order.product_id,
+        gpkg_datetime(order.created_at),
+        gpkg_datetime(order.updated_at),
+        gpkg_datetime(order.acquisition_start),
+        gpkg_datetime(order.acquisition_end),
+        aoi_type,
+        _json(order.geometry),
+        _json(order.params or {}),
+        _json(order.raw or {}),
+    )
 
 
-def _capture_values(capture: Capture, order_name: str) -> dict:
+def _capture_values(capture: Capture, order_name: str) -> tuple:
+    """The captures row of a capture: geom, then ``CAPTURE_COLUMNS`` in order."""
     geometry, _ = gpkg_multipolygon(capture.footprint)
-    return {
-        "geom": geometry,
-        "order_id": capture.order_id,
-        "order_name": order_name,
-        "status": capture.status,
-        "assessment": capture.assessment,
-        "outcome": capture_outcome(capture.status, capture.assessment),
-        "cloud_cover": capture.cloud_cover,
-        "acquired_at": gpkg_datetime(capture.acquired_at),
-        "published_at": gpkg_datetime(capture.published_at),
-        "exclusivity_days": capture.exclusivity_days,
-        "exclusivity_end": gpkg_datetime(capture.exclusivity_end),
-        "updated_at": gpkg_datetime(capture.updated_at),
-        "footprint_json": _json(capture.footprint),
-        "raw": _json(capture.raw or {}),
-    }
+    footprint_text, raw_text = _json_with_part(capture.raw or {}, capture.footprint)
+    return (
+        geometry,
+        capture.order_id,
+        order_name,
+        capture.status,
+        capture.assessment,
+        capture_outcome(capture.status, capture.assessment),
+        capture.cloud_cover,
+        gpkg_datetime(capture.acquired_at),
+        gpkg_datetime(capture.published_at),
+        capture.exclusivity_days,
+        gpkg_datetime(capture.exclusivity_end),
+        gpkg_datetime(capture.updated_at),
+        footprint_text,
+        raw_text,
+    )
+
+
+_ORDER_NAMES = [name for name, _ in ORDER_COLUMNS]
+_CAPTURE_NAMES = [name for name, _ in CAPTURE_COLUMNS]
+# Positions in a captures row (geom first).
+_CAPTURE_ORDER_NAME = 1 + _CAPTURE_NAMES.index("order_name")
+_CAPTURE_STATUS = 1 + _CAPTURE_NAMES.index("status")
+_CAPTURE_ASSESSMENT = 1 + _CAPTURE_NAMES.index("assessment")
+# Stands in for a part of a provider's answer while the rest is encoded (an id no answer carries).
+_PART_MARK = "satellite-tasking:part-encoded-apart"
+_PART_MARK_JSON = _ENCODE_JSON(_PART_MARK)
+
+
+def _json_with_part(raw, part) -> tuple:
+    """(JSON of ``part``, JSON of ``raw``), where ``part`` is one of ``raw``'s values (a capture's footprint is
+    its answer's ``captured_area``): its coordinates, most of the encoding work, are encoded once, not twice.
+    The text is exactly what encoding ``raw`` whole gives."""
+    part_text = _json(part)
+    if part is not None and isinstance(raw, dict):
+        for key, value in raw.items():
+            if value is part:
+                text = _ENCODE_JSON({**raw, key: _PART_MARK})
+                if text.count(_PART_MARK_JSON) == 1:
+                    return part_text, text.replace(_PART_MARK_JSON, part_text)
+                break
+    return part_text, _ENCODE_JSON(raw)
 
 
 # -- results -----------------------------------------------------------------------------------
@@ -355,6 +417,13 @@ class AppliedChanges:
     history: list = field(default_factory=list)  # StatusChange rows written
     orders_unchanged: int = 0
     captures_unchanged: int = 0
+
+    def merge(self, other: AppliedChanges) -> None:
+        self.orders.extend(other.orders)
+        self.captures.extend(other.captures)
+        self.history.extend(other.history)
+        self.orders_unchanged += other.orders_unchanged
+        self.captures_unchanged += other.captures_unchanged
 
     @property
     def orders_added(self) -> int:
@@ -527,12 +596,15 @@ class TaskingStore:
         query += " ORDER BY updated_at DESC, fid DESC"
         with self._connection() as db:
             rows = db.execute(query, args).fetchall()
-        return [Order(id=r[1], connection_id=r[0], api=r[2] or "", name=r[3] or "", status=_status(r[4], r[5], r[6]),
-                      decision=_decision(r[7]), product_id=r[8] or "", created_at=parse_stored_time(r[9]),
-                      updated_at=parse_stored_time(r[10]), acquisition_start=parse_stored_time(r[11]),
-                      acquisition_end=parse_stored_time(r[12]), geometry=_loads(r[13], None),
-                      params=_loads(r[14], {}), raw=_loads(r[15], {}))
-                for r in rows]
+        orders = []
+        for r in rows:
+            raw = _loads(r[15], {})
+            orders.append(Order(id=r[1], connection_id=r[0], api=r[2] or "", name=r[3] or "",
+                                status=_status(r[4], r[5], r[6]), decision=_decision(r[7]), product_id=r[8] or "",
+                                created_at=parse_stored_time(r[9]), updated_at=parse_stored_time(r[10]),
+                                acquisition_start=parse_stored_time(r[11]), acquisition_end=parse_stored_time(r[12]),
+                                geometry=_shared_part(raw, _loads(r[13], None)), params=_loads(r[14], {}), raw=raw))
+        return orders
 
     def order(self, connection_id: str, order_id: str) -> Optional[Order]:
         for order in self.orders(connection_id):
@@ -610,77 +682,34 @@ class TaskingStore:
         Orders and captures not given are left as they are. The cursors move forward only, to
         the newest ``updated_at`` among what the store holds and what is given.
         """
-        orders = list(orders)
-        captures = list(captures)
-        recorded_at = _utc(recorded_at) or datetime.now(timezone.utc)
-        recorded_text = gpkg_datetime(recorded_at)
         changes = AppliedChanges()
-        with self._transaction() as db:
-            previous_states: dict = {}
-            self._read_order_states(db, connection_id, [o.id for o in orders], previous_states)
-            previous_rows = self._rows(db, ORDERS_TABLE, "order_id", connection_id, [o.id for o in orders],
-                                       [name for name, _ in ORDER_COLUMNS])
-            order_rows = []
-            for order in orders:
-                values = _order_values(order)
-                old = previous_rows.get(order.id)
-                if old is not None and old == values:
-                    changes.orders_unchanged += 1
-                    continue
-                order_rows.append(values | {"connection_id": connection_id, "order_id": order.id})
-                previous = previous_states.get(order.id)
-                changes.orders.append(OrderChange(order, previous))
-                if previous is None or (previous.status.code, previous.status.raw, previous.status.raw_sub) != (
-                        order.status.code, order.status.raw, order.status.raw_sub):
-                    changes.history.append(StatusChange(connection_id, order.id, order.status,
-                                                        previous.status if previous else None,
-                                                        _utc(order.updated_at), recorded_at))
-            self._upsert(db, ORDERS_TABLE, "order_id", ORDER_COLUMNS, order_rows)
-            renamed = [c.order.id for c in changes.orders
-                       if c.previous is not None and c.previous.name != c.order.name]
-            for chunk in _chunks(renamed):
-                marks = ",".join("?" * len(chunk))
-                db.execute(f"UPDATE {CAPTURES_TABLE} SET order_name = (SELECT o.name FROM {ORDERS_TABLE} o WHERE "
-                           f"o.connection_id = {CAPTURES_TABLE}.connection_id AND o.order_id = "
-                           f"{CAPTURES_TABLE}.order_id) WHERE connection_id = ? AND order_id IN ({marks})",
-                           (connection_id, *chunk))
-            db.executemany(
-                f"INSERT INTO {HISTORY_TABLE} (connection_id, order_id, changed_at, recorded_at, status, raw_status, "
-                f"raw_sub_status, previous_status, previous_raw_status, previous_raw_sub_status) "
-                f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(h.connection_id, h.order_id, gpkg_datetime(h.changed_at), recorded_text, h.status.code.value,
-                  h.status.raw, h.status.raw_sub, h.previous.code.value if h.previous else None,
-                  h.previous.raw if h.previous else None, h.previous.raw_sub if h.previous else None)
-                 for h in changes.history])
-
-            names = {order.id: order.name for order in orders}
-            missing = list({c.order_id for c in captures if c.order_id not in names})
-            for chunk in _chunks(missing):
-                marks = ",".join("?" * len(chunk))
-                names.update(db.execute(f"SELECT order_id, name FROM {ORDERS_TABLE} WHERE connection_id = ? "
-                                        f"AND order_id IN ({marks})", (connection_id, *chunk)).fetchall())
-            capture_columns = [name for name, _ in CAPTURE_COLUMNS]
-            previous_captures = self._rows(db, CAPTURES_TABLE, "capture_id", connection_id,
-                                           [c.id for c in captures], capture_columns)
-            capture_rows = []
-            for capture in captures:
-                values = _capture_values(capture, names.get(capture.order_id, ""))
-                old = previous_captures.get(capture.id)
-                if old is not None and old == values:
-                    changes.captures_unchanged += 1
-                    continue
-                capture_rows.append(values | {"connection_id": connection_id, "capture_id": capture.id})
-                changes.captures.append(CaptureChange(
-                    capture, values["order_name"], old["status"] if old else None,
-                    old["assessment"] if old else None, old is None))
-            self._upsert(db, CAPTURES_TABLE, "capture_id", CAPTURE_COLUMNS, capture_rows)
-
-            if order_rows:
-                self._grow_extent(db, ORDERS_TABLE, [row["geom"] for row in order_rows], recorded_text)
-            if capture_rows:
-                self._grow_extent(db, CAPTURES_TABLE, [row["geom"] for row in capture_rows], recorded_text)
-            self._advance_cursors(db, connection_id, orders, captures, recorded_text)
+        with self.writer(connection_id, recorded_at) as writer:
+            changes.merge(writer.write_orders(list(orders)))
+            changes.merge(writer.write_captures(list(captures)))
         return changes
+
+    @contextmanager
+    def writer(self, connection_id: str, recorded_at: Optional[datetime] = None) -> Iterator[StoreWriter]:
+        """A ``StoreWriter`` for one sync written page by page: everything it writes is one transaction,
+        committed (with the extents and cursors) when the block ends, rolled back on any exception.
+
+        The write lock is taken at the first write, not before, so the reads of a sync's first page
+        do not hold it.
+        """
+        with self._connection() as connection:
+            # Pages stay in SQLite's cache until the commit: a cache spilling to the file mid-transaction
+            # would take the exclusive lock early and shut QGIS's readers out for the rest of the sync.
+            connection.execute(f"PRAGMA cache_size = {-WRITER_CACHE_KIB}")
+            writer = StoreWriter(self, connection, connection_id, _utc(recorded_at) or datetime.now(timezone.utc))
+            try:
+                yield writer
+                writer.finish()
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
+            if connection.in_transaction:
+                connection.execute("COMMIT")
 
     def record_sync_error(self, connection_id: str, message: str, at: Optional[datetime] = None) -> None:
         """Remember that a sync failed (orders, captures and cursors stay as they are)."""
@@ -705,11 +734,12 @@ class TaskingStore:
             marks = ",".join("?" * len(chunk))
             for row in db.execute(f"SELECT {key}, {select} FROM {table} WHERE connection_id = ? AND {key} IN "
                                   f"({marks})", (connection_id, *chunk)):
-                found[row[0]] = dict(zip(["geom", *columns], row[1:]))
+                found[row[0]] = row[1:]
         return found
 
     @staticmethod
     def _upsert(db, table: str, key: str, columns, rows: list) -> None:
+        """Insert or update ``rows``: tuples of geom, connection id, key, then ``columns`` in order."""
         if not rows:
             return
         names = ["geom", "connection_id", key, *(name for name, _ in columns)]
@@ -717,39 +747,160 @@ class TaskingStore:
         db.executemany(
             f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
             f"ON CONFLICT (connection_id, {key}) DO UPDATE SET {updates}",
-            [tuple(row[name] for name in names) for row in rows])
+            rows)
 
-    @staticmethod
-    def _grow_extent(db, table: str, blobs: list, changed: str) -> None:
-        envelopes = [e for e in (gpkg_envelope(b) for b in blobs) if e is not None]
-        row = db.execute("SELECT min_x, max_x, min_y, max_y FROM gpkg_contents WHERE table_name = ?",
-                         (table,)).fetchone()
-        if row and row[0] is not None:
-            envelopes.append(row)
+
+class StoreWriter:
+    """One sync's writes, page after page, inside the one transaction of ``TaskingStore.writer``.
+
+    Only what the end of the transaction needs is kept between pages (order names, the extent
+    of what was written, the newest ``updated_at`` of each kind), so a sync of tens of thousands
+    of captures never holds more than a page of them.
+    """
+
+    def __init__(self, store: TaskingStore, db: sqlite3.Connection, connection_id: str, recorded_at: datetime):
+        self._store = store
+        self._db = db
+        self.connection_id = connection_id
+        self.recorded_at = recorded_at
+        self._recorded_text = gpkg_datetime(recorded_at)
+        self._names: dict = {}  # order id -> name, of the orders written or looked up in this transaction
+        self._extents: dict = {}  # table -> (min_x, max_x, min_y, max_y) of the rows written
+        self._newest_order: Optional[datetime] = None
+        self._newest_capture: Optional[datetime] = None
+
+    def _begin(self) -> sqlite3.Connection:
+        if not self._db.in_transaction:
+            # IMMEDIATE takes the write lock now, so two syncs never interleave their reads and writes.
+            self._db.execute("BEGIN IMMEDIATE")
+        return self._db
+
+    def order_states(self, order_ids: Iterable[str]) -> dict:
+        """order id -> StoredOrderState, as this transaction sees them."""
+        found: dict = {}
+        TaskingStore._read_order_states(self._db, self.connection_id, list(dict.fromkeys(order_ids)), found)
+        return found
+
+    def write_orders(self, orders: list) -> AppliedChanges:
+        """Write these orders (and the history rows of their status changes); what changed."""
+        changes = AppliedChanges()
+        if not orders:
+            return changes
+        db = self._begin()
+        connection_id, recorded_at = self.connection_id, self.recorded_at
+        ids = [o.id for o in orders]
+        previous_states: dict = {}
+        TaskingStore._read_order_states(db, connection_id, ids, previous_states)
+        previous_rows = TaskingStore._rows(db, ORDERS_TABLE, "order_id", connection_id, ids, _ORDER_NAMES)
+        order_rows = []
+        for order in orders:
+            values = _order_values(order)
+            self._names[order.id] = order.name
+            self._newest_order = _newer(self._newest_order, order.updated_at)
+            if previous_rows.get(order.id) == values:
+                changes.orders_unchanged += 1
+                continue
+            order_rows.append((values[0], connection_id, order.id, *values[1:]))
+            previous = previous_states.get(order.id)
+            changes.orders.append(OrderChange(order, previous))
+            if previous is None or (previous.status.code, previous.status.raw, previous.status.raw_sub) != (
+                    order.status.code, order.status.raw, order.status.raw_sub):
+                changes.history.append(StatusChange(connection_id, order.id, order.status,
+                                                    previous.status if previous else None,
+                                                    _utc(order.updated_at), recorded_at))
+        self._store._upsert(db, ORDERS_TABLE, "order_id", ORDER_COLUMNS, order_rows)
+        self._grow(ORDERS_TABLE, order_rows)
+        renamed = [c.order.id for c in changes.orders if c.previous is not None and c.previous.name != c.order.name]
+        for chunk in _chunks(renamed):
+            marks = ",".join("?" * len(chunk))
+            db.execute(f"UPDATE {CAPTURES_TABLE} SET order_name = (SELECT o.name FROM {ORDERS_TABLE} o WHERE "
+                       f"o.connection_id = {CAPTURES_TABLE}.connection_id AND o.order_id = "
+                       f"{CAPTURES_TABLE}.order_id) WHERE connection_id = ? AND order_id IN ({marks})",
+                       (connection_id, *chunk))
+        db.executemany(
+            f"INSERT INTO {HISTORY_TABLE} (connection_id, order_id, changed_at, recorded_at, status, raw_status, "
+            f"raw_sub_status, previous_status, previous_raw_status, previous_raw_sub_status) "
+            f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(h.connection_id, h.order_id, gpkg_datetime(h.changed_at), self._recorded_text, h.status.code.value,
+              h.status.raw, h.status.raw_sub, h.previous.code.value if h.previous else None,
+              h.previous.raw if h.previous else None, h.previous.raw_sub if h.previous else None)
+             for h in changes.history])
+        return changes
+
+    def write_captures(self, captures: list) -> AppliedChanges:
+        """Write these captures (their orders written before, in this transaction or an earlier one)."""
+        changes = AppliedChanges()
+        if not captures:
+            return changes
+        db = self._begin()
+        connection_id, names = self.connection_id, self._names
+        missing = list({c.order_id for c in captures if c.order_id not in names})
+        for chunk in _chunks(missing):
+            marks = ",".join("?" * len(chunk))
+            names.update(db.execute(f"SELECT order_id, name FROM {ORDERS_TABLE} WHERE connection_id = ? "
+                                    f"AND order_id IN ({marks})", (connection_id, *chunk)).fetchall())
+        previous_captures = TaskingStore._rows(db, CAPTURES_TABLE, "capture_id", connection_id,
+                                               [c.id for c in captures], _CAPTURE_NAMES)
+        capture_rows = []
+        newest = self._newest_capture
+        for capture in captures:
+            values = _capture_values(capture, names.get(capture.order_id) or "")
+            if capture.updated_at is not None:
+                newest = _newer(newest, capture.updated_at)
+            old = previous_captures.get(capture.id)
+            if old == values:
+                changes.captures_unchanged += 1
+                continue
+            capture_rows.append((values[0], connection_id, capture.id, *values[1:]))
+            changes.captures.append(CaptureChange(
+                capture, values[_CAPTURE_ORDER_NAME], old[_CAPTURE_STATUS] if old else None,
+                old[_CAPTURE_ASSESSMENT] if old else None, old is None))
+        self._newest_capture = newest
+        self._store._upsert(db, CAPTURES_TABLE, "capture_id", CAPTURE_COLUMNS, capture_rows)
+        self._grow(CAPTURES_TABLE, capture_rows)
+        return changes
+
+    def _grow(self, table: str, rows: list) -> None:
+        envelopes = [e for e in (gpkg_envelope(row[0]) for row in rows) if e is not None]
+        known = self._extents.get(table)
+        if known is not None:
+            envelopes.append(known)
         if envelopes:
-            db.execute("UPDATE gpkg_contents SET min_x = ?, max_x = ?, min_y = ?, max_y = ?, last_change = ? "
-                       "WHERE table_name = ?",
-                       (min(e[0] for e in envelopes), max(e[1] for e in envelopes),
-                        min(e[2] for e in envelopes), max(e[3] for e in envelopes), changed, table))
+            self._extents[table] = (min(e[0] for e in envelopes), max(e[1] for e in envelopes),
+                                    min(e[2] for e in envelopes), max(e[3] for e in envelopes))
 
-    @staticmethod
-    def _advance_cursors(db, connection_id: str, orders: list, captures: list, recorded_text: str) -> None:
+    def finish(self) -> None:
+        """Extents and cursors, last in the transaction (a sync with no news writes only these)."""
+        db = self._begin()
+        for table, extent in self._extents.items():
+            row = db.execute("SELECT min_x, max_x, min_y, max_y FROM gpkg_contents WHERE table_name = ?",
+                             (table,)).fetchone()
+            if row and row[0] is not None:
+                extent = (min(extent[0], row[0]), max(extent[1], row[1]), min(extent[2], row[2]),
+                          max(extent[3], row[3]))
+            db.execute("UPDATE gpkg_contents SET min_x = ?, max_x = ?, min_y = ?, max_y = ?, last_change = ? "
+                       "WHERE table_name = ?", (*extent, self._recorded_text, table))
         row = db.execute(f"SELECT orders_cursor, captures_cursor FROM {SYNC_TABLE} WHERE connection_id = ?",
-                         (connection_id,)).fetchone()
+                         (self.connection_id,)).fetchone()
         old_orders = parse_stored_time(row[0]) if row else None
         old_captures = parse_stored_time(row[1]) if row else None
-        newest_order = max((_utc(o.updated_at) for o in orders if o.updated_at), default=None)
-        newest_capture = max((_utc(c.updated_at) for c in captures if c.updated_at), default=None)
-        orders_cursor = max(filter(None, (old_orders, newest_order)), default=None)
-        captures_cursor = max(filter(None, (old_captures, newest_capture)), default=None)
+        orders_cursor = max(filter(None, (old_orders, self._newest_order)), default=None)
+        captures_cursor = max(filter(None, (old_captures, self._newest_capture)), default=None)
         db.execute(
             f"INSERT INTO {SYNC_TABLE} (connection_id, orders_cursor, captures_cursor, last_attempt_at, "
             f"last_success_at, last_error) VALUES (?, ?, ?, ?, ?, '') ON CONFLICT (connection_id) DO UPDATE SET "
             f"orders_cursor = excluded.orders_cursor, captures_cursor = excluded.captures_cursor, "
             f"last_attempt_at = excluded.last_attempt_at, last_success_at = excluded.last_success_at, "
             f"last_error = ''",
-            (connection_id, cursor_text(orders_cursor), cursor_text(captures_cursor), recorded_text, recorded_text))
+            (self.connection_id, cursor_text(orders_cursor), cursor_text(captures_cursor), self._recorded_text,
+             self._recorded_text))
 
+
+def _newer(newest: Optional[datetime], moment: Optional[datetime]) -> Optional[datetime]:
+    moment = _utc(moment)
+    if moment is None:
+        return newest
+    return moment if newest is None or moment > newest else newest
 
 def _status(code, raw, raw_sub) -> Status:
     try:

@@ -2,7 +2,9 @@
 
 ``sync_connection`` asks the provider only for what changed since the newest ``updated_at`` the
 store holds (the provider's clock, never this computer's), fetches captures only for orders that
-changed or are still active, and applies the difference in one store transaction. It never
+changed or are still active, and writes each page to the store as it arrives, all pages of one sync in
+one store transaction (``TaskingStore.writer``): only a page of captures is alive at a time, so the
+collector has little to walk, and a sync cut short leaves the previous state as it was. It never
 raises: a provider failure becomes a sentence in ``SyncResult.error`` and the store keeps its
 previous state. ``sync_task`` wraps it in the plugin's QgsTask (the only Qt-aware part, imported
 lazily so this module stays importable without QGIS).
@@ -15,6 +17,7 @@ announces nothing, so a fresh install does not greet the user with every order e
 from __future__ import annotations
 
 import enum
+import gc
 import logging
 import time
 from dataclasses import dataclass, field
@@ -121,6 +124,7 @@ def sync_connection(provider, store, connection_id: str, cancelled: Optional[Cal
     is polled between requests; a cancelled sync writes nothing.
     """
     started = time.monotonic()
+    _freeze_long_lived()
     clock = now or (lambda: datetime.now(timezone.utc))
     name = getattr(getattr(provider, "connection", None), "name", connection_id)
     result = SyncResult(connection_id)
@@ -134,45 +138,83 @@ def sync_connection(provider, store, connection_id: str, cancelled: Optional[Cal
     try:
         state = store.sync_state(connection_id)
         result.baseline = not state.synced_before
-        orders = provider.orders(since=_overlapped(state.orders_cursor))
-        result.orders_read = len(orders)
-        if stop():
-            return _finish(result, started)
-        known = store.order_states(connection_id, [o.id for o in orders])
-        # An order returned again with the same updated_at (a provider reading "since" inclusively) is no news.
-        changed = [o for o in orders if o.id not in known or known[o.id].updated_at != _utc(o.updated_at)
-                   or known[o.id].status != o.status or known[o.id].decision != o.decision]
-        new_ids = [o.id for o in changed if o.id not in known]
-        followed = [o.id for o in changed if o.id in known]
-        followed += [i for i in store.active_order_ids(connection_id) if i not in set(followed)]
-        captures = []
-        # Orders new to the store: all their captures. The others: only captures changed since the cursor.
-        if new_ids:
-            captures.extend(provider.captures(new_ids, since=None))
-            if stop():
-                return _finish(result, started)
-        if followed:
-            captures.extend(provider.captures(followed, since=_overlapped(state.captures_cursor)))
-            if stop():
-                return _finish(result, started)
-        result.captures_read = len(captures)
-        applied = store.apply(connection_id, orders, captures, recorded_at=clock())
+        # Orders followed although unchanged: those still active before this sync (read before it writes).
+        active = store.active_order_ids(connection_id)
+        with store.writer(connection_id, recorded_at=clock()) as writer:
+            new_ids: list = []
+            followed: list = []
+            for orders in provider.iter_order_pages(since=_overlapped(state.orders_cursor)):
+                _check(stop)
+                result.orders_read += len(orders)
+                known = writer.order_states([o.id for o in orders])
+                # An order returned again with the same updated_at (a provider reading "since" inclusively) is
+                # no news.
+                for o in orders:
+                    previous = known.get(o.id)
+                    if previous is None:
+                        new_ids.append(o.id)
+                    elif (previous.updated_at != _utc(o.updated_at) or previous.status != o.status
+                          or previous.decision != o.decision):
+                        followed.append(o.id)
+                _count(result, connection_id, writer.write_orders(orders))
+            _check(stop)
+            new_ids = list(dict.fromkeys(new_ids))
+            new_set = set(new_ids)
+            followed = [i for i in dict.fromkeys(followed + active) if i not in new_set]
+            # Orders new to the store: all their captures. The others: only captures changed since the cursor.
+            for ids, since in ((new_ids, None), (followed, _overlapped(state.captures_cursor))):
+                if not ids:
+                    continue
+                for captures in provider.iter_capture_pages(ids, since=since):
+                    _check(stop)
+                    result.captures_read += len(captures)
+                    _count(result, connection_id, writer.write_captures(captures))
+                _check(stop)
+    except _Cancelled:
+        result.events = []
+        return _finish(result, started)
     except Exception as error:  # noqa: BLE001 - one failing connection must not stop the others
         result.error = _error_sentence(name, error)
+        result.events = []
         try:
             store.record_sync_error(connection_id, result.error, clock())
         except Exception:  # noqa: BLE001 - the store itself may be what failed
             logger.warning("Could not record the failed sync of %s", name, exc_info=True)
         return _finish(result, started)
-
-    result.orders_added = applied.orders_added
-    result.orders_updated = applied.orders_updated
-    result.captures_added = applied.captures_added
-    result.captures_updated = applied.captures_updated
-    result.history_rows = len(applied.history)
-    if not result.baseline:
-        result.events = events_of(connection_id, applied)
+    if result.baseline:
+        result.events = []
     return _finish(result, started)
+
+
+def _freeze_long_lived() -> None:
+    """Leave what exists before a sync (QGIS's, Qt's and the plugin's objects: long-lived by then) out of the
+    collector's full collections.
+
+    A full collection walks every tracked object while holding the GIL, which is process-wide: with QGIS's
+    objects in it, one collection started by a sync in its task thread stalls the GUI thread for tens of ms.
+    Frozen objects are still freed by reference counting; only cycles among them are no longer collected.
+    """
+    gc.freeze()
+
+
+class _Cancelled(Exception):  # noqa: N818 - control flow, never leaves this module
+    """The sync was cancelled: leave the writer's block so that its transaction is rolled back."""
+
+
+def _check(stop: Callable[[], bool]) -> None:
+    if stop():
+        raise _Cancelled
+
+
+def _count(result: SyncResult, connection_id: str, applied) -> None:
+    """Add one page's changes to the result; the page itself is not kept."""
+    result.orders_added += applied.orders_added
+    result.orders_updated += applied.orders_updated
+    result.captures_added += applied.captures_added
+    result.captures_updated += applied.captures_updated
+    result.history_rows += len(applied.history)
+    if not result.baseline:
+        result.events.extend(events_of(connection_id, applied))
 
 
 def events_of(connection_id: str, applied) -> list:

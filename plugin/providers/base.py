@@ -15,7 +15,7 @@ import os
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable, Iterator, Optional
 
 from ..http import ProviderError, TaskingSession
 from ..model import (
@@ -106,6 +106,13 @@ class TaskingProvider:
         """Orders changed since ``since`` (all when None), newest change first."""
         raise NotImplementedError
 
+    def iter_order_pages(self, since: Optional[datetime] = None) -> Iterator[list]:
+        """``orders(since)`` a page at a time (lists of Order), so a sync can store each page as it arrives.
+        The default is one page holding all of ``orders``; providers that page override it."""
+        orders = self.orders(since=since)
+        if orders:
+            yield orders
+
     def order(self, order_id: str) -> Order:
         raise NotImplementedError
 
@@ -113,6 +120,13 @@ class TaskingProvider:
         """Captures of those orders (changed since ``since`` when given). Providers without
         captures answer an empty list."""
         return []
+
+    def iter_capture_pages(self, order_ids: Iterable[str], since: Optional[datetime] = None) -> Iterator[list]:
+        """``captures(order_ids, since)`` a page at a time (lists of Capture); a capture is in one page only.
+        The default is one page holding all of ``captures``; providers that page override it."""
+        captures = self.captures(order_ids, since=since)
+        if captures:
+            yield captures
 
     # -- changing ---------------------------------------------------------------------------
     def can_cancel(self, order: Order) -> bool:

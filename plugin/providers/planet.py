@@ -413,13 +413,21 @@ class PlanetProvider(TaskingProvider):
         the newest ``updated_at`` already stored (Planet's clock, not this computer's) and a sync
         after a few changes reads a single page.
         """
-        result = []
-        for raw in self._pages("orders/", {"ordering": "-updated_time"}):
-            order = self._order_from(raw)
-            if since is not None and order.updated_at is not None and order.updated_at <= since:
-                break
-            result.append(order)
-        return result
+        return [order for page in self.iter_order_pages(since=since) for order in page]
+
+    def iter_order_pages(self, since: Optional[datetime] = None) -> Iterator[list]:
+        """``orders(since)`` as Planet pages them: one list per page read."""
+        for raws in self._page_lists("orders/", {"ordering": "-updated_time"}):
+            page = []
+            for raw in raws:
+                order = self._order_from(raw)
+                if since is not None and order.updated_at is not None and order.updated_at <= since:
+                    if page:
+                        yield page
+                    return
+                page.append(order)
+            if page:
+                yield page
 
     def order(self, order_id: str) -> Order:
         return self._order_from(self.session.get(self._url(f"orders/{order_id}/")))
@@ -432,20 +440,35 @@ class PlanetProvider(TaskingProvider):
         this provider are remembered, and an order still unknown is read once, only when one of
         its captures was acquired (the exclusivity end needs the acquisition time).
         """
+        return [capture for page in self.iter_capture_pages(order_ids, since, exclusivity_days=exclusivity_days)
+                for capture in page]
+
+    def iter_capture_pages(self, order_ids: Iterable[str], since: Optional[datetime] = None, *,
+                           exclusivity_days: Optional[Mapping[str, int]] = None) -> Iterator[list]:
+        """``captures(order_ids, since)`` as Planet pages them: one list per page read."""
         ids = list(dict.fromkeys(str(i) for i in order_ids if i))
-        result = []
         seen = set()
-        for chunk in self._chunks_for_url(ids):
-            for raw in self._pages("captures/", {"order_id": chunk, "ordering": "-updated_time"}):
-                capture = self._capture_from(raw)
-                if since is not None and capture.updated_at is not None and capture.updated_at <= since:
-                    break
-                if capture.id not in seen:
-                    seen.add(capture.id)
-                    result.append(capture)
         days = dict(self._exclusivity_days)
         days.update(exclusivity_days or {})
-        for capture in result:
+        for chunk in self._chunks_for_url(ids):
+            for raws in self._page_lists("captures/", {"order_id": chunk, "ordering": "-updated_time"}):
+                page = []
+                older = False
+                for raw in raws:
+                    capture = self._capture_from(raw)
+                    if since is not None and capture.updated_at is not None and capture.updated_at <= since:
+                        older = True
+                        break
+                    if capture.id not in seen:
+                        seen.add(capture.id)
+                        page.append(capture)
+                if page:
+                    yield self._with_exclusivity(page, days)
+                if older:
+                    break
+
+    def _with_exclusivity(self, captures: list, days: dict) -> list:
+        for capture in captures:
             if capture.order_id not in days and capture.acquired_at is not None:
                 try:
                     days[capture.order_id] = self.order(capture.order_id).raw.get("exclusivity_days")
@@ -453,7 +476,7 @@ class PlanetProvider(TaskingProvider):
                     logger.info("Exclusivity of order %s unknown: %s", capture.order_id, type(error).__name__)
                     days[capture.order_id] = None
             capture.exclusivity_days = days.get(capture.order_id)
-        return result
+        return captures
 
     def _chunks_for_url(self, ids: list) -> Iterator[list]:
         fixed = len(self._url("captures/")) + len("?ordering=-updated_time&limit=1000&offset=100000")
@@ -573,6 +596,11 @@ class PlanetProvider(TaskingProvider):
 
     def _pages(self, path: str, params: dict) -> Iterator[dict]:
         """The results of a listing, page after page, following ``next`` exactly as given."""
+        for page in self._page_lists(path, params):
+            yield from page
+
+    def _page_lists(self, path: str, params: dict) -> Iterator[list]:
+        """The results of a listing, one list per page, following ``next`` exactly as given."""
         url = self._url(path)
         query: Optional[dict] = {**params, "limit": self.page_size}
         seen_urls = set()
@@ -581,7 +609,7 @@ class PlanetProvider(TaskingProvider):
             if not isinstance(page, dict) or not isinstance(page.get("results"), list):
                 raise UnreadableResponse(self.connection.name,
                                          f"{self.connection.name} answered a listing without results.")
-            yield from (item for item in page["results"] if isinstance(item, dict))
+            yield [item for item in page["results"] if isinstance(item, dict)]
             next_url = page.get("next")
             if not next_url:
                 return

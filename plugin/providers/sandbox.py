@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime, timezone
-from typing import Iterable, Optional
+from typing import Iterable, Iterator, Optional
 
 from ..http import NotFoundError
 from ..model import Connection, ConnectionKind, Order, OrderDraft, Product
@@ -139,6 +139,12 @@ class SandboxProvider(TaskingProvider):
         oldest = datetime.min.replace(tzinfo=timezone.utc)
         return sorted(found, key=lambda o: o.updated_at or oldest, reverse=True)
 
+    def iter_order_pages(self, since: Optional[datetime] = None) -> Iterator[list]:
+        """The pages of each API in turn (``orders`` sorts them all by change; a sync needs no order)."""
+        for api, part in self.parts.items():
+            for page in part.iter_order_pages(since=since):
+                yield self._mark(api, page)
+
     def order(self, order_id: str) -> Order:
         api = self._order_api.get(order_id)
         if api:
@@ -155,6 +161,11 @@ class SandboxProvider(TaskingProvider):
         # Only Planet orders have captures; UP42 delivers instead.
         planet_ids = [i for i in order_ids if self._order_api.get(i, "planet") == "planet"]
         return self.parts["planet"].captures(planet_ids, since=since) if planet_ids else []
+
+    def iter_capture_pages(self, order_ids: Iterable[str], since: Optional[datetime] = None) -> Iterator[list]:
+        planet_ids = [i for i in order_ids if self._order_api.get(i, "planet") == "planet"]
+        if planet_ids:
+            yield from self.parts["planet"].iter_capture_pages(planet_ids, since=since)
 
     def can_cancel(self, order: Order) -> bool:
         return self._for_order(order).can_cancel(order)

@@ -10,14 +10,13 @@ figure would measure the simulator, not the plugin.
 Run: QT_QPA_PLATFORM=offscreen .venv/bin/python tests/bench/bench_gui_stall.py
 """
 import importlib.util
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import requests
+from sandbox_process import SandboxProcess  # tests/bench, beside this script
 
 REPO = Path(__file__).resolve().parents[2]
 if "satellite_tasking" not in sys.modules:
@@ -33,6 +32,7 @@ from qgis.PyQt.QtCore import QElapsedTimer, QTimer  # noqa: E402
 from satellite_tasking.plugin.http import build_session  # noqa: E402
 from satellite_tasking.plugin.layers import ensure_layers, refresh_layers  # noqa: E402
 from satellite_tasking.plugin.model import Connection  # noqa: E402
+from satellite_tasking.plugin.monitor import read_snapshot  # noqa: E402
 from satellite_tasking.plugin.providers.sandbox import SandboxProvider  # noqa: E402
 from satellite_tasking.plugin.store import TaskingStore  # noqa: E402
 from satellite_tasking.plugin.sync import sync_task  # noqa: E402
@@ -82,14 +82,7 @@ def main():
     app = QgsApplication([], True)
     app.initQgis()
     folder = Path(tempfile.mkdtemp(prefix="bench-stall-"))
-    port_file = folder / "port"
-    process = subprocess.Popen([sys.executable, "-m", "plugin.sandbox", "--port", "0", "--speed", "0", "--seed",
-                                "22", "--port-file", str(port_file)], cwd=REPO, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while not (port_file.exists() and port_file.read_text().strip()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    server = SimpleNamespace(base_url=f"http://127.0.0.1:{int(port_file.read_text())}")
-    requests.post(f"{server.base_url}/_sandbox/settings", json=QUIET, timeout=10).raise_for_status()
+    server = SandboxProcess(seed=22, settings=QUIET)
     heartbeat = Heartbeat()
     try:
         requests.post(f"{server.base_url}/_sandbox/planet/seed_orders", timeout=120, json={
@@ -116,7 +109,7 @@ def main():
             refresh_layers(project)
             done["layer_refresh"] = time.perf_counter() - began
             done["result"] = result
-            runner.start(BackgroundTask("read", lambda task: (store.orders(), store.capture_summaries()),
+            runner.start(BackgroundTask("read", lambda task: read_snapshot(store),
                                         on_success=lambda snapshot: dock.set_orders(
                                             snapshot[0], snapshot[1], {"bench": "Bench sandbox"})))
 
@@ -139,8 +132,7 @@ def main():
         project.removeAllMapLayers()
     finally:
         heartbeat.stop()
-        process.terminate()
-        process.wait(timeout=30)
+        server.stop()
     app.exitQgis()
 
 

@@ -2,6 +2,8 @@
 
 Run: QT_QPA_PLATFORM=offscreen .venv/bin/python tests/bench/bench_sync.py [--orders 2000 --captures-per-order 10]
 
+The sandbox runs in a process of its own (sandbox_process.py), as a remote provider would.
+
 1. First sync of N Planet orders (10 captures each) + UP42 orders from the sandbox: HTTP requests against the
    minimum the provider's paging allows, and time against replaying the very same GET requests with a bare
    ``requests`` loop (target <= 1.3x).
@@ -20,6 +22,7 @@ import time
 from pathlib import Path
 
 import requests
+from sandbox_process import SandboxProcess  # tests/bench, beside this script
 
 REPO = Path(__file__).resolve().parents[2]
 if "satellite_tasking" not in sys.modules:
@@ -37,7 +40,6 @@ from satellite_tasking.plugin.model import Connection  # noqa: E402
 from satellite_tasking.plugin.providers.planet import PAGE_SIZE as PLANET_PAGE  # noqa: E402
 from satellite_tasking.plugin.providers.sandbox import SANDBOX_PLANET_KEY, SandboxProvider  # noqa: E402
 from satellite_tasking.plugin.providers.up42 import DEFAULT_PAGE_SIZE as UP42_PAGE  # noqa: E402
-from satellite_tasking.plugin.sandbox import SandboxServer  # noqa: E402
 from satellite_tasking.plugin.store import TaskingStore  # noqa: E402
 from satellite_tasking.plugin.sync import sync_connection  # noqa: E402
 
@@ -110,7 +112,7 @@ def main():
     app = QgsApplication([], False)
     app.initQgis()
     folder = Path(tempfile.mkdtemp(prefix="bench-sync-"))
-    server = SandboxServer(port=0, seed=21, speed=0, settings=QUIET).start()
+    server = SandboxProcess(seed=21, settings=QUIET)
     try:
         # Mostly finished orders, one in 50 still in progress (those are followed every sync).
         statuses = ["FULFILLED", "EXPIRED"] * 24 + ["FULFILLED", "IN_PROGRESS"]

@@ -247,4 +247,5 @@ def test_sync_soak_under_faults_ends_equal_to_the_sandbox(servers, tmp_path):
     assert not generic and not unexpected.records, (generic[:3], [r.getMessage() for r in unexpected.records[:3]])
     assert all(r.ok for r in final.values()), [r.error for r in final.values()]
     assert not problems
-    assert order_count > 100 and capture_count > 50
+    # Orders are placed every 25 cycles: the truth grows with the number of cycles run.
+    assert order_count > CYCLES // 10 and capture_count > CYCLES // 20

@@ -199,10 +199,61 @@ def test_store_failure_is_reported_not_raised(server, tmp_path):
     place_some_orders(provider)
 
     class BrokenStore(TaskingStore):
-        def apply(self, *args, **kwargs):
+        @staticmethod
+        def _upsert(*args, **kwargs):  # the first write of the sync, inside its transaction
             raise OSError("disk full")
 
     store = BrokenStore(tmp_path / "store.gpkg")
     result = sync_connection(provider, store, "sandbox-1", now=lambda: datetime(2026, 1, 6, tzinfo=timezone.utc))
     assert not result.ok and "OSError" in result.error
     assert store.sync_state("sandbox-1").last_error == result.error
+
+
+def test_a_sync_failing_after_pages_were_written_leaves_the_previous_state(server, tmp_path):
+    """Pages are written as they arrive, all in one transaction: a failure on a later page undoes the earlier."""
+    provider = make_provider(server.base_url)
+    store = TaskingStore(tmp_path / "store.gpkg")
+    place_some_orders(provider)
+    assert sync_connection(provider, store, "sandbox-1").ok
+    before = (store.orders("sandbox-1"), store.captures("sandbox-1"), store.status_history("sandbox-1"),
+              store.sync_state("sandbox-1").orders_cursor)
+    control(server, "POST", "/_sandbox/clock", {"advance_seconds": 8 * DAY})
+    pages = []
+
+    class FailsOnSecondPage(TaskingStore):
+        @staticmethod
+        def _upsert(db, table, key, columns, rows):
+            pages.append(table)
+            if len(pages) == 2:
+                raise OSError("disk full")
+            TaskingStore._upsert(db, table, key, columns, rows)
+
+    failed = sync_connection(provider, FailsOnSecondPage(store.path), "sandbox-1")
+    assert not failed.ok and "OSError" in failed.error and len(pages) == 2
+    after = (store.orders("sandbox-1"), store.captures("sandbox-1"), store.status_history("sandbox-1"),
+             store.sync_state("sandbox-1").orders_cursor)
+    assert after == before
+    assert sync_connection(provider, store, "sandbox-1").ok
+    assert_store_equals_truth(server, store)
+
+
+def test_pages_stream_into_the_store_and_events_match_a_whole_sync(server, tmp_path):
+    """A provider answering many small pages gives the same store and events as one answering one page."""
+    whole = make_provider(server.base_url)
+    paged = make_provider(server.base_url)
+    for part in paged.parts.values():
+        part.page_size = 1
+    place_some_orders(whole)
+    stores = [TaskingStore(tmp_path / "whole.gpkg"), TaskingStore(tmp_path / "paged.gpkg")]
+    for provider, store in zip((whole, paged), stores):
+        assert sync_connection(provider, store, "sandbox-1").ok
+    control(server, "POST", "/_sandbox/clock", {"advance_seconds": 8 * DAY})
+    control(server, "DELETE", "/_sandbox/requests")
+    results = [sync_connection(provider, store, "sandbox-1") for provider, store in zip((whole, paged), stores)]
+    assert all(r.ok for r in results)
+    assert results[1].captures_read > 1 and results[1].events
+    summary = [sorted((e.kind, e.order_id, e.capture_id) for e in r.events) for r in results]
+    assert summary[0] == summary[1]
+    counts = [(r.orders_updated, r.captures_added, r.captures_updated, r.history_rows) for r in results]
+    assert counts[0] == counts[1]
+    assert [s.captures("sandbox-1") for s in stores][0] == stores[1].captures("sandbox-1")
