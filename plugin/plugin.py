@@ -115,6 +115,8 @@ class TaskingPlugin:
         logger.info("%s %s loaded", plugin_name(), plugin_version())
 
     def _start_sandbox(self):
+        if self.toolbar is None:  # unloaded before the timer fired
+            return
         try:
             logger.info("Sandbox running at %s", self.sandbox.url())
         except OSError as error:
