@@ -139,6 +139,12 @@ def parse_time(value) -> Optional[datetime]:
     """A Planet timestamp (ISO 8601, ``Z``) as an aware UTC datetime; None when absent or garbled."""
     if not isinstance(value, str) or not value.strip():
         return None
+    try:  # Python 3.11 reads Planet's form directly: the fast way for thousands of captures
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is not None:
+            return moment.astimezone(timezone.utc)
+    except ValueError:
+        pass
     text = value.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"

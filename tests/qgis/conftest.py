@@ -1,4 +1,6 @@
 """Fixtures for tests that need QGIS (pytest-qgis, offscreen)."""
+import time
+
 import pytest
 from qgis.core import QgsApplication, QgsLayerTreeModel, QgsProject
 from qgis.gui import QgsLayerTreeView
@@ -93,6 +95,23 @@ def recording_iface(qgis_iface):
     QgsProject.instance().removeAllMapLayers()
     iface.main_window.deleteLater()
     process_deferred_deletes()
+
+
+@pytest.fixture(autouse=True)
+def drained_task_manager(qgis_app):
+    """Each test starts with QGIS's task pool empty.
+
+    The pool has as many threads as cores (two here): a task a test left behind — a sync still
+    retrying against a sandbox its test already stopped — would otherwise hold a thread while the
+    next test waits for its own tasks.
+    """
+    yield
+    manager = QgsApplication.taskManager()
+    manager.cancelAll()
+    deadline = time.monotonic() + 60
+    while manager.countActiveTasks() and time.monotonic() < deadline:
+        QCoreApplication.processEvents()
+        time.sleep(0.02)
 
 
 @pytest.fixture
