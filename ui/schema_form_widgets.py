@@ -457,8 +457,27 @@ def decimals_of(number):
     return len(text.split(".")[1].rstrip("0"))
 
 
-class IntegerField(Field):
+class _SpinField(Field):
+    """A number in a spin box (integer or floating): one place wires the box into the row."""
+
     natural_unset = False
+
+    def _attach_spin(self):
+        self.spin.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.editor_layout.addWidget(self.spin)
+        self.spin.valueChanged.connect(self._emit_changed)
+        self.spin.lineEdit().textEdited.connect(self._emit_changed)
+        self.spin.editingFinished.connect(self._emit_changed)
+        self._finish_include_box()
+
+    def _emit_changed(self, *_args):
+        self.changed.emit()
+
+    def _editor_widgets(self):
+        return [self.spin]
+
+
+class IntegerField(_SpinField):
 
     def __init__(self, schema, *, required=False, parent=None):
         super().__init__(schema, required=required, parent=parent)
@@ -476,18 +495,7 @@ class IntegerField(Field):
         self.spin = LenientSpinBox(self)
         self.spin.setRange(max(low, INT32_MIN), min(high, INT32_MAX))
         self.spin.setSingleStep(max(1, min(step, INT32_MAX)))
-        self.spin.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.editor_layout.addWidget(self.spin)
-        self.spin.valueChanged.connect(self._emit_changed)
-        self.spin.lineEdit().textEdited.connect(self._emit_changed)
-        self.spin.editingFinished.connect(self._emit_changed)
-        self._finish_include_box()
-
-    def _emit_changed(self, *_args):
-        self.changed.emit()
-
-    def _editor_widgets(self):
-        return [self.spin]
+        self._attach_spin()
 
     def _editor_value(self):
         typed = self.spin.typed()
@@ -506,8 +514,7 @@ class IntegerField(Field):
         self.spin.setValue(max(self.spin.minimum(), min(0, self.spin.maximum())))
 
 
-class NumberField(Field):
-    natural_unset = False
+class NumberField(_SpinField):
 
     def __init__(self, schema, *, required=False, parent=None):
         super().__init__(schema, required=required, parent=parent)
@@ -532,18 +539,7 @@ class NumberField(Field):
             self.spin.setSingleStep(multiple_of)
         elif high - low <= 10:
             self.spin.setSingleStep(10 ** -min(decimals, 2) if high - low <= 1 else 0.1)
-        self.spin.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.editor_layout.addWidget(self.spin)
-        self.spin.valueChanged.connect(self._emit_changed)
-        self.spin.lineEdit().textEdited.connect(self._emit_changed)
-        self.spin.editingFinished.connect(self._emit_changed)
-        self._finish_include_box()
-
-    def _emit_changed(self, *_args):
-        self.changed.emit()
-
-    def _editor_widgets(self):
-        return [self.spin]
+        self._attach_spin()
 
     def _editor_value(self):
         typed = self.spin.typed()
