@@ -158,7 +158,8 @@ class Field(QWidget):
         """Show "left out" (editors with a natural unset) or the default."""
 
     def _editor_widgets(self):
-        return []
+        editor = getattr(self, "editor", None)
+        return [editor] if editor is not None else []
 
     # -- public --------------------------------------------------------------------------
     def value(self):
@@ -221,6 +222,19 @@ class Field(QWidget):
     def _on_include_toggled(self, checked):
         for widget in self._editor_widgets():
             widget.setEnabled(checked)
+        self.changed.emit()
+
+    def _attach_editor(self, editor, *signals):
+        """Put the one editor widget in the row, report its ``signals`` as changes, and set the
+        include box up (for the fields with a single editor widget)."""
+        self.editor = editor
+        editor.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.editor_layout.addWidget(editor)
+        for signal in signals:
+            signal.connect(self._emit_changed)
+        self._finish_include_box()
+
+    def _emit_changed(self, *_args):
         self.changed.emit()
 
     def _finish_include_box(self):
@@ -463,18 +477,8 @@ class _SpinField(Field):
     natural_unset = False
 
     def _attach_spin(self):
-        self.spin.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.editor_layout.addWidget(self.spin)
-        self.spin.valueChanged.connect(self._emit_changed)
-        self.spin.lineEdit().textEdited.connect(self._emit_changed)
-        self.spin.editingFinished.connect(self._emit_changed)
-        self._finish_include_box()
-
-    def _emit_changed(self, *_args):
-        self.changed.emit()
-
-    def _editor_widgets(self):
-        return [self.spin]
+        self._attach_editor(self.spin, self.spin.valueChanged, self.spin.lineEdit().textEdited,
+                            self.spin.editingFinished)
 
 
 class IntegerField(_SpinField):
@@ -585,16 +589,7 @@ class DateTimeField(Field):
         now = QDateTime.currentDateTimeUtc()
         now.setTime(QTime(now.time().hour(), 0, 0))
         self.edit.setDateTime(now)
-        self.edit.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.editor_layout.addWidget(self.edit)
-        self.edit.dateTimeChanged.connect(self._emit_changed)
-        self._finish_include_box()
-
-    def _emit_changed(self, *_args):
-        self.changed.emit()
-
-    def _editor_widgets(self):
-        return [self.edit]
+        self._attach_editor(self.edit, self.edit.dateTimeChanged)
 
     def _editor_value(self):
         moment = self.edit.dateTime().toUTC()
@@ -627,16 +622,7 @@ class DateField(Field):
         self.edit.setDisplayFormat("yyyy-MM-dd")
         self.edit.setCalendarPopup(True)
         self.edit.setDate(QDateTime.currentDateTimeUtc().date())
-        self.edit.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.editor_layout.addWidget(self.edit)
-        self.edit.dateChanged.connect(self._emit_changed)
-        self._finish_include_box()
-
-    def _emit_changed(self, *_args):
-        self.changed.emit()
-
-    def _editor_widgets(self):
-        return [self.edit]
+        self._attach_editor(self.edit, self.edit.dateChanged)
 
     def _editor_value(self):
         day = self.edit.date()
@@ -733,9 +719,6 @@ class StringField(Field):
             self.line.setPlaceholderText(fmt)
         self.editor_layout.addWidget(self.line)
         self.line.textChanged.connect(self._emit_changed)
-
-    def _emit_changed(self, *_args):
-        self.changed.emit()
 
     def _editor_widgets(self):
         return [self.line]
