@@ -6,20 +6,25 @@ What it guarantees:
 * connect/read timeouts on every request;
 * bounded retries with exponential backoff and ``Retry-After`` for idempotent requests only
   (a POST that creates an order is never sent twice unless the caller says it is safe);
+* cancellation: inside ``with cancellable(task.isCanceled):`` a cancelled task sends nothing new and
+  stops waiting for a retry within ``CANCEL_POLL_SECONDS`` (``RequestCancelled``);
 * TLS verification that cannot be switched off, and no plain ``http://`` except to loopback;
 * the proxy the user chose in QGIS (see ``network_proxy.py``, which builds the ``ProxyConfig``);
 * typed exceptions whose messages tell a person what to do, and which never carry credentials.
 """
 from __future__ import annotations
 
+import contextvars
 import email.utils
 import ipaddress
 import json
 import logging
 import re
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional, Tuple
+from typing import Any, Callable, Iterator, Mapping, Optional, Tuple, Union
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import requests
@@ -112,6 +117,76 @@ class InsecureUrl(ProviderError):  # noqa: N818 (names from the shared API)
 
 class UnreadableResponse(ProviderError):  # noqa: N818 (names from the shared API)
     """The provider answered, but not with the JSON it should have."""
+
+
+class RequestCancelled(ProviderError):  # noqa: N818 (reads as a sentence at the except site)
+    """The task making the request was cancelled: the request was not sent (again).
+
+    ``attempts`` is how many times it had been sent before (0: the provider never saw it). A request that
+    creates something is never retried, so a cancelled one was either sent once or not at all.
+    """
+
+    def __init__(self, connection_name: str, user_message: str, attempts: int = 0):
+        super().__init__(connection_name, user_message)
+        self.attempts = attempts
+
+
+# ---------------------------------------------------------------------------------------------
+# Cancellation
+# ---------------------------------------------------------------------------------------------
+
+#: A cancellation signal: a callable answering "cancelled?" (``QgsTask.isCanceled``) or a threading.Event.
+CancelSignal = Union[Callable[[], bool], threading.Event]
+
+# How often a backoff wait looks at the cancellation checks: the longest a cancelled task keeps waiting.
+CANCEL_POLL_SECONDS = 0.05
+
+# The checks of the code running now. A context variable rather than an attribute of the session: one
+# provider (and its sessions) is shared by syncs, placements and dialogs running at the same time in
+# different threads, and the question "was I cancelled?" belongs to the task asking, not to the session.
+_CANCEL_CHECKS: contextvars.ContextVar = contextvars.ContextVar("tasking_cancel_checks", default=())
+
+# What a failed attempt was, in the words of a cancellation message.
+_PROBLEMS = {
+    ProviderTimeout: "it did not answer in time",
+    ProviderUnreachable: "it could not be reached",
+}
+
+
+def _as_check(cancelled: Optional[CancelSignal]) -> Optional[Callable[[], bool]]:
+    if cancelled is None:
+        return None
+    is_set = getattr(cancelled, "is_set", None)
+    if callable(is_set):
+        return is_set
+    if callable(cancelled):
+        return cancelled
+    raise TypeError("cancelled must be a callable answering a bool or a threading.Event")
+
+
+@contextmanager
+def cancellable(cancelled: Optional[CancelSignal]) -> Iterator[None]:
+    """Within the block, requests of every ``TaskingSession`` made by this thread give up when
+    ``cancelled`` says so: no new request is sent, no retry is waited for (``RequestCancelled``).
+
+    Scopes nest (any of them cancels). The scope is the thread's (a ``contextvars`` context), so other
+    threads using the same session are not affected; code handing work to a thread pool passes it on with
+    ``contextvars.copy_context().run``. ``cancelled=None`` does nothing.
+    """
+    check = _as_check(cancelled)
+    if check is None:
+        yield
+        return
+    token = _CANCEL_CHECKS.set(_CANCEL_CHECKS.get() + (check,))
+    try:
+        yield
+    finally:
+        _CANCEL_CHECKS.reset(token)
+
+
+def cancellation_requested() -> bool:
+    """True when a ``cancellable`` scope of the running code says it was cancelled."""
+    return any(check() for check in _CANCEL_CHECKS.get())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -406,12 +481,19 @@ class TaskingSession:
     ``auth`` is a ``requests.auth.AuthBase`` (or any callable taking and returning a
     ``PreparedRequest``) that providers use to add a bearer token or an api-key header per
     request; it can be replaced at any time through the ``auth`` attribute.
+
+    ``cancelled`` (a callable or a threading.Event) cancels every request of this session, for a
+    session owned by one task; a session shared between tasks is cancelled per task with
+    ``cancellable``. Either way a cancelled request raises ``RequestCancelled`` before it is sent
+    (again), and a backoff wait looks at the checks every ``CANCEL_POLL_SECONDS``. A request already
+    on the wire is not cut: it ends within the timeout like any other.
     """
 
     def __init__(self, connection_name: str, user_agent: str, proxy: Optional[ProxyConfig] = None,
                  timeout: Tuple[float, float] = (5.0, 30.0), max_retries: int = 4,
                  backoff_factor: float = 0.5, max_backoff: float = 30.0, max_total_wait: float = 60.0,
-                 auth: Optional[Callable] = None, sleep: Callable[[float], None] = time.sleep):
+                 auth: Optional[Callable] = None, sleep: Callable[[float], None] = time.sleep,
+                 cancelled: Optional[CancelSignal] = None):
         if max_retries < 0 or backoff_factor < 0 or max_backoff < 0 or max_total_wait < 0:
             raise ValueError("retry limits must not be negative")
         self.connection_name = connection_name
@@ -421,6 +503,7 @@ class TaskingSession:
         self.max_backoff = max_backoff
         self.max_total_wait = max_total_wait
         self._sleep = sleep
+        self._cancelled = _as_check(cancelled)
         self._session = _GuardedSession(connection_name, proxy)
         self._session.headers["User-Agent"] = user_agent
         self._session.auth = auth
@@ -475,8 +558,11 @@ class TaskingSession:
 
         attempt = 0
         waited = 0.0
+        last_problem = ""
         while True:
             attempt += 1
+            if self._cancel_requested():
+                raise self._cancelled_error(method, safe_url, attempt - 1, last_problem)
             started = time.monotonic()
             try:
                 response = self._session.request(method, url, **kwargs)
@@ -487,7 +573,8 @@ class TaskingSession:
                     if self._may_retry(attempt, waited, delay):
                         logger.info("%s %s failed (%s); retry %d in %.1f s", method, safe_url,
                                     type(error).__name__, attempt, delay)
-                        self._sleep(delay)
+                        last_problem = _PROBLEMS.get(type(error), "it failed")
+                        self._wait(delay, method, safe_url, attempt, last_problem)
                         waited += delay
                         continue
                 raise error from None
@@ -506,7 +593,8 @@ class TaskingSession:
                         if method in READ_METHODS and attempt == 1 and self._may_retry(attempt, waited, delay):
                             logger.info("%s %s answered something unreadable; reading it once more", method,
                                         safe_url)
-                            self._sleep(delay)
+                            last_problem = "it answered something unreadable"
+                            self._wait(delay, method, safe_url, attempt, last_problem)
                             waited += delay
                             continue
                         raise
@@ -522,7 +610,8 @@ class TaskingSession:
                     logger.info("%s %s answered %d; retry %d in %.1f s",
                                 method, safe_url, status, attempt, delay)
                     response.close()
-                    self._sleep(delay)
+                    last_problem = f"it answered HTTP {status}"
+                    self._wait(delay, method, safe_url, attempt, last_problem)
                     waited += delay
                     continue
                 raise self._error_from_response(response, method, safe_url, retry_after)
@@ -551,6 +640,34 @@ class TaskingSession:
 
     def _may_retry(self, attempt: int, waited: float, delay: float) -> bool:
         return attempt <= self.max_retries and waited + delay <= self.max_total_wait
+
+    def _cancel_requested(self) -> bool:
+        return (self._cancelled is not None and self._cancelled()) or cancellation_requested()
+
+    def _wait(self, delay: float, method: str, safe_url: str, attempts: int, problem: str) -> None:
+        """The backoff before a retry; with a cancellation check in force, in slices that look at it."""
+        if self._cancelled is None and not _CANCEL_CHECKS.get():
+            self._sleep(delay)
+            return
+        remaining = delay
+        # Bounded: the delay is at most max_backoff, so at most max_backoff / CANCEL_POLL_SECONDS slices.
+        while True:
+            if self._cancel_requested():
+                raise self._cancelled_error(method, safe_url, attempts, problem)
+            if remaining <= 1e-9:
+                return
+            step = min(CANCEL_POLL_SECONDS, remaining)
+            self._sleep(step)
+            remaining -= step
+
+    def _cancelled_error(self, method: str, safe_url: str, attempts: int, problem: str) -> RequestCancelled:
+        name = self.connection_name
+        logger.info("%s %s cancelled after %d attempt(s)", method, safe_url, attempts)
+        if attempts == 0:
+            return RequestCancelled(name, f"Cancelled before contacting {name}: the request was not sent "
+                                          f"({method} {safe_url}).", attempts)
+        return RequestCancelled(name, f"Cancelled while waiting to retry {name} ({method} {safe_url}; "
+                                      f"{problem or 'it failed'}).", attempts)
 
     def _check_json(self, response: requests.Response, method: str, safe_url: str) -> None:
         if response.status_code in (204, 205) or method == "HEAD" or not response.content.strip():
@@ -651,8 +768,12 @@ class TaskingSession:
 
 
 _DECODED_ATTRIBUTE = "_tasking_decoded_json"
-# An exponent of three digits or more may overflow a float (1e999 reads as infinity).
-_MAY_OVERFLOW = re.compile(rb"[eE][+]?0*[1-9][0-9]{2,}")
+# An exponent of three digits or more may overflow a float (1e999 reads as infinity). Ids carry look-alikes
+# ("3fa1e234"): a match counts only where a number starts (after ":", ",", "[", a space or at the start).
+# The pattern starts with a literal "e" (searched for in lower-cased text) so that scanning a page stays fast.
+_EXPONENT = re.compile(rb"e\+?0*[1-9][0-9]{2,}")
+_MANTISSA_BYTES = b"0123456789.-"
+_BEFORE_NUMBER_BYTES = b" \t\r\n:,["
 
 
 class NonFiniteNumber(ValueError):
@@ -671,10 +792,23 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _may_overflow(content: bytes) -> bool:
+    lowered = content.lower()
+    for match in _EXPONENT.finditer(lowered):
+        start = match.start()
+        if start == 0 or lowered[start - 1] not in _MANTISSA_BYTES:
+            continue
+        while start > 0 and lowered[start - 1] in _MANTISSA_BYTES:
+            start -= 1
+        if start == 0 or lowered[start - 1] in _BEFORE_NUMBER_BYTES:
+            return True
+    return False
+
+
 def decode_json(content: bytes) -> Any:
     """JSON from a body, refusing NaN and infinities; the per-number check only runs when a large
     exponent makes an overflow possible (it would cost a Python call for every number)."""
-    if _MAY_OVERFLOW.search(content):
+    if _may_overflow(content):
         return json.loads(content, parse_constant=_refuse_non_finite, parse_float=_finite_float)
     return json.loads(content, parse_constant=_refuse_non_finite)
 
@@ -683,7 +817,8 @@ def build_session(connection_name: str, user_agent: str, proxy: Optional[ProxyCo
                   timeout: Tuple[float, float] = (5.0, 30.0), max_retries: int = 4,
                   backoff_factor: float = 0.5, max_backoff: float = 30.0, max_total_wait: float = 60.0,
                   auth: Optional[Callable] = None,
-                  sleep: Callable[[float], None] = time.sleep) -> TaskingSession:
+                  sleep: Callable[[float], None] = time.sleep,
+                  cancelled: Optional[CancelSignal] = None) -> TaskingSession:
     """The session every provider uses.
 
     ``proxy=None`` means "no QGIS configuration": requests' own environment handling, as in any
@@ -691,4 +826,4 @@ def build_session(connection_name: str, user_agent: str, proxy: Optional[ProxyCo
     """
     return TaskingSession(connection_name, user_agent, proxy=proxy, timeout=timeout, max_retries=max_retries,
                           backoff_factor=backoff_factor, max_backoff=max_backoff,
-                          max_total_wait=max_total_wait, auth=auth, sleep=sleep)
+                          max_total_wait=max_total_wait, auth=auth, sleep=sleep, cancelled=cancelled)

@@ -108,8 +108,11 @@ def gpkg_datetime(moment: Optional[datetime]) -> Optional[str]:
         return None
     if moment.tzinfo is not timezone.utc:
         moment = _utc(moment)
-    # isoformat is several times faster than strftime, which counts over 20,000 captures; UTC ends "+00:00".
-    return moment.isoformat(timespec="milliseconds")[:-6] + "Z"
+    # %-formatting of the fields is twice as fast as isoformat and several times faster than strftime, which
+    # counts over 20,000 captures.
+    fields = (moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second,
+              moment.microsecond // 1000)
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % fields  # noqa: UP031 - the fast way, see above
 
 
 def cursor_text(moment: Optional[datetime]) -> Optional[str]:
@@ -313,7 +316,7 @@ def _order_values(order: Order) -> tuple:
 def _capture_values(capture: Capture, order_name: str) -> tuple:
     """The captures row of a capture: geom, then ``CAPTURE_COLUMNS`` in order."""
     geometry, _ = gpkg_multipolygon(capture.footprint)
-    footprint_text, raw_text = _json_with_part(capture.raw or {}, capture.footprint)
+    footprint_text, raw_text = _footprint_and_raw_json(capture.raw or {}, capture.footprint)
     return (
         geometry,
         capture.order_id,
@@ -338,24 +341,27 @@ _CAPTURE_NAMES = [name for name, _ in CAPTURE_COLUMNS]
 _CAPTURE_ORDER_NAME = 1 + _CAPTURE_NAMES.index("order_name")
 _CAPTURE_STATUS = 1 + _CAPTURE_NAMES.index("status")
 _CAPTURE_ASSESSMENT = 1 + _CAPTURE_NAMES.index("assessment")
-# Stands in for a part of a provider's answer while the rest is encoded (an id no answer carries).
-_PART_MARK = "satellite-tasking:part-encoded-apart"
-_PART_MARK_JSON = _ENCODE_JSON(_PART_MARK)
+# A capture's footprint is usually one of its answer's values (Planet's ``captured_area``): its column then
+# says where in ``raw`` it is instead of repeating it (the coordinates are most of the encoding work).
+_RAW_KEY_PREFIX = "raw:"
 
 
-def _json_with_part(raw, part) -> tuple:
-    """(JSON of ``part``, JSON of ``raw``), where ``part`` is one of ``raw``'s values (a capture's footprint is
-    its answer's ``captured_area``): its coordinates, most of the encoding work, are encoded once, not twice.
-    The text is exactly what encoding ``raw`` whole gives."""
-    part_text = _json(part)
-    if part is not None and isinstance(raw, dict):
+def _footprint_and_raw_json(raw, footprint) -> tuple:
+    """(footprint_json text, raw text) of a capture: the footprint's own JSON, or ``"raw:<key>"`` (JSON text)
+    when the footprint is ``raw[<key>]``, read back by ``_footprint_from``."""
+    raw_text = _ENCODE_JSON(raw)
+    if footprint is not None and isinstance(raw, dict):
         for key, value in raw.items():
-            if value is part:
-                text = _ENCODE_JSON({**raw, key: _PART_MARK})
-                if text.count(_PART_MARK_JSON) == 1:
-                    return part_text, text.replace(_PART_MARK_JSON, part_text)
-                break
-    return part_text, _ENCODE_JSON(raw)
+            if value is footprint and isinstance(key, str):
+                return _ENCODE_JSON(_RAW_KEY_PREFIX + key), raw_text
+    return _json(footprint), raw_text
+
+
+def _footprint_from(text, raw):
+    footprint = _loads(text, None)
+    if isinstance(footprint, str) and footprint.startswith(_RAW_KEY_PREFIX) and isinstance(raw, dict):
+        return raw.get(footprint[len(_RAW_KEY_PREFIX):])
+    return footprint if isinstance(footprint, dict) else None
 
 
 # -- results -----------------------------------------------------------------------------------
@@ -628,11 +634,14 @@ class TaskingStore:
         query += " ORDER BY acquired_at DESC, fid DESC"
         with self._connection() as db:
             rows = db.execute(query, args).fetchall()
-        return [Capture(id=r[0], order_id=r[1], status=r[2] or "", assessment=r[3], cloud_cover=r[4],
-                        footprint=_loads(r[5], None), acquired_at=parse_stored_time(r[6]),
-                        published_at=parse_stored_time(r[7]), exclusivity_days=r[8],
-                        updated_at=parse_stored_time(r[9]), raw=_loads(r[10], {}))
-                for r in rows]
+        captures = []
+        for r in rows:
+            raw = _loads(r[10], {})
+            captures.append(Capture(id=r[0], order_id=r[1], status=r[2] or "", assessment=r[3], cloud_cover=r[4],
+                                    footprint=_footprint_from(r[5], raw), acquired_at=parse_stored_time(r[6]),
+                                    published_at=parse_stored_time(r[7]), exclusivity_days=r[8],
+                                    updated_at=parse_stored_time(r[9]), raw=raw))
+        return captures
 
     def capture_summaries(self) -> dict:
         """(connection id, order id) -> CaptureSummary, counted by SQLite: the dock's capture columns
@@ -827,8 +836,12 @@ class StoreWriter:
              for h in changes.history])
         return changes
 
-    def write_captures(self, captures: list) -> AppliedChanges:
-        """Write these captures (their orders written before, in this transaction or an earlier one)."""
+    def write_captures(self, captures: list, of_new_orders: bool = False) -> AppliedChanges:
+        """Write these captures (their orders written before, in this transaction or an earlier one).
+
+        ``of_new_orders``: the captures' orders are new to the store in this sync, so none of the captures can
+        be stored yet and looking for their previous rows is skipped (a first sync writes thousands).
+        """
         changes = AppliedChanges()
         if not captures:
             return changes
@@ -839,8 +852,8 @@ class StoreWriter:
             marks = ",".join("?" * len(chunk))
             names.update(db.execute(f"SELECT order_id, name FROM {ORDERS_TABLE} WHERE connection_id = ? "
                                     f"AND order_id IN ({marks})", (connection_id, *chunk)).fetchall())
-        previous_captures = TaskingStore._rows(db, CAPTURES_TABLE, "capture_id", connection_id,
-                                               [c.id for c in captures], _CAPTURE_NAMES)
+        previous_captures = {} if of_new_orders else TaskingStore._rows(
+            db, CAPTURES_TABLE, "capture_id", connection_id, [c.id for c in captures], _CAPTURE_NAMES)
         capture_rows = []
         newest = self._newest_capture
         for capture in captures:

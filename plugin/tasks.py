@@ -4,11 +4,18 @@ QGIS drops a task nobody references, so every task is started through a TaskRunn
 holds it until it has finished. Errors never escape run(): a provider error becomes its
 own user-facing message, anything unexpected is logged with its traceback and reported
 to the user as one plain sentence.
+
+The work runs inside ``http.cancellable(task.isCanceled)``: once the task is cancelled (by the
+user in QGIS's task manager, or by ``TaskRunner.cancel_all`` when the plugin unloads), provider
+requests made by the work are not sent any more and retry waits end at once.
 """
 import logging
 from typing import Any, Callable, Optional
 
 from qgis.core import QgsApplication, QgsTask
+from qgis.PyQt.QtCore import pyqtSignal
+
+from .http import cancellable
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +30,10 @@ def user_message_for(error: BaseException) -> str:
 
 
 class BackgroundTask(QgsTask):
+    #: (steps done, steps in all), emitted from the task's thread by ``report_progress``; connect a slot of a
+    #: widget and Qt queues it to the GUI thread.
+    stepsChanged = pyqtSignal(int, int)
+
     def __init__(
         self,
         description: str,
@@ -39,9 +50,16 @@ class BackgroundTask(QgsTask):
         self.result: Any = None
         self.error_message: str = ""
 
+    def report_progress(self, done: int, total: int) -> None:
+        """Progress in steps (AOIs placed, pages read): the task manager's percentage and ``stepsChanged``.
+        Safe to call from the task's thread; a provider's ``progress`` callback can be this method."""
+        self.setProgress(100.0 * done / total if total > 0 else 100.0)
+        self.stepsChanged.emit(done, total)
+
     def run(self) -> bool:
         try:
-            self.result = self._work(self)
+            with cancellable(self.isCanceled):
+                self.result = self._work(self)
             return not self.isCanceled()
         except Exception as error:  # noqa: BLE001 - nothing may escape into QGIS's task thread
             self.error_message = user_message_for(error)

@@ -4,7 +4,8 @@ Network work (products, schema, estimate, placement) runs in background tasks; t
 only shows results. The draft is saved on every edit and restored when the dialog opens
 again, so nothing typed is lost; a placement records which AOIs it is about to place
 before the request leaves, so a crash is reconciled on the next start instead of placing
-twice.
+twice. A placement reports its progress per AOI (task manager and status line) and can be
+cancelled: what the provider created by then is recorded, the rest stays in the draft.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 from qgis.core import QgsCoordinateReferenceSystem, QgsFields, QgsGeometry, QgsJsonUtils, QgsWkbTypes
 from qgis.gui import QgsRubberBand
 from qgis.PyQt import sip, uic
-from qgis.PyQt.QtCore import Qt, QTimer
+from qgis.PyQt.QtCore import Qt, QTimer, pyqtSlot
 from qgis.PyQt.QtGui import QColor, QStandardItem, QStandardItemModel
 from qgis.PyQt.QtWidgets import QDialog, QMessageBox, QTableWidgetItem, QVBoxLayout
 
@@ -427,19 +428,42 @@ class OrderDialog(QDialog, FORM_CLASS):
         self.busy = True
         self._update_buttons()
         self._status(f"Placing {count} order(s)…")
-        self.task_runner.start(BackgroundTask(
-            f"Placing {count} tasking order(s)", lambda task: provider.place(draft, only=indexes),
-            on_success=self._placed, on_failure=self._placement_failed, can_cancel=False))
 
-    def _placed(self, outcomes):
+        def ended_early(message):
+            # Cancelled once the provider had answered: its outcomes are facts (orders created, AOIs not sent).
+            if isinstance(task.result, list):
+                self._placed(task.result, cancelled=True)
+            else:
+                self._placement_failed(message, cancelled=task.isCanceled())
+
+        # Cancelling is safe: an order request is never repeated, and one not yet sent is not sent any more.
+        task = BackgroundTask(
+            f"Placing {count} tasking order(s)",
+            lambda running: provider.place(draft, only=indexes, progress=running.report_progress),
+            on_success=self._placed, on_failure=ended_early)
+        task.stepsChanged.connect(self._placement_progress)
+        self.task_runner.start(task)
+
+    @pyqtSlot(int, int)
+    def _placement_progress(self, done, total):
+        if self.busy:
+            self._status(f"Placing orders: {done} of {total} done…")
+
+    def _placed(self, outcomes, cancelled=False):
         self.record_outcomes(outcomes)
         if sip.isdeleted(self):
             return
         self.busy = False
         placed = sum(1 for o in outcomes if o.placed)
         failed = len(outcomes) - placed
-        text = f"{placed} order(s) placed" + (f", {failed} failed — see the Order column; "
-                                               "“Retry failed” places only those." if failed else ".")
+        if cancelled and failed:
+            text = (f"Placement cancelled: {placed} order(s) placed, {failed} not — see the Order column; "
+                    "“Retry failed” places only those.")
+        elif cancelled:
+            text = f"Placement cancelled after all {placed} order(s) were placed."
+        else:
+            text = f"{placed} order(s) placed" + (f", {failed} failed — see the Order column; "
+                                                   "“Retry failed” places only those." if failed else ".")
         self._status(text)
         if self.messages:
             (self.messages.warning if failed else self.messages.success)(text)
@@ -473,15 +497,20 @@ class OrderDialog(QDialog, FORM_CLASS):
                      "Place the others when you are ready: nothing is placed twice.")
         self._show_aois()
 
-    def _placement_failed(self, message):
+    def _placement_failed(self, message, cancelled=False):
         # The provider could not even say which AOIs were placed: keep `placing` so the next
         # attempt (or the next start) reconciles before placing again.
         if sip.isdeleted(self):
             return
         self.busy = False
-        self._status(f"Placement did not complete: {message}")
+        if cancelled:
+            logger.info("Placement cancelled: %s", message)
+            text = "Placement cancelled. Placing again first checks which orders exist, so none is placed twice."
+        else:
+            text = f"Placement did not complete: {message}"
+        self._status(text)
         if self.messages:
-            self.messages.error(f"Placement did not complete: {message}")
+            (self.messages.info if cancelled else self.messages.error)(text)
         self._update_buttons()
 
     def _find_opportunities(self):

@@ -36,10 +36,41 @@ DOWNLOAD_CHUNK_BYTES = 1 << 16
 
 # (bytes done, bytes total or None) -> None
 Progress = Callable[[int, Optional[int]], None]
+# (AOIs whose outcome is known, AOIs in this placement) -> None
+PlacementProgressCallback = Callable[[int, int], None]
 
 
 class NotSupported(ProviderError):  # noqa: N818 - reads as a sentence at the raise site
     """The provider has no such operation (or not in the order's current state)."""
+
+
+class PlacementProgress:
+    """Counts the AOIs of a placement whose outcome is known and tells ``callback(done, total)``.
+
+    Providers call ``advance`` from the thread that called ``place`` (so a Qt task may forward it as
+    it is) and ``finish`` at the end, which makes the last report ``(total, total)``. A failing
+    callback is logged and ignored: a progress bar must never lose the outcome of an order placed.
+    """
+
+    def __init__(self, callback: Optional[PlacementProgressCallback], total: int):
+        self._callback = callback
+        self.total = total
+        self.done = 0
+
+    def advance(self, count: int = 1) -> None:
+        count = min(count, self.total - self.done)
+        if count <= 0:
+            return
+        self.done += count
+        if self._callback is None:
+            return
+        try:
+            self._callback(self.done, self.total)
+        except Exception:  # noqa: BLE001 - see the class docstring
+            logger.warning("A placement progress callback failed", exc_info=True)
+
+    def finish(self) -> None:
+        self.advance(self.total - self.done)
 
 
 class Delivery:
@@ -83,13 +114,22 @@ class TaskingProvider:
     def estimate(self, draft: OrderDraft) -> Estimate:
         raise self._unsupported("price estimates")
 
-    def place(self, draft: OrderDraft, only: Optional[Iterable[int]] = None) -> list:
+    def place(self, draft: OrderDraft, only: Optional[Iterable[int]] = None,
+              progress: Optional[PlacementProgressCallback] = None) -> list:
         """One order per AOI of the draft: a ``PlacementOutcome`` per AOI index, in order.
 
         ``only`` limits the attempt to those AOI indexes ("Retry failed"). A provider must
         never create a second order for an AOI that already has one: requests that create
         orders are not retried blindly, and an unclear answer is reconciled by reading back
         the orders tagged or named with ``draft.client_reference``.
+
+        ``progress(done, total)`` is called on the calling thread as outcomes become known
+        (``total``: the AOIs attempted); it may jump (a batch API answers for all AOIs at once)
+        and ends with ``(total, total)`` when ``place`` returns normally (see ``PlacementProgress``).
+
+        Inside ``http.cancellable(...)``, a cancelled placement sends no new request: AOIs not
+        yet sent get an outcome saying so (or ``RequestCancelled`` is raised when nothing could
+        be decided), and orders already created are returned as usual.
         """
         raise NotImplementedError
 

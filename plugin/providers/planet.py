@@ -19,16 +19,19 @@ Wire facts: /work/shared/api/planet.md. Decisions this module makes:
   sharing the one ``TaskingSession``. That is safe here: urllib3's connection pool is thread-safe,
   Planet sets no cookies we depend on and the api-key auth object is read-only; the pool's 10
   connections per host exceed the 4 workers. One shared session also keeps the user's proxy,
-  user agent and retry settings without the provider having to rebuild them.
+  user agent and retry settings without the provider having to rebuild them. Each job runs in a
+  copy of the caller's ``contextvars`` context, so the caller's ``http.cancellable`` scope (a
+  cancelled task) reaches the workers too.
 * **Incremental reads** sort by ``-updated_time`` and stop paging at the first record older than
   ``since``, so a sync after a few changes reads one page.
 """
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import re
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -44,6 +47,7 @@ from ..http import (
     ProviderTimeout,
     ProviderUnavailable,
     ProviderUnreachable,
+    RequestCancelled,
     RequestRejected,
     TaskingSession,
     UnreadableResponse,
@@ -59,7 +63,7 @@ from ..model import (
     Product,
     Status,
 )
-from .base import NotSupported, TaskingProvider
+from .base import NotSupported, PlacementProgress, PlacementProgressCallback, TaskingProvider
 
 logger = logging.getLogger(__name__)
 
@@ -278,15 +282,18 @@ class PlanetProvider(TaskingProvider):
         total = round(sum(cost for cost in per_aoi if cost is not None), 2)
         return Estimate(total=total, unit=ESTIMATE_UNIT, per_aoi=per_aoi, errors=errors)
 
-    def place(self, draft: OrderDraft, only: Optional[Iterable[int]] = None) -> list:
+    def place(self, draft: OrderDraft, only: Optional[Iterable[int]] = None,
+              progress: Optional[PlacementProgressCallback] = None) -> list:
         kind = self._kind(draft.product_id)
         indexes = sorted(set(only)) if only is not None else list(range(len(draft.aois)))
         indexes = [i for i in indexes if 0 <= i < len(draft.aois)]
         outcomes = {i: PlacementOutcome(aoi_index=i) for i in indexes}
+        steps = PlacementProgress(progress, len(indexes))
         problem = self._params_problem(kind, draft.params)
         if problem:
             for outcome in outcomes.values():
                 outcome.error = problem
+            steps.finish()
             return [outcomes[i] for i in indexes]
 
         # Orders an earlier attempt created (its answer lost or its outcome not saved) are not placed again.
@@ -302,12 +309,15 @@ class PlanetProvider(TaskingProvider):
                 outcomes[index].error = geometry_problem
             else:
                 to_post.append(index)
+        steps.advance(len(indexes) - len(to_post))
 
-        for index, result in self._run_parallel(lambda i: self._place_one(draft, i, kind), to_post):
+        for index, result in self._run_parallel(lambda i: self._place_one(draft, i, kind), to_post,
+                                                on_result=lambda _index, _result: steps.advance()):
             if isinstance(result, Order):
                 outcomes[index].order = result
             else:
                 outcomes[index].error = str(result)
+        steps.finish()
         return [outcomes[i] for i in indexes]
 
     def _place_one(self, draft: OrderDraft, index: int, kind: OrderKind):
@@ -319,6 +329,9 @@ class PlanetProvider(TaskingProvider):
             answer = self.session.post(self._url("orders/"), json=body)
         except RequestRejected as error:
             return f"{label}: {describe_refusal(error)}"
+        except RequestCancelled:
+            # A POST is never retried, so a cancelled one was never sent: nothing was created.
+            return f"{label}: not placed: cancelled before the order was sent to {self.connection.name}."
         except (ProviderTimeout, ProviderUnreachable, ProviderUnavailable, UnreadableResponse) as error:
             # No clear answer: the order may exist. Look before saying anything.
             logger.info("Placing %s gave no clear answer (%s); looking the order up", label,
@@ -632,8 +645,9 @@ class PlanetProvider(TaskingProvider):
         logger.warning("Stopped reading %s after %d pages", path, MAX_PAGES)
 
     @staticmethod
-    def _run_parallel(function, indexes: list) -> list:
-        """``[(index, result or ProviderError)]`` with at most MAX_PARALLEL_POSTS requests in flight."""
+    def _run_parallel(function, indexes: list, on_result=None) -> list:
+        """``[(index, result or ProviderError)]`` in the order of ``indexes``, with at most MAX_PARALLEL_POSTS
+        requests in flight; ``on_result(index, result)`` runs on the calling thread as each one ends."""
         if not indexes:
             return []
 
@@ -643,9 +657,17 @@ class PlanetProvider(TaskingProvider):
             except ProviderError as error:
                 return index, error
 
+        results = {}
         with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_POSTS, len(indexes)),
                                 thread_name_prefix="planet") as pool:
-            return list(pool.map(guarded, indexes))
+            # A copy of the caller's context per job (one context cannot be entered by two threads at once).
+            futures = [pool.submit(contextvars.copy_context().run, guarded, index) for index in indexes]
+            for future in as_completed(futures):
+                index, result = future.result()
+                results[index] = result
+                if on_result is not None:
+                    on_result(index, result)
+        return [(index, results[index]) for index in indexes]
 
 
 def _kind_of(raw: dict) -> str:

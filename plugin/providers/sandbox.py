@@ -13,7 +13,7 @@ from typing import Iterable, Iterator, Optional
 
 from ..http import NotFoundError
 from ..model import Connection, ConnectionKind, Order, OrderDraft, Product
-from .base import NotSupported, TaskingProvider
+from .base import NotSupported, PlacementProgressCallback, TaskingProvider
 
 SANDBOX_USER = "sandbox-user"
 SANDBOX_PASSWORD = "sandbox-password"  # noqa: S105 - the simulator's public demo login
@@ -120,9 +120,10 @@ class SandboxProvider(TaskingProvider):
         _, part, local = self._local_draft(draft)
         return part.estimate(local)
 
-    def place(self, draft: OrderDraft, only: Optional[Iterable[int]] = None) -> list:
+    def place(self, draft: OrderDraft, only: Optional[Iterable[int]] = None,
+              progress: Optional[PlacementProgressCallback] = None) -> list:
         api, part, local = self._local_draft(draft)
-        outcomes = part.place(local, only=only)
+        outcomes = part.place(local, only=only, progress=progress)
         self._mark(api, [outcome.order for outcome in outcomes if outcome.order is not None])
         return outcomes
 

@@ -51,12 +51,13 @@ from ..http import (
     ProviderTimeout,
     ProviderUnavailable,
     ProviderUnreachable,
+    RequestCancelled,
     TaskingSession,
     UnreadableResponse,
 )
 from ..model import Connection, Order, OrderDraft, OrderStatus, PlacementOutcome, Product, Status
 from .aoi_matching import aoi_geometry, match_orders_to_aois
-from .base import NotSupported, TaskingProvider
+from .base import NotSupported, PlacementProgress, PlacementProgressCallback, TaskingProvider
 from .up42 import parse_up42_time
 
 logger = logging.getLogger(__name__)
@@ -493,7 +494,8 @@ class StapiProvider(TaskingProvider):
             body["filter"] = cql2
         return body
 
-    def place(self, draft: OrderDraft, only: Optional[Iterable[int]] = None) -> list:
+    def place(self, draft: OrderDraft, only: Optional[Iterable[int]] = None,
+              progress: Optional[PlacementProgressCallback] = None) -> list:
         count = len(draft.aois)
         wanted = sorted(set(range(count) if only is None else only))
         bad = [i for i in wanted if not isinstance(i, int) or not 0 <= i < count]
@@ -501,10 +503,12 @@ class StapiProvider(TaskingProvider):
             raise ValueError(f"AOI indexes {bad} are not in this draft of {count} AOIs")
         if not wanted:
             return []
+        steps = PlacementProgress(progress, len(wanted))
         product = self._product(draft.product_id)
         _, start, end, _ = split_params(draft.params)
         if not start or not end:
             message = "A STAPI order needs the start and end of its acquisition window."
+            steps.finish()
             return [PlacementOutcome(i, error=message) for i in wanted]
         existing = self.placed_orders(draft)
         outcomes = {}
@@ -513,14 +517,21 @@ class StapiProvider(TaskingProvider):
                 logger.info("AOI %d of %s already has STAPI order %s; not placing it again",
                             i, draft.client_reference, existing[i].id)
                 outcomes[i] = PlacementOutcome(i, order=existing[i])
-            else:
+        steps.advance(len(outcomes))
+        for i in wanted:
+            if i not in outcomes:
                 outcomes[i] = self._place_one(draft, i, product)
+                steps.advance()
+        steps.finish()
         return [outcomes[i] for i in wanted]
 
     def _place_one(self, draft: OrderDraft, index: int, product: Product) -> PlacementOutcome:
         url = self._product_url(product, "create-order", "/orders")
         try:
             answer = self.session.post(url, json=self._order_body(draft, index), idempotent=False)
+        except RequestCancelled:
+            # A POST is never retried, so a cancelled one was never sent: nothing was created.
+            return PlacementOutcome(index, error=f"Not placed: cancelled before the order was sent to {self._name}.")
         except _UNCLEAR_FAILURES as exc:
             logger.warning("STAPI placement of AOI %d of %s gave no clear answer (%s); reading back the orders",
                            index, draft.client_reference, type(exc).__name__)

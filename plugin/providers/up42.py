@@ -48,6 +48,7 @@ from ..http import (
     ProviderUnavailable,
     ProviderUnreachable,
     RateLimited,
+    RequestCancelled,
     RequestRejected,
     TaskingSession,
     UnreadableResponse,
@@ -70,7 +71,7 @@ from ..model import (
     Status,
 )
 from .aoi_matching import aoi_geometry, match_orders_to_aois
-from .base import Delivery, NotSupported, TaskingProvider
+from .base import Delivery, NotSupported, PlacementProgress, PlacementProgressCallback, TaskingProvider
 
 logger = logging.getLogger(__name__)
 
@@ -462,7 +463,8 @@ class Up42Provider(TaskingProvider):
         total = total if total is not None else sum(p for p in per_aoi if p is not None)
         return Estimate(total=total, unit="credits", per_aoi=per_aoi, errors=errors)
 
-    def place(self, draft: OrderDraft, only: Optional[Iterable[int]] = None) -> list:
+    def place(self, draft: OrderDraft, only: Optional[Iterable[int]] = None,
+              progress: Optional[PlacementProgressCallback] = None) -> list:
         count = len(draft.aois)
         wanted = sorted(set(range(count) if only is None else only))
         bad = [i for i in wanted if not isinstance(i, int) or not 0 <= i < count]
@@ -470,6 +472,7 @@ class Up42Provider(TaskingProvider):
             raise ValueError(f"AOI indexes {bad} are not in this draft of {count} AOIs")
         if not wanted:
             return []
+        steps = PlacementProgress(progress, len(wanted))
         outcomes: dict = {}
         existing = self.orders_of_draft(draft)
         for i in wanted:
@@ -477,9 +480,12 @@ class Up42Provider(TaskingProvider):
                 logger.info("AOI %d of %s already has UP42 order %s; not placing it again",
                             i, draft.client_reference, existing[i].id)
                 outcomes[i] = PlacementOutcome(i, order=existing[i])
+        steps.advance(len(outcomes))
         to_send = [i for i in wanted if i not in outcomes]
         if to_send:
+            # One POST for the whole batch: its answer settles every AOI at once.
             outcomes.update(self._send_placement(draft, to_send))
+        steps.finish()
         return [outcomes[i] for i in wanted]
 
     def _send_placement(self, draft: OrderDraft, indexes: list) -> dict:
@@ -491,6 +497,10 @@ class Up42Provider(TaskingProvider):
         except (RequestRejected, AccessForbidden, NotFoundError, RateLimited) as exc:
             # A clear refusal of the whole batch: nothing was created.
             return {i: PlacementOutcome(i, error=exc.user_message) for i in indexes}
+        except RequestCancelled:
+            # Raised before the POST left (it is never retried, so never cancelled once sent): nothing was created.
+            return {i: PlacementOutcome(i, error=f"Not placed: cancelled before the order was sent to {self._name}.")
+                    for i in indexes}
         except _UNCLEAR_FAILURES as exc:
             logger.warning("UP42 placement of %s gave no clear answer (%s); reading back its orders",
                            draft.client_reference, type(exc).__name__)

@@ -18,6 +18,7 @@ from satellite_tasking.plugin.http import (
     AccessForbidden,
     CredentialsRejected,
     InsecureUrl,
+    NonFiniteNumber,
     NotFoundError,
     ProviderError,
     ProviderTimeout,
@@ -29,6 +30,7 @@ from satellite_tasking.plugin.http import (
     TlsVerificationFailed,
     UnreadableResponse,
     build_session,
+    decode_json,
     extract_provider_message,
     format_user_agent,
     parse_retry_after,
@@ -504,3 +506,192 @@ def test_self_signed_certificate_is_refused(tls_server, sleeps):
         s.request("GET", url)
     # Trusting that certificate explicitly (a CA bundle path) keeps verification on and works.
     assert s.json("GET", url, verify=cert)["headers"]["User-Agent"] == UA
+
+
+@pytest.mark.parametrize("body", [b"1e999", b"[1e999]", b'{"a": -2.5E+0400}', b'{"a":NaN}', b'{"a": [Infinity]}',
+                                  b'{"a":-Infinity}', b'{"id": "x:1", "v": 1.5e308, "w": 9e9999}'])
+def test_decode_json_refuses_non_finite_numbers(body):
+    with pytest.raises(NonFiniteNumber):
+        decode_json(body)
+
+
+@pytest.mark.parametrize("body, value", [
+    (b'{"id": "3fae123-1e234", "cloud": 0.25}', {"id": "3fae123-1e234", "cloud": 0.25}),
+    (b'{"a": "x:1e999"}', {"a": "x:1e999"}),  # looks like a number, is a string: read the slower way, still read
+    (b'[1e308, -1.5E+300, 1.0e-400, 12]', [1e308, -1.5e300, 0.0, 12]),
+])
+def test_decode_json_reads_finite_numbers_and_number_like_strings(body, value):
+    assert decode_json(body) == value
+
+
+# -- cancellation ----------------------------------------------------------------------------
+
+from satellite_tasking.plugin.http import (  # noqa: E402 - the cancellation tests' own names
+    CANCEL_POLL_SECONDS,
+    RequestCancelled,
+    cancellable,
+    cancellation_requested,
+)
+
+BUSY_RETRY_AFTER = 5
+
+
+class BusyHandler(BaseHTTPRequestHandler):
+    """Every request (GET and POST) answers 503 with Retry-After: 5; the server counts them."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def _busy(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        with self.server.lock:
+            self.server.hits += 1
+        body = b'{"detail": "busy, come back later"}'
+        self.send_response(503)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Retry-After", str(BUSY_RETRY_AFTER))
+        self.end_headers()
+        self.wfile.write(body)
+        self.server.answered.set()
+
+    do_GET = do_POST = _busy
+
+
+@pytest.fixture
+def busy_server():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), BusyHandler)
+    srv.daemon_threads = True
+    srv.hits = 0
+    srv.lock = threading.Lock()
+    srv.answered = threading.Event()
+    srv.url = f"http://127.0.0.1:{srv.server_address[1]}/orders"
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+    thread.join(timeout=5)
+
+
+def cancel_after_first_answer(srv, event, delay=0.1):
+    """Like a user pressing Cancel while the session waits to retry: another thread sets the event."""
+    def press():
+        if srv.answered.wait(timeout=5):
+            time.sleep(delay)
+        event.set()
+    thread = threading.Thread(target=press, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_cancel_during_a_retry_after_wait_returns_at_once(busy_server):
+    # Real sleeping: without the cancel this GET would wait 4 x 5 s before giving up.
+    s = build_session("Planet busy", UA, proxy=ProxyConfig(mode="none"), timeout=(2.0, 2.0))
+    cancel = threading.Event()
+    presser = cancel_after_first_answer(busy_server, cancel)
+    started = time.monotonic()
+    with cancellable(cancel), pytest.raises(RequestCancelled) as info:
+        s.get(busy_server.url)
+    elapsed = time.monotonic() - started
+    presser.join(timeout=5)
+    assert elapsed < 0.5, elapsed
+    assert busy_server.hits == 1, "nothing is sent again after the cancel"
+    error = info.value
+    assert isinstance(error, ProviderError) and error.attempts == 1 and error.connection_name == "Planet busy"
+    assert str(error).startswith("Cancelled while waiting to retry Planet busy")
+    assert "HTTP 503" in str(error)
+    s.close()
+
+
+def test_a_session_of_its_own_takes_the_cancel_signal_directly(busy_server):
+    cancel = threading.Event()
+    s = build_session("UP42 busy", UA, proxy=ProxyConfig(mode="none"), timeout=(2.0, 2.0), cancelled=cancel)
+    presser = cancel_after_first_answer(busy_server, cancel, delay=0.2)
+    started = time.monotonic()
+    with pytest.raises(RequestCancelled):
+        s.get(busy_server.url, idempotent=True)
+    assert time.monotonic() - started < 0.7
+    presser.join(timeout=5)
+    assert busy_server.hits == 1
+    # Still cancelled: the next request is not even sent.
+    with pytest.raises(RequestCancelled) as info:
+        s.get(busy_server.url)
+    assert info.value.attempts == 0 and "was not sent" in str(info.value)
+    assert busy_server.hits == 1
+    s.close()
+
+
+def test_an_uncancelled_scope_waits_the_whole_backoff_in_slices(busy_server, sleeps):
+    s = build_session("Planet busy", UA, proxy=ProxyConfig(mode="none"), timeout=(2.0, 2.0), max_retries=2,
+                      sleep=sleeps)
+    checks = []
+
+    def never():
+        checks.append(1)
+        return False
+
+    with cancellable(never), pytest.raises(ProviderUnavailable):
+        s.get(busy_server.url)
+    assert busy_server.hits == 3
+    assert sum(sleeps.calls) == pytest.approx(2 * BUSY_RETRY_AFTER)
+    assert max(sleeps.calls) <= CANCEL_POLL_SECONDS + 1e-9
+    assert len(checks) >= 2 * BUSY_RETRY_AFTER / CANCEL_POLL_SECONDS
+    # Outside a scope the wait is one sleep, as before.
+    sleeps.calls.clear()
+    with pytest.raises(ProviderUnavailable):
+        s.get(busy_server.url)
+    assert sleeps.calls == [BUSY_RETRY_AFTER, BUSY_RETRY_AFTER]
+    s.close()
+
+
+def test_a_cancelled_task_sends_nothing_and_a_post_is_never_retried(busy_server, sleeps):
+    s = build_session("Planet busy", UA, proxy=ProxyConfig(mode="none"), timeout=(2.0, 2.0), sleep=sleeps)
+    with cancellable(lambda: True):
+        for method in ("GET", "POST"):
+            with pytest.raises(RequestCancelled) as info:
+                s.request(method, busy_server.url, json={"name": "x"})
+            assert info.value.attempts == 0
+            assert str(info.value).startswith("Cancelled before contacting Planet busy")
+    assert busy_server.hits == 0
+    # A POST that creates something fails on its first 503, cancellable or not: never a retry, never a wait.
+    with cancellable(lambda: False), pytest.raises(ProviderUnavailable):
+        s.post(busy_server.url, json={"name": "x"})
+    assert busy_server.hits == 1 and sleeps.calls == []
+    s.close()
+
+
+def test_cancel_scopes_nest_and_belong_to_their_thread(busy_server, sleeps):
+    s = build_session("Planet busy", UA, proxy=ProxyConfig(mode="none"), timeout=(2.0, 2.0), max_retries=1,
+                      sleep=sleeps)
+    assert not cancellation_requested()
+    with cancellable(lambda: False):
+        assert not cancellation_requested()
+        with cancellable(lambda: True):
+            assert cancellation_requested()
+            other = {}
+
+            def elsewhere():  # same session, another task's thread: not cancelled
+                try:
+                    s.get(busy_server.url)
+                except ProviderError as error:
+                    other["error"] = error
+
+            thread = threading.Thread(target=elsewhere)
+            thread.start()
+            thread.join(timeout=10)
+            assert type(other["error"]) is ProviderUnavailable
+            with pytest.raises(RequestCancelled):
+                s.get(busy_server.url)
+        assert not cancellation_requested()
+    with cancellable(None):
+        assert not cancellation_requested()
+    with pytest.raises(TypeError):
+        with cancellable("yes"):
+            pass
+    assert busy_server.hits == 2  # the other thread's first try and its one retry
+    s.close()

@@ -204,3 +204,23 @@ def test_capture_summaries_are_counted_by_sqlite_per_order(tmp_path):
     second = summaries[("c1", "o2")]
     assert (second.published, second.successful, second.invalid, second.total) == (0, 0, 0, 1)
     assert ("c1", "o3") not in summaries
+
+
+def test_a_footprint_inside_the_captures_answer_is_stored_once_and_read_back(tmp_path):
+    import sqlite3
+
+    inside = capture("k1", raw={"id": "k1", "captured_area": SQUARE, "cloud_cover": 0.12})
+    inside.footprint = inside.raw["captured_area"]
+    apart = capture("k2", raw={"id": "k2"})  # a footprint that is not part of the answer keeps its own JSON
+    store = TaskingStore(tmp_path / "store.gpkg")
+    store.apply("c1", [order()], [inside, apart])
+    found = {c.id: c for c in TaskingStore(tmp_path / "store.gpkg").captures("c1")}
+    assert found["k1"].footprint == SQUARE and found["k1"].raw == inside.raw
+    assert found["k2"].footprint == SQUARE and found["k2"].raw == {"id": "k2"}
+    with sqlite3.connect(tmp_path / "store.gpkg") as db:
+        texts = dict(db.execute("SELECT capture_id, footprint_json FROM tasking_captures").fetchall())
+    assert texts["k1"] == '"raw:captured_area"'
+    assert '"coordinates"' in texts["k2"]
+    # Written again unchanged: no update.
+    again = store.apply("c1", [], [inside, apart])
+    assert again.captures_unchanged == 2 and not again.captures

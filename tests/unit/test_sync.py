@@ -257,3 +257,197 @@ def test_pages_stream_into_the_store_and_events_match_a_whole_sync(server, tmp_p
     counts = [(r.orders_updated, r.captures_added, r.captures_updated, r.history_rows) for r in results]
     assert counts[0] == counts[1]
     assert [s.captures("sandbox-1") for s in stores][0] == stores[1].captures("sandbox-1")
+
+
+def test_a_sync_waiting_on_a_busy_server_is_cancelled_at_once_and_keeps_the_store(server, tmp_path):
+    import threading
+    import time
+
+    provider = make_provider(server.base_url)
+    store = TaskingStore(tmp_path / "store.gpkg")
+    place_some_orders(provider)
+    assert sync_connection(provider, store, "sandbox-1").ok
+    before = (store.orders("sandbox-1"), store.captures("sandbox-1"), store.status_history("sandbox-1"),
+              store.sync_state("sandbox-1"))
+    control(server, "POST", "/_sandbox/clock", {"advance_seconds": 8 * DAY})
+    control(server, "POST", "/_sandbox/faults", {"prefix": "/", "kind": "status", "status": 503, "retry_after": 5})
+
+    # Sessions that really sleep: uncancelled, this sync would wait 4 x 5 s on its first request.
+    def sessions(conn):
+        return build_session(conn.name, "SatelliteTasking/test", timeout=(2, 5))
+
+    waiting = SandboxProvider(Connection(id="sandbox-1", name="Sandbox", kind="sandbox"), sessions, server.base_url)
+    cancel = threading.Event()
+
+    def press_cancel():  # the user, a moment after the first 503
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(r["fired"] for r in control(server, "GET", "/_sandbox/faults")[
+                "rules"]):
+            time.sleep(0.02)
+        time.sleep(0.1)
+        cancel.set()
+
+    presser = threading.Thread(target=press_cancel, daemon=True)
+    presser.start()
+    started = time.monotonic()
+    result = sync_connection(waiting, store, "sandbox-1", cancelled=cancel.is_set)
+    elapsed = time.monotonic() - started
+    presser.join(timeout=15)
+
+    assert result.cancelled and not result.ok and result.error == "", result.error
+    assert result.events == []
+    assert elapsed < 1.5, elapsed
+    fired = sum(r["fired"] for r in control(server, "GET", "/_sandbox/faults")["rules"])
+    assert fired == 1, "no request was sent again after the cancel"
+    after = (store.orders("sandbox-1"), store.captures("sandbox-1"), store.status_history("sandbox-1"),
+             store.sync_state("sandbox-1"))
+    assert after == before
+    control(server, "DELETE", "/_sandbox/faults")
+    assert sync_connection(waiting, store, "sandbox-1").ok
+
+
+# -- pages read ahead -------------------------------------------------------------------------------------------
+def _threads_named(name):
+    import threading
+
+    return [t for t in threading.enumerate() if t.name == name and t.is_alive()]
+
+
+def test_read_ahead_gives_every_page_in_order_from_another_thread():
+    import threading
+
+    from satellite_tasking.plugin.sync import read_ahead
+
+    readers = []
+
+    def pages():
+        for number in range(7):
+            readers.append(threading.current_thread().name)
+            yield [number]
+
+    assert list(read_ahead(pages(), depth=2)) == [[n] for n in range(7)]
+    assert set(readers) == {"tasking-page-reader"}
+    assert not _threads_named("tasking-page-reader")
+
+
+def test_read_ahead_raises_the_readers_error_after_the_pages_before_it():
+    from satellite_tasking.plugin.http import ProviderUnavailable
+    from satellite_tasking.plugin.sync import read_ahead
+
+    def pages():
+        yield [1]
+        yield [2]
+        raise ProviderUnavailable("Sandbox", "the provider is down")
+
+    seen = []
+    with pytest.raises(ProviderUnavailable, match="down"):
+        for page in read_ahead(pages()):
+            seen.append(page)
+    assert seen == [[1], [2]]
+    assert not _threads_named("tasking-page-reader")
+
+
+def test_read_ahead_stopped_early_closes_the_provider_iterator_and_its_thread():
+    import time
+
+    from satellite_tasking.plugin.sync import read_ahead
+
+    closed, produced = [], []
+
+    def pages():
+        try:
+            for number in range(1000):
+                produced.append(number)
+                yield [number]
+        finally:
+            closed.append(True)
+
+    started = time.monotonic()
+    for page in read_ahead(pages(), depth=2):
+        if page == [3]:
+            break
+    assert time.monotonic() - started < 2
+    assert closed == [True]
+    assert len(produced) <= 3 + 2 + 2  # read at most a couple of pages ahead of the one in hand
+    assert not _threads_named("tasking-page-reader")
+
+
+def test_read_ahead_carries_the_callers_cancel_scope_into_the_reader():
+    from satellite_tasking.plugin.http import cancellable, cancellation_requested
+    from satellite_tasking.plugin.sync import read_ahead
+
+    def pages(seen):
+        for number in range(3):
+            seen.append(cancellation_requested())
+            yield [number]
+
+    outside, inside = [], []
+    assert len(list(read_ahead(pages(outside)))) == 3
+    with cancellable(lambda: True):
+        assert len(list(read_ahead(pages(inside)))) == 3
+    assert outside == [False] * 3
+    assert inside == [True] * 3
+
+
+def test_a_first_sync_of_many_pages_is_read_ahead_and_complete(server, tmp_path):
+    # More orders and captures than one page each: pages are handed over by the reader thread one by one.
+    control(server, "POST", "/_sandbox/planet/seed_orders",
+            {"count": 230, "captures_per_order": 3, "statuses": ["FULFILLED", "IN_PROGRESS"]})
+    provider = make_provider(server.base_url)
+    store = TaskingStore(tmp_path / "store.gpkg")
+    result = sync_connection(provider, store, "sandbox-1")
+    assert result.ok, result.error
+    counts = store.counts("sandbox-1")
+    assert result.orders_added == counts["tasking_orders"] >= 230
+    assert result.captures_added == counts["tasking_captures"] == 690
+    assert not _threads_named("tasking-page-reader")
+    # Every capture's footprint is found again (stored once, inside the capture's answer).
+    captures = store.captures("sandbox-1")
+    assert all(c.footprint and c.footprint == c.raw.get("captured_area") for c in captures)
+
+
+def test_streams_read_ahead_in_parallel_give_every_page_once_and_each_stream_in_order():
+    import threading
+
+    from satellite_tasking.plugin.sync import read_streams_ahead
+
+    gate = threading.Barrier(2, timeout=5)  # both readers must be inside a stream at the same time
+
+    def stream(name, count, wait):
+        for number in range(count):
+            if wait and number == 0:
+                gate.wait()
+            yield [(name, number)]
+
+    streams = [stream("a", 5, True), stream("b", 4, True), stream("c", 3, False), stream("d", 0, False)]
+    pages = list(read_streams_ahead(streams, readers=2, depth=1))
+    items = [item for page in pages for item in page]
+    assert sorted(items) == sorted([("a", n) for n in range(5)] + [("b", n) for n in range(4)]
+                                   + [("c", n) for n in range(3)])
+    for name in "abc":
+        assert [n for s, n in items if s == name] == sorted(n for s, n in items if s == name)
+    assert not _threads_named("tasking-page-reader")
+
+
+def test_streams_stopped_early_close_the_ones_half_read_and_never_started():
+    from satellite_tasking.plugin.http import ProviderUnavailable
+    from satellite_tasking.plugin.sync import read_streams_ahead
+
+    closed, started = [], []
+
+    def stream(name, fail_at=None):
+        started.append(name)
+        try:
+            for number in range(100):
+                if number == fail_at:
+                    raise ProviderUnavailable("Sandbox", f"{name} is down")
+                yield [number]
+        finally:
+            closed.append(name)
+
+    streams = [stream("a", fail_at=2), stream("b"), stream("c"), stream("d")]
+    with pytest.raises(ProviderUnavailable, match="is down"):
+        list(read_streams_ahead(streams, readers=2))
+    # The failed stream and the one read beside it are closed; the two never started have nothing open.
+    assert sorted(closed) == sorted(started) == ["a", "b"]
+    assert not _threads_named("tasking-page-reader")

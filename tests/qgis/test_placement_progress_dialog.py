@@ -1,0 +1,238 @@
+"""Placing from the order dialog: progress per AOI in QGIS's task manager and the status line; a cancelled
+placement keeps the draft and never places an order twice; cancelling tasks ends their retry waits. Against the
+plugin's sandbox and a loopback server on 127.0.0.1."""
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+from qgis.core import QgsApplication, QgsFeature, QgsGeometry, QgsProject, QgsVectorLayer
+from qgis.PyQt.QtWidgets import QMessageBox
+
+import satellite_tasking
+from satellite_tasking.plugin.drafts import DraftStore
+from satellite_tasking.plugin.http import build_session
+from satellite_tasking.plugin.sandbox_service import SandboxService
+from satellite_tasking.plugin.sessions import SessionFactory
+from satellite_tasking.plugin.tasks import BackgroundTask, TaskRunner
+from satellite_tasking.ui.order_dialog import PRODUCT_ROLE
+
+WAIT = 30000
+LOCK_IN = {"scheduling_type": "LOCK_IN", "start_time": "2026-01-06T01:00:00Z", "end_time": "2026-01-12T01:00:00Z"}
+QUIET = {"planet_max_active_orders": 100, "planet_rejection_rate": 0.0}
+
+
+@pytest.fixture
+def plugin(recording_iface, clean_settings, tmp_path, monkeypatch):
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    loaded = satellite_tasking.classFactory(recording_iface)
+    loaded.sandbox = SandboxService(state_file=None, speed=0, port=0, seed=5)
+    loaded.provider_factory.sandbox = loaded.sandbox
+    loaded.provider_factory.session_factory = SessionFactory(agent="SatelliteTasking/test QGIS/test")
+    loaded.draft_store = DraftStore(tmp_path / "drafts")
+    loaded.initGui()
+    yield loaded
+    loaded.unload()
+
+
+def sandbox(plugin, method, path, payload=None):
+    response = requests.request(method, f"{plugin.sandbox.url()}{path}", json=payload, timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+def squares_layer(count):
+    layer = QgsVectorLayer("Polygon?crs=EPSG:4326", "fields", "memory")
+    features = []
+    for index in range(count):
+        x, y = 13.0 + index * 0.1, 52.0
+        feature = QgsFeature()
+        feature.setGeometry(QgsGeometry.fromWkt(
+            f"POLYGON(({x} {y}, {x + 0.05} {y}, {x + 0.05} {y + 0.05}, {x} {y + 0.05}, {x} {y}))"))
+        features.append(feature)
+    layer.dataProvider().addFeatures(features)
+    QgsProject.instance().addMapLayer(layer)
+    layer.selectAll()
+    return layer
+
+
+def planet_dialog(plugin, recording_iface, qtbot, count, name):
+    sandbox(plugin, "POST", "/_sandbox/settings", QUIET)
+    layer = squares_layer(count)
+    recording_iface.layer_tree_view.setCurrentLayer(layer)
+    plugin.layer_task_action.trigger()
+    dialog = plugin._order_dialog
+    qtbot.waitUntil(lambda: bool(dialog.products), timeout=WAIT)
+    rows = [row for row in range(dialog.product_model.rowCount())
+            if dialog.product_model.item(row).data(PRODUCT_ROLE) == "planet:area"]
+    assert rows, list(dialog.products)
+    dialog.productCombo.setCurrentIndex(rows[0])
+    qtbot.waitUntil(lambda: dialog.form is not None and dialog.form_product is dialog.products["planet:area"],
+                    timeout=WAIT)
+    dialog.form.set_values({**dialog.form.values(), **LOCK_IN})
+    dialog.nameEdit.setText(name)
+    qtbot.waitUntil(lambda: dialog.placeButton.isEnabled(), timeout=WAIT)
+    assert len(dialog.draft.aois) == count
+    return dialog
+
+
+class PlacementWatch:
+    """The placing task's progress as QGIS's task manager relays it (what its progress bar shows)."""
+
+    def __init__(self, on_progress=None):
+        self.manager = QgsApplication.taskManager()
+        self.ids = []
+        self.values = []
+        self.on_progress = on_progress
+        self.manager.taskAdded.connect(self._added)
+        self.manager.progressChanged.connect(self._progress)
+
+    def _added(self, task_id):
+        task = self.manager.task(task_id)
+        if task is not None and task.description().startswith("Placing"):
+            self.ids.append(task_id)
+
+    def _progress(self, task_id, value):
+        if task_id in self.ids:
+            self.values.append(value)
+            if self.on_progress is not None:
+                self.on_progress(self.manager.task(task_id))
+
+    def close(self):
+        self.manager.taskAdded.disconnect(self._added)
+        self.manager.progressChanged.disconnect(self._progress)
+
+
+def recorded_status(dialog, monkeypatch):
+    texts = []
+    show = dialog._status
+
+    def record(text):
+        texts.append(text)
+        show(text)
+
+    monkeypatch.setattr(dialog, "_status", record)
+    return texts
+
+
+def planet_orders_named_with(plugin, reference):
+    page = requests.get(f"{plugin.sandbox.url()}/tasking/v2/orders/",
+                        params={"name__icontains": reference, "limit": 1000},
+                        headers={"Authorization": "api-key sandbox-api-key"}, timeout=10).json()
+    return page["results"]
+
+
+def test_placement_progress_reaches_the_task_manager_and_the_status_line(plugin, recording_iface, qtbot,
+                                                                        monkeypatch):
+    dialog = planet_dialog(plugin, recording_iface, qtbot, 6, "Progress")
+    statuses = recorded_status(dialog, monkeypatch)
+    watch = PlacementWatch()
+    try:
+        dialog.placeButton.click()
+        qtbot.waitUntil(lambda: not dialog.busy and len(dialog.draft.outcomes) == 6, timeout=WAIT)
+        qtbot.waitUntil(lambda: watch.values and max(watch.values) == 100, timeout=WAIT)
+    finally:
+        watch.close()
+    assert len(watch.ids) == 1
+    assert all(o.get("order_id") for o in dialog.draft.outcomes.values()), dialog.draft.outcomes
+    # One step per AOI: 16.7, 33.3, … 100 (QGIS may repeat the last value when the task completes).
+    steps = sorted(set(round(v, 1) for v in watch.values))
+    assert steps == [round(100 * done / 6, 1) for done in range(1, 7)], watch.values
+    assert watch.values == sorted(watch.values)
+    assert [t for t in statuses if t.startswith("Placing orders:")] == [
+        f"Placing orders: {done} of 6 done…" for done in range(1, 7)]
+    assert statuses[-1] == "6 order(s) placed."
+
+
+def test_a_cancelled_placement_keeps_the_draft_and_never_places_twice(plugin, recording_iface, qtbot, monkeypatch):
+    dialog = planet_dialog(plugin, recording_iface, qtbot, 12, "Cancelled halfway")
+    reference = dialog.draft.client_reference
+    # Slow answers (4 in flight at once): the cancel comes with the first one, long before the last AOIs are sent.
+    sandbox(plugin, "POST", "/_sandbox/faults", {"path": r"^/tasking/v2/orders/?$", "method": "POST",
+                                                 "kind": "delay", "seconds": 0.4})
+    cancelled = []
+
+    def cancel(task):
+        if task is not None and not cancelled:
+            cancelled.append(task.description())
+            task.cancel()
+
+    watch = PlacementWatch(on_progress=cancel)
+    try:
+        dialog.placeButton.click()
+        qtbot.waitUntil(lambda: not dialog.busy, timeout=WAIT)
+    finally:
+        watch.close()
+    assert cancelled, "the placement reported no progress before it ended"
+    outcomes = dialog.draft.outcomes
+    placed = {i: o["order_id"] for i, o in outcomes.items() if o.get("order_id")}
+    refused = [i for i, o in outcomes.items() if o.get("error")]
+    assert len(outcomes) == 12 and placed and len(refused) >= 4, outcomes
+    assert all("cancelled before the order was sent" in outcomes[i]["error"] for i in refused), outcomes
+    assert dialog.statusLabel.text().startswith("Placement cancelled:"), dialog.statusLabel.text()
+    assert len(planet_orders_named_with(plugin, reference)) == len(placed)
+    kept = plugin.draft_store.load()
+    assert kept is not None and kept.client_reference == reference and kept.placing == []
+
+    # "Retry failed" places only the rest; the first orders are not placed again.
+    sandbox(plugin, "DELETE", "/_sandbox/faults")
+    assert dialog.retryButton.isEnabled()
+    dialog.retryButton.click()
+    qtbot.waitUntil(lambda: not dialog.busy and all(o.get("order_id") for o in dialog.draft.outcomes.values()),
+                    timeout=WAIT)
+    assert {i: dialog.draft.outcomes[i]["order_id"] for i in placed} == placed
+    names = [o["name"] for o in planet_orders_named_with(plugin, reference)]
+    assert len(names) == len(set(names)) == 12
+    assert plugin.draft_store.load() is None  # fully placed: archived
+
+
+class BusyHandler(BaseHTTPRequestHandler):
+    """503 with Retry-After: 5 to every GET."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):  # noqa: N802 - BaseHTTPRequestHandler's name
+        body = b'{"detail": "busy"}'
+        self.send_response(503)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Retry-After", "5")
+        self.end_headers()
+        self.wfile.write(body)
+        self.server.answered.set()
+
+
+@pytest.fixture
+def busy_url():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BusyHandler)
+    server.daemon_threads = True
+    server.answered = threading.Event()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def test_cancelling_tasks_ends_their_retry_waits_at_once(qgis_app, qtbot, busy_url):
+    """What unloading the plugin does (TaskRunner.cancel_all): a task waiting to retry lets go of its thread."""
+    session = build_session("Busy provider", "SatelliteTasking/test", timeout=(2, 2))
+    url = f"http://127.0.0.1:{busy_url.server_address[1]}/orders"
+    failures = []
+    runner = TaskRunner()
+    task = runner.start(BackgroundTask("Reading a busy provider", lambda running: session.get(url),
+                                       on_failure=failures.append))
+    assert busy_url.answered.wait(timeout=10)
+    time.sleep(0.1)  # into the 5 s wait
+    cancelled_at = time.monotonic()
+    runner.cancel_all()
+    qtbot.waitUntil(lambda: bool(failures), timeout=WAIT)
+    assert time.monotonic() - cancelled_at < 1.0
+    assert failures[0].startswith("Cancelled while waiting to retry Busy provider"), failures
+    assert task.result is None and runner.running == 0
+    session.close()
