@@ -540,12 +540,13 @@ class TaskingSession:
     # -- requests ---------------------------------------------------------------------------
 
     def request(self, method: str, url: str, *, idempotent: Optional[bool] = None, expect_json: bool = True,
-                **kwargs) -> requests.Response:
+                items_key: Optional[str] = None, **kwargs) -> requests.Response:
         """Send a request; return the successful response or raise a ``ProviderError``.
 
         ``idempotent`` defaults to True for GET/HEAD/PUT/DELETE/OPTIONS and False otherwise; only
         idempotent requests are retried. With ``expect_json`` a successful answer with a body that
-        is not JSON raises ``UnreadableResponse``.
+        is not JSON raises ``UnreadableResponse``; with ``items_key`` too, the body is a listing whose
+        items' texts are kept (``listing``).
         """
         method = method.upper()
         if idempotent is None:
@@ -585,7 +586,7 @@ class TaskingSession:
             if status < 400:
                 if expect_json:
                     try:
-                        self._check_json(response, method, safe_url)
+                        self._check_json(response, method, safe_url, items_key)
                     except UnreadableResponse:
                         # A garbled read is usually a passing fault (a proxy, a cut connection):
                         # read once more before giving up. Writes are never repeated.
@@ -630,6 +631,12 @@ class TaskingSession:
     def get(self, url: str, **kwargs) -> Any:
         return self.json("GET", url, **kwargs)
 
+    def listing(self, url: str, items_key: str, **kwargs) -> Tuple[Any, Optional[list]]:
+        """GET a page of a listing: (its parsed JSON, the exact JSON text of each item of its ``items_key``
+        array, or None when the page is not shaped so) — see ``decode_listing``."""
+        response = self.request("GET", url, expect_json=True, items_key=items_key, **kwargs)
+        return getattr(response, _DECODED_ATTRIBUTE, None), getattr(response, _ITEM_TEXTS_ATTRIBUTE, None)
+
     def post(self, url: str, **kwargs) -> Any:
         return self.json("POST", url, **kwargs)
 
@@ -669,11 +676,17 @@ class TaskingSession:
         return RequestCancelled(name, f"Cancelled while waiting to retry {name} ({method} {safe_url}; "
                                       f"{problem or 'it failed'}).", attempts)
 
-    def _check_json(self, response: requests.Response, method: str, safe_url: str) -> None:
+    def _check_json(self, response: requests.Response, method: str, safe_url: str,
+                    items_key: Optional[str] = None) -> None:
         if response.status_code in (204, 205) or method == "HEAD" or not response.content.strip():
             return
         try:
-            setattr(response, _DECODED_ATTRIBUTE, decode_json(response.content))
+            if items_key is None:
+                setattr(response, _DECODED_ATTRIBUTE, decode_json(response.content))
+            else:
+                decoded, texts = decode_listing(response.content, items_key)
+                setattr(response, _DECODED_ATTRIBUTE, decoded)
+                setattr(response, _ITEM_TEXTS_ATTRIBUTE, texts)
         except NonFiniteNumber:
             raise UnreadableResponse(
                 self.connection_name,
@@ -768,6 +781,7 @@ class TaskingSession:
 
 
 _DECODED_ATTRIBUTE = "_tasking_decoded_json"
+_ITEM_TEXTS_ATTRIBUTE = "_tasking_item_texts"
 # An exponent of three digits or more may overflow a float (1e999 reads as infinity). Ids carry look-alikes
 # ("3fa1e234"): a match counts only where a number starts (after ":", ",", "[", a space or at the start).
 # The pattern starts with a literal "e" (searched for in lower-cased text) so that scanning a page stays fast.
@@ -811,6 +825,90 @@ def decode_json(content: bytes) -> Any:
     if _may_overflow(content):
         return json.loads(content, parse_constant=_refuse_non_finite, parse_float=_finite_float)
     return json.loads(content, parse_constant=_refuse_non_finite)
+
+
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_PLAIN_DECODER = json.JSONDecoder(parse_constant=_refuse_non_finite)
+_CHECKING_DECODER = json.JSONDecoder(parse_constant=_refuse_non_finite, parse_float=_finite_float)
+
+
+def decode_listing(content: bytes, items_key: str) -> Tuple[Any, Optional[list]]:
+    """(JSON of a listing page, the exact JSON text of each item of its ``items_key`` array).
+
+    The texts are what the provider sent for each item, so a store can keep an item's answer without
+    encoding it again (for thousands of captures, that encoding costs more than reading them). The page
+    is read once, item by item, with the same checks as ``decode_json``. Anything but an object holding
+    that array of objects is read as ``decode_json`` reads it, without texts (None).
+    """
+    decoder = _CHECKING_DECODER if _may_overflow(content) else _PLAIN_DECODER
+    try:
+        text = content.decode("utf-8")
+        walked = _walk_listing(text, items_key, decoder.scan_once)
+    except NonFiniteNumber:
+        raise
+    except (UnicodeDecodeError, StopIteration, IndexError, ValueError):
+        walked = None
+    if walked is None:
+        return decode_json(content), None
+    return walked
+
+
+def _walk_listing(text: str, items_key: str, scan_once) -> Optional[tuple]:
+    """Read a JSON object with ``scan_once`` (the json module's value reader), the items of its
+    ``items_key`` array one by one, keeping each item's text. None when the text is not shaped so."""
+    skip = _WHITESPACE.match
+    index = skip(text, 0).end()
+    if text[index] != "{":
+        return None
+    page: dict = {}
+    items = texts = None
+    index = skip(text, index + 1).end()
+    if text[index] == "}":
+        return None
+    while True:
+        if text[index] != '"':
+            return None
+        key, index = scan_once(text, index)
+        index = skip(text, index).end()
+        if text[index] != ":":
+            return None
+        index = skip(text, index + 1).end()
+        if key == items_key and text[index] == "[":
+            items, texts = [], []
+            index = skip(text, index + 1).end()
+            if text[index] == "]":
+                index += 1
+            else:
+                while True:
+                    start = index
+                    item, index = scan_once(text, index)
+                    if not isinstance(item, dict):
+                        return None
+                    items.append(item)
+                    texts.append(text[start:index])
+                    index = skip(text, index).end()
+                    if text[index] == ",":
+                        index = skip(text, index + 1).end()
+                        continue
+                    if text[index] != "]":
+                        return None
+                    index += 1
+                    break
+            value = items
+        else:
+            value, index = scan_once(text, index)
+        page[key] = value
+        index = skip(text, index).end()
+        if text[index] == ",":
+            index = skip(text, index + 1).end()
+            continue
+        if text[index] != "}":
+            return None
+        index = skip(text, index + 1).end()
+        break
+    if index != len(text) or texts is None or page.get(items_key) is not items:
+        return None  # trailing data, or the key came twice: let the plain reading decide
+    return page, texts
 
 
 def build_session(connection_name: str, user_agent: str, proxy: Optional[ProxyConfig] = None,

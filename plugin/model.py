@@ -167,6 +167,9 @@ class Order:
     api: str = ""
     # The provider's order as it was read, for the details pane and for anything not modelled.
     raw: dict = field(default_factory=dict)
+    # ``raw`` exactly as the provider sent it (JSON text), when it was read from a listing: the store keeps
+    # this text instead of encoding ``raw`` again. Empty when unknown; whoever changes ``raw`` empties it.
+    raw_json: str = field(default="", repr=False, compare=False)
 
 
 @dataclass
@@ -183,6 +186,8 @@ class Capture:
     exclusivity_days: Optional[int] = None
     updated_at: Optional[datetime] = None
     raw: dict = field(default_factory=dict)
+    # As Order.raw_json: ``raw`` as the provider sent it, or empty.
+    raw_json: str = field(default="", repr=False, compare=False)
 
     @property
     def exclusivity_end(self) -> Optional[datetime]:

@@ -307,16 +307,15 @@ def _order_values(order: Order) -> tuple:
         gpkg_datetime(order.acquisition_start),
         gpkg_datetime(order.acquisition_end),
         aoi_type,
-        _json(order.geometry),
+        _part_json(order.raw, order.geometry),
         _json(order.params or {}),
-        _json(order.raw or {}),
+        _raw_text(order),
     )
 
 
 def _capture_values(capture: Capture, order_name: str) -> tuple:
     """The captures row of a capture: geom, then ``CAPTURE_COLUMNS`` in order."""
     geometry, _ = gpkg_multipolygon(capture.footprint)
-    footprint_text, raw_text = _footprint_and_raw_json(capture.raw or {}, capture.footprint)
     return (
         geometry,
         capture.order_id,
@@ -330,8 +329,8 @@ def _capture_values(capture: Capture, order_name: str) -> tuple:
         capture.exclusivity_days,
         gpkg_datetime(capture.exclusivity_end),
         gpkg_datetime(capture.updated_at),
-        footprint_text,
-        raw_text,
+        _part_json(capture.raw, capture.footprint),
+        _raw_text(capture),
     )
 
 
@@ -341,27 +340,32 @@ _CAPTURE_NAMES = [name for name, _ in CAPTURE_COLUMNS]
 _CAPTURE_ORDER_NAME = 1 + _CAPTURE_NAMES.index("order_name")
 _CAPTURE_STATUS = 1 + _CAPTURE_NAMES.index("status")
 _CAPTURE_ASSESSMENT = 1 + _CAPTURE_NAMES.index("assessment")
-# A capture's footprint is usually one of its answer's values (Planet's ``captured_area``): its column then
-# says where in ``raw`` it is instead of repeating it (the coordinates are most of the encoding work).
+# An order's geometry and a capture's footprint are usually one of their answer's values (Planet's
+# ``geometry``, ``captured_area``): their column then says where in ``raw`` they are instead of repeating
+# them (the coordinates are most of the encoding work).
 _RAW_KEY_PREFIX = "raw:"
 
 
-def _footprint_and_raw_json(raw, footprint) -> tuple:
-    """(footprint_json text, raw text) of a capture: the footprint's own JSON, or ``"raw:<key>"`` (JSON text)
-    when the footprint is ``raw[<key>]``, read back by ``_footprint_from``."""
-    raw_text = _ENCODE_JSON(raw)
-    if footprint is not None and isinstance(raw, dict):
+def _raw_text(item) -> str:
+    """An order's or a capture's ``raw`` as JSON text: as the provider sent it when known, else encoded."""
+    return item.raw_json or _ENCODE_JSON(item.raw or {})
+
+
+def _part_json(raw, part) -> Optional[str]:
+    """JSON text of a part of a provider's answer: ``"raw:<key>"`` when it is ``raw[<key>]`` (read back by
+    ``_part_from``), else the part's own JSON."""
+    if part is not None and isinstance(raw, dict):
         for key, value in raw.items():
-            if value is footprint and isinstance(key, str):
-                return _ENCODE_JSON(_RAW_KEY_PREFIX + key), raw_text
-    return _json(footprint), raw_text
+            if value is part and isinstance(key, str):
+                return _ENCODE_JSON(_RAW_KEY_PREFIX + key)
+    return _json(part)
 
 
-def _footprint_from(text, raw):
-    footprint = _loads(text, None)
-    if isinstance(footprint, str) and footprint.startswith(_RAW_KEY_PREFIX) and isinstance(raw, dict):
-        return raw.get(footprint[len(_RAW_KEY_PREFIX):])
-    return footprint if isinstance(footprint, dict) else None
+def _part_from(text, raw):
+    part = _loads(text, None)
+    if isinstance(part, str) and part.startswith(_RAW_KEY_PREFIX) and isinstance(raw, dict):
+        return raw.get(part[len(_RAW_KEY_PREFIX):])
+    return _shared_part(raw, part) if isinstance(part, dict) else None
 
 
 # -- results -----------------------------------------------------------------------------------
@@ -609,7 +613,7 @@ class TaskingStore:
                                 status=_status(r[4], r[5], r[6]), decision=_decision(r[7]), product_id=r[8] or "",
                                 created_at=parse_stored_time(r[9]), updated_at=parse_stored_time(r[10]),
                                 acquisition_start=parse_stored_time(r[11]), acquisition_end=parse_stored_time(r[12]),
-                                geometry=_shared_part(raw, _loads(r[13], None)), params=_loads(r[14], {}), raw=raw))
+                                geometry=_part_from(r[13], raw), params=_loads(r[14], {}), raw=raw))
         return orders
 
     def order(self, connection_id: str, order_id: str) -> Optional[Order]:
@@ -638,7 +642,7 @@ class TaskingStore:
         for r in rows:
             raw = _loads(r[10], {})
             captures.append(Capture(id=r[0], order_id=r[1], status=r[2] or "", assessment=r[3], cloud_cover=r[4],
-                                    footprint=_footprint_from(r[5], raw), acquired_at=parse_stored_time(r[6]),
+                                    footprint=_part_from(r[5], raw), acquired_at=parse_stored_time(r[6]),
                                     published_at=parse_stored_time(r[7]), exclusivity_days=r[8],
                                     updated_at=parse_stored_time(r[9]), raw=raw))
         return captures

@@ -171,7 +171,7 @@ def sync_connection(provider, store, connection_id: str, cancelled: Optional[Cal
             for ids, since, of_new in ((new_ids, None, True), (followed, _overlapped(state.captures_cursor), False)):
                 if not ids:
                     continue
-                for captures in read_ahead(provider.iter_capture_pages(ids, since=since)):
+                for captures in read_streams_ahead(provider.capture_page_streams(ids, since=since)):
                     _check(stop)
                     result.captures_read += len(captures)
                     _count(result, connection_id, writer.write_captures(captures, of_new_orders=of_new))

@@ -168,6 +168,12 @@ class TaskingProvider:
         if captures:
             yield captures
 
+    def capture_page_streams(self, order_ids: Iterable[str], since: Optional[datetime] = None) -> list:
+        """``iter_capture_pages`` as page iterators that depend on nothing but themselves (a provider that
+        reads captures in several listings gives one per listing), so a sync may read them side by side.
+        Together they give what ``iter_capture_pages`` gives; nothing is read before one is iterated."""
+        return [self.iter_capture_pages(order_ids, since=since)]
+
     # -- changing ---------------------------------------------------------------------------
     def can_cancel(self, order: Order) -> bool:
         return False

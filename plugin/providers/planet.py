@@ -438,8 +438,8 @@ class PlanetProvider(TaskingProvider):
         """``orders(since)`` as Planet pages them: one list per page read."""
         for raws in self._page_lists("orders/", {"ordering": "-updated_time"}):
             page = []
-            for raw in raws:
-                order = self._order_from(raw)
+            for raw, text in raws:
+                order = self._order_from(raw, text)
                 if since is not None and order.updated_at is not None and order.updated_at <= since:
                     if page:
                         yield page
@@ -465,26 +465,36 @@ class PlanetProvider(TaskingProvider):
     def iter_capture_pages(self, order_ids: Iterable[str], since: Optional[datetime] = None, *,
                            exclusivity_days: Optional[Mapping[str, int]] = None) -> Iterator[list]:
         """``captures(order_ids, since)`` as Planet pages them: one list per page read."""
+        for stream in self.capture_page_streams(order_ids, since, exclusivity_days=exclusivity_days):
+            yield from stream
+
+    def capture_page_streams(self, order_ids: Iterable[str], since: Optional[datetime] = None, *,
+                             exclusivity_days: Optional[Mapping[str, int]] = None) -> list:
+        """One page iterator per request batch of order ids (as many ids as fit in an address): each
+        follows its own ``next`` links, so they can be read side by side. Nothing is read before a stream
+        is iterated."""
         ids = list(dict.fromkeys(str(i) for i in order_ids if i))
-        seen = set()
         days = dict(self._exclusivity_days)
         days.update(exclusivity_days or {})
-        for chunk in self._chunks_for_url(ids):
-            for raws in self._page_lists("captures/", {"order_id": chunk, "ordering": "-updated_time"}):
-                page = []
-                older = False
-                for raw in raws:
-                    capture = self._capture_from(raw)
-                    if since is not None and capture.updated_at is not None and capture.updated_at <= since:
-                        older = True
-                        break
-                    if capture.id not in seen:
-                        seen.add(capture.id)
-                        page.append(capture)
-                if page:
-                    yield self._with_exclusivity(page, days)
-                if older:
+        return [self._capture_pages_of(chunk, since, days) for chunk in self._chunks_for_url(ids)]
+
+    def _capture_pages_of(self, chunk: list, since: Optional[datetime], days: dict) -> Iterator[list]:
+        seen = set()  # offset paging may show a capture again when the list shifts under it
+        for raws in self._page_lists("captures/", {"order_id": chunk, "ordering": "-updated_time"}):
+            page = []
+            older = False
+            for raw, text in raws:
+                capture = self._capture_from(raw, text)
+                if since is not None and capture.updated_at is not None and capture.updated_at <= since:
+                    older = True
                     break
+                if capture.id not in seen:
+                    seen.add(capture.id)
+                    page.append(capture)
+            if page:
+                yield self._with_exclusivity(page, days)
+            if older:
+                break
 
     def _with_exclusivity(self, captures: list, days: dict) -> list:
         for capture in captures:
@@ -561,7 +571,7 @@ class PlanetProvider(TaskingProvider):
         return self._order_from(self.session.json("PUT", self._url(f"orders/{order.id}/"), json=body))
 
     # -- mapping ----------------------------------------------------------------------------
-    def _order_from(self, raw) -> Order:
+    def _order_from(self, raw, raw_json: str = "") -> Order:
         if not isinstance(raw, dict) or not raw.get("id"):
             raise UnreadableResponse(self.connection.name,
                                      f"{self.connection.name} answered an order without an id.")
@@ -581,9 +591,10 @@ class PlanetProvider(TaskingProvider):
             acquisition_end=parse_time(raw.get("end_time")),
             params={key: raw[key] for key in PARAM_FIELDS if raw.get(key) is not None},
             raw=raw,
+            raw_json=raw_json,
         )
 
-    def _capture_from(self, raw) -> Capture:
+    def _capture_from(self, raw, raw_json: str = "") -> Capture:
         if not isinstance(raw, dict) or not raw.get("id"):
             raise UnreadableResponse(self.connection.name,
                                      f"{self.connection.name} answered a capture without an id.")
@@ -600,6 +611,7 @@ class PlanetProvider(TaskingProvider):
             published_at=parse_time(raw.get("published_time")),
             updated_at=parse_time(raw.get("updated_time")) or parse_time(raw.get("created_time")),
             raw=raw,
+            raw_json=raw_json,
         )
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -616,19 +628,24 @@ class PlanetProvider(TaskingProvider):
     def _pages(self, path: str, params: dict) -> Iterator[dict]:
         """The results of a listing, page after page, following ``next`` exactly as given."""
         for page in self._page_lists(path, params):
-            yield from page
+            for item, _text in page:
+                yield item
 
     def _page_lists(self, path: str, params: dict) -> Iterator[list]:
-        """The results of a listing, one list per page, following ``next`` exactly as given."""
+        """The results of a listing, one list per page of (item, its JSON text as sent or ""), following
+        ``next`` exactly as given."""
         url = self._url(path)
         query: Optional[dict] = {**params, "limit": self.page_size}
         seen_urls = set()
         for _page in range(MAX_PAGES):
-            page = self.session.get(url, params=query)
+            page, texts = self.session.listing(url, "results", params=query)
             if not isinstance(page, dict) or not isinstance(page.get("results"), list):
                 raise UnreadableResponse(self.connection.name,
                                          f"{self.connection.name} answered a listing without results.")
-            yield [item for item in page["results"] if isinstance(item, dict)]
+            if texts is None:
+                yield [(item, "") for item in page["results"] if isinstance(item, dict)]
+            else:
+                yield list(zip(page["results"], texts))
             next_url = page.get("next")
             if not next_url:
                 return

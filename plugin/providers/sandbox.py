@@ -164,9 +164,12 @@ class SandboxProvider(TaskingProvider):
         return self.parts["planet"].captures(planet_ids, since=since) if planet_ids else []
 
     def iter_capture_pages(self, order_ids: Iterable[str], since: Optional[datetime] = None) -> Iterator[list]:
+        for stream in self.capture_page_streams(order_ids, since=since):
+            yield from stream
+
+    def capture_page_streams(self, order_ids: Iterable[str], since: Optional[datetime] = None) -> list:
         planet_ids = [i for i in order_ids if self._order_api.get(i, "planet") == "planet"]
-        if planet_ids:
-            yield from self.parts["planet"].iter_capture_pages(planet_ids, since=since)
+        return self.parts["planet"].capture_page_streams(planet_ids, since=since) if planet_ids else []
 
     def can_cancel(self, order: Order) -> bool:
         return self._for_order(order).can_cancel(order)

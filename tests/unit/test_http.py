@@ -695,3 +695,71 @@ def test_cancel_scopes_nest_and_belong_to_their_thread(busy_server, sleeps):
             pass
     assert busy_server.hits == 2  # the other thread's first try and its one retry
     s.close()
+
+
+# -- listing pages read item by item ---------------------------------------------------------------------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from satellite_tasking.plugin.http import decode_listing  # noqa: E402
+
+
+@pytest.mark.parametrize("separators, indent", [((",", ":"), None), ((", ", ": "), None), ((",", ": "), 2)])
+def test_decode_listing_keeps_each_items_exact_text(separators, indent):
+    page = {"count": 2, "next": "https://x/captures/?offset=2", "previous": None,
+            "results": [{"id": "a", "area": {"type": "Polygon", "coordinates": [[[1.5, 2], [3, 4.25]]]},
+                         "note": "é \"quoted\" \\ \u2028", "items": [1, [2, {"x": None}]], "ok": True},
+                        {"id": "b", "cloud": 1e-7, "empty": {}, "none": []}]}
+    content = json.dumps(page, separators=separators, indent=indent, ensure_ascii=False).encode("utf-8")
+    decoded, texts = decode_listing(content, "results")
+    assert decoded == json.loads(content)
+    assert [json.loads(text) for text in texts] == page["results"]
+    for text in texts:
+        assert text in content.decode("utf-8")  # a slice of what was sent, not a re-encoding
+
+
+@pytest.mark.parametrize("body", [b'[{"a": 1}]', b'{"results": {"a": 1}}', b'{"results": [1, 2]}', b'{}',
+                                  b'{"count": 0}', b'{"results": [{"a": 1}], "results": null}',
+                                  b'\xef\xbb\xbf{"results": [{"a": 1}]}'])
+def test_decode_listing_reads_other_shapes_as_json_without_texts(body):
+    try:
+        expected = decode_json(body)
+    except ValueError as error:
+        with pytest.raises(type(error)):
+            decode_listing(body, "results")
+        return
+    decoded, texts = decode_listing(body, "results")
+    assert decoded == expected and texts is None
+
+
+@pytest.mark.parametrize("body", [b'{"results": [{"a": NaN}]}', b'{"results": [{"a": 1e999}]}',
+                                  b'{"count": -Infinity, "results": []}'])
+def test_decode_listing_refuses_non_finite_numbers(body):
+    with pytest.raises(NonFiniteNumber):
+        decode_listing(body, "results")
+
+
+@pytest.mark.parametrize("body", [b'{"results": [{"a": 1}]', b'{"results": [{"a": 1}]} x', b'{"results": [{"a": }]}',
+                                  b'', b'{"results": [{"a": 1},]}'])
+def test_decode_listing_refuses_broken_json_like_decode_json(body):
+    with pytest.raises(ValueError):
+        decode_json(body)
+    with pytest.raises(ValueError):
+        decode_listing(body, "results")
+
+
+_JSON_SCALARS = st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False,
+                                                                                   allow_infinity=False) | st.text()
+_JSON_VALUES = st.recursive(_JSON_SCALARS, lambda inner: st.lists(inner, max_size=4)
+                            | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(extra=st.dictionaries(st.text(max_size=8).filter(lambda k: k != "results"), _JSON_VALUES, max_size=3),
+       items=st.lists(st.dictionaries(st.text(max_size=8), _JSON_VALUES, max_size=4), max_size=5),
+       indent=st.sampled_from([None, 0, 1, 3]), ascii_only=st.booleans())
+def test_decode_listing_agrees_with_json_on_any_listing(extra, items, indent, ascii_only):
+    content = json.dumps({**extra, "results": items}, indent=indent, ensure_ascii=ascii_only).encode("utf-8")
+    decoded, texts = decode_listing(content, "results")
+    assert decoded == json.loads(content)
+    assert texts is not None and [json.loads(text) for text in texts] == items

@@ -272,6 +272,38 @@ def test_captures_many_orders_few_requests_short_urls(sandbox, provider):
     assert published and all(c.exclusivity_end == c.acquired_at for c in published)
 
 
+def test_listed_orders_and_captures_keep_the_text_planet_sent(sandbox, provider):
+    seeded = control(sandbox, "POST", "/_sandbox/planet/seed_orders", {"count": 12, "captures_per_order": 2})
+    provider.page_size = 5
+    orders = provider.orders()
+    pages = [requests.get(sandbox.base_url + "/tasking/v2/orders/", params={"limit": 5, "offset": offset,
+                                                                            "ordering": "-updated_time"},
+                          headers={"Authorization": "api-key sandbox-key"}, timeout=10).text
+             for offset in (0, 5, 10)]
+    for order in orders:
+        assert order.raw_json and json.loads(order.raw_json) == order.raw
+        assert any(order.raw_json in page for page in pages)  # a slice of the answer, not a new encoding
+    captures = provider.captures(seeded["order_ids"])
+    assert len(captures) == 24
+    assert all(c.raw_json and json.loads(c.raw_json) == c.raw for c in captures)
+    # Read one by one, an order has no listing text: the store encodes its raw answer itself.
+    assert provider.order(orders[0].id).raw_json == ""
+
+
+def test_capture_streams_are_one_per_batch_of_ids_and_read_nothing_until_iterated(sandbox, provider):
+    seeded = control(sandbox, "POST", "/_sandbox/planet/seed_orders", {"count": 300, "captures_per_order": 2})
+    provider.orders()
+    control(sandbox, "DELETE", "/_sandbox/requests")
+    streams = provider.capture_page_streams(seeded["order_ids"])
+    assert len(streams) >= 2 and not logged(sandbox)
+    by_stream = [[c for page in stream for c in page] for stream in streams]
+    assert sum(len(found) for found in by_stream) == 600
+    order_sets = [{c.order_id for c in found} for found in by_stream]
+    assert all(not (a & b) for i, a in enumerate(order_sets) for b in order_sets[i + 1:])  # batches are disjoint
+    assert sorted(c.id for found in by_stream for c in found) == sorted(c.id for c in provider.captures(
+        seeded["order_ids"]))
+
+
 def lifecycle_order(sandbox, provider, days, **params):
     outcome = provider.place(draft("point", [POINT], lock_in(days=days, **params)))[0]
     assert outcome.placed, outcome.error

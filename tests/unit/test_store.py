@@ -224,3 +224,31 @@ def test_a_footprint_inside_the_captures_answer_is_stored_once_and_read_back(tmp
     # Written again unchanged: no update.
     again = store.apply("c1", [], [inside, apart])
     assert again.captures_unchanged == 2 and not again.captures
+
+
+def test_the_providers_own_text_of_an_answer_is_kept_and_parts_are_not_repeated(tmp_path):
+    import json
+    import sqlite3
+
+    answer = {"id": "o1", "status": "PENDING", "geometry": SQUARE, "name": "Harbour"}
+    sent = json.dumps(answer, indent=1)  # as a provider may format it, not as the store would
+    listed = order()
+    listed.raw, listed.geometry, listed.raw_json = answer, answer["geometry"], sent
+    capture_answer = {"id": "k1", "captured_area": SQUARE}
+    listed_capture = capture("k1", raw=capture_answer)
+    listed_capture.footprint, listed_capture.raw_json = capture_answer["captured_area"], json.dumps(capture_answer)
+    store = TaskingStore(tmp_path / "store.gpkg")
+    store.apply("c1", [listed], [listed_capture])
+    with sqlite3.connect(tmp_path / "store.gpkg") as db:
+        raw_text, geometry_text = db.execute("SELECT raw, geometry_json FROM tasking_orders").fetchone()
+        capture_text = db.execute("SELECT raw FROM tasking_captures").fetchone()[0]
+    assert raw_text == sent and geometry_text == '"raw:geometry"'
+    assert capture_text == json.dumps(capture_answer)
+    found = TaskingStore(tmp_path / "store.gpkg").orders("c1")[0]
+    assert found.raw == answer and found.geometry == SQUARE and found.geometry is found.raw["geometry"]
+    # The same answer again is no change; another text of it (read one by one) is written once more.
+    assert store.apply("c1", [listed], [listed_capture]).orders_unchanged == 1
+    alone = order()
+    alone.raw, alone.geometry = answer, answer["geometry"]
+    changes = store.apply("c1", [alone], [])
+    assert len(changes.orders) == 1 and not changes.history  # rewritten, but no status change recorded
