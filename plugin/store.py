@@ -56,6 +56,8 @@ BUSY_TIMEOUT_MS = 15_000
 WRITER_CACHE_KIB = 256 * 1024
 # SQLite's default limit of host parameters is 999 on old builds.
 ID_CHUNK = 500
+# SQLite before 3.32 allows at most 999 "?" in a statement; many-row inserts stay under it.
+MAX_SQL_VARIABLES = 999
 # Radius (degrees of latitude) of the small polygon drawn for a point or line AOI.
 NON_AREA_AOI_RADIUS_DEG = 0.0025
 
@@ -752,15 +754,23 @@ class TaskingStore:
 
     @staticmethod
     def _upsert(db, table: str, key: str, columns, rows: list) -> None:
-        """Insert or update ``rows``: tuples of geom, connection id, key, then ``columns`` in order."""
+        """Insert or update ``rows``: tuples of geom, connection id, key, then ``columns`` in order.
+
+        Many rows go in one statement: SQLite runs each statement without Python's lock, and taking it back
+        after every row would make the writing wait on the sync's page readers at each row.
+        """
         if not rows:
             return
         names = ["geom", "connection_id", key, *(name for name, _ in columns)]
         updates = ", ".join(f"{name} = excluded.{name}" for name in names if name not in ("connection_id", key))
-        db.executemany(
-            f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
-            f"ON CONFLICT (connection_id, {key}) DO UPDATE SET {updates}",
-            rows)
+        row_marks = f"({', '.join('?' * len(names))})"
+        per_statement = max(1, MAX_SQL_VARIABLES // len(names))
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start:start + per_statement]
+            db.execute(
+                f"INSERT INTO {table} ({', '.join(names)}) VALUES {', '.join([row_marks] * len(chunk))} "
+                f"ON CONFLICT (connection_id, {key}) DO UPDATE SET {updates}",
+                [value for row in chunk for value in row])
 
 
 class StoreWriter:

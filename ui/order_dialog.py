@@ -5,7 +5,9 @@ only shows results. The draft is saved on every edit and restored when the dialo
 again, so nothing typed is lost; a placement records which AOIs it is about to place
 before the request leaves, so a crash is reconciled on the next start instead of placing
 twice. A placement reports its progress per AOI (task manager and status line) and can be
-cancelled: what the provider created by then is recorded, the rest stays in the draft.
+cancelled ("Stop placing", or QGIS's task manager): what the provider created by then is recorded,
+the rest stays in the draft for "Retry failed". Closing the dialog does not cancel a placement:
+its outcomes are still recorded in the draft when it ends.
 """
 from __future__ import annotations
 
@@ -85,6 +87,9 @@ class OrderDialog(QDialog, FORM_CLASS):
         self.rubber_bands = []
         self.busy = False
         self._products_task = None
+        # The placement under way (the task "Stop placing" cancels) and whether it is being stopped.
+        self._placement_task = None
+        self._stopping = False
         self._loading = True
         self._save_timer = QTimer(self)
         self._save_timer.setSingleShot(True)
@@ -115,6 +120,7 @@ class OrderDialog(QDialog, FORM_CLASS):
         self.estimateButton.clicked.connect(self.estimate)
         self.placeButton.clicked.connect(self.place)
         self.retryButton.clicked.connect(self.retry_failed)
+        self.cancelPlacementButton.clicked.connect(self.stop_placing)
         self.decisionsButton.clicked.connect(self._open_decisions)
         self.opportunitiesButton.clicked.connect(self._find_opportunities)
         self._opportunities_dialog = None
@@ -379,6 +385,9 @@ class OrderDialog(QDialog, FORM_CLASS):
         self.opportunitiesButton.setEnabled(
             not self.busy and self.form is not None and bool(unplaced) and hasattr(self.provider, "opportunities")
             and bool(self.product is not None and self.product.extra.get("opportunities")))
+        placing = self._placement_task is not None
+        self.cancelPlacementButton.setVisible(placing)
+        self.cancelPlacementButton.setEnabled(placing and not self._stopping)
 
     def estimate(self):
         self.save_draft()
@@ -426,10 +435,14 @@ class OrderDialog(QDialog, FORM_CLASS):
         self.draft_store.save(self.draft)  # before the request leaves: see module docstring
         provider = self.provider
         self.busy = True
-        self._update_buttons()
         self._status(f"Placing {count} order(s)…")
 
+        def succeeded(outcomes):
+            self._placement_ended(task)
+            self._placed(outcomes)
+
         def ended_early(message):
+            self._placement_ended(task)
             # Cancelled once the provider had answered: its outcomes are facts (orders created, AOIs not sent).
             if isinstance(task.result, list):
                 self._placed(task.result, cancelled=True)
@@ -440,13 +453,54 @@ class OrderDialog(QDialog, FORM_CLASS):
         task = BackgroundTask(
             f"Placing {count} tasking order(s)",
             lambda running: provider.place(draft, only=indexes, progress=running.report_progress),
-            on_success=self._placed, on_failure=ended_early)
+            on_success=succeeded, on_failure=ended_early)
         task.stepsChanged.connect(self._placement_progress)
+        self._placement_task = task
+        self._stopping = False
+        self._update_buttons()
         self.task_runner.start(task)
+
+    def _placement_ended(self, task):
+        # The dialog may be gone (closed while placing): the outcomes are still recorded by the caller.
+        if self._placement_task is task:
+            self._placement_task = None
+            self._stopping = False
+        if not sip.isdeleted(self):
+            self._update_buttons()
+
+    def stop_placing(self):
+        """The "Stop placing" button: after a confirmation, cancel the placement under way. Orders already
+        sent stay placed (a sent order request is never taken back); the AOIs not sent yet keep their place
+        in the draft, for "Retry failed"."""
+        task = self._placement_task
+        if task is None or self._stopping:
+            return
+        if not self.confirm_stop_placing():
+            return
+        if sip.isdeleted(self) or self._placement_task is not task or self._stopping:
+            return  # the placement ended (or was stopped) while the question was open
+        self._stopping = True
+        self._update_buttons()
+        self._status("Stopping the placement: no further order is sent; orders already sent stay placed…")
+        task.cancel()
+
+    def confirm_stop_placing(self) -> bool:
+        answer = QMessageBox.question(
+            self, "Stop placing orders",
+            rich_tooltip("Stop placing orders?\n\nOrders already sent to the provider stay placed (cancel them "
+                         "in the order monitor if you must). The areas not sent yet keep their place in the "
+                         "draft: “Retry failed” places them later."),
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
 
     @pyqtSlot(int, int)
     def _placement_progress(self, done, total):
-        if self.busy:
+        if not self.busy:
+            return
+        if self._stopping:
+            self._status(f"Stopping the placement ({done} of {total} done): no further order is sent; orders "
+                         "already sent stay placed…")
+        else:
             self._status(f"Placing orders: {done} of {total} done…")
 
     def _placed(self, outcomes, cancelled=False):

@@ -6,6 +6,7 @@ from pathlib import Path
 from qgis.core import QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingParameterEnum
 from qgis.PyQt.QtGui import QIcon
 
+from ..http import cancellable
 from .connections import connection_names, find_connection, provider_error, provider_for
 
 ICON_PATH = Path(__file__).resolve().parent.parent.parent / "resources" / "icons" / "tasking.svg"
@@ -25,8 +26,11 @@ class TaskingAlgorithm(QgsProcessingAlgorithm):
         self._providers = []
 
     def processAlgorithm(self, parameters, context, feedback):
+        # Cancelling the run (Processing's Cancel button) ends the provider's retry waits and sends no new
+        # request (RequestCancelled), also from the worker threads a provider starts.
         try:
-            return self.process(parameters, context, feedback)
+            with cancellable(feedback.isCanceled if feedback is not None else None):
+                return self.process(parameters, context, feedback)
         finally:
             for provider in self._providers:
                 close_sessions(provider)

@@ -6,6 +6,12 @@ dialog's: one ``OrderDraft`` with a client reference, ``provider.place`` (which 
 one reference). Give a **client reference** to make a model re-runnable: a second run with the same
 reference and the same AOIs finds the orders of the first (``provider.placed_orders``) and places only the
 AOIs that have none, so nothing is ordered twice.
+
+Placement reports its progress per AOI (``place(progress=...)``) and can be cancelled: the provider calls
+run inside ``http.cancellable(feedback.isCanceled)`` (see ``TaskingAlgorithm.processAlgorithm``), so a
+cancel ends retry waits and sends no further order. A cancelled run still writes its output and says
+which AOIs were placed and which were not; running it again with the same client reference places the
+rest.
 """
 from __future__ import annotations
 
@@ -34,6 +40,7 @@ from qgis.PyQt.QtCore import QVariant
 from ...ui.order_dialog import geometry_from_geojson, rules_for
 from ..aoi import WGS84_AUTHID, aois_from_features
 from ..drafts import new_client_reference
+from ..http import RequestCancelled
 from ..model import Aoi, OrderDraft, PlacementOutcome
 from .algorithm import TaskingAlgorithm
 from .connections import keep_sandbox_state
@@ -51,8 +58,8 @@ PLACED = "PLACED"
 FAILED = "FAILED"
 TOTAL = "TOTAL"
 UNIT = "UNIT"
-# AOIs per placement request: progress and cancellation between requests, never inside one.
-PLACE_CHUNK = 10
+# The share of the progress bar placement takes (preparing the AOIs and the parameters comes before).
+PLACING_FROM, PLACING_TO = 30.0, 90.0
 REFERENCE_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _FAMILIES = {QgsWkbTypes.PolygonGeometry: "Polygon", QgsWkbTypes.PointGeometry: "Point",
              QgsWkbTypes.LineGeometry: "LineString"}
@@ -138,6 +145,9 @@ class _OrdersAlgorithm(TaskingAlgorithm):
         connection, provider = self.connection_and_provider(parameters, feedback)
         try:
             products = provider.products()
+        except RequestCancelled:
+            feedback.pushInfo("Cancelled: nothing was sent to the provider.")
+            return None
         except Exception as error:  # noqa: BLE001
             raise self.failed(connection, error) from None
         product = find_product(products, self.parameterAsString(parameters, PRODUCT, context), connection.name)
@@ -152,6 +162,9 @@ class _OrdersAlgorithm(TaskingAlgorithm):
             return None
         try:
             schema = provider.order_schema(product)
+        except RequestCancelled:
+            feedback.pushInfo("Cancelled: nothing was sent to the provider.")
+            return None
         except Exception as error:  # noqa: BLE001
             raise self.failed(connection, error) from None
         params = self._params(parameters, context, schema, product)
@@ -334,37 +347,21 @@ class PlaceOrdersAlgorithm(_OrdersAlgorithm):
         reference = draft.client_reference
         feedback.pushInfo(f"Client reference: {reference} (give it as Client reference to run this placement "
                           "again without ordering twice).")
-        outcomes = {}
         try:
-            if given_reference:
-                for index, order in provider.placed_orders(draft).items():
-                    outcomes[index] = PlacementOutcome(index, order=order)
-                if outcomes:
-                    feedback.pushInfo(f"{len(outcomes)} AOI(s) already have an order with reference {reference}; "
-                                      "they are not placed again.")
+            outcomes = self.found_placed(provider, draft, given_reference, feedback)
             remaining = [i for i in range(len(aois)) if i not in outcomes]
-            total = max(len(remaining), 1)
-            for start in range(0, len(remaining), PLACE_CHUNK):
-                chunk = remaining[start:start + PLACE_CHUNK]
-                if feedback.isCanceled():
-                    for index in remaining[start:]:
-                        outcomes[index] = PlacementOutcome(index, error=(
-                            f"Not placed: cancelled. Run again with client reference {reference} to place the rest."))
-                    break
-                try:
-                    for outcome in provider.place(draft, only=chunk):
-                        outcomes[outcome.aoi_index] = outcome
-                except Exception as error:  # noqa: BLE001 - the provider could not say what it created
-                    message = getattr(error, "user_message", None) or str(error)
-                    for index in chunk:
-                        outcomes[index] = PlacementOutcome(index, error=(
-                            f"Placement did not complete: {message} Run again with client reference {reference}: "
-                            "orders that were created are found, not placed twice."))
-                feedback.setProgress(30 + 60 * (start + len(chunk)) / total)
+            if remaining and not feedback.isCanceled():
+                outcomes.update(self.place_remaining(provider, draft, remaining, feedback))
         except Exception as error:  # noqa: BLE001 - reconciliation failed: nothing was placed
             raise self.failed(connection, error) from None
         finally:
             keep_sandbox_state(provider, connection)
+        cancelled = feedback.isCanceled()
+        for index in range(len(aois)):
+            if index not in outcomes:
+                outcomes[index] = PlacementOutcome(index, error=(
+                    f"Not placed: cancelled. Run again with client reference {reference}: orders that were "
+                    "created are found, not placed twice." if cancelled else "Not placed."))
         sink, sink_id, fields = self.sink(parameters, context, aois)
         placed = 0
         for index, aoi in enumerate(aois):
@@ -378,5 +375,64 @@ class PlaceOrdersAlgorithm(_OrdersAlgorithm):
                 feedback.reportError(f"AOI {index + 1}: {error}", False)
                 self.write(sink, fields, aoi, index, ["", "", "", error])
         feedback.setProgress(100)
-        feedback.pushInfo(f"{placed} of {len(aois)} order(s) placed on {connection.name}.")
+        if cancelled:
+            feedback.reportError(cancelled_summary(outcomes, connection.name, reference), False)
+        else:
+            feedback.pushInfo(f"{placed} of {len(aois)} order(s) placed on {connection.name}.")
         return {OUTPUT: sink_id, PLACED: placed, FAILED: len(aois) - placed, CLIENT_REFERENCE: reference}
+
+    @staticmethod
+    def found_placed(provider, draft, given_reference, feedback) -> dict:
+        """AOI index -> outcome for the AOIs that have an order with the given reference already."""
+        if not given_reference:
+            return {}
+        try:
+            found = provider.placed_orders(draft)
+        except RequestCancelled:
+            return {}  # cancelled before anything was placed: every AOI is reported as not placed
+        if found:
+            feedback.pushInfo(f"{len(found)} AOI(s) already have an order with reference "
+                              f"{draft.client_reference}; they are not placed again.")
+        return {index: PlacementOutcome(index, order=order) for index, order in found.items()}
+
+    @staticmethod
+    def place_remaining(provider, draft, remaining, feedback) -> dict:
+        """AOI index -> outcome of placing ``remaining``, as far as a cancel lets it go."""
+        def progress(done, total):
+            feedback.setProgress(PLACING_FROM + (PLACING_TO - PLACING_FROM) * (done / total if total else 1.0))
+
+        try:
+            return {o.aoi_index: o for o in provider.place(draft, only=remaining, progress=progress)}
+        except RequestCancelled:
+            return {}  # cancelled before the provider could say anything: reported as not placed
+        except Exception as error:  # noqa: BLE001 - the provider could not say what it created
+            message = getattr(error, "user_message", None) or str(error)
+            return {index: PlacementOutcome(index, error=(
+                f"Placement did not complete: {message} Run again with client reference {draft.client_reference}: "
+                "orders that were created are found, not placed twice.")) for index in remaining}
+
+
+def aoi_numbers(indexes) -> str:
+    """AOI indexes as the 1-based numbers of the output layer, runs shortened: "1–4, 7, 9–12"."""
+    numbers = sorted(i + 1 for i in indexes)
+    runs = []
+    for number in numbers:
+        if runs and number == runs[-1][1] + 1:
+            runs[-1][1] = number
+        else:
+            runs.append([number, number])
+    return ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in runs)
+
+
+def cancelled_summary(outcomes: dict, connection_name: str, reference: str) -> str:
+    """What a cancelled placement leaves behind, in one paragraph."""
+    placed = [i for i, o in outcomes.items() if o.placed]
+    unplaced = [i for i, o in outcomes.items() if not o.placed]
+    text = (f"Placement cancelled: {len(placed)} of {len(outcomes)} order(s) placed on {connection_name}"
+            + (f" (AOI {aoi_numbers(placed)})" if placed else ""))
+    if unplaced:
+        text += (f"; AOI {aoi_numbers(unplaced)} not placed. Run again with client reference {reference} to "
+                 "place only those: the orders placed are found, not placed twice.")
+    else:
+        text += "; every AOI has its order."
+    return text

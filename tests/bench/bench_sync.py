@@ -46,6 +46,7 @@ from satellite_tasking.plugin.sync import sync_connection  # noqa: E402
 QUIET = {"planet_max_active_orders": 50, "planet_rejection_rate": 0.0, "planet_capture_failure_rate": 0.0,
          "planet_reassessment_rate": 0.0, "up42_failure_rate": 0.0}
 MAX_SECONDS = 600
+FIRST_SYNC_RUNS = 3
 
 
 def rss_mb() -> float:
@@ -123,24 +124,31 @@ def main():
         print(f"seeded {seeded['created']} Planet orders with {seeded['captures']} captures, "
               f"{args.up42_orders} UP42 orders")
 
-        # 1. First sync.
-        provider = make_provider(server)
-        store = TaskingStore(folder / "store.gpkg")
-        control(server, "DELETE", "/_sandbox/requests")
-        started = time.perf_counter()
-        first = sync_connection(provider, store, "bench")
-        first_seconds = time.perf_counter() - started
-        assert first.ok, first.error
-        entries = logged(server)
+        # 1. First sync, into a fresh store each time, turn about with the replay of its requests: the best of
+        # three of each (this machine is shared and noisy; both sides are measured the same way).
+        first_times, floors = [], []
+        for attempt in range(FIRST_SYNC_RUNS):
+            provider = make_provider(server)
+            store = TaskingStore(folder / f"store-{attempt}.gpkg")
+            control(server, "DELETE", "/_sandbox/requests")
+            started = time.perf_counter()
+            first = sync_connection(provider, store, "bench")
+            first_times.append(time.perf_counter() - started)
+            assert first.ok, first.error
+            entries = logged(server)
+            floors.append(replay(server, entries, provider))
+        first_seconds = min(first_times)
         counts = per_api(entries)
         planet_min = math.ceil(args.orders / PLANET_PAGE) + math.ceil(seeded["captures"] / PLANET_PAGE)
         up42_min = math.ceil(args.up42_orders / UP42_PAGE) + 2  # token + user info
-        print(f"first sync: {first.orders_added} orders, {first.captures_added} captures in {first_seconds:.2f} s")
+        print(f"first sync: {first.orders_added} orders, {first.captures_added} captures in "
+              f"{', '.join(f'{t:.2f}' for t in first_times)} s; bare replays "
+              f"{', '.join(f'{t:.2f}' for t in floors)} s")
         ratio(f"first sync requests, Planet (min at page size {PLANET_PAGE})", counts["planet"], planet_min,
               unit="req")
         ratio(f"first sync requests, UP42 (min at page size {UP42_PAGE})", counts["up42"], up42_min, unit="req")
-        floor = min(replay(server, entries, provider) for _ in range(2))
-        ratio("first sync time vs bare requests replay of the same GETs", first_seconds, floor, 1.3)
+        floor = min(floors)
+        ratio("first sync time vs bare requests replay of the same GETs (best of each)", first_seconds, floor, 1.3)
 
         # 2. Steady state: 5 orders changed.
         control(server, "POST", "/_sandbox/clock", {"advance_seconds": 5})

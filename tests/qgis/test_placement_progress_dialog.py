@@ -1,6 +1,7 @@
 """Placing from the order dialog: progress per AOI in QGIS's task manager and the status line; a cancelled
-placement keeps the draft and never places an order twice; cancelling tasks ends their retry waits. Against the
-plugin's sandbox and a loopback server on 127.0.0.1."""
+placement (task manager or "Stop placing") keeps the draft and never places an order twice; closing the dialog
+while placing loses no outcome; cancelling tasks ends their retry waits. Against the plugin's sandbox and a
+loopback server on 127.0.0.1."""
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -8,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 from qgis.core import QgsApplication, QgsFeature, QgsGeometry, QgsProject, QgsVectorLayer
+from qgis.PyQt import sip
 from qgis.PyQt.QtWidgets import QMessageBox
 
 import satellite_tasking
@@ -185,6 +187,123 @@ def test_a_cancelled_placement_keeps_the_draft_and_never_places_twice(plugin, re
     names = [o["name"] for o in planet_orders_named_with(plugin, reference)]
     assert len(names) == len(set(names)) == 12
     assert plugin.draft_store.load() is None  # fully placed: archived
+
+
+PLANET_ORDERS = r"^/tasking/v2/orders/?$"
+
+
+def slow_planet_orders(plugin, seconds):
+    sandbox(plugin, "POST", "/_sandbox/faults", {"path": PLANET_ORDERS, "method": "POST", "kind": "delay",
+                                                 "seconds": seconds})
+
+
+def stop_button_state(dialog):
+    button = dialog.cancelPlacementButton
+    return (not button.isHidden(), button.isEnabled())
+
+
+def test_stop_placing_is_offered_only_while_a_placement_runs(plugin, recording_iface, qtbot, monkeypatch):
+    dialog = planet_dialog(plugin, recording_iface, qtbot, 3, "Stop button")
+    assert dialog.cancelPlacementButton.text() == "Stop placing"
+    assert stop_button_state(dialog) == (False, False)
+    dialog.estimateButton.click()
+    assert dialog.busy and stop_button_state(dialog) == (False, False)  # busy, but nothing is being placed
+    qtbot.waitUntil(lambda: not dialog.busy, timeout=WAIT)
+    assert dialog.statusLabel.text().startswith("Estimated total"), dialog.statusLabel.text()
+
+    slow_planet_orders(plugin, 0.3)
+    dialog.placeButton.click()
+    assert stop_button_state(dialog) == (True, True)
+    # Answered "No": the placement goes on, the button stays offered.
+    asked = []
+    monkeypatch.setattr(dialog, "confirm_stop_placing", lambda: asked.append(True) or False)
+    dialog.cancelPlacementButton.click()
+    assert asked and stop_button_state(dialog) == (True, True)
+    assert not dialog.statusLabel.text().startswith("Stopping"), dialog.statusLabel.text()
+    qtbot.waitUntil(lambda: not dialog.busy, timeout=WAIT)
+    assert stop_button_state(dialog) == (False, False)
+    assert all(o.get("order_id") for o in dialog.draft.outcomes.values()) and len(dialog.draft.outcomes) == 3
+    assert dialog.statusLabel.text() == "3 order(s) placed."
+
+
+def test_stop_placing_keeps_what_was_placed_and_retry_places_the_rest_once(plugin, recording_iface, qtbot,
+                                                                         monkeypatch):
+    count = 16
+    dialog = planet_dialog(plugin, recording_iface, qtbot, count, "Stopped by hand")
+    reference = dialog.draft.client_reference
+    # Slow answers, 4 in flight at once: the stop comes with the first answers, long before the last AOIs leave.
+    slow_planet_orders(plugin, 0.4)
+    statuses = recorded_status(dialog, monkeypatch)
+    questions = []
+
+    def answer(parent, title, text, *args, **kwargs):
+        questions.append((title, text))
+        return QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "question", answer)
+    dialog.placeButton.click()
+    assert [title for title, _ in questions] == ["Place tasking orders"]
+    qtbot.waitUntil(lambda: any(t.startswith("Placing orders: ") for t in statuses), timeout=WAIT)
+    dialog.cancelPlacementButton.click()
+
+    title, text = questions[-1]
+    assert title == "Stop placing orders"
+    assert "already sent to the provider stay placed" in text and "“Retry failed” places them later" in text, text
+    # Stopping: the button stays in sight, disabled, and the status line says what happens.
+    assert stop_button_state(dialog) == (True, False)
+    assert dialog.statusLabel.text().startswith("Stopping the placement"), dialog.statusLabel.text()
+    dialog.cancelPlacementButton.click()  # disabled: no second question
+    assert len(questions) == 2
+
+    qtbot.waitUntil(lambda: not dialog.busy, timeout=WAIT)
+    assert stop_button_state(dialog) == (False, False)
+    outcomes = dialog.draft.outcomes
+    placed = {i: o["order_id"] for i, o in outcomes.items() if o.get("order_id")}
+    refused = [i for i, o in outcomes.items() if o.get("error")]
+    assert len(outcomes) == count and len(placed) >= 4 and len(refused) >= 4, outcomes
+    assert all("cancelled before the order was sent" in outcomes[i]["error"] for i in refused), outcomes
+    assert dialog.statusLabel.text() == (
+        f"Placement cancelled: {len(placed)} order(s) placed, {len(refused)} not — see the Order column; "
+        "“Retry failed” places only those.")
+    assert dialog.aoiTable.item(int(refused[0]), 7).text() == outcomes[refused[0]]["error"]
+    assert len(planet_orders_named_with(plugin, reference)) == len(placed)
+    kept = plugin.draft_store.load()
+    assert kept is not None and kept.client_reference == reference and kept.placing == []
+    assert kept.outcomes == outcomes
+
+    sandbox(plugin, "DELETE", "/_sandbox/faults")
+    assert dialog.retryButton.isEnabled() and not dialog.placeButton.isEnabled()
+    dialog.retryButton.click()
+    assert stop_button_state(dialog) == (True, True)
+    qtbot.waitUntil(lambda: not dialog.busy, timeout=WAIT)
+    assert all(o.get("order_id") for o in dialog.draft.outcomes.values()), dialog.draft.outcomes
+    assert {i: dialog.draft.outcomes[i]["order_id"] for i in placed} == placed
+    names = [o["name"] for o in planet_orders_named_with(plugin, reference)]
+    assert len(names) == len(set(names)) == count
+    assert dialog.statusLabel.text() == f"{len(refused)} order(s) placed."
+    assert stop_button_state(dialog) == (False, False)
+    assert plugin.draft_store.load() is None  # fully placed: archived
+
+
+def test_closing_the_dialog_while_placing_records_every_outcome(plugin, recording_iface, qtbot):
+    dialog = planet_dialog(plugin, recording_iface, qtbot, 6, "Closed while placing")
+    reference = dialog.draft.client_reference
+    slow_planet_orders(plugin, 0.3)
+    dialog.placeButton.click()
+    assert stop_button_state(dialog) == (True, True)
+    dialog.closeButton.click()
+    qtbot.waitUntil(lambda: sip.isdeleted(dialog), timeout=WAIT)
+    # The placement goes on without the dialog (closing is not stopping) and its outcomes reach the draft.
+
+    def recorded():
+        saved = plugin.draft_store.load()
+        return saved is not None and not saved.placing and len(saved.outcomes) == 6
+
+    qtbot.waitUntil(recorded, timeout=WAIT)
+    saved = plugin.draft_store.load()
+    assert saved.client_reference == reference and saved.fully_placed, saved.outcomes
+    ids = sorted(o["order_id"] for o in saved.outcomes.values())
+    assert ids == sorted(o["id"] for o in planet_orders_named_with(plugin, reference))
 
 
 class BusyHandler(BaseHTTPRequestHandler):

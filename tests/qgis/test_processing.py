@@ -1,5 +1,8 @@
-"""The Processing algorithms, run through processing.run against the in-process sandbox."""
+"""The Processing algorithms, run through processing.run against the in-process sandbox; placing reports its
+progress per AOI and a cancelled run (placing or syncing) stops sending and says what it did."""
 import json
+import threading
+import time
 
 import pytest
 import requests
@@ -9,6 +12,7 @@ from qgis.core import (
     QgsGeometry,
     QgsProcessingException,
     QgsProcessingFeatureSourceDefinition,
+    QgsProcessingFeedback,
     QgsProject,
     QgsVectorLayer,
 )
@@ -33,8 +37,8 @@ def tasking(qgis_processing, clean_settings):
     provider = TaskingProcessingProvider(factory)
     assert QgsApplication.processingRegistry().addProvider(provider)
 
-    def run(name, **parameters):
-        return processing.run(f"{PROVIDER_ID}:{name}", {"CONNECTION": "Sandbox", **parameters})
+    def run(name, feedback=None, **parameters):
+        return processing.run(f"{PROVIDER_ID}:{name}", {"CONNECTION": "Sandbox", **parameters}, feedback=feedback)
 
     yield run, sandbox
     QgsApplication.processingRegistry().removeProvider(provider)
@@ -202,3 +206,151 @@ def test_feasibility_then_quote_decisions(tasking):
     requests.post(f"{sandbox.url()}/_sandbox/clock", json={"advance_seconds": 2 * 86400}, timeout=5)
     accepted = run("decideorder", ORDER_ID=order_id, DECISION="accept quote")
     assert accepted["STATUS"] == "quote accepted" and accepted["PRICE"] > 0
+
+
+# -- progress and cancellation ------------------------------------------------------------------
+
+QUIET = {"planet_max_active_orders": 100, "planet_rejection_rate": 0.0}
+PLANET_ORDERS = r"^/tasking/v2/orders/?$"
+
+
+def control(sandbox, method, path, payload=None):
+    response = requests.request(method, f"{sandbox.url()}{path}", json=payload, timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+def many_fields(count):
+    return memory_layer("Polygon", [square(390000 + 3000 * i, 5815000) for i in range(count)])
+
+
+def planet_orders_named_with(sandbox, reference):
+    page = requests.get(f"{sandbox.url()}/tasking/v2/orders/", params={"name__icontains": reference, "limit": 1000},
+                        headers={"Authorization": "api-key sandbox-api-key"}, timeout=10).json()
+    return page["results"]
+
+
+def order_posts(sandbox):
+    return [e for e in control(sandbox, "GET", "/_sandbox/requests")["requests"]
+            if e["method"] == "POST" and e["path"].rstrip("/").endswith("/tasking/v2/orders")]
+
+
+class RecordedFeedback(QgsProcessingFeedback):
+    """Processing's feedback, remembering the progress it was given; ``cancel_above`` cancels the run (as the
+    Cancel button does) at the first progress above that value."""
+
+    def __init__(self, cancel_above=None):
+        super().__init__()
+        self.values = []
+        self.cancel_above = cancel_above
+        self.progressChanged.connect(self._progress)
+
+    def _progress(self, value):
+        self.values.append(value)
+        if self.cancel_above is not None and value > self.cancel_above and not self.isCanceled():
+            self.cancel()
+
+
+def test_placing_reports_progress_per_aoi(tasking):
+    run, sandbox = tasking
+    control(sandbox, "POST", "/_sandbox/settings", QUIET)
+    feedback = RecordedFeedback()
+    placed = run("placeorders", feedback=feedback, PRODUCT="planet:area", INPUT=many_fields(6), NAME="Steps",
+                 OUTPUT="memory:", **WINDOW)
+    assert placed["PLACED"] == 6 and placed["FAILED"] == 0
+    # Preparing takes the bar to 25 %, placing from 30 % to 90 % one AOI at a time, the output to 100 %.
+    placing = [round(v, 1) for v in feedback.values if 30 < v < 100]
+    assert placing == [round(30 + 60 * done / 6, 1) for done in range(1, 7)], feedback.values
+    assert feedback.values == sorted(feedback.values) and feedback.values[-1] == 100
+    assert "6 of 6 order(s) placed on Sandbox." in feedback.textLog()
+
+
+def test_a_cancelled_placement_sends_no_further_order_and_says_what_it_placed(tasking):
+    run, sandbox = tasking
+    count = 16
+    control(sandbox, "POST", "/_sandbox/settings", QUIET)
+    # Slow answers, 4 in flight at once: the cancel comes with the first answers, long before the last AOIs leave.
+    control(sandbox, "POST", "/_sandbox/faults", {"path": PLANET_ORDERS, "method": "POST", "kind": "delay",
+                                                  "seconds": 0.4})
+    control(sandbox, "DELETE", "/_sandbox/requests")
+    layer = many_fields(count)
+    feedback = RecordedFeedback(cancel_above=30)
+    started = time.monotonic()
+    result = run("placeorders", feedback=feedback, PRODUCT="planet:area", INPUT=layer, NAME="Cancelled run",
+                 OUTPUT="memory:", **WINDOW)
+    assert time.monotonic() - started < 4 * 0.4 + 5  # not every AOI was waited for
+    assert feedback.isCanceled()
+    reference = result["CLIENT_REFERENCE"]
+    rows = features_of(result["OUTPUT"])
+    placed = {row["aoi"]: row["order_id"] for row in rows if row["order_id"]}
+    refused = {row["aoi"]: row["error"] for row in rows if not row["order_id"]}
+    assert len(rows) == count and len(placed) >= 4 and len(refused) >= 4, rows
+    assert result["PLACED"] == len(placed) and result["FAILED"] == len(refused)
+    assert all("cancelled before the order was sent" in error for error in refused.values()), refused
+    # Sent is placed: the AOIs reported as not placed never reached the provider.
+    assert len(order_posts(sandbox)) == len(placed)
+    assert sorted(o["id"] for o in planet_orders_named_with(sandbox, reference)) == sorted(placed.values())
+    log = feedback.textLog()
+    assert "Traceback" not in log
+    summary = next(line for line in log.splitlines() if line.startswith("Placement cancelled:"))
+    assert summary.startswith(f"Placement cancelled: {len(placed)} of {count} order(s) placed on Sandbox (AOI "), log
+    assert f"not placed. Run again with client reference {reference} to place only those" in summary, summary
+
+    # The same run again with the reference: only the rest is placed, nothing twice.
+    control(sandbox, "DELETE", "/_sandbox/faults")
+    again = run("placeorders", PRODUCT="planet:area", INPUT=layer, NAME="Cancelled run", CLIENT_REFERENCE=reference,
+                OUTPUT="memory:", **WINDOW)
+    assert again["PLACED"] == count and again["FAILED"] == 0
+    rows = {row["aoi"]: row["order_id"] for row in features_of(again["OUTPUT"])}
+    assert {aoi: rows[aoi] for aoi in placed} == placed
+    names = [o["name"] for o in planet_orders_named_with(sandbox, reference)]
+    assert len(names) == len(set(names)) == count
+
+
+def cancel_after(feedback, seconds):
+    timer = threading.Timer(seconds, feedback.cancel)
+    timer.start()
+    return timer
+
+
+def test_cancelling_ends_a_retry_wait_before_anything_is_placed(tasking):
+    run, sandbox = tasking
+    control(sandbox, "POST", "/_sandbox/settings", QUIET)
+    # Looking up the orders of the reference is answered "busy, come back in 5 s".
+    control(sandbox, "POST", "/_sandbox/faults", {"path": PLANET_ORDERS, "method": "GET", "kind": "status",
+                                                  "status": 503, "retry_after": 5})
+    control(sandbox, "DELETE", "/_sandbox/requests")
+    layer = many_fields(3)
+    feedback = RecordedFeedback()
+    timer = cancel_after(feedback, 0.5)
+    started = time.monotonic()
+    try:
+        result = run("placeorders", feedback=feedback, PRODUCT="planet:area", INPUT=layer, NAME="Busy",
+                     CLIENT_REFERENCE="busy-run-1", OUTPUT="memory:", **WINDOW)
+    finally:
+        timer.cancel()
+    assert time.monotonic() - started < 3  # the 5 s wait ended with the cancel
+    assert result["PLACED"] == 0 and result["FAILED"] == 3
+    assert all("Not placed: cancelled. Run again with client reference busy-run-1" in row["error"]
+               for row in features_of(result["OUTPUT"]))
+    assert order_posts(sandbox) == []
+    assert "Placement cancelled: 0 of 3 order(s) placed on Sandbox; AOI 1–3 not placed." in feedback.textLog()
+
+
+def test_a_cancelled_sync_ends_its_retry_wait_and_writes_nothing(tasking, tmp_path):
+    run, sandbox = tasking
+    control(sandbox, "POST", "/_sandbox/settings", QUIET)
+    run("placeorders", PRODUCT="planet:area", INPUT=many_fields(2), NAME="To sync", OUTPUT="memory:", **WINDOW)
+    control(sandbox, "POST", "/_sandbox/faults", {"path": PLANET_ORDERS, "method": "GET", "kind": "status",
+                                                  "status": 503, "retry_after": 5})
+    feedback = RecordedFeedback()
+    timer = cancel_after(feedback, 0.5)
+    started = time.monotonic()
+    try:
+        synced = run("syncorders", feedback=feedback, GEOPACKAGE=str(tmp_path / "cancelled.gpkg"))
+    finally:
+        timer.cancel()
+    assert time.monotonic() - started < 3
+    assert synced["ORDER_COUNT"] == 0 and synced["CAPTURE_COUNT"] == 0
+    log = feedback.textLog()
+    assert "Sync cancelled; the orders shown are from the previous sync." in log and "Traceback" not in log, log
