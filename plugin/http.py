@@ -272,6 +272,16 @@ def require_secure_url(url: str, connection_name: str = "") -> None:
     raise InsecureUrl(connection_name, message)
 
 
+_QUERY_NAMES = re.compile(r"(?:^|&)([^=&]*)")
+
+
+def _may_hold_secrets(query: str) -> bool:
+    """Whether a query names a secret-looking parameter; a name in an unusual spelling (escaped, ";") counts.
+    Cheap for a long query of harmless names (a sync's capture addresses carry a hundred order ids)."""
+    names = {name.lower() for name in _QUERY_NAMES.findall(query)}
+    return bool(names & SENSITIVE_QUERY_KEYS) or any(("%" in n or "+" in n or ";" in n) for n in names)
+
+
 def redact_url(url: str) -> str:
     """The URL without user:password@ and with secret-looking query values replaced; safe to log."""
     try:
@@ -280,7 +290,7 @@ def redact_url(url: str) -> str:
         return "(unparsable URL)"
     netloc = parts.netloc.rsplit("@", 1)[-1]
     query = parts.query
-    if query:
+    if query and _may_hold_secrets(query):
         pairs = parse_qsl(query, keep_blank_values=True)
         query = urlencode([(k, REDACTED if k.lower() in SENSITIVE_QUERY_KEYS else v) for k, v in pairs],
                           safe="*")
@@ -785,7 +795,7 @@ _ITEM_TEXTS_ATTRIBUTE = "_tasking_item_texts"
 # An exponent of three digits or more may overflow a float (1e999 reads as infinity). Ids carry look-alikes
 # ("3fa1e234"): a match counts only where a number starts (after ":", ",", "[", a space or at the start).
 # The pattern starts with a literal "e" (searched for in lower-cased text) so that scanning a page stays fast.
-_EXPONENT = re.compile(rb"e\+?0*[1-9][0-9]{2,}")
+_EXPONENT = re.compile(rb"e\+?0*[1-9][0-9]{2,}(?=[\s,\]}]|$)")  # a number ends before these
 _MANTISSA_BYTES = b"0123456789.-"
 _BEFORE_NUMBER_BYTES = b" \t\r\n:,["
 

@@ -318,6 +318,12 @@ def _order_values(order: Order) -> tuple:
 def _capture_values(capture: Capture, order_name: str) -> tuple:
     """The captures row of a capture: geom, then ``CAPTURE_COLUMNS`` in order."""
     geometry, _ = gpkg_multipolygon(capture.footprint)
+    # A published capture was last changed when it was published, and without exclusivity days its exclusivity
+    # ends when it was acquired: equal moments are written once (thousands of captures per sync).
+    acquired_at, published_at, updated_at = capture.acquired_at, capture.published_at, capture.updated_at
+    exclusivity_end = capture.exclusivity_end
+    acquired = gpkg_datetime(acquired_at)
+    published = gpkg_datetime(published_at)
     return (
         geometry,
         capture.order_id,
@@ -326,11 +332,11 @@ def _capture_values(capture: Capture, order_name: str) -> tuple:
         capture.assessment,
         capture_outcome(capture.status, capture.assessment),
         capture.cloud_cover,
-        gpkg_datetime(capture.acquired_at),
-        gpkg_datetime(capture.published_at),
+        acquired,
+        published,
         capture.exclusivity_days,
-        gpkg_datetime(capture.exclusivity_end),
-        gpkg_datetime(capture.updated_at),
+        acquired if exclusivity_end == acquired_at else gpkg_datetime(exclusivity_end),
+        published if updated_at == published_at else gpkg_datetime(updated_at),
         _part_json(capture.raw, capture.footprint),
         _raw_text(capture),
     )

@@ -763,3 +763,18 @@ def test_decode_listing_agrees_with_json_on_any_listing(extra, items, indent, as
     decoded, texts = decode_listing(content, "results")
     assert decoded == json.loads(content)
     assert texts is not None and [json.loads(text) for text in texts] == items
+
+
+@pytest.mark.parametrize("url, kept, hidden", [
+    ("https://api.example.com/captures/?" + "&".join(f"order_id=id-{n}" for n in range(150)) + "&limit=100",
+     "order_id=id-149", None),
+    ("https://api.example.com/x?Token=abc123&page=2", "page=2", "abc123"),
+    ("https://api.example.com/x?api%5Fkey=abc123", None, "abc123"),
+    ("https://api.example.com/x?a=1&x-amz-signature=abc123", "a=1", "abc123"),
+])
+def test_redact_url_hides_secret_parameters_in_any_spelling_and_keeps_the_rest(url, kept, hidden):
+    redacted = redact_url(url)
+    if kept:
+        assert kept in redacted
+    if hidden:
+        assert hidden not in redacted
