@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -109,8 +110,9 @@ class OrderFilterProxy(QSortFilterProxyModel):
         return not self.text or self.text in (item.data(SEARCH_ROLE) or "")
 
 
-# Rows built per event-loop turn: ~0.4 ms each, so a batch keeps QGIS responsive.
-FILL_BATCH = 100
+# Rows are built for at most this long per event-loop turn (~0.4 ms each, more on a busy machine), so that
+# filling thousands of rows never holds QGIS's event loop for long.
+FILL_TURN_SECONDS = 0.008
 
 
 class MonitorDock(QgsDockWidget, FORM_CLASS):
@@ -201,8 +203,12 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
         self._fill_scheduled = False
         if sip.isdeleted(self):
             return
-        batch, self._fill_queue = self._fill_queue[:FILL_BATCH], self._fill_queue[FILL_BATCH:]
-        for key, order, summary in batch:
+        queue = self._fill_queue
+        turn_ends = time.perf_counter() + FILL_TURN_SECONDS
+        done = 0
+        while done < len(queue) and (done == 0 or time.perf_counter() < turn_ends):
+            key, order, summary = queue[done]
+            done += 1
             signature = (order.name, order.status, order.decision, order.updated_at, order.acquisition_start,
                          order.acquisition_end, summary, self.connection_names.get(order.connection_id))
             known = self._rows.get(key)
@@ -216,6 +222,7 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
                 for column, item in enumerate(items):
                     self.orders_model.setItem(row, column, item)
             self._rows[key] = (signature, items[NAME_COLUMN])
+        del queue[:done]
         if self._fill_queue:
             self._fill_scheduled = True
             QTimer.singleShot(0, self._fill_batch)
