@@ -5,13 +5,14 @@ ellipsoid and checked against the product's rules. Anything that cannot be made 
 an ``AoiRefusal`` whose reason names the layer and the feature, never an exception.
 
 Speed: a dialog is opened on the GUI thread with thousands of selected features, so the common case
-(a single, simple polygon) runs through a vectorised "fast lane": QGIS reads and transforms each
-geometry, and numpy checks simplicity, measures and rounds all of them at once. Everything the fast
-lane cannot prove correct goes through ``prepare_feature``, the general path, which uses QGIS/GEOS
-for each step. The GeoJSON dict of an AOI is built when first asked for (``Aoi.geometry``), because
-building millions of Python lists costs more than all the checks together and is only needed when
-an order is sent.
+(a single, simple polygon) runs through a vectorised "fast lane": QGIS reads each geometry, then
+reprojects the rings of many features per call, and numpy checks simplicity, measures and rounds
+all of them at once. Everything the fast lane cannot prove correct goes through ``prepare_feature``,
+the general path, which uses QGIS/GEOS for each step. The GeoJSON dict of an AOI is built when
+first asked for (``Aoi.geometry``), because building millions of Python lists costs more than all
+the checks together and is only needed when an order is sent.
 """
+import itertools
 import logging
 import math
 import struct
@@ -221,8 +222,14 @@ class _Refused(Exception):
     """Internal: a feature (or part) cannot become an AOI; the message is the reason."""
 
 
-_FAST_SOURCE_TYPES = (QgsWkbTypes.Type.Polygon, QgsWkbTypes.Type.MultiPolygon)
-_FAST_CHUNK = 512  # features per numpy batch: arrays small enough to stay in cache
+# 2D WKB of a polygon with one ring of n points is this header plus 16·n bytes (a multipolygon of one
+# such polygon: 9 more); a second ring or part, or Z/M values, make it longer
+_FAST_WKB_HEADER = {QgsWkbTypes.Type.Polygon: 13, QgsWkbTypes.Type.MultiPolygon: 22}
+# positions per fast-lane batch: enough that numpy's per-call costs vanish (its work arrays, about
+# 50 bytes a position, are reused from batch to batch)
+_FAST_BATCH_POINTS = 1 << 17
+# positions per transformPolygon call: QGIS's working copies of them stay in the CPU's cache
+_TRANSFORM_PIECE_POINTS = 1 << 13
 
 
 def _qpointf_is_two_doubles() -> bool:
@@ -235,6 +242,37 @@ def _qpointf_is_two_doubles() -> bool:
 
 
 _QPOINTF_IS_TWO_DOUBLES = _qpointf_is_two_doubles()
+
+
+def _doubles_of(polygon: QPolygonF) -> np.ndarray:
+    """A (n, 2) view of the polygon's memory; valid while the polygon lives and keeps its size."""
+    pointer = polygon.data()
+    pointer.setsize(16 * polygon.size())
+    return np.frombuffer(pointer, dtype=np.float64).reshape(-1, 2)
+
+
+class _Scratch:
+    """Work arrays for fast-lane batches of up to ``points`` positions, reused from batch to batch.
+
+    Large arrays allocated afresh often come as memory the kernel has yet to hand over, a page fault
+    per 4 KiB (slow in a virtual machine): with a new array for every step of every batch that cost
+    more than the arithmetic.
+    """
+
+    def __init__(self, points: int):
+        self.points = points
+        self.source = np.empty(2 * points)  # the batch's rings end to end, x y x y … in the layer CRS
+        self.source_bytes = memoryview(self.source).cast("B")
+        self.piece = QPolygonF(_TRANSFORM_PIECE_POINTS)  # the part of the batch being reprojected
+        self.x = np.empty(points)
+        self.y = np.empty(points)
+        self.shift = np.empty(points)
+        self.cross = np.empty(points)
+        self.pair = np.empty(points)
+        self.weighted = np.empty(points)
+        self.ring_of = np.empty(points, dtype=np.intp)
+        self.north = np.empty(points, dtype=bool)
+        self.changes = np.empty(points, dtype=bool)
 
 
 class _Job:
@@ -259,87 +297,81 @@ class _Job:
 
     def run(self, features):
         rules = self.rules
-        fast_ok = "Polygon" in rules.geometry_types
-        transform = self.transform
-        fast_types = _FAST_SOURCE_TYPES
-        # one entry per feature: (feature, its only ring's lon/lat as raw doubles, or None → general path)
-        entries = []
-        append = entries.append
-        fast_ok = fast_ok and _QPOINTF_IS_TWO_DOUBLES
-        fast_results = {}
-        done = 0  # entries before this index went through the fast lane (in chunks, while cache-hot)
+        fast_ok = "Polygon" in rules.geometry_types and _QPOINTF_IS_TWO_DOUBLES
+        header_of = _FAST_WKB_HEADER
+        limit = rules.max_vertices
+        # one slot per feature, in order: the feature, replaced by its Aoi when the fast lane makes one
+        slots = []
+        # the fast lane's batch: slot numbers and ring sizes; the rings themselves go end to end
+        # into scratch.source (`buffer`), `used` of its bytes so far
+        scratch = _Scratch(_FAST_BATCH_POINTS) if fast_ok else None
+        buffer = scratch.source_bytes if fast_ok else None
+        batch_slots, batch_counts = [], []
+        used = 0
         for feature in features:
-            raw = None
             if fast_ok:
-                geometry = feature.geometry()  # a copy: the feature keeps its source geometry
-                if geometry.wkbType() in fast_types:
-                    try:
-                        geometry.transform(transform)
-                    except QgsCsException:
-                        geometry = None  # the general path explains the failure
-                    if geometry is not None:
-                        # asQPolygonF is several times cheaper than asWkb; it holds the exterior ring of
-                        # the first part, so it is the whole geometry only when the counts agree
-                        ring = geometry.asQPolygonF()
-                        n = ring.size()
-                        if n >= 4 and n == geometry.constGet().nCoordinates():
-                            raw = ring.data().asstring(16 * n)
-            append((feature, raw))
-            if len(entries) - done == _FAST_CHUNK:
-                fast_results.update(self._fast_lane(entries, done, len(entries)))
-                done = len(entries)
-        self.seen = len(entries)
-        if fast_ok and done < len(entries):
-            fast_results.update(self._fast_lane(entries, done, len(entries)))
-        self.fast = len(fast_results)
-        for index, (feature, _wkb) in enumerate(entries):
-            aoi = fast_results.get(index)
-            if aoi is not None:
-                self.aois.append(aoi)
+                geometry = feature.geometry()
+                header = header_of.get(geometry.wkbType())
+                if header is not None:
+                    # asQPolygonF is several times cheaper than asWkb; it holds the exterior ring of
+                    # the first part, so it is the whole 2D geometry only when the WKB sizes agree
+                    ring = geometry.asQPolygonF()
+                    n = ring.size()
+                    if 4 <= n <= limit and geometry.wkbSize() == header + 16 * n:
+                        size = 16 * n
+                        if used + size > len(buffer):
+                            if batch_slots:
+                                self._fast_lane(slots, batch_slots, batch_counts, scratch)
+                                batch_slots, batch_counts = [], []
+                                used = 0
+                            if size > len(buffer):
+                                scratch = _Scratch(n)
+                                buffer = scratch.source_bytes
+                        pointer = ring.data()
+                        pointer.setsize(size)
+                        buffer[used : used + size] = pointer
+                        used += size
+                        batch_slots.append(len(slots))
+                        batch_counts.append(n)
+            slots.append(feature)
+        if batch_slots:
+            self._fast_lane(slots, batch_slots, batch_counts, scratch)
+        self.seen = len(slots)
+        aois, refusals = self.aois, self.refusals
+        for item in slots:
+            if type(item) is Aoi:
+                aois.append(item)
                 continue
-            fid = feature.id()
+            fid = item.id()
             try:
-                aois = self.prepare_feature(fid, feature.geometry())
+                prepared = self.prepare_feature(fid, item.geometry())
             except _Refused as refusal:
-                self.refusals.append(AoiRefusal(fid, None, str(refusal)))
+                refusals.append(AoiRefusal(fid, None, str(refusal)))
                 continue
-            for item in aois:
-                if isinstance(item, AoiRefusal):
-                    self.refusals.append(item)
-                else:
-                    self.aois.append(item)
+            for one in prepared:
+                (refusals if isinstance(one, AoiRefusal) else aois).append(one)
 
     # -- fast lane ------------------------------------------------------------------------------
 
-    def _fast_lane(self, entries, first, stop) -> dict:
+    def _fast_lane(self, slots, slot_numbers, counts, scratch):
         """Vectorised: single-ring polygons provably simple, within the limits, away from ±180°.
 
-        Returns {entry index: Aoi}; entries missing from it take the general path, which decides
-        (and explains) everything the fast lane could not prove.
+        The rings are in ``scratch.source``, end to end, in the layer CRS. Replaces
+        ``slots[slot_numbers[i]]`` (a feature) by its Aoi for every ring it can prove right; the
+        others keep their feature and take the general path, which decides (and explains)
+        everything the fast lane could not prove.
         """
         rules = self.rules
-        limit = rules.max_vertices
-        index_of, counts, blobs = [], [], []
-        for index in range(first, min(stop, len(entries))):
-            raw = entries[index][1]
-            if raw is None:
-                continue
-            n = len(raw) // 16
-            if n > limit:
-                continue
-            index_of.append(index)
-            counts.append(n)
-            blobs.append(raw)
-        if not index_of:
-            return {}
-        xy = np.frombuffer(b"".join(blobs), dtype=np.float64).reshape(-1, 2)
-        counts_arr = np.asarray(counts, dtype=np.int64)
-        starts = np.zeros(len(counts), dtype=np.int64)
+        counts_arr = np.array(counts, dtype=np.intp)
+        starts = np.zeros(len(counts), dtype=np.intp)
         np.cumsum(counts_arr[:-1], out=starts[1:])
+        starts_list = starts.tolist()
+        xy = np.empty((int(starts[-1] + counts_arr[-1]), 2))  # the AOIs' coordinates: they keep them
+        failed = self._transform_batch(slots, slot_numbers, counts, starts_list, scratch, xy)
         with np.errstate(all="ignore"):  # NaN, infinities and overflows just fail the checks
-            xy = np.round(xy, COORDINATE_DECIMALS)
-            ok, star, signed_m2 = _simple_ring_areas(xy, starts, counts_arr)
+            ok, star, signed_m2 = _simple_ring_areas(xy, starts, counts_arr, scratch)
             area_km2 = np.abs(signed_m2) / 1e6
+        ok[failed] = False
         ok &= area_km2 >= MIN_AREA_KM2
         if rules.min_area_km2 is not None:
             ok &= area_km2 >= rules.min_area_km2
@@ -348,7 +380,7 @@ class _Job:
         # not star-shaped (concave fields, L-shapes): GEOS decides simplicity; the area stands, as
         # the moments hold for any simple ring
         for i in np.flatnonzero(ok & ~star).tolist():
-            ring = xy[starts[i] : starts[i] + counts[i]]
+            ring = xy[starts_list[i] : starts_list[i] + counts[i]]
             if (ring[1:] == ring[:-1]).all(axis=1).any():
                 ok[i] = False  # repeated vertices: the general path drops them
                 continue
@@ -356,20 +388,51 @@ class _Job:
             candidate.fromWkb(struct.pack("<BIII", 1, 3, 1, counts[i]) + ring.astype("<f8").tobytes())
             if not candidate.isGeosValid():
                 ok[i] = False
-        out = {}
         layer_name = self.layer_name
-        areas = area_km2.tolist()
-        clockwise = (signed_m2 < 0).tolist()
-        starts_list = starts.tolist()
-        for i in np.flatnonzero(ok).tolist():
-            s = starts_list[i]
-            n = counts[i]
-            ring = xy[s : s + n]
-            if clockwise[i]:  # RFC 7946: exterior rings counterclockwise
+        rings = zip(slot_numbers, starts_list, counts, area_km2.tolist(), (signed_m2 < 0).tolist())
+        made = ok.tolist()
+        for slot, start, n, area, clockwise in itertools.compress(rings, made):
+            ring = xy[start : start + n]
+            if clockwise:  # RFC 7946: exterior rings counterclockwise
                 ring = ring[::-1]
-            index = index_of[i]
-            out[index] = Aoi(entries[index][0].id(), 0, "Polygon", areas[i], n, [], layer_name, [ring])
-        return out
+            slots[slot] = Aoi(slots[slot].id(), 0, "Polygon", area, n, [], layer_name, [ring])
+        self.fast += sum(made)
+
+    def _transform_batch(self, slots, slot_numbers, counts, starts, scratch, xy) -> List[int]:
+        """The batch's rings to lon/lat, rounded into ``xy``; returns the rings that failed.
+
+        transformPolygon over many rings at once gives the same numbers as a QgsGeometry.transform
+        per ring (the same PROJ operation, point by point) for less than the cost of the separate
+        calls; pieces of a few thousand points keep QGIS's working copies in the CPU's cache.
+        Except when a point fails and QGIS falls back to another operation: it applies that one to
+        every point of the call, so such a batch is transformed again ring by ring.
+        """
+        transform = self.transform
+        source = scratch.source[: 2 * len(xy)].reshape(-1, 2)
+        one_by_one = False
+        with np.errstate(all="ignore"):  # failed points come back infinite and fail the checks
+            for first in range(0, len(xy), _TRANSFORM_PIECE_POINTS):
+                stop = min(first + _TRANSFORM_PIECE_POINTS, len(xy))
+                piece = scratch.piece if scratch.piece.size() == stop - first else QPolygonF(stop - first)
+                _doubles_of(piece)[:] = source[first:stop]
+                try:
+                    transform.transformPolygon(piece)
+                    one_by_one = one_by_one or transform.fallbackOperationOccurred()
+                except QgsCsException:
+                    one_by_one = True
+                np.round(_doubles_of(piece), COORDINATE_DECIMALS, out=xy[first:stop])
+            failed = []
+            if one_by_one:
+                for i, slot in enumerate(slot_numbers):
+                    geometry = slots[slot].geometry()
+                    try:
+                        geometry.transform(transform)
+                    except QgsCsException:
+                        failed.append(i)  # the general path explains the failure
+                        continue
+                    ring = geometry.asQPolygonF()
+                    np.round(_doubles_of(ring), COORDINATE_DECIMALS, out=xy[starts[i] : starts[i] + counts[i]])
+        return failed
 
     # -- general path ---------------------------------------------------------------------------
 
@@ -711,6 +774,7 @@ def _read_wkb(buffer) -> Tuple[str, object]:
 
 _WKB_NAMES = {1: "Point", 2: "LineString", 3: "Polygon", 4: "MultiPoint", 5: "MultiLineString",
               6: "MultiPolygon", 7: "GeometryCollection"}
+_WKB_TRIANGLE = 17  # read as the polygon it is: its WKB is a polygon's, one ring of four positions
 
 
 def _read_wkb_at(buffer, pos):
@@ -718,7 +782,7 @@ def _read_wkb_at(buffer, pos):
     order = "<" if buffer[pos] == 1 else ">"
     code = struct.unpack_from(order + "I", buffer, pos + 1)[0] % 1000
     pos += 5
-    kind = _WKB_NAMES.get(code)
+    kind = _WKB_NAMES.get(code, "Polygon" if code == _WKB_TRIANGLE else None)
     if kind is None:
         raise ValueError(f"unsupported WKB type {code}")
     double = np.dtype(order + "f8")
@@ -899,7 +963,7 @@ def _wgs84_area_density(phi):
     return _A * _A * (1 - _E2) * np.cos(phi) / (1 - _E2 * s * s) ** 2
 
 
-def _simple_ring_areas(xy, starts, counts):
+def _simple_ring_areas(xy, starts, counts, scratch: Optional[_Scratch] = None):
     """For closed rings stored end to end in ``xy`` (lon/lat): (fit, proved simple, signed area in m²).
 
     Fit: finite, closed, inside ±180°/±90°, at most 2° tall (for the area's accuracy).
@@ -913,39 +977,59 @@ def _simple_ring_areas(xy, starts, counts):
     order around the centroid latitude (the first-order term vanishes there); the moments come from
     the same cross products. Rings taller than 2° of latitude are left to the exact general path,
     which keeps the error of the expansion below about 1e-6.
+
+    ``scratch`` holds the work arrays (new ones when it is missing or too small). Each ring's
+    results depend on its own positions only, not on the rings batched with it.
     """
+    size = len(xy)
+    if scratch is None or scratch.points < size:
+        scratch = _Scratch(size)
+    # per-edge arrays hold the edge from position i to i + 1 at index i; at each ring's last
+    # position (no edge starts there) they hold a neutral value, so that every ring sums the same
+    # terms wherever it sits in the batch, and a neighbour's NaN or infinity never reaches it
     ends = starts + counts - 1
-    junctions = ends[:-1]  # edge from one ring's last point to the next ring's first
-    low = np.minimum.reduceat(xy, starts, axis=0)  # NaN propagates, and fails every comparison below
-    high = np.maximum.reduceat(xy, starts, axis=0)
-    xmin, ymin = low.T
-    xmax, ymax = high.T
+    lon, lat = xy[:, 0], xy[:, 1]
+    xmin = np.minimum.reduceat(lon, starts)  # NaN propagates, and fails every comparison below
+    xmax = np.maximum.reduceat(lon, starts)
+    ymin = np.minimum.reduceat(lat, starts)
+    ymax = np.maximum.reduceat(lat, starts)
     ok = (xmin >= -180) & (xmax <= 180) & (xmax - xmin <= 180)
     ok &= (ymin > -90) & (ymax < 90) & (ymax - ymin <= 2.0)
-    ok &= np.all(xy[starts] == xy[ends], axis=1) & (counts >= 4)
-    centre = (low + high) / 2
-    cy = centre[:, 1]
-    # contiguous columns about each ring's centre: every pass below is a plain vector loop
-    x, y = np.ascontiguousarray((xy - np.repeat(centre, counts, axis=0)).T)
-    rx, ry = x, y
-    cross = rx[:-1] * ry[1:]
-    cross -= ry[:-1] * rx[1:]
-    cross[junctions] = np.nan
+    ok &= (lon[starts] == lon[ends]) & (lat[starts] == lat[ends]) & (counts >= 4)
+    cy = (ymin + ymax) / 2
+    # positions about their ring's bounding-box centre, one contiguous column each (in the scratch
+    # arrays): every pass below is a plain vector loop
+    ring_of = scratch.ring_of[:size]
+    ring_of.fill(0)
+    ring_of[starts[1:]] = 1
+    np.cumsum(ring_of, out=ring_of)
+    shift = scratch.shift[:size]
+    rx = np.subtract(lon, np.take((xmin + xmax) / 2, ring_of, out=shift), out=scratch.x[:size])
+    ry = np.subtract(lat, np.take(cy, ring_of, out=shift), out=scratch.y[:size])
+    cross = scratch.cross[:size]
+    np.multiply(rx[:-1], ry[1:], out=cross[:-1])
+    cross[:-1] -= np.multiply(ry[:-1], rx[1:], out=shift[:-1])
+    cross[ends] = np.nan  # fmin/fmax skip it
     cmin = np.fmin.reduceat(cross, starts)
     cmax = np.fmax.reduceat(cross, starts)
-    cross[junctions] = 0.0
+    cross[ends] = 0.0
     span = np.maximum(xmax - xmin, ymax - ymin)
     threshold = 1e-12 * span * span
     star = (cmin > threshold) | (cmax < -threshold)
-    north = ry >= 0
-    changes = north[1:] != north[:-1]
-    changes[junctions] = False
+    north = np.greater_equal(ry, 0, out=scratch.north[:size])
+    changes = scratch.changes[:size]
+    np.not_equal(north[1:], north[:-1], out=changes[:-1])
+    changes[ends] = False
     star &= np.add.reduceat(changes, starts, dtype=np.int64) == 2
     # planar moments (degrees, about the bbox centre) from the shoelace terms
     twice_area = np.add.reduceat(cross, starts)
-    pair = ry[:-1] + ry[1:]
-    product = ry[:-1] * ry[1:]
-    first = np.add.reduceat(pair * cross, starts)  # 6 · ∫∫ y dA
+    pair = scratch.pair[:size]
+    np.add(ry[:-1], ry[1:], out=pair[:-1])
+    pair[ends] = 0.0
+    product = shift
+    np.multiply(ry[:-1], ry[1:], out=product[:-1])
+    product[ends] = 0.0
+    first = np.add.reduceat(np.multiply(pair, cross, out=scratch.weighted[:size]), starts)  # 6 · ∫∫ y dA
     pair *= pair
     pair -= product  # y_i² + y_i·y_j + y_j²
     pair *= cross
@@ -957,8 +1041,8 @@ def _simple_ring_areas(xy, starts, counts):
         to_rad = math.pi / 180
         phi = (cy + dy) * to_rad
         h = 1e-3
-        density = _wgs84_area_density(phi)
-        curvature = (_wgs84_area_density(phi + h) - 2 * density + _wgs84_area_density(phi - h)) / (h * h)
+        below, density, above = _wgs84_area_density(np.stack([phi - h, phi, phi + h]))
+        curvature = (above - 2 * density + below) / (h * h)
         signed = density * planar * to_rad**2 + curvature / 2 * about_centroid * to_rad**4
     ok &= np.isfinite(signed)
     return ok, star, signed

@@ -6,6 +6,7 @@ import pytest
 from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
+    QgsCsException,
     QgsDistanceArea,
     QgsFeature,
     QgsGeometry,
@@ -181,6 +182,97 @@ def test_fast_lane_and_general_path_agree(qgis_app):
         assert general.area_km2 == pytest.approx(aoi.area_km2, rel=1e-6)
 
 
+# --- the fast lane's batches: many rings reprojected with one QGIS call ------------------------
+
+
+def star_polygons_in_web_mercator(count, seed):
+    rng = np.random.default_rng(seed)
+    geometries = []
+    for _ in range(count):
+        vertices = int(rng.integers(4, 40))
+        cx, cy = rng.uniform(-1.5e7, 1.5e7), rng.uniform(-7e6, 7e6)
+        angles = np.linspace(0, 2 * math.pi, vertices, endpoint=False)
+        radii = rng.uniform(1e3, 5e4) * rng.uniform(0.7, 1.0, vertices)
+        xs = list(cx + radii * np.cos(angles))
+        ys = list(cy + radii * np.sin(angles))
+        geometries.append(QgsGeometry(QgsPolygon(QgsLineString(xs + xs[:1], ys + ys[:1]))))
+    return make_layer(geometries, crs="EPSG:3857")
+
+
+def fast_lane_run(layer, transform=None):
+    job = aoi_module._Job(layer.crs(), POLYGONS, "fields", QgsProject.instance().transformContext())
+    if transform is not None:
+        job.transform = transform
+    job.run(layer.getFeatures())
+    return job, [(a.feature_id, a.part_index, a.geometry, a.area_km2, a.warnings) for a in job.aois]
+
+
+def test_fast_lane_batches_of_any_size_give_the_same_aois(qgis_app, monkeypatch):
+    layer = star_polygons_in_web_mercator(60, seed=11)
+    default_job, reference = fast_lane_run(layer)
+    general = []
+    for feature in layer.getFeatures():
+        (aoi,) = default_job.prepare_feature(feature.id(), feature.geometry())
+        general.append((aoi.feature_id, aoi.geometry, aoi.vertex_count))
+
+    # batches smaller than one ring (the batch grows to hold it), of a few rings, and of many rings;
+    # reprojected in pieces that cut rings anywhere
+    for points, piece in ((8, 3), (50, 7), (333, 64), (100_000, 1000), (100_000, 100_000)):
+        monkeypatch.setattr(aoi_module, "_FAST_BATCH_POINTS", points)
+        monkeypatch.setattr(aoi_module, "_TRANSFORM_PIECE_POINTS", piece)
+        job, aois = fast_lane_run(layer)
+        assert job.fast == 60, (points, piece)
+        assert aois == reference, (points, piece)
+    assert [(a.feature_id, a.geometry, a.vertex_count) for a in default_job.aois] == general
+
+
+class _TransformThatFellBack(QgsCoordinateTransform):
+    """Stands in for a PROJ fallback (an operation other than the chosen one, used for every point of
+    the call when a single point fails): its batch results are wrong, and it says it fell back."""
+
+    def transformPolygon(self, polygon, *args):  # noqa: N802 (QGIS's name)
+        pass  # leaves the layer-CRS coordinates: unusable as lon/lat
+
+    def fallbackOperationOccurred(self):  # noqa: N802
+        return True
+
+
+class _TransformThatThrows(QgsCoordinateTransform):
+    def transformPolygon(self, polygon, *args):  # noqa: N802
+        raise QgsCsException("forward transform of\n(0, 0)\nError: simulated")
+
+
+@pytest.mark.parametrize("stand_in", [_TransformThatFellBack, _TransformThatThrows])
+def test_fast_lane_batch_redone_ring_by_ring_when_qgis_falls_back_or_fails(qgis_app, stand_in):
+    layer = star_polygons_in_web_mercator(30, seed=12)
+    _, reference = fast_lane_run(layer)
+    transform = stand_in(layer.crs(), WGS84, QgsProject.instance().transformContext())
+
+    job, aois = fast_lane_run(layer, transform)
+
+    # ring by ring with QgsGeometry.transform, as the general path does: same AOIs, still fast
+    assert job.fast == 30
+    assert aois == reference
+
+
+def test_ring_that_fails_to_transform_is_refused_and_its_batch_neighbours_stay_fast(qgis_app):
+    # orthographic: points beyond the visible disk (radius 6,378,137 m) have no longitude/latitude
+    globe = QgsCoordinateReferenceSystem.fromProj("+proj=ortho +lat_0=0 +lon_0=0 +datum=WGS84 +units=m +no_defs")
+    squares = [f"Polygon(({x} 0,{x + 10000} 0,{x + 10000} 10000,{x} 10000,{x} 0))" for x in (0, 6_370_000, 20_000)]
+    layer = make_layer(squares, name="globe")
+    layer.setCrs(globe)
+
+    job, _aois = fast_lane_run(layer)
+    result = aois_from_layers([layer], POLYGONS)
+
+    assert job.fast == 2
+    assert sorted(a.feature_id for a in result.aois) == [1, 3]
+    assert all(a.area_km2 == pytest.approx(100.0, rel=1e-3) for a in result.aois)
+    (refusal,) = result.refusals
+    assert refusal.feature_id == 2
+    assert "Feature 2 of layer 'globe' could not be transformed" in refusal.reason
+
+
 # --- antimeridian -----------------------------------------------------------------------------
 
 
@@ -313,6 +405,16 @@ def test_z_and_m_dropped(qgis_app):
     assert all(len(position) == 2 for position in aoi.geometry["coordinates"][0])
     assert any("Z/M" in w for w in aoi.warnings)
     assert aoi.area_km2 == pytest.approx(CELL_EQUATOR_KM2, rel=1e-6)
+
+
+def test_triangle_becomes_a_polygon(qgis_app):
+    layer = make_layer(["Triangle((0 0,1 0,1 1,0 0))"])
+
+    aoi = only(aois_from_layers([layer], POLYGONS))
+
+    assert_geojson_polygon_ok(aoi)
+    assert aoi.vertex_count == 4
+    assert aoi.area_km2 == pytest.approx(CELL_EQUATOR_KM2 / 2, rel=1e-3)
 
 
 def test_curve_polygon_is_segmentised(qgis_app):
