@@ -30,6 +30,7 @@ import logging
 import math
 import sqlite3
 import struct
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -56,6 +57,10 @@ BUSY_TIMEOUT_MS = 15_000
 WRITER_CACHE_KIB = 256 * 1024
 # SQLite's default limit of host parameters is 999 on old builds.
 ID_CHUNK = 500
+# A sync writes in a thread of its own, beside its page readers; the GUI thread gets Python's lock only when a
+# thread lets go of it, at the latest after the interpreter's switch interval (5 ms) each time, so with three
+# busy threads it could wait tens of ms. Writing a page of captures lets go every few rows (about 0.5 ms).
+YIELD_EVERY_ROWS = 16
 # SQLite before 3.32 allows at most 999 "?" in a statement; many-row inserts stay under it.
 MAX_SQL_VARIABLES = 999
 # Radius (degrees of latitude) of the small polygon drawn for a point or line AOI.
@@ -876,7 +881,9 @@ class StoreWriter:
             db, CAPTURES_TABLE, "capture_id", connection_id, [c.id for c in captures], _CAPTURE_NAMES)
         capture_rows = []
         newest = self._newest_capture
-        for capture in captures:
+        for index, capture in enumerate(captures):
+            if index % YIELD_EVERY_ROWS == YIELD_EVERY_ROWS - 1:
+                time.sleep(0)  # let QGIS's GUI thread (waiting for Python's lock) run: see YIELD_EVERY_ROWS
             values = _capture_values(capture, names.get(capture.order_id) or "")
             if capture.updated_at is not None:
                 newest = _newer(newest, capture.updated_at)
