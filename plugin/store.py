@@ -374,6 +374,12 @@ def _part_json(raw, part) -> Optional[str]:
     return _json(part)
 
 
+def _stored_raw(text) -> tuple:
+    """(raw, its JSON text) of a stored answer: the text is kept, so writing the answer again encodes nothing."""
+    raw = _loads(text, None)
+    return (raw, text) if isinstance(raw, dict) else ({}, "")
+
+
 def _part_from(text, raw):
     part = _loads(text, None)
     if isinstance(part, str) and part.startswith(_RAW_KEY_PREFIX) and isinstance(raw, dict):
@@ -621,12 +627,13 @@ class TaskingStore:
             rows = db.execute(query, args).fetchall()
         orders = []
         for r in rows:
-            raw = _loads(r[15], {})
+            raw, raw_json = _stored_raw(r[15])
             orders.append(Order(id=r[1], connection_id=r[0], api=r[2] or "", name=r[3] or "",
                                 status=_status(r[4], r[5], r[6]), decision=_decision(r[7]), product_id=r[8] or "",
                                 created_at=parse_stored_time(r[9]), updated_at=parse_stored_time(r[10]),
                                 acquisition_start=parse_stored_time(r[11]), acquisition_end=parse_stored_time(r[12]),
-                                geometry=_part_from(r[13], raw), params=_loads(r[14], {}), raw=raw))
+                                geometry=_part_from(r[13], raw), params=_loads(r[14], {}), raw=raw,
+                                raw_json=raw_json))
         return orders
 
     def order(self, connection_id: str, order_id: str) -> Optional[Order]:
@@ -653,11 +660,11 @@ class TaskingStore:
             rows = db.execute(query, args).fetchall()
         captures = []
         for r in rows:
-            raw = _loads(r[10], {})
+            raw, raw_json = _stored_raw(r[10])
             captures.append(Capture(id=r[0], order_id=r[1], status=r[2] or "", assessment=r[3], cloud_cover=r[4],
                                     footprint=_part_from(r[5], raw), acquired_at=parse_stored_time(r[6]),
                                     published_at=parse_stored_time(r[7]), exclusivity_days=r[8],
-                                    updated_at=parse_stored_time(r[9]), raw=raw))
+                                    updated_at=parse_stored_time(r[9]), raw=raw, raw_json=raw_json))
         return captures
 
     def capture_summaries(self) -> dict:
