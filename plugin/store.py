@@ -722,18 +722,21 @@ class TaskingStore:
         return changes
 
     @contextmanager
-    def writer(self, connection_id: str, recorded_at: Optional[datetime] = None) -> Iterator[StoreWriter]:
+    def writer(self, connection_id: str, recorded_at: Optional[datetime] = None,
+               beside_threads: bool = False) -> Iterator[StoreWriter]:
         """A ``StoreWriter`` for one sync written page by page: everything it writes is one transaction,
         committed (with the extents and cursors) when the block ends, rolled back on any exception.
 
         The write lock is taken at the first write, not before, so the reads of a sync's first page
-        do not hold it.
+        do not hold it. ``beside_threads``: other busy Python threads (a sync's page readers) run meanwhile,
+        so writing lets go of Python's lock now and then (``YIELD_EVERY_ROWS``); alone, that would only cost.
         """
         with self._connection() as connection:
             # Pages stay in SQLite's cache until the commit: a cache spilling to the file mid-transaction
             # would take the exclusive lock early and shut QGIS's readers out for the rest of the sync.
             connection.execute(f"PRAGMA cache_size = {-WRITER_CACHE_KIB}")
-            writer = StoreWriter(self, connection, connection_id, _utc(recorded_at) or datetime.now(timezone.utc))
+            writer = StoreWriter(self, connection, connection_id, _utc(recorded_at) or datetime.now(timezone.utc),
+                                 YIELD_EVERY_ROWS if beside_threads else 0)
             try:
                 yield writer
                 writer.finish()
@@ -799,7 +802,9 @@ class StoreWriter:
     of captures never holds more than a page of them.
     """
 
-    def __init__(self, store: TaskingStore, db: sqlite3.Connection, connection_id: str, recorded_at: datetime):
+    def __init__(self, store: TaskingStore, db: sqlite3.Connection, connection_id: str, recorded_at: datetime,
+                 yield_every_rows: int = 0):
+        self._yield_every_rows = yield_every_rows  # 0: never
         self._store = store
         self._db = db
         self.connection_id = connection_id
@@ -888,8 +893,9 @@ class StoreWriter:
             db, CAPTURES_TABLE, "capture_id", connection_id, [c.id for c in captures], _CAPTURE_NAMES)
         capture_rows = []
         newest = self._newest_capture
+        every = self._yield_every_rows
         for index, capture in enumerate(captures):
-            if index % YIELD_EVERY_ROWS == YIELD_EVERY_ROWS - 1:
+            if every and index % every == every - 1:
                 time.sleep(0)  # let QGIS's GUI thread (waiting for Python's lock) run: see YIELD_EVERY_ROWS
             values = _capture_values(capture, names.get(capture.order_id) or "")
             if capture.updated_at is not None:

@@ -146,7 +146,8 @@ def sync_connection(provider, store, connection_id: str, cancelled: Optional[Cal
         active = store.active_order_ids(connection_id)
         # cancellable: a cancel also ends the provider's retry waits (RequestCancelled) instead of only being
         # seen between pages.
-        with store.writer(connection_id, recorded_at=clock()) as writer, cancellable(cancelled):
+        with store.writer(connection_id, recorded_at=clock(), beside_threads=True) as writer, \
+                cancellable(cancelled):
             new_ids: list = []
             followed: list = []
             for orders in read_ahead(provider.iter_order_pages(since=_overlapped(state.orders_cursor))):
