@@ -44,6 +44,17 @@ class NotSupported(ProviderError):  # noqa: N818 - reads as a sentence at the ra
     """The provider has no such operation (or not in the order's current state)."""
 
 
+def placement_indexes(draft, only: Optional[Iterable[int]] = None) -> list:
+    """The AOI indexes ``place(draft, only)`` works on, sorted and once each; an index the draft does not have
+    is a programming error (ValueError), not something to skip quietly."""
+    count = len(draft.aois)
+    wanted = sorted(set(range(count) if only is None else only))
+    bad = [i for i in wanted if not isinstance(i, int) or not 0 <= i < count]
+    if bad:
+        raise ValueError(f"AOI indexes {bad} are not in this draft of {count} AOIs")
+    return wanted
+
+
 class PlacementProgress:
     """Counts the AOIs of a placement whose outcome is known and tells ``callback(done, total)``.
 

@@ -63,7 +63,7 @@ from ..model import (
     Product,
     Status,
 )
-from .base import NotSupported, PlacementProgress, PlacementProgressCallback, TaskingProvider
+from .base import NotSupported, PlacementProgress, PlacementProgressCallback, TaskingProvider, placement_indexes
 
 logger = logging.getLogger(__name__)
 
@@ -285,8 +285,7 @@ class PlanetProvider(TaskingProvider):
     def place(self, draft: OrderDraft, only: Optional[Iterable[int]] = None,
               progress: Optional[PlacementProgressCallback] = None) -> list:
         kind = self._kind(draft.product_id)
-        indexes = sorted(set(only)) if only is not None else list(range(len(draft.aois)))
-        indexes = [i for i in indexes if 0 <= i < len(draft.aois)]
+        indexes = placement_indexes(draft, only)
         outcomes = {i: PlacementOutcome(aoi_index=i) for i in indexes}
         steps = PlacementProgress(progress, len(indexes))
         problem = self._params_problem(kind, draft.params)

@@ -57,7 +57,7 @@ from ..http import (
 )
 from ..model import Connection, Order, OrderDraft, OrderStatus, PlacementOutcome, Product, Status
 from .aoi_matching import aoi_geometry, match_orders_to_aois
-from .base import NotSupported, PlacementProgress, PlacementProgressCallback, TaskingProvider
+from .base import NotSupported, PlacementProgress, PlacementProgressCallback, TaskingProvider, placement_indexes
 from .up42 import parse_up42_time
 
 logger = logging.getLogger(__name__)
@@ -496,11 +496,7 @@ class StapiProvider(TaskingProvider):
 
     def place(self, draft: OrderDraft, only: Optional[Iterable[int]] = None,
               progress: Optional[PlacementProgressCallback] = None) -> list:
-        count = len(draft.aois)
-        wanted = sorted(set(range(count) if only is None else only))
-        bad = [i for i in wanted if not isinstance(i, int) or not 0 <= i < count]
-        if bad:
-            raise ValueError(f"AOI indexes {bad} are not in this draft of {count} AOIs")
+        wanted = placement_indexes(draft, only)
         if not wanted:
             return []
         steps = PlacementProgress(progress, len(wanted))

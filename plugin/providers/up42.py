@@ -71,7 +71,14 @@ from ..model import (
     Status,
 )
 from .aoi_matching import aoi_geometry, match_orders_to_aois
-from .base import Delivery, NotSupported, PlacementProgress, PlacementProgressCallback, TaskingProvider
+from .base import (
+    Delivery,
+    NotSupported,
+    PlacementProgress,
+    PlacementProgressCallback,
+    TaskingProvider,
+    placement_indexes,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -465,11 +472,7 @@ class Up42Provider(TaskingProvider):
 
     def place(self, draft: OrderDraft, only: Optional[Iterable[int]] = None,
               progress: Optional[PlacementProgressCallback] = None) -> list:
-        count = len(draft.aois)
-        wanted = sorted(set(range(count) if only is None else only))
-        bad = [i for i in wanted if not isinstance(i, int) or not 0 <= i < count]
-        if bad:
-            raise ValueError(f"AOI indexes {bad} are not in this draft of {count} AOIs")
+        wanted = placement_indexes(draft, only)
         if not wanted:
             return []
         steps = PlacementProgress(progress, len(wanted))
