@@ -468,7 +468,7 @@ class OrderMonitor(QObject):
             self.messages.warning(f"Order “{order.name}” cannot be edited in its current state.")
             return None
         dialog = OrderEditDialog(order, fields, parent=self.dock)
-        if dialog.exec_() != QDialog.DialogCode.Accepted:
+        if dialog.exec() != QDialog.DialogCode.Accepted:
             return None
         changes = dialog.changes()
         if not changes:

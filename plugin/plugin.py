@@ -254,7 +254,7 @@ class TaskingPlugin:
         box = QMessageBox(QMessageBox.Icon.Information, f"About {plugin_name()}", text,
                           QMessageBox.StandardButton.Ok, self.iface.mainWindow())
         box.setTextFormat(Qt.TextFormat.PlainText)
-        box.exec_()
+        box.exec()
 
     def task_selected_layers(self):
         layers = [layer for layer in self.iface.layerTreeView().selectedLayers() if is_taskable_layer(layer)]

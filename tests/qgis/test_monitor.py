@@ -276,7 +276,7 @@ def test_cancel_with_confirmation_and_edit_a_planet_order(plugin, recording_ifac
         self.nameEdit.setText("Field two, renamed")
         return QDialog.DialogCode.Accepted
 
-    monkeypatch.setattr(OrderEditDialog, "exec_", edit)
+    monkeypatch.setattr(OrderEditDialog, "exec", edit)
     assert dock.select_order(SANDBOX_CONNECTION_ID, second.id)
     dock.editButton.click()
     qtbot.waitUntil(lambda: "Field two, renamed" in rows_by_name(plugin), timeout=WAIT)
