@@ -388,6 +388,10 @@ def extract_provider_message(body: Any) -> Tuple[str, dict]:
     for key in ("message", "error_description", "error"):
         value = body.get(key)
         if isinstance(value, str) and value.strip():
+            details = body.get("details") if key == "message" else None
+            if details not in (None, "", [], {}):
+                # UP42's {code, message, details}: the details are part of what the provider said.
+                value += ": " + (details if isinstance(details, str) else json.dumps(details, ensure_ascii=False))
             return _clip(value), _field_errors(body.get("errors"))
         if isinstance(value, dict):
             return extract_provider_message(value)
