@@ -5,7 +5,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 PLUGIN_NAME := satellite_tasking
 
-.PHONY: setup run test test-unit test-qgis test-e2e test-sdk test-stapi lint package bench soak demo clean clean-profile
+.PHONY: setup run test test-qgis-versions bench-qgis-versions test-unit test-qgis test-e2e test-sdk test-stapi lint package bench soak demo clean clean-profile
 
 setup:
 	@scripts/setup.sh
@@ -13,9 +13,19 @@ setup:
 run: setup
 	@scripts/run_qgis.sh $(ARGS)
 
+# Each test folder runs in a pytest process of its own (a native crash cannot hide the other folders), then a
+# summary per folder and a total; the exit status is non-zero if any folder failed, crashed or ran nothing.
 test: setup
-	QT_QPA_PLATFORM=offscreen $(PYTHON) -m pytest -q -p no:randomly
-	$(MAKE) --no-print-directory test-sdk
+	@scripts/run_tests.sh
+
+# The whole suite again on every supported QGIS that this machine does not have itself (3.22, 3.40, 3.44), each
+# in a Debian chroot built by scripts/qgis_versions.sh and cached under /var/cache/satellite-tasking.
+test-qgis-versions:
+	@scripts/qgis_versions.sh $(SUITES)
+
+# The benchmarks too, on each of those versions.
+bench-qgis-versions:
+	@scripts/qgis_versions.sh --bench $(SUITES)
 
 test-unit: setup
 	$(PYTHON) -m pytest -q tests/unit

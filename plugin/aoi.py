@@ -38,6 +38,8 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QPointF
 from qgis.PyQt.QtGui import QPolygonF
 
+from .geometry_repair import RepairUnavailable, make_valid_wkb
+
 logger = logging.getLogger(__name__)
 
 WGS84_AUTHID = "EPSG:4326"
@@ -565,7 +567,10 @@ class _Job:
         if geometry.isGeosValid():
             return geometry
         reason = _invalidity_reason(geometry)
-        repaired = geometry.makeValid()
+        try:
+            repaired = _made_valid(geometry)
+        except RepairUnavailable as missing:
+            raise _Refused(f"{self.label(fid)} is invalid ({reason}). {missing}") from None
         polygons = _polygon_parts(repaired) if repaired and not repaired.isNull() else []
         if not polygons:
             raise _Refused(f"{self.label(fid)} is invalid ({reason}) and has no area left once repaired.")
@@ -666,7 +671,10 @@ class _Job:
         rounded = _geometry_from(kind, coords)
         if rounded.isGeosValid():
             return kind, coords
-        parts = _polygon_parts(rounded.makeValid())
+        try:
+            parts = _polygon_parts(_made_valid(rounded))
+        except RepairUnavailable:
+            parts = []
         if parts:
             repaired = QgsGeometry.collectGeometry(parts) if len(parts) > 1 else parts[0]
             if not self.rules.holes_allowed:
@@ -699,8 +707,10 @@ class _Job:
                            f"limit of {limit}.")
         tolerance, simplified = best
         if family == "Polygon" and not simplified.isGeosValid():
-            simplified = simplified.makeValid()
-            parts = _polygon_parts(simplified)
+            try:
+                parts = _polygon_parts(_made_valid(simplified))
+            except RepairUnavailable:
+                parts = []
             if not parts:
                 raise _Refused(f"{label} has {before} vertices and loses its area when simplified to {limit}.")
             simplified = QgsGeometry.collectGeometry(parts) if len(parts) > 1 else parts[0]
@@ -720,8 +730,18 @@ class _Job:
 # geometry helpers
 
 
+def _made_valid(geometry: QgsGeometry) -> QgsGeometry:
+    """The repaired geometry (null when nothing is left), never through QgsGeometry.makeValid/buffer(0):
+    those crash QGIS 3.40 on some polygons (see geometry_repair)."""
+    wkb = make_valid_wkb(geometry.asWkb().data())
+    repaired = QgsGeometry()
+    if wkb is not None:
+        repaired.fromWkb(wkb)
+    return repaired
+
+
 def _polygon_parts(geometry: QgsGeometry) -> List[QgsGeometry]:
-    """The polygons inside any geometry (makeValid can return collections with lines and points)."""
+    """The polygons inside any geometry (a repair can return collections with lines and points)."""
     if geometry is None or geometry.isNull() or geometry.isEmpty():
         return []
     if geometry.type() == QgsWkbTypes.GeometryType.PolygonGeometry and not geometry.isMultipart():

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(python3-qgis qgis qgis-providers python3-venv xvfb xauth imagemagick tinyproxy openssl)
+DEB_PACKAGES=(python3-qgis qgis qgis-providers python3-gdal python3-venv xvfb xauth imagemagick tinyproxy openssl)
 SYSTEM_PYTHON=/usr/bin/python3
 
 if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then
@@ -34,7 +34,19 @@ if [ ${#missing[@]} -gt 0 ]; then
         sudo_cmd=(sudo)
     fi
     echo "Installing Debian packages: ${missing[*]}"
-    "${sudo_cmd[@]}" apt-get update -qq
+    # A mirror of Debian unstable (or a snapshot of one) can serve a Release file whose Valid-Until date has
+    # passed; apt then refuses it. Only in that case is the list read again without the date check: the
+    # signatures are still verified, and nothing else is relaxed.
+    if ! update_output=$("${sudo_cmd[@]}" apt-get update -qq 2>&1) || grep -q "is no longer valid" <<<"$update_output"; then
+        if grep -q "is no longer valid" <<<"$update_output"; then
+            echo "The mirror's Release file has expired; reading it again without its validity date (signatures still checked)."
+            "${sudo_cmd[@]}" apt-get -o Acquire::Check-Valid-Until=false update -qq
+        else
+            echo "$update_output" >&2
+            echo "apt-get update failed: the Debian mirror could not be read (see above)." >&2
+            exit 1
+        fi
+    fi
     DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 

@@ -85,7 +85,7 @@ def assert_geojson_polygon_ok(aoi):
         assert (planar_signed_area(ring) > 0) == (index == 0)
     assert aoi.vertex_count == sum(len(r) for r in rings)
     rebuilt = QgsGeometry.fromWkt(
-        "Polygon(" + ",".join("(" + ",".join(f"{x!r} {y!r}" for x, y in r) + ")" for r in rings) + ")"
+        "Polygon(" + ",".join("(" + ",".join(f"{float(x)!r} {float(y)!r}" for x, y in r) + ")" for r in rings) + ")"
     )
     assert rebuilt.isGeosValid(), rebuilt.asWkt()
 
@@ -443,6 +443,63 @@ def test_bow_tie_repaired_into_two_triangles_with_a_warning(qgis_app):
         assert_geojson_polygon_ok(part)
         assert any("invalid" in w and "Self-intersection" in w for w in part.warnings)
     assert result.aois[0].area_km2 == pytest.approx(result.aois[1].area_km2, rel=1e-3)
+
+
+# QGIS 3.40.6's own makeValid() and buffer(0) crash the process on this polygon (its inner ring folds back
+# onto itself); 3.22 and 3.44 survive it. The AOI code repairs through OGR instead, on every version.
+POLYGON_THAT_CRASHES_QGIS_3_40_MAKEVALID = (
+    "Polygon ((10 50, 4.613901 48.169918, 16.737365 50, 10 50),"
+    "(10 48.849627, 10 50, 11.622957 50, 10 50, 10 48.849627))"
+)
+
+
+def test_polygon_that_crashes_qgis_makevalid_is_repaired_without_it(qgis_app):
+    layer = make_layer([POLYGON_THAT_CRASHES_QGIS_3_40_MAKEVALID], name="parcels")
+
+    result = aois_from_layers([layer], POLYGONS)
+
+    assert not result.refusals, [r.reason for r in result.refusals]
+    (aoi,) = result.aois
+    assert_geojson_polygon_ok(aoi)
+    assert any("invalid" in w and "repaired" in w for w in aoi.warnings)
+    assert aoi.area_km2 > 1000  # the outer triangle is kept
+
+
+@pytest.mark.parametrize("wkt", [
+    "Polygon((0 0,2 2,2 0,0 2,0 0))",
+    POLYGON_THAT_CRASHES_QGIS_3_40_MAKEVALID,
+])
+def test_repairs_never_call_the_qgis_methods_that_crash_some_versions(qgis_app, monkeypatch, wkt):
+    def crashes_on_qgis_3_40(*_args, **_kwargs):
+        raise AssertionError("QgsGeometry.makeValid/buffer crash QGIS 3.40.6 on some polygons")
+
+    monkeypatch.setattr(QgsGeometry, "makeValid", crashes_on_qgis_3_40)
+    monkeypatch.setattr(QgsGeometry, "buffer", crashes_on_qgis_3_40)
+    layer = make_layer([wkt])
+
+    result = aois_from_layers([layer], POLYGONS)
+
+    assert result.aois and not result.refusals
+
+
+def test_without_gdal_python_an_invalid_outline_is_refused_with_a_sentence(qgis_app, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_osgeo(name, *args, **kwargs):
+        if name == "osgeo" or name.startswith("osgeo."):
+            raise ImportError("No module named 'osgeo'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_osgeo)
+    layer = make_layer(["Polygon((0 0,2 2,2 0,0 2,0 0))", lonlat_box(10, 50, 11, 51)], name="parcels")
+
+    result = aois_from_layers([layer], POLYGONS)
+
+    (refusal,) = result.refusals
+    assert "invalid" in refusal.reason and "Fix geometries" in refusal.reason
+    assert len(result.aois) == 1  # the valid feature is not held back by its neighbour
 
 
 def test_collapsed_polygon_refused_with_the_reason(qgis_app):

@@ -173,7 +173,7 @@ def check_aoi(aoi, rules):
     if not rules.holes_allowed:
         assert all(len(polygon) == 1 for polygon in polygons)
     wkt = "MultiPolygon(" + ",".join(
-        "(" + ",".join("(" + ",".join(f"{x!r} {y!r}" for x, y in r) + ")" for r in polygon) + ")"
+        "(" + ",".join("(" + ",".join(f"{float(x)!r} {float(y)!r}" for x, y in r) + ")" for r in polygon) + ")"
         for polygon in polygons
     ) + ")"
     rebuilt = QgsGeometry.fromWkt(wkt)
