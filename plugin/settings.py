@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from qgis.core import QgsApplication, QgsAuthMethodConfig, QgsSettings
+from qgis.PyQt.QtCore import QThread
 
 from .model import Connection, ConnectionKind
 
@@ -43,24 +44,40 @@ class Credentials:
 
 
 class ConnectionSettings:
-    """The user's connections, as stored in QgsSettings."""
+    """The user's connections, as stored in QgsSettings.
+
+    Read from the GUI thread (dialogs, the monitor) and from worker threads (Processing algorithms) alike, so it
+    holds no QgsSettings of its own: QSettings is reentrant, not thread-safe, and one object whose group stack is
+    pushed and popped from two threads at once corrupts the heap (QGIS crashed in a Processing run beside the
+    monitor's sync). Each use takes a fresh QgsSettings; one given to the constructor (tests) is used only on
+    the thread it belongs to.
+    """
 
     def __init__(self, settings: Optional[QgsSettings] = None):
-        self._settings = settings or QgsSettings()
+        self._given = settings
+
+    @property
+    def _settings(self) -> QgsSettings:
+        given = self._given
+        if given is not None and given.thread() is QThread.currentThread():
+            return given
+        return QgsSettings()
 
     def connections(self) -> list:
-        self._settings.beginGroup(CONNECTIONS_GROUP)
+        settings = self._settings
+        settings.beginGroup(CONNECTIONS_GROUP)
         try:
-            ids = self._settings.childGroups()
+            ids = settings.childGroups()
         finally:
-            self._settings.endGroup()
-        found = [self.connection(connection_id) for connection_id in ids]
+            settings.endGroup()
+        found = [self.connection(connection_id, settings) for connection_id in ids]
         return sorted((c for c in found if c is not None), key=lambda c: (c.kind != ConnectionKind.SANDBOX,
                                                                          c.name.lower()))
 
-    def connection(self, connection_id: str) -> Optional[Connection]:
+    def connection(self, connection_id: str, settings: Optional[QgsSettings] = None) -> Optional[Connection]:
+        settings = settings or self._settings
         key = f"{CONNECTIONS_GROUP}/{connection_id}"
-        values = {name: self._settings.value(f"{key}/{name}", "", type=str) for name in _CONNECTION_FIELDS}
+        values = {name: settings.value(f"{key}/{name}", "", type=str) for name in _CONNECTION_FIELDS}
         if not values["name"]:
             return None
         try:
@@ -74,19 +91,21 @@ class ConnectionSettings:
         if not connection.name.strip():
             raise ValueError("A connection needs a name.")
         key = f"{CONNECTIONS_GROUP}/{connection.id}"
+        settings = self._settings
         for name in _CONNECTION_FIELDS:
             value = getattr(connection, name)
-            self._settings.setValue(f"{key}/{name}", value.value if isinstance(value, ConnectionKind) else value)
-        self._settings.sync()
+            settings.setValue(f"{key}/{name}", value.value if isinstance(value, ConnectionKind) else value)
+        settings.sync()
 
     def remove(self, connection_id: str) -> None:
         connection = self.connection(connection_id)
         if connection and connection.authcfg:
             remove_credentials(connection.authcfg)
-        self._settings.remove(f"{CONNECTIONS_GROUP}/{connection_id}")
+        settings = self._settings
+        settings.remove(f"{CONNECTIONS_GROUP}/{connection_id}")
         if self.default_connection_id() == connection_id:
-            self._settings.remove(DEFAULT_CONNECTION_KEY)
-        self._settings.sync()
+            settings.remove(DEFAULT_CONNECTION_KEY)
+        settings.sync()
 
     def default_connection_id(self) -> str:
         return self._settings.value(DEFAULT_CONNECTION_KEY, "", type=str)
