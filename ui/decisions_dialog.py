@@ -14,11 +14,16 @@ from qgis.PyQt.QtWidgets import QDialog, QListWidgetItem, QMessageBox
 
 from ..plugin.model import Decision
 from ..plugin.tasks import BackgroundTask
+from .plain_words import amount as amount_text
+from .plain_words import plural
 from .schema_form_widgets import rich_tooltip
 
 FORM_CLASS, _ = uic.loadUiType(str(Path(__file__).with_name("decisions_dialog.ui")))
 
 ORDER_ROLE = Qt.ItemDataRole.UserRole
+# Money is never spent by pressing Enter: every question that commits to a price defaults to No.
+_YES_NO = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
+_NO = QMessageBox.StandardButton.No
 _DECISION_WORDS = {Decision.FEASIBILITY: "choose a feasibility option", Decision.QUOTATION: "accept or reject a price"}
 
 
@@ -124,8 +129,8 @@ class DecisionsDialog(QDialog, FORM_CLASS):
             item.setData(ORDER_ROLE, option.id)
             item.setToolTip(rich_tooltip(option.description or option.id))
             self.optionsList.addItem(item)
-        self.detailsLabel.setText(f"{order.name}: choose one of {len(study.options)} option(s). You cannot change "
-                                  "the order after confirming an option.")
+        self.detailsLabel.setText(f"{order.name}: choose one of {plural(len(study.options), 'option')}. You cannot "
+                                  "change the order after confirming an option.")
         self._update_buttons()
 
     def _quotation_loaded(self, order, quotation):
@@ -135,7 +140,7 @@ class DecisionsDialog(QDialog, FORM_CLASS):
         if quotation is None:
             self.priceLabel.setText("The price quote is not ready yet.")
         else:
-            self.priceLabel.setText(f"Price: {quotation.price:,g} {quotation.unit}")
+            self.priceLabel.setText(f"Price: {amount_text(quotation.price, quotation.unit)}")
         self._update_buttons()
 
     def _update_buttons(self, *_):
@@ -153,7 +158,8 @@ class DecisionsDialog(QDialog, FORM_CLASS):
         answer = QMessageBox.question(
             self, "Confirm feasibility option",
             rich_tooltip(f"Confirm this option for {order.name}?\n\n{option.description}\n\n"
-                         "You can't modify the order after accepting an option; a price quote follows."))
+                         "You can't modify the order after accepting an option; a price quote follows."),
+            _YES_NO, _NO)
         if answer != QMessageBox.StandardButton.Yes:
             return
         provider = self.provider
@@ -164,11 +170,12 @@ class DecisionsDialog(QDialog, FORM_CLASS):
         order, quotation = self.current_order(), self.quotation
         if order is None or quotation is None:
             return
-        amount = f"{quotation.price:,g} {quotation.unit}"
+        amount = amount_text(quotation.price, quotation.unit)
         question = (f"Accept the price of {amount} for {order.name}?\n\nThe amount is deducted from your credit "
                     "balance and tasking starts." if accept else
                     f"Reject the price of {amount} for {order.name}?\n\nThe order will not be carried out.")
-        answer = QMessageBox.question(self, "Accept price" if accept else "Reject price", rich_tooltip(question))
+        answer = QMessageBox.question(self, "Accept price" if accept else "Reject price", rich_tooltip(question),
+                                      _YES_NO, _NO)
         if answer != QMessageBox.StandardButton.Yes:
             return
         provider = self.provider

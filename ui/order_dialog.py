@@ -26,6 +26,7 @@ from ..plugin.aoi import AoiRules, aois_from_layers
 from ..plugin.drafts import DraftStore, SavedDraft, new_client_reference
 from ..plugin.model import Aoi, OrderDraft, PlacementOutcome
 from ..plugin.tasks import BackgroundTask
+from .plain_words import amount, plural
 from .schema_form import SchemaForm
 from .schema_form_widgets import rich_tooltip
 
@@ -43,9 +44,9 @@ FIELDS_FROM_DIALOG = ("geometry", "displayName", "name")
 
 
 _LAYER_FAMILIES = {
-    QgsWkbTypes.PolygonGeometry: "Polygon",
-    QgsWkbTypes.PointGeometry: "Point",
-    QgsWkbTypes.LineGeometry: "LineString",
+    QgsWkbTypes.GeometryType.PolygonGeometry: "Polygon",
+    QgsWkbTypes.GeometryType.PointGeometry: "Point",
+    QgsWkbTypes.GeometryType.LineGeometry: "LineString",
 }
 
 
@@ -57,6 +58,42 @@ def rules_for(product) -> AoiRules:
         if extra.get(key) is not None:
             kwargs[key] = extra[key]
     return AoiRules(**kwargs)
+
+
+def product_label(product) -> str:
+    """“Pléiades Neo Analytic”: the collection's title and the product's, as the provider's console shows them."""
+    collection = (product.collection_title or "").strip()
+    title = (product.title or "").strip()
+    return f"{collection} {title}" if collection and collection.lower() not in title.lower() else title
+
+
+def placement_question(product, connection_name: str, indexes, estimate, areas_km2, estimate_error: str = "") -> str:
+    """The confirmation a placement asks for: how many orders of what, the estimated total with its unit, and
+    the minimum charged area the provider states (with how many of the areas it raises).
+
+    ``areas_km2`` is indexed like the draft's AOIs; ``estimate`` is the estimate of the AOIs in ``indexes``."""
+    count = len(indexes)
+    lines = [f"Place {plural(count, 'order')} of “{product_label(product)}” on {connection_name}?", ""]
+    if estimate is not None:
+        lines.append(f"Estimated total: {amount(estimate.total, estimate.unit)}"
+                     + (f" for {plural(count, 'area')}." if count > 1 else "."))
+    else:
+        lines.append("No price estimate: " + (estimate_error or "the provider gave none.").rstrip(".") + ".")
+    minimum = (product.extra or {}).get("min_charged_area_km2")
+    if minimum:
+        smaller = [i for i in indexes if i < len(areas_km2) and (areas_km2[i] or 0) < float(minimum)]
+        rule = f"{product.provider_name or connection_name} charges at least {amount(minimum, 'km²')} per order"
+        if not smaller:
+            lines.append(f"{rule}; every area is larger.")
+        elif len(smaller) == 1:
+            lines.append(f"{rule}: 1 of these areas is smaller and is charged as {amount(minimum, 'km²')}.")
+        else:
+            lines.append(f"{rule}: {len(smaller)} of these areas are smaller and are each charged as "
+                         f"{amount(minimum, 'km²')}.")
+    if getattr(product, "needs_quotation", False):
+        lines.append("The provider sends a price quote first; nothing is charged until you accept it.")
+    lines += ["", "Placing may commit you to pay once the provider confirms the price."]
+    return "\n".join(lines)
 
 
 def saved_aoi(aoi) -> dict:
@@ -90,6 +127,8 @@ class OrderDialog(QDialog, FORM_CLASS):
         # The placement under way (the task "Stop placing" cancels) and whether it is being stopped.
         self._placement_task = None
         self._stopping = False
+        # The latest estimate: (AOI indexes it priced, Estimate); forgotten whenever the order changes.
+        self._estimate = None
         self._loading = True
         self._save_timer = QTimer(self)
         self._save_timer.setSingleShot(True)
@@ -160,7 +199,17 @@ class OrderDialog(QDialog, FORM_CLASS):
 
     def _draft_edited(self, *_):
         if not self._loading:
+            self._forget_estimate()
             self._save_timer.start()
+
+    def _forget_estimate(self):
+        """A change to the order makes its estimate stale: the prices shown go, the next placement asks again."""
+        self._estimate = None
+        stale = [aoi for aoi in self.draft.aois if aoi.get("estimate")]
+        for aoi in stale:
+            aoi.pop("estimate", None)
+        if stale:
+            self._show_aois()
 
     def save_draft(self):
         self._save_timer.stop()
@@ -390,26 +439,32 @@ class OrderDialog(QDialog, FORM_CLASS):
         self.cancelPlacementButton.setEnabled(placing and not self._stopping)
 
     def estimate(self):
+        """Price the AOIs that have no order yet."""
         self.save_draft()
+        indexes = tuple(self.draft.unplaced_indexes)
         draft = self.current_order_draft()
+        draft.aois = [draft.aois[i] for i in indexes]
         provider = self.provider
         self.busy = True
         self._update_buttons()
         self._status("Asking for a price estimate…")
         self.task_runner.start(BackgroundTask(
             "Estimating tasking orders", lambda task: provider.estimate(draft),
-            on_success=self._estimated, on_failure=self._failed))
+            on_success=lambda estimate: self._estimated(indexes, estimate), on_failure=self._failed))
 
-    def _estimated(self, estimate):
+    def _estimated(self, indexes, estimate):
         if sip.isdeleted(self):
             return
         self.busy = False
-        for row, aoi in enumerate(self.draft.aois):
-            value = estimate.per_aoi[row] if row < len(estimate.per_aoi) else None
-            error = estimate.errors.get(row) or estimate.errors.get(str(row))
-            aoi["estimate"] = f"{value:g} {estimate.unit}" if value is not None else (error or "")
+        self._estimate = (tuple(indexes), estimate)
+        for position, row in enumerate(indexes):
+            aoi = self.draft.aois[row]
+            value = estimate.per_aoi[position] if position < len(estimate.per_aoi) else None
+            error = estimate.errors.get(position) or estimate.errors.get(str(position))
+            aoi["estimate"] = amount(value, estimate.unit) if value is not None else (error or "")
         self._show_aois()
-        self._status(f"Estimated total: {estimate.total:g} {estimate.unit} for {len(self.draft.aois)} area(s).")
+        self._status(f"Estimated total: {amount(estimate.total, estimate.unit)} for "
+                     f"{plural(len(indexes), 'area')}.")
 
     def place(self):
         self._place(self.draft.unplaced_indexes)
@@ -418,24 +473,58 @@ class OrderDialog(QDialog, FORM_CLASS):
         self._place([i for i in self.draft.unplaced_indexes if self.draft.outcomes.get(str(i), {}).get("error")])
 
     def _place(self, indexes):
+        """Place the orders of ``indexes`` once the user has seen their estimated total and said yes. Without a
+        current estimate of exactly these AOIs, one is asked for first."""
         if not indexes or not self._ready():
             return
         self.save_draft()
+        indexes = list(indexes)
+        if self._estimate is not None and self._estimate[0] == tuple(indexes):
+            self._confirm_and_place(indexes, self._estimate[1], "")
+            return
+        draft = self.current_order_draft()
+        draft.aois = [draft.aois[i] for i in indexes]
+        provider = self.provider
+        self.busy = True
+        self._update_buttons()
+        self._status("Asking for the price before placing…")
+
+        def estimated(estimate):
+            if not sip.isdeleted(self):
+                self.busy = False
+                self._confirm_and_place(indexes, estimate, "")
+
+        def not_estimated(message):
+            if not sip.isdeleted(self):
+                self.busy = False
+                self._confirm_and_place(indexes, None, message)
+
+        self.task_runner.start(BackgroundTask("Estimating tasking orders before placing",
+                                              lambda task: provider.estimate(draft),
+                                              on_success=estimated, on_failure=not_estimated))
+
+    def _confirm_and_place(self, indexes, estimate, estimate_error):
+        if not self._ready():
+            self._update_buttons()
+            return
         count = len(indexes)
         connection = self.current_connection()
+        areas = [aoi.get("area_km2") or 0 for aoi in self.draft.aois]
         answer = QMessageBox.question(
             self, "Place tasking orders",
-            rich_tooltip(f"Place {count} order(s) of “{self.product.title}” on {connection.name}?\n\n"
-                         "Placing may commit you to pay once the provider confirms the price."),
+            rich_tooltip(placement_question(self.product, connection.name, indexes, estimate, areas,
+                                            estimate_error)),
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
         if answer != QMessageBox.StandardButton.Yes:
+            self._status("Nothing was placed.")
+            self._update_buttons()
             return
         draft = self.current_order_draft()
         self.draft.placing = list(indexes)
         self.draft_store.save(self.draft)  # before the request leaves: see module docstring
         provider = self.provider
         self.busy = True
-        self._status(f"Placing {count} order(s)…")
+        self._status(f"Placing {plural(count, 'order')}…")
 
         def succeeded(outcomes):
             self._placement_ended(task)
@@ -451,7 +540,7 @@ class OrderDialog(QDialog, FORM_CLASS):
 
         # Cancelling is safe: an order request is never repeated, and one not yet sent is not sent any more.
         task = BackgroundTask(
-            f"Placing {count} tasking order(s)",
+            f"Placing {plural(count, 'tasking order')}",
             lambda running: provider.place(draft, only=indexes, progress=running.report_progress),
             on_success=succeeded, on_failure=ended_early)
         task.stepsChanged.connect(self._placement_progress)
@@ -616,7 +705,7 @@ def geometry_from_geojson(geometry: dict):
     if not features or not features[0].hasGeometry():
         return None
     parsed = QgsGeometry(features[0].geometry())
-    return None if parsed.type() == QgsWkbTypes.UnknownGeometry else parsed
+    return None if parsed.type() == QgsWkbTypes.GeometryType.UnknownGeometry else parsed
 
 
 __all__ = ["OrderDialog", "PlacementOutcome"]
