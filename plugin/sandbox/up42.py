@@ -1,13 +1,24 @@
-"""UP42 dialect of the sandbox: the API surface up42-py 4.3.0 uses for tasking.
+"""UP42 dialect of the sandbox: the API surface up42-py 4.3.0 uses for tasking, as /work/shared/api/up42.md
+documents it.
 
 Choices (documented for the plugin and its tests):
+- Strict: any query parameter or body field the page does not document for an endpoint gets a 400 naming it
+  (``up42_wire.py``). Errors are UP42's ``{code, message, details}``; the token endpoint answers as Keycloak does
+  (``{error, error_description}``).
 - Credentials: any non-empty username/password, except the password ``wrong`` (401). Each username is its own
   account with one workspace; ``sub`` of /userinfo is that workspace id.
 - Tokens live ``world.settings["up42_token_lifetime"]`` seconds of REAL (wall-clock) time: the SDK counts
   expiry in real time; advancing the simulated clock by days must not invalidate a client's token.
-- A rejected quotation ends the order: status FAILED_PERMANENTLY, subStatus QUOTATION_REJECTED.
-- Cancellation is accepted until credits are charged (CREATED, BEING_PLACED, PLACEMENT_FAILED, or PLACED
-  before a quotation is accepted and fulfilment starts); afterwards 409.
+- Sub-statuses live under CREATED (docs example, SDK fixtures): CREATED/FEASIBILITY_WAITING_UPLOAD →
+  …_RESPONSE → QUOTATION_WAITING_UPLOAD → …_RESPONSE → QUOTATION_ACCEPTED, then BEING_PLACED → PLACED →
+  BEING_FULFILLED → FULFILLED. A rejected quotation ends the order: FAILED_PERMANENTLY / QUOTATION_REJECTED.
+- Cancellation only in CREATED and PLACEMENT_FAILED (the SDK's rule; the server's is not documented), else 409.
+  The former guess, "until credits are charged", is the setting ``up42_cancel_until_charged`` (off).
+- Deliveries: one STAC collection per delivered order with one item per asset (``/v2/assets/stac…``; search
+  with a CQL2-JSON ``=`` on ``order_id``); ``POST /v2/assets/{id}/download-url`` signs a URL that lives
+  ``up42_download_url_seconds`` (30) seconds of real time. The legacy ``GET /v2/assets`` has no ``orderId``
+  filter (``search`` matches name, title or order id).
+- Budgets exist only once seeded (control action ``seed_budgets``); ``budgetId`` must name an active one.
 - Orders fail permanently during fulfilment with probability ``up42_failure_rate`` (seeded per order).
 """
 
@@ -16,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import hmac
+import json
 import math
 import time
 from datetime import datetime, timedelta
@@ -23,7 +35,8 @@ from typing import Dict, List, Optional
 from urllib.parse import parse_qs
 
 from . import up42_schemas as schemas
-from .core import HttpError, Request, Response, World, iso, json_response, parse_time, problem
+from . import up42_wire as wire
+from .core import HttpError, Request, Response, World, iso, json_response, parse_time
 from .geotiff import make_geotiff
 
 API_PATHS = ("/v2/", "/orders/schema/")
@@ -51,13 +64,23 @@ CANCELABLE_SUB = (
 )
 ORDER_SORT_FIELDS = ("createdAt", "updatedAt", "type", "status", "displayName")
 DEFAULT_USERNAME = "demo@example.com"
-DOWNLOAD_URL_DAYS = 7
 HOUR = 3600.0
 DAY = 86400.0
 
 
-def _err(status: int, detail: str, instance: str = "", title: Optional[str] = None) -> HttpError:
-    return HttpError(status, problem(status, title, detail, instance))
+def _err(status: int, message: str, instance: str = "", title: Optional[str] = None,
+         details=None) -> HttpError:
+    """UP42's error body, ``{code, message, details}`` (developer.sa.up42.com openapi BasicErrorResponse)."""
+    return HttpError(status, {"code": status, "message": message, "details": details})
+
+
+def _json(request: Request):
+    if not request.body:
+        raise _err(400, "The request body is empty; a JSON body is required.")
+    try:
+        return json.loads(request.body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise _err(400, f"The request body is not valid JSON: {exc}") from exc
 
 
 def _values(request: Request, name: str) -> List[str]:
@@ -204,6 +227,7 @@ class UP42Dialect:
         self.quotations: Dict[str, dict] = {}
         self.assets: Dict[str, dict] = {}
         self.tokens: Dict[str, dict] = {}
+        self.budgets: Dict[str, dict] = {}
         self._heap: list = []  # (due timestamp, sequence, order id); stale entries are skipped
         self._seq = 0
         self._tiffs: Dict[str, bytes] = {}
@@ -237,14 +261,11 @@ class UP42Dialect:
             raise _err(405, "Use POST", request.full_path)
         form = {k: v[0] for k, v in parse_qs(request.body.decode("utf-8", "replace")).items()}
         if form.get("grant_type") != "password":
-            body = problem(400, detail="Only grant_type=password is supported", instance=request.full_path)
-            body.update(error="unsupported_grant_type", error_description=body["detail"])
-            raise HttpError(400, body)
+            raise HttpError(400, {"error": "unsupported_grant_type",
+                                  "error_description": "Only grant_type=password is supported"})
         username, password = form.get("username", ""), form.get("password", "")
-        if not username or not password or password == "wrong":
-            body = problem(401, detail="Invalid user credentials", instance=request.full_path)
-            body.update(error="invalid_grant", error_description="Invalid user credentials")
-            raise HttpError(401, body)
+        if not username or not password or password == "wrong":  # nosec B105  # pragma: allowlist secret  # the simulator's cue to refuse a login
+            raise HttpError(401, {"error": "invalid_grant", "error_description": "Invalid user credentials"})
         lifetime = int(self.world.settings.get("up42_token_lifetime", 300))
         token = "sbx." + self.world.new_id("up42", "token", username).replace("-", "")
         now = time.time()
@@ -256,21 +277,43 @@ class UP42Dialect:
                 "access_token": token,
                 "expires_in": lifetime,
                 "refresh_expires_in": 0,
-                "token_type": "Bearer",
+                "token_type": "Bearer",  # nosec B105  # the OAuth token type, not a token
                 "not-before-policy": 0,
                 "scope": "openid email profile",
             },
         )
 
     # ---- protocol --------------------------------------------------------------------------------
+    def _check_documented(self, request: Request, key: tuple) -> None:
+        """400 naming the first query parameter or body field the evidence page does not document."""
+        body = None
+        if key[1] == wire.TOKEN:
+            body = {k: v for k, v in parse_qs(request.body.decode("utf-8", "replace")).items()}
+        elif request.body and request.method in ("POST", "PATCH"):
+            body = _json(request)
+        problem_text = wire.first_undocumented(key, list(request.query), body)
+        if problem_text:
+            raise _err(400, problem_text, details={"field": problem_text.split("'")[1]})
+
     def handle(self, request: Request) -> Response:
         path = request.path
-        if path in TOKEN_PATHS:
-            return self._issue_token(request)
+        method = request.method
         if path.startswith("/signed/assets/"):
             return self._serve_download(request)
+        if path in TOKEN_PATHS:
+            key = (method, wire.TOKEN)
+        elif path in USERINFO_PATHS:
+            key = (method, wire.USERINFO)
+        else:
+            key = wire.endpoint_of(method, path)
+        if key is None or key not in wire.ENDPOINTS:
+            raise _err(404, f"No route for {method} {path}", path)
+        if path in TOKEN_PATHS:
+            self._check_documented(request, key)
+            return self._issue_token(request)
+        user = self._authenticate(request)
+        self._check_documented(request, key)
         if path in USERINFO_PATHS:
-            user = self._authenticate(request)
             return json_response(
                 200,
                 {
@@ -280,59 +323,60 @@ class UP42Dialect:
                     "preferred_username": user["username"],
                 },
             )
-        if not path.startswith(API_PATHS):
-            raise _err(404, f"No route for {request.method} {path}", path)
-        user = self._authenticate(request)
         parts = [p for p in path.split("/") if p]
-        method = request.method
-        if parts[:2] == ["orders", "schema"] and len(parts) == 3 and method == "GET":
+        template = key[1]
+        if template == "/orders/schema/{dataProductId}":
             product = schemas.PRODUCTS.get(parts[2])
             if product is None:
                 raise _err(404, f"Data product {parts[2]} not found", path)
             return json_response(200, self._hostile(product["schema"]))
         parts = parts[1:]  # drop "v2"
-        route = (method, parts[0] if parts else "", len(parts))
-        if route == ("GET", "collections", 1):
+        if template == "/v2/collections":
             return json_response(
                 200,
                 spring_page(request, self._hostile(schemas.collections()), ("name", "title", "type"), "name,asc"),
             )
-        if route == ("POST", "orders", 2) and parts[1] == "estimate":
+        if template == "/v2/collections/{name}":
+            found = [c for c in schemas.collections() if c["name"] == parts[1]]
+            if not found:
+                raise _err(404, f"Collection with name {parts[1]} not found", path)
+            return json_response(200, self._hostile(found[0]))
+        if template == "/v2/orders/estimate":
             return json_response(200, self._estimate(request))
-        if route == ("POST", "orders", 1):
+        if key == ("POST", "/v2/orders"):
             return json_response(200, self._place(request, user))
-        if route == ("GET", "orders", 1):
+        if key == ("GET", "/v2/orders"):
             return json_response(200, self._list_orders(request, user))
-        if parts[:1] == ["orders"] and len(parts) >= 2:
+        if template.startswith("/v2/orders/{id}"):
             order = self._order_for(parts[1], user, path)
-            if len(parts) == 2 and method == "GET":
+            if key == ("GET", "/v2/orders/{id}"):
                 return json_response(200, self._public_order(order))
-            if len(parts) == 2 and method == "PATCH":
+            if key == ("PATCH", "/v2/orders/{id}"):
                 return json_response(200, self._patch_order(order, request))
-            if len(parts) == 3 and parts[2] == "cancellation" and method == "POST":
-                return json_response(200, self._cancel(order, path))
-        if parts[:2] == ["tasking", "feasibility-studies"]:
-            if len(parts) == 2 and method == "GET":
-                return json_response(200, self._list_decisions(request, user, self.studies))
-            if len(parts) == 3 and method == "PATCH":
-                return json_response(200, self._decide_study(parts[2], request, user))
-        if parts[:2] == ["tasking", "quotation"]:
-            if len(parts) == 2 and method == "GET":
-                return json_response(200, self._list_decisions(request, user, self.quotations))
-            if len(parts) == 3 and method == "PATCH":
-                return json_response(200, self._decide_quotation(parts[2], request, user))
-        if parts[:2] == ["coverage", "orders"] and len(parts) == 3 and method == "GET":
+            return json_response(200, self._cancel(order, path))
+        if template == "/v2/tasking/feasibility-studies":
+            return json_response(200, self._list_decisions(request, user, self.studies))
+        if template == "/v2/tasking/feasibility-studies/{id}":
+            return json_response(200, self._decide_study(parts[2], request, user))
+        if template == "/v2/tasking/quotation":
+            return json_response(200, self._list_decisions(request, user, self.quotations))
+        if template == "/v2/tasking/quotation/{id}":
+            return json_response(200, self._decide_quotation(parts[2], request, user))
+        if template == "/v2/coverage/orders/{id}":
             return json_response(200, self._coverage(self._order_for(parts[2], user, path)))
-        if parts[:1] == ["assets"]:
-            if len(parts) == 1 and method == "GET":
-                return json_response(200, self._list_assets(request, user))
-            asset = self.assets.get(parts[1]) if len(parts) >= 2 else None
+        if template.startswith("/v2/assets/stac"):
+            return self._stac(request, key, parts, user)
+        if template == "/v2/assets":
+            return json_response(200, self._list_assets(request, user))
+        if template.startswith("/v2/assets/{assetId}"):
+            asset = self.assets.get(parts[1])
             if asset is None or asset["accountId"] != user["accountId"]:
                 raise _err(404, "Asset not found", path)
-            if len(parts) == 2 and method == "GET":
-                return json_response(200, self._public_asset(asset))
-            if len(parts) == 3 and parts[2] == "download-url" and method == "POST":
-                return json_response(200, {"url": self._signed_url(asset, request)})
+            if key == ("GET", "/v2/assets/{assetId}"):
+                return self._file_response(asset)
+            return json_response(200, {"url": self._signed_url(asset, request)})
+        if template.startswith("/v2/budgets"):
+            return self._budgets(request, key, parts, user)
         raise _err(404, f"No route for {method} {path}", path)
 
     # ---- orders ----------------------------------------------------------------------------------
@@ -343,7 +387,7 @@ class UP42Dialect:
         return order
 
     def _read_batch(self, request: Request) -> dict:
-        body = request.json()
+        body = _json(request)
         path = request.full_path
         if not isinstance(body, dict):
             raise _err(400, "The body must be a JSON object", path)
@@ -359,6 +403,9 @@ class UP42Dialect:
         tags = body.get("tags", [])
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
             raise _err(400, "tags must be a list of strings", path)
+        budget_id = body.get("budgetId")
+        if budget_id is not None and (budget_id not in self.budgets or self.budgets[budget_id]["status"] != "ACTIVE"):
+            raise _err(400, f"budgetId {budget_id!r} is not an active budget of this account", path)
         instance = dict(params)
         instance["displayName"] = name
         if "geometry" in params:
@@ -391,6 +438,7 @@ class UP42Dialect:
             "name": name,
             "params": params,
             "tags": tags,
+            "budget_id": budget_id,
             "items": items,
         }
 
@@ -439,6 +487,7 @@ class UP42Dialect:
             order = self._create_order(
                 user, batch["product_id"], name, batch["params"], geometry, batch["tags"], now
             )
+            order["budgetId"] = batch["budget_id"]
             results.append({"index": index, "id": order["id"]})
         return {"results": results, "errors": errors}
 
@@ -457,6 +506,7 @@ class UP42Dialect:
             "type": "TASKING",
             "dataProductId": product_id,
             "tags": list(tags),
+            "budgetId": None,
             "createdAt": iso(now),
             "updatedAt": iso(now),
             "createdBy": {"id": user["userId"], "type": "USER"},
@@ -517,7 +567,7 @@ class UP42Dialect:
         return page
 
     def _patch_order(self, order: dict, request: Request) -> dict:
-        body = request.json()
+        body = _json(request)
         if not isinstance(body, dict):
             raise _err(400, "The body must be a JSON merge patch object", request.full_path)
         unknown = set(body) - {"tags", "budgetId"}
@@ -537,11 +587,12 @@ class UP42Dialect:
 
     def _cancel(self, order: dict, path: str) -> dict:
         status, sub = order["status"], order["orderDetails"].get("subStatus")
-        cancelable = status in ("CREATED", "BEING_PLACED", "PLACEMENT_FAILED") or (
-            status == "PLACED" and sub in CANCELABLE_SUB
-        )
+        # The SDK's rule (the server's is not documented); the old guess, "until credits are charged", is a setting.
+        cancelable = status in ("CREATED", "PLACEMENT_FAILED")
+        if self.world.settings.get("up42_cancel_until_charged"):
+            cancelable = cancelable or status == "BEING_PLACED" or (status == "PLACED" and sub in CANCELABLE_SUB)
         if not cancelable:
-            raise _err(409, f"Order {order['id']} cannot be canceled in status {status}", path, "Conflict")
+            raise _err(409, f"Order {order['id']} cannot be canceled in its current status {status}", path)
         now = self.world.clock.now()
         self._set(order, now, "CANCELED", sub)
         order["_due"] = None
@@ -574,28 +625,33 @@ class UP42Dialect:
             self._step(order, parse_time(due))
 
     def _step(self, order: dict, at: datetime) -> None:
+        """Sub-statuses live under CREATED (docs example, SDK fixtures): a study and a price come before UP42
+        places the order with the provider."""
         status, sub = order["status"], order["orderDetails"].get("subStatus")
         flags = schemas.integrations(order["dataProductId"])
-        if status == "CREATED":
-            self._set(order, at, "BEING_PLACED", None)
-            self._schedule(order, at, self._rng(order, "placing").uniform(10, 30) * 60)
-        elif status == "BEING_PLACED":
+        if status == "CREATED" and sub is None:
             if "FEASIBILITY_STUDY_REQUIRED" in flags:
-                self._set(order, at, "PLACED", "FEASIBILITY_WAITING_UPLOAD")
+                self._set(order, at, "CREATED", "FEASIBILITY_WAITING_UPLOAD")
                 self._schedule(order, at, self._rng(order, "feasibility").uniform(1, 3) * DAY)
             elif "QUOTATION_REQUIRED" in flags:
-                self._set(order, at, "PLACED", "QUOTATION_WAITING_UPLOAD")
+                self._set(order, at, "CREATED", "QUOTATION_WAITING_UPLOAD")
                 self._schedule(order, at, self._rng(order, "quotation").uniform(4, 24) * HOUR)
             else:
-                self._set(order, at, "PLACED", None)
-                self._schedule(order, at, self._rng(order, "start").uniform(1, 6) * HOUR)
-        elif status == "PLACED" and sub == "FEASIBILITY_WAITING_UPLOAD":
+                self._set(order, at, "BEING_PLACED", None)
+                self._schedule(order, at, self._rng(order, "placing").uniform(10, 30) * 60)
+        elif status == "CREATED" and sub == "FEASIBILITY_WAITING_UPLOAD":
             self._create_study(order, at)
-            self._set(order, at, "PLACED", "FEASIBILITY_WAITING_RESPONSE")
-        elif status == "PLACED" and sub == "QUOTATION_WAITING_UPLOAD":
+            self._set(order, at, "CREATED", "FEASIBILITY_WAITING_RESPONSE")
+        elif status == "CREATED" and sub == "QUOTATION_WAITING_UPLOAD":
             self._create_quotation(order, at)
-            self._set(order, at, "PLACED", "QUOTATION_WAITING_RESPONSE")
-        elif status == "PLACED":  # QUOTATION_ACCEPTED or no quotation needed
+            self._set(order, at, "CREATED", "QUOTATION_WAITING_RESPONSE")
+        elif status == "CREATED" and sub == "QUOTATION_ACCEPTED":
+            self._set(order, at, "BEING_PLACED", sub)
+            self._schedule(order, at, self._rng(order, "placing").uniform(10, 30) * 60)
+        elif status == "BEING_PLACED":
+            self._set(order, at, "PLACED", sub)
+            self._schedule(order, at, self._rng(order, "start").uniform(1, 6) * HOUR)
+        elif status == "PLACED":
             self._set(order, at, "BEING_FULFILLED", sub)
             self._schedule(order, at, self._rng(order, "acquisition").uniform(1, 5) * DAY)
         elif status == "BEING_FULFILLED":
@@ -652,6 +708,8 @@ class UP42Dialect:
             "orderId": order["id"],
             "creditsPrice": int(order["_credits"] * rng.uniform(0.9, 1.3)),
             "decision": "NOT_DECIDED",
+            "decisionById": None,
+            "decisionByType": None,
         }
 
     def _list_decisions(self, request: Request, user: dict, store: Dict[str, dict]) -> dict:
@@ -684,7 +742,7 @@ class UP42Dialect:
         path = request.full_path
         if study is None or study["accountId"] != user["accountId"]:
             raise _err(404, f"Feasibility study {study_id} not found", path)
-        body = request.json()
+        body = _json(request)
         option_id = body.get("acceptedOptionId") if isinstance(body, dict) else None
         if not isinstance(option_id, str):
             raise _err(400, "acceptedOptionId is required", path)
@@ -695,7 +753,7 @@ class UP42Dialect:
             raise _err(400, f"Option {option_id} is not one of this study's options", path)
         order = self.orders[study["orderId"]]
         if (
-            order["status"] != "PLACED"
+            order["status"] != "CREATED"
             or order["orderDetails"]["subStatus"] != "FEASIBILITY_WAITING_RESPONSE"
         ):
             raise _err(
@@ -709,8 +767,12 @@ class UP42Dialect:
             decisionOption={"id": option["id"], "description": option["description"]},
         )
         order["orderDetails"]["acquisitionEnd"] = option["acquisitionEnd"]
-        self._set(order, now, "PLACED", "QUOTATION_WAITING_UPLOAD")
-        self._schedule(order, now, self._rng(order, "quotation").uniform(4, 24) * HOUR)
+        if "QUOTATION_REQUIRED" in schemas.integrations(order["dataProductId"]):
+            self._set(order, now, "CREATED", "QUOTATION_WAITING_UPLOAD")
+            self._schedule(order, now, self._rng(order, "quotation").uniform(4, 24) * HOUR)
+        else:
+            self._set(order, now, "BEING_PLACED", None)
+            self._schedule(order, now, self._rng(order, "placing").uniform(10, 30) * 60)
         return self._hostile_study(study)
 
     def _decide_quotation(self, quotation_id: str, request: Request, user: dict) -> dict:
@@ -718,7 +780,7 @@ class UP42Dialect:
         path = request.full_path
         if quotation is None or quotation["accountId"] != user["accountId"]:
             raise _err(404, f"Quotation {quotation_id} not found", path)
-        body = request.json()
+        body = _json(request)
         decision = body.get("decision") if isinstance(body, dict) else None
         if decision not in ("ACCEPTED", "REJECTED"):
             raise _err(400, "decision must be ACCEPTED or REJECTED", path)
@@ -727,12 +789,13 @@ class UP42Dialect:
                 409, f"The quotation has already been {quotation['decision'].lower()}", path, "Conflict"
             )
         order = self.orders[quotation["orderId"]]
-        if order["status"] != "PLACED":
-            raise _err(409, f"Order {order['id']} is {order['status']}", path, "Conflict")
+        if order["status"] != "CREATED" or order["orderDetails"].get("subStatus") != "QUOTATION_WAITING_RESPONSE":
+            raise _err(409, f"Order {order['id']} is not waiting for a decision on its price", path, "Conflict")
         now = self.world.clock.now()
-        quotation.update(decision=decision, decisionAt=iso(now), updatedAt=iso(now))
+        quotation.update(decision=decision, decisionAt=iso(now), updatedAt=iso(now),
+                         decisionById=order["createdBy"]["id"], decisionByType="USER")
         if decision == "ACCEPTED":
-            self._set(order, now, "PLACED", "QUOTATION_ACCEPTED")
+            self._set(order, now, "CREATED", "QUOTATION_ACCEPTED")
             self._schedule(order, now, self._rng(order, "start").uniform(1, 6) * HOUR)
         else:
             self._set(order, now, "FAILED_PERMANENTLY", "QUOTATION_REJECTED")
@@ -773,6 +836,9 @@ class UP42Dialect:
             "acquisitionTime": iso(at - timedelta(hours=2)),
         }
         asset["size"] = len(self._tiff(asset))
+        # One STAC collection per delivery, one item per asset (UP42's STAC assets API).
+        asset["stacCollectionId"] = self.world.new_id("up42", "stac-collection", order["id"])
+        asset["stacItemId"] = self.world.new_id("up42", "stac-item", asset_id)
         self.assets[asset_id] = asset
         order["orderDetails"]["deliveredGeometry"] = asset["geometry"]
 
@@ -786,30 +852,174 @@ class UP42Dialect:
             self._tiffs[asset["id"]] = data
         return data
 
-    def _public_asset(self, asset: dict) -> dict:
-        return dict(asset)
-
     def _list_assets(self, request: Request, user: dict) -> dict:
+        """The legacy listing: there is no ``orderId`` filter; ``search`` matches name, title or order id as a
+        substring (docs.up42.com developers/api-assets/manage)."""
         workspace = request.arg("workspaceId")
-        order_ids = set(_values(request, "orderId")) | set(_values(request, "search"))
+        search = (request.arg("search") or "").lower()
         selected = [
-            a
+            {k: v for k, v in a.items() if not k.startswith("stac")}
             for a in self.assets.values()
             if a["accountId"] == user["accountId"]
             and (not workspace or a["workspaceId"] == workspace)
-            and (not order_ids or a["orderId"] in order_ids)
+            and (not search or any(search in str(a[f]).lower() for f in ("name", "title", "orderId")))
         ]
         return spring_page(request, selected, ("createdAt", "updatedAt", "name", "size"), "createdAt,desc")
+
+    # ---- STAC assets API -------------------------------------------------------------------------
+    def _stac_item(self, asset: dict, base_url: str) -> dict:
+        order = self.orders.get(asset["orderId"], {})
+        collection = schemas.collection_of(order["dataProductId"]) if order else {}
+        stac = f"{base_url}/v2/assets/stac"
+        return {
+            "type": "Feature",
+            "stac_version": "1.0.0",
+            "id": asset["stacItemId"],
+            "collection": asset["stacCollectionId"],
+            "geometry": asset["geometry"],
+            "bbox": asset["bbox"],
+            "properties": {
+                "datetime": asset["acquisitionTime"],
+                "eo:cloud_cover": asset["cloudCoverage"],
+                "up42-order:id": asset["orderId"],
+                "up42-system:asset_id": asset["id"],
+                "up42-system:account_id": asset["accountId"],
+                "up42-system:workspace_id": asset["workspaceId"],
+                "up42-product:product_id": order.get("dataProductId"),
+                "up42-product:collection_name": asset["collectionName"],
+                "up42-product:modality": (collection.get("metadata") or {}).get("productType"),
+                "up42-user:title": asset["title"],
+                "up42-user:tags": list(asset["tags"]),
+            },
+            "assets": {
+                "image": {
+                    "href": f"{base_url}/v2/assets/{asset['id']}",
+                    "title": asset["name"],
+                    "type": asset["contentType"],
+                    "roles": ["data"],
+                    "file:size": asset["size"],
+                }
+            },
+            "links": [
+                {"rel": "self", "href": f"{stac}/collections/{asset['stacCollectionId']}/items/{asset['stacItemId']}"},
+                {"rel": "collection", "href": f"{stac}/collections/{asset['stacCollectionId']}"},
+            ],
+        }
+
+    def _stac_collections(self, user: dict, base_url: str) -> list:
+        out = {}
+        for asset in self.assets.values():
+            if asset["accountId"] != user["accountId"]:
+                continue
+            cid = asset["stacCollectionId"]
+            if cid not in out:
+                href = f"{base_url}/v2/assets/stac/collections/{cid}"
+                out[cid] = {
+                    "type": "Collection", "stac_version": "1.0.0", "id": cid, "title": asset["title"],
+                    "description": f"Delivery of order {asset['orderId']}", "license": "proprietary",
+                    "up42-order:id": asset["orderId"], "up42-system:workspace_id": asset["workspaceId"],
+                    "extent": {"spatial": {"bbox": [asset["bbox"]]}, "temporal": {"interval": [[None, None]]}},
+                    "links": [{"rel": "self", "href": href}, {"rel": "items", "href": href + "/items"}],
+                }
+        return sorted(out.values(), key=lambda c: c["id"])
+
+    _QUERYABLES = {"order_id": "orderId", "asset_id": "id", "workspace_id": "workspaceId",
+                   "collection_name": "collectionName"}
+
+    def _stac_filter(self, body: dict):
+        """A predicate for the CQL2-JSON ``filter`` of a search: ``=`` on a queryable, and ``and`` of those."""
+        node = body.get("filter")
+        lang = body.get("filter-lang", "cql2-json")
+        if lang != "cql2-json":
+            raise _err(400, f"Unsupported filter-lang {lang!r}; use cql2-json")
+        if node is None:
+            return lambda asset: True
+
+        def build(part):
+            if not isinstance(part, dict) or part.get("op") not in ("=", "and"):
+                raise _err(400, "Unsupported CQL2 filter: use '=' on a queryable, or 'and' of those",
+                           details={"filter": part})
+            args = part.get("args")
+            if part["op"] == "and" and isinstance(args, list):
+                tests = [build(a) for a in args]
+                return lambda asset: all(t(asset) for t in tests)
+            if not (isinstance(args, list) and len(args) == 2 and isinstance(args[0], dict)):
+                raise _err(400, "A CQL2 '=' takes a property and a value", details={"filter": part})
+            name = args[0].get("property")
+            if name not in self._QUERYABLES:
+                raise _err(400, f"Unknown queryable {name!r}", details={"queryables": sorted(self._QUERYABLES)})
+            field, value = self._QUERYABLES[name], args[1]
+            return lambda asset: asset.get(field) == value
+
+        return build(node)
+
+    def _stac(self, request: Request, key: tuple, parts: list, user: dict) -> Response:
+        base = request.base_url
+        template = key[1]
+        mine = [a for a in self.assets.values() if a["accountId"] == user["accountId"]]
+        if template == "/v2/assets/stac":
+            return json_response(200, {
+                "type": "Catalog", "id": "up42-storage", "stac_version": "1.0.0", "description": "UP42 storage",
+                "conformsTo": ["https://api.stacspec.org/v1.0.0/core", "https://api.stacspec.org/v1.0.0/item-search",
+                               "https://api.stacspec.org/v1.0.0/item-search#filter",
+                               "https://api.stacspec.org/v1.0.0/item-search#sort",
+                               "https://api.stacspec.org/v1.0.0/collections/extensions/transaction"],
+                "links": [{"rel": "self", "href": f"{base}/v2/assets/stac"},
+                          {"rel": "data", "href": f"{base}/v2/assets/stac/collections"},
+                          {"rel": "search", "href": f"{base}/v2/assets/stac/search", "method": "POST",
+                           "type": "application/geo+json"}],
+            })
+        if template == "/v2/assets/stac/search":
+            test = self._stac_filter(_json(request))
+            features = [self._stac_item(a, base) for a in sorted(mine, key=lambda a: a["createdAt"]) if test(a)]
+            return json_response(200, {"type": "FeatureCollection", "features": features, "links": []},
+                                 {"Content-Type": "application/geo+json"})
+        if template == "/v2/assets/stac/collections":
+            workspace = request.arg("workspace_id")
+            collections = [c for c in self._stac_collections(user, base)
+                           if not workspace or c["up42-system:workspace_id"] == workspace]
+            limit = _int_arg(request, "limit", 10, 1, 10_000)
+            token = request.arg("token") or ""
+            start = 0
+            if token.startswith("next:"):
+                start = next((i + 1 for i, c in enumerate(collections) if c["id"] == token[5:]), len(collections))
+            elif token:
+                raise _err(400, f"Invalid token {token!r}")
+            page = collections[start:start + limit]
+            links = [{"rel": "self", "href": f"{base}/v2/assets/stac/collections"}]
+            if start + limit < len(collections) and page:
+                query = f"limit={limit}&token=next:{page[-1]['id']}"
+                query += f"&workspace_id={workspace}" if workspace else ""
+                links.append({"rel": "next", "href": f"{base}/v2/assets/stac/collections?{query}", "method": "GET"})
+            return json_response(200, {"collections": page, "links": links})
+        # one collection's items
+        features = [self._stac_item(a, base) for a in mine if a["stacCollectionId"] == parts[3]]
+        if not features:
+            raise _err(404, f"Collection {parts[3]} not found")
+        return json_response(200, {"type": "FeatureCollection", "features": features, "links": []},
+                             {"Content-Type": "application/geo+json"})
+
+    # ---- files -----------------------------------------------------------------------------------
+    def _file_response(self, asset: dict) -> Response:
+        return Response(
+            200,
+            self._tiff(asset),
+            {"Content-Type": "image/tiff", "Content-Disposition": f'attachment; filename="{asset["name"]}"'},
+        )
 
     def _signature(self, asset_id: str, expires: str) -> str:
         key = f"up42-sandbox-{self.world.seed}".encode()
         return hmac.new(key, f"{asset_id}:{expires}".encode(), hashlib.sha256).hexdigest()[:32]
 
     def _signed_url(self, asset: dict, request: Request) -> str:
-        expires = str(int((self.world.clock.now() + timedelta(days=DOWNLOAD_URL_DAYS)).timestamp()))
+        # The shortest documented life (30 s, docs.up42.com …/download), counted in real time like tokens: a
+        # client must ask for the URL right before it downloads.
+        lifetime = float(self.world.settings.get("up42_download_url_seconds", 30))
+        expires = str(int(time.time() + lifetime))
         return (
             f"{request.base_url}/signed/assets/{asset['id']}/{asset['name']}"
             f"?expires={expires}&signature={self._signature(asset['id'], expires)}"
+            f"&response-content-disposition=attachment%3B%20filename%3D{asset['name']}"
         )
 
     def _serve_download(self, request: Request) -> Response:
@@ -818,13 +1028,35 @@ class UP42Dialect:
         expires, signature = request.arg("expires", ""), request.arg("signature", "")
         if asset is None or not hmac.compare_digest(signature, self._signature(asset["id"], expires)):
             raise _err(403, "Invalid download signature", request.full_path, "Forbidden")
-        if int(expires) < self.world.clock.now().timestamp():
+        if not expires.isdigit() or int(expires) < time.time():
             raise _err(403, "The download URL has expired", request.full_path, "Forbidden")
-        return Response(
-            200,
-            self._tiff(asset),
-            {"Content-Type": "image/tiff", "Content-Disposition": f'attachment; filename="{asset["name"]}"'},
-        )
+        return self._file_response(asset)
+
+    # ---- budgets (Enterprise) --------------------------------------------------------------------
+    def _budgets(self, request: Request, key: tuple, parts: list, user: dict) -> Response:
+        mine = [b for b in self.budgets.values() if b["_accountId"] == user["accountId"]]
+        usage = (request.arg("includeUsage") or "").lower() == "true"
+
+        def public(budget):
+            out = {k: v for k, v in budget.items() if not k.startswith("_")}
+            if not usage:
+                for name in ("consumedCredits", "remainingCredits", "usagePercentage"):
+                    out.pop(name, None)
+            return out
+
+        if key[1] == "/v2/budgets":
+            statuses = set(_values(request, "status"))
+            selected = [public(b) for b in mine if not statuses or b["status"] in statuses]
+            return json_response(200, spring_page(request, selected, ("updatedAt", "createdAt", "name"),
+                                                  "updatedAt,desc"))
+        if key[1] == "/v2/budgets/settings":
+            return json_response(200, {"enforcementEnabled": bool(mine), "budgetSettingId": user["accountId"]})
+        budget = next((b for b in mine if b["id"] == parts[2]), None)
+        if budget is None:
+            raise _err(404, f"Budget {parts[2]} not found")
+        if key[1] == "/v2/budgets/{id}/usage":
+            return json_response(200, {"budgetId": budget["id"], "consumedCredits": budget["consumedCredits"]})
+        return json_response(200, public(budget))
 
     def _coverage(self, order: dict) -> dict:
         geometry = order["orderDetails"]["geometry"]
@@ -857,6 +1089,7 @@ class UP42Dialect:
             "quotations": self.quotations,
             "assets": self.assets,
             "tokens": self.tokens,
+            "budgets": self.budgets,
             "seq": self._seq,
         }
 
@@ -866,6 +1099,7 @@ class UP42Dialect:
         self.quotations = state.get("quotations", {})
         self.assets = state.get("assets", {})
         self.tokens = state.get("tokens", {})
+        self.budgets = state.get("budgets", {})
         self._seq = state.get("seq", 0)
         self._heap = []
         for order in self.orders.values():
@@ -901,12 +1135,26 @@ class UP42Dialect:
             return self._public_order(order)
         if action == "user":
             return user
-        raise HttpError(404, problem(404, detail=f"Unknown up42 control action {action!r}"))
+        if action == "seed_budgets":
+            out = []
+            for n, name in enumerate(payload.get("names", ["Team budget"])):
+                budget_id = self.world.new_id("up42", "budget", user["accountId"], name, n)
+                self.budgets[budget_id] = {
+                    "id": budget_id, "name": name, "description": "", "externalId": None,
+                    "status": payload.get("status", "ACTIVE"), "createdBy": {"id": user["userId"], "type": "USER"},
+                    "createdAt": iso(now), "updatedAt": iso(now), "spendLimit": payload.get("spendLimit", 10000),
+                    "validityPeriod": {"startDate": iso(now), "endDate": iso(now + timedelta(days=365))},
+                    "consumedCredits": 0, "remainingCredits": payload.get("spendLimit", 10000),
+                    "usagePercentage": 0.0, "_accountId": user["accountId"],
+                }
+                out.append(budget_id)
+            return {"ids": out}
+        raise _err(404, f"Unknown up42 control action {action!r}")
 
     def _seed_orders(self, user: dict, payload: dict, now: datetime) -> dict:
         count = int(payload.get("count", 10))
         if not 0 < count <= 100_000:
-            raise HttpError(400, problem(400, detail="count must be 1..100000"))
+            raise _err(400, "count must be 1..100000")
         product_id = payload.get("dataProductId", "c0d3f8b2-7e5a-4d9c-9b43-2a8e4f6d9c33")
         status = payload.get("status")
         prefix = payload.get("displayName", "Seeded order")

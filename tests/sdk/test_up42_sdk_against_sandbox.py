@@ -135,7 +135,7 @@ def test_tasking_flow_of_the_real_sdk(sdk):
     assert sorted(o.id for o in listed) == sorted(order_ids)
 
     advance(sdk, 4 * DAY)
-    waiting = list(up42.Order.all(status=["PLACED"], sub_status=["FEASIBILITY_WAITING_RESPONSE"]))
+    waiting = list(up42.Order.all(status=["CREATED"], sub_status=["FEASIBILITY_WAITING_RESPONSE"]))
     assert sorted(o.id for o in waiting) == sorted(order_ids)
     for order_id in order_ids:
         study = next(up42.FeasibilityStudy.all(order_id=order_id, decision=["NOT_DECIDED"]))

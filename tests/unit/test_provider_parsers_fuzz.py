@@ -127,7 +127,7 @@ def test_up42_parsers_on_arbitrary_json(data):
     assert quotation is None or (isinstance(quotation, Quotation) and isinstance(quotation.price, float))
     if isinstance(data, dict):
         assert isinstance(up42._batch_errors(data, [0, 1, 2]), dict)
-        up42._asset_from(data, "o-1")
+        up42._assets_of(data, "o-1")
     assert isinstance(up42_module.schema_geometry_types(data), tuple)
     aoi_matching.geometry_keys(data)
     for value in (data, data.get("status") if isinstance(data, dict) else None):
@@ -428,7 +428,7 @@ OPERATIONS = {
                  lambda p, w: [_expect(Estimate)(p.estimate(_fresh_draft(api, 2))) for api in ("up42", "planet")]),
     "decisions": ([("GET", r"^/v2/tasking/feasibility-studies$"), ("GET", r"^/v2/tasking/quotation$")],
                   lambda p, w: [(p.feasibility(o), p.quotation(o)) for o in w.orders if o.api == "up42"]),
-    "deliveries": ([("GET", r"^/v2/coverage/orders/"), ("GET", r"^/v2/assets$")],
+    "deliveries": ([("GET", r"^/v2/coverage/orders/"), ("POST", r"^/v2/assets/stac/search$")],
                    lambda p, w: [_all(Delivery)(p.deliveries(o)) for o in w.orders if o.api == "up42"]),
 }
 

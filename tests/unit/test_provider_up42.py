@@ -109,9 +109,17 @@ def test_auth_urls_follow_the_region_or_the_connection():
     ("PLACED", "FEASIBILITY_WAITING_UPLOAD", OrderStatus.RECEIVED),
     ("PLACED", "FEASIBILITY_WAITING_RESPONSE", OrderStatus.HELD),
     ("PLACED", "QUOTATION_WAITING_RESPONSE", OrderStatus.HELD),
-    ("PLACED", "QUOTATION_ACCEPTED", OrderStatus.SCHEDULED),
+    ("PLACED", "QUOTATION_ACCEPTED", OrderStatus.ACCEPTED),
+    # Sub-statuses live under CREATED (docs example, SDK fixtures).
+    ("CREATED", "FEASIBILITY_WAITING_UPLOAD", OrderStatus.RECEIVED),
+    ("CREATED", "FEASIBILITY_WAITING_RESPONSE", OrderStatus.HELD),
+    ("CREATED", "QUOTATION_WAITING_UPLOAD", OrderStatus.RECEIVED),
+    ("CREATED", "QUOTATION_WAITING_RESPONSE", OrderStatus.HELD),
+    ("CREATED", "QUOTATION_ACCEPTED", OrderStatus.ACCEPTED),
+    ("CREATED", "A_NEW_SUB_STATUS", OrderStatus.RECEIVED),
     ("PLACED", None, OrderStatus.ACCEPTED),
-    ("PLACEMENT_FAILED", None, OrderStatus.FAILED),
+    # "Error while placing; wait for resolution": not over (the SDK keeps polling).
+    ("PLACEMENT_FAILED", None, OrderStatus.HELD),
     ("BEING_FULFILLED", "QUOTATION_ACCEPTED", OrderStatus.TASKED),
     ("DOWNLOADED", None, OrderStatus.PROCESSING),
     ("FULFILLED", None, OrderStatus.COMPLETED),
@@ -246,7 +254,7 @@ def test_feasibility_quotation_fulfilment_and_download(server, tmp_path):
     assert up42.feasibility(order) is None and up42.quotation(order) is None
     advance(server, 4 * DAY)
     order = up42.order(order.id)
-    assert (order.status.raw, order.status.raw_sub) == ("PLACED", "FEASIBILITY_WAITING_RESPONSE")
+    assert (order.status.raw, order.status.raw_sub) == ("CREATED", "FEASIBILITY_WAITING_RESPONSE")
     assert order.status.code == OrderStatus.HELD and order.decision == Decision.FEASIBILITY
     study = up42.feasibility(order)
     assert study.order_id == order.id and study.options and study.decision == "NOT_DECIDED"
@@ -261,9 +269,10 @@ def test_feasibility_quotation_fulfilment_and_download(server, tmp_path):
     assert quotation.price > 0 and quotation.unit == "credits" and quotation.decision == "NOT_DECIDED"
     assert up42.decide(quotation, accept=True).decision == "ACCEPTED"
     order = up42.order(order.id)
-    assert order.status.code == OrderStatus.SCHEDULED and order.decision == Decision.NONE
+    assert (order.status.raw, order.status.raw_sub) == ("CREATED", "QUOTATION_ACCEPTED")
+    assert order.status.code == OrderStatus.ACCEPTED and order.decision == Decision.NONE
     assert up42.deliveries(order) == []
-    advance(server, 6 * 3600 + 1)
+    advance(server, 13 * 3600)
     assert up42.order(order.id).status.code == OrderStatus.TASKED
     advance(server, 5 * DAY)
     order = up42.order(order.id)
@@ -349,15 +358,31 @@ def test_cancellation_rules(server):
     cancelled = up42.cancel(early)
     assert (cancelled.status.raw, cancelled.status.code) == ("CANCELED", OrderStatus.CANCELLED)
     assert not up42.can_cancel(cancelled)
-    with pytest.raises(NotSupported, match="already"):
+    with pytest.raises(NotSupported, match="CREATED or PLACEMENT_FAILED"):
         up42.cancel(cancelled)
-    advance(server, 7 * 3600)  # placed, then fulfilment starts: credits are charged
+    advance(server, 7 * 3600)  # placed, then fulfilment starts
+    stale = late
     late = up42.order(late.id)
     assert late.status.raw == "BEING_FULFILLED" and not up42.can_cancel(late)
-    with pytest.raises(NotSupported, match="refused to cancel"):
-        up42.cancel(late)
+    with pytest.raises(NotSupported, match="CREATED or PLACEMENT_FAILED"):
+        up42.cancel(late)  # the SDK's rule: nothing is sent
+    assert log(server, "POST", f"/v2/orders/{late.id}/cancellation") == []
+    with pytest.raises(NotSupported, match="refused to cancel.*UP42 says: Order .* cannot be canceled"):
+        up42.cancel(stale)  # a stale view: UP42's own refusal is shown as it said it
     assert up42.order(late.id).status.raw == "BEING_FULFILLED"
     assert len(log(server, "POST", f"/v2/orders/{cancelled.id}/cancellation")) == 1
+
+
+def test_an_order_waiting_on_its_price_is_ended_by_rejecting_the_quotation(server):
+    up42 = provider(server)
+    order = up42.place(draft(SAR, SAR_PARAMS, [PARIS]))[0].order
+    advance(server, DAY + 3600)
+    order = up42.order(order.id)
+    assert (order.status.raw, order.status.raw_sub) == ("CREATED", "QUOTATION_WAITING_RESPONSE")
+    assert not up42.can_cancel(order)
+    with pytest.raises(NotSupported, match="reject its quotation"):
+        up42.cancel(order)
+    assert log(server, "POST", f"/v2/orders/{order.id}/cancellation") == []
 
 
 def test_edit_changes_tags_only(server):
