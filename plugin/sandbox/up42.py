@@ -30,7 +30,7 @@ import hmac
 import json
 import math
 import time
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Dict, List, Optional
 from urllib.parse import parse_qs
 
@@ -614,6 +614,12 @@ class UP42Dialect:
         order["orderDetails"]["subStatus"] = sub
         order["updatedAt"] = iso(at)
 
+    def next_event_at(self) -> Optional[datetime]:
+        """When an order's next scheduled step happens (the sandbox clock's "jump to next event")."""
+        due = [at for at, _, order_id, marker in self._heap
+               if order_id in self.orders and self.orders[order_id]["_due"] == marker]
+        return datetime.fromtimestamp(min(due), tz=timezone.utc) if due else None
+
     def tick(self, now: datetime) -> None:
         limit = now.timestamp()
         while self._heap and self._heap[0][0] <= limit:
@@ -1051,9 +1057,9 @@ class UP42Dialect:
                                                   "updatedAt,desc"))
         if key[1] == "/v2/budgets/settings":
             return json_response(200, {"enforcementEnabled": bool(mine), "budgetSettingId": user["accountId"]})
-        budget = next((b for b in mine if b["id"] == parts[2]), None)
+        budget = next((b for b in mine if b["id"] == parts[1]), None)
         if budget is None:
-            raise _err(404, f"Budget {parts[2]} not found")
+            raise _err(404, f"Budget {parts[1]} not found")
         if key[1] == "/v2/budgets/{id}/usage":
             return json_response(200, {"budgetId": budget["id"], "consumedCredits": budget["consumedCredits"]})
         return json_response(200, public(budget))

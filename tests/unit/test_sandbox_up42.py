@@ -73,8 +73,8 @@ class Client:
     def advance(self, seconds):
         return self.post("/_sandbox/clock", {"advance_seconds": seconds})["now"]
 
-    def place(self, product, params, geometries, name="Test order", tags=None):
-        body = {
+    def place(self, product, params, geometries, name="Test order", tags=None, **extra):
+        body = {**extra,
             "dataProduct": product,
             "displayName": name,
             "params": params,
@@ -511,3 +511,87 @@ def test_geotiff_is_valid_and_georeferenced(client):
     finally:
         dataset = None
         gdal.Unlink(path)
+
+
+# -- strictness: anything the evidence page does not document gets a 400 naming it ------------
+
+@pytest.mark.parametrize("method, path, params, body, name", [
+    ("GET", "/v2/assets", {"orderId": "x"}, None, "orderId"),
+    ("GET", "/v2/orders", {"colour": "red"}, None, "colour"),
+    ("GET", "/v2/orders", {"limit": "5"}, None, "limit"),
+    ("GET", "/v2/collections", {"workspaceId": "w"}, None, "workspaceId"),
+    ("GET", "/v2/tasking/quotation", {"status": "NOT_DECIDED"}, None, "status"),
+    ("POST", "/v2/orders/estimate", None, {"dataProduct": OPTICAL, "displayName": "x", "params": {},
+                                           "featureCollection": {}, "maxCloudCover": 5}, "maxCloudCover"),
+    ("POST", "/v2/orders/estimate", None, {"dataProduct": OPTICAL, "displayName": "x", "params": {},
+                                           "featureCollection": {"type": "FeatureCollection", "features": [
+                                               {"type": "Feature", "geometry": BERLIN, "properties": {},
+                                                "id": "aoi-1"}]}}, "featureCollection.features[].id"),
+    ("PATCH", "/v2/orders/00000000-0000-4000-8000-000000000000", None, {"displayName": "new"}, "displayName"),
+    ("POST", "/v2/assets/stac/search", None, {"filter": None, "limit": 5}, "limit"),
+    ("PATCH", "/v2/tasking/quotation/q", None, {"decision": "ACCEPTED", "comment": "ok"}, "comment"),
+])
+def test_undocumented_fields_and_parameters_get_a_400_naming_them(client, method, path, params, body, name):
+    body_out = assert_problem(client.call(method, path, params=params, json=body), 400)
+    assert f"'{name}'" in body_out["message"] and body_out["details"] == {"field": name}
+
+
+def test_the_token_form_is_strict_too(server):
+    form = {"grant_type": "password", "username": "a@b.c", "password": "pw", "client_id": "up42-sdk",
+            "scope": "openid", "audience": "x"}
+    body = assert_problem(requests.post(f"{server.base_url}/oauth/token", data=form, timeout=5), 400)
+    assert "'audience'" in body["message"]
+
+
+def test_cancellation_follows_the_sdk_rule_and_the_old_guess_is_a_setting(server, client):
+    order_id = client.place(OPTICAL, OPTICAL_PARAMS, [BERLIN])["results"][0]["id"]
+    client.advance(4 * DAY)  # CREATED, waiting for a feasibility choice: cancellable
+    assert client.order(order_id)["status"] == "CREATED"
+    point = client.place(POINT, {"acquisitionStart": "2026-01-10T00:00:00Z", "acquisitionEnd": "2026-01-20T00:00:00Z",
+                                 "maxCloudCover": 20, "priority": "STANDARD"},
+                         [{"type": "Point", "coordinates": [13.4, 52.5]}])["results"][0]["id"]
+    client.advance(3600)
+    assert client.order(point)["status"] == "PLACED"
+    assert_problem(client.call("POST", f"/v2/orders/{point}/cancellation"), 409)
+    requests.post(f"{server.base_url}/_sandbox/settings", json={"up42_cancel_until_charged": True}, timeout=5)
+    assert client.post(f"/v2/orders/{point}/cancellation")["status"] == "CANCELED"
+    assert client.post(f"/v2/orders/{order_id}/cancellation")["status"] == "CANCELED"
+
+
+def test_a_signed_url_lives_thirty_seconds_of_real_time(server, client):
+    point = client.place(POINT, {"acquisitionStart": "2026-01-10T00:00:00Z", "acquisitionEnd": "2026-01-20T00:00:00Z",
+                                 "maxCloudCover": 20, "priority": "STANDARD"},
+                         [{"type": "Point", "coordinates": [13.4, 52.5]}])["results"][0]["id"]
+    client.advance(7 * DAY)
+    (item,) = client.post("/v2/assets/stac/search", {
+        "filter": {"op": "=", "args": [{"property": "order_id"}, point]}})["features"]
+    href = item["assets"]["image"]["href"][len(client.base):]
+    assert client.call("GET", href).content[:4] == b"II*\x00"  # the asset itself, with the bearer token
+    requests.post(f"{server.base_url}/_sandbox/settings", json={"up42_download_url_seconds": -1}, timeout=5)
+    expired = client.post(href + "/download-url")["url"]
+    body = assert_problem(requests.get(expired, timeout=5), 403)
+    assert "expired" in body["message"]
+    requests.post(f"{server.base_url}/_sandbox/settings", json={"up42_download_url_seconds": 30}, timeout=5)
+    assert requests.get(client.post(href + "/download-url")["url"], timeout=5).status_code == 200
+    collections = client.get("/v2/assets/stac/collections", params={"workspace_id": client.workspace})
+    (collection,) = collections["collections"]
+    assert collection["up42-order:id"] == point
+    items = client.get(f"/v2/assets/stac/collections/{collection['id']}/items")["features"]
+    assert [i["id"] for i in items] == [item["id"]]
+    assert_problem(client.call("POST", "/v2/assets/stac/search", json={
+        "filter": {"op": "=", "args": [{"property": "colour"}, "red"]}}), 400)
+
+
+def test_budgets_once_seeded(server, client):
+    assert client.get("/v2/budgets")["totalElements"] == 0
+    (budget_id,) = client.post("/_sandbox/up42/seed_budgets", {"username": "pilot@example.com",
+                                                               "names": ["Team"]})["ids"]
+    listed = client.get("/v2/budgets", params={"status": "ACTIVE", "includeUsage": "true"})["content"]
+    assert [b["id"] for b in listed] == [budget_id] and listed[0]["remainingCredits"] > 0
+    assert client.get(f"/v2/budgets/{budget_id}/usage") == {"budgetId": budget_id, "consumedCredits": 0}
+    order_id = client.place(OPTICAL, OPTICAL_PARAMS, [BERLIN], budgetId=budget_id)["results"][0]["id"]
+    assert client.order(order_id)["budgetId"] == budget_id
+    assert_problem(client.call("POST", "/v2/orders", params={"workspaceId": client.workspace}, json={
+        "dataProduct": OPTICAL, "displayName": "x", "params": OPTICAL_PARAMS, "budgetId": "nope",
+        "featureCollection": {"type": "FeatureCollection",
+                              "features": [{"type": "Feature", "geometry": BERLIN, "properties": {}}]}}), 400)
