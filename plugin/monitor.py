@@ -35,6 +35,8 @@ from qgis.PyQt.QtGui import QGuiApplication
 from qgis.PyQt.QtWidgets import QDialog, QFileDialog, QMessageBox
 
 from .layers import ORDERS_ROLE, ensure_layers, find_layers, open_store, refresh_layers
+from .model import ConnectionKind
+from .sandbox_clock import jump_to_next_event, read_clock, set_speed
 from .sync import SyncEventKind, sync_task
 from .tasks import BackgroundTask, user_message_for
 
@@ -133,6 +135,8 @@ class OrderMonitor(QObject):
         self.dock.capabilities = self.capabilities
         self.dock.details = self.details_of
         self.dock.visibilityChanged.connect(self._conditions_changed)
+        self.dock.sandboxClock.speedRequested.connect(self.set_sandbox_speed)
+        self.dock.sandboxClock.nextEventRequested.connect(self.jump_sandbox_to_next_event)
         QGuiApplication.instance().applicationStateChanged.connect(self._conditions_changed)
         self.project.readProject.connect(self._project_read)
         self.reload_dock()
@@ -155,7 +159,9 @@ class OrderMonitor(QObject):
                                  (self.dock.decideRequested, self.decide_order),
                                  (self.dock.downloadRequested, self.download_order),
                                  (self.dock.zoomRequested, self.zoom_to_order),
-                                 (self.dock.visibilityChanged, self._conditions_changed)):
+                                 (self.dock.visibilityChanged, self._conditions_changed),
+                                 (self.dock.sandboxClock.speedRequested, self.set_sandbox_speed),
+                                 (self.dock.sandboxClock.nextEventRequested, self.jump_sandbox_to_next_event)):
                 signal.disconnect(slot)
             self.dock.capabilities = None
             self.dock.details = None
@@ -205,6 +211,7 @@ class OrderMonitor(QObject):
         self.last_round_at = time.monotonic()
         connections = self.provider_factory.connections()
         self._forget_deleted({c.id for c in connections})
+        self._follow_sandbox_clock(connections)
         started = []
         for connection in connections:
             if self.sync_connection(connection):
@@ -282,6 +289,46 @@ class OrderMonitor(QObject):
                 refresh_layers(self.project)
                 self.reload_dock()
         self._known_connections = set(current)
+
+    # -- the sandbox's clock ---------------------------------------------------------------------
+    def _follow_sandbox_clock(self, connections) -> None:
+        """The dock shows the sandbox's time while a sandbox connection exists; read once per round."""
+        if not any(c.kind == ConnectionKind.SANDBOX for c in connections):
+            self.dock.sandboxClock.hide()
+            return
+        self.dock.sandboxClock.show()
+        self._sandbox_clock_task("Reading the sandbox's clock", read_clock)
+
+    def set_sandbox_speed(self, speed: float):
+        return self._sandbox_clock_task(f"Setting the sandbox's clock to ×{speed:g}",
+                                        lambda url: set_speed(url, speed))
+
+    def jump_sandbox_to_next_event(self):
+        return self._sandbox_clock_task("Jumping the sandbox's clock to the next event", jump_to_next_event,
+                                        then_sync=True)
+
+    def _sandbox_clock_task(self, description, call, then_sync=False):
+        if self._closed:
+            return None
+        sandbox = self.provider_factory.sandbox
+
+        def work(task):
+            try:
+                return call(sandbox.url())
+            except (OSError, ValueError, KeyError) as error:  # requests' errors are OSErrors; a bad answer
+                logger.info("The sandbox's clock could not be reached: %s", error)
+                return None
+
+        def shown(sandbox_time):
+            if self._closed or sip.isdeleted(self.dock) or sandbox_time is None:
+                return
+            self.dock.sandboxClock.show_time(sandbox_time)
+            if then_sync:
+                self.sync_all()
+
+        return self.task_runner.start(BackgroundTask(
+            description, work, on_success=shown,
+            on_failure=lambda message: logger.info("The sandbox's clock could not be read: %s", message)))
 
     # -- showing --------------------------------------------------------------------------------
     def connection_names(self) -> dict:
@@ -364,7 +411,7 @@ class OrderMonitor(QObject):
                               f"\"{key}\" = {_quote(order.id)}")
                 ids = [f.id() for f in layer.getFeatures(QgsFeatureRequest().setFilterExpression(expression)
                                                          .setNoAttributes()
-                                                         .setFlags(QgsFeatureRequest.NoGeometry))]
+                                                         .setFlags(QgsFeatureRequest.Flag.NoGeometry))]
                 layer.selectByIds(ids)
         finally:
             self._updating_selection = False
@@ -375,7 +422,7 @@ class OrderMonitor(QObject):
         layer = self.sender()
         if layer is None or not layer.selectedFeatureIds():
             return
-        feature = next(layer.getSelectedFeatures(QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry)),
+        feature = next(layer.getSelectedFeatures(QgsFeatureRequest().setFlags(QgsFeatureRequest.Flag.NoGeometry)),
                        None)
         if feature is None:
             return
@@ -392,7 +439,7 @@ class OrderMonitor(QObject):
                                   f"\"order_id\" = {_quote(order.id)}")
                     other.selectByIds([f.id() for f in other.getFeatures(
                         QgsFeatureRequest().setFilterExpression(expression).setNoAttributes()
-                        .setFlags(QgsFeatureRequest.NoGeometry))])
+                        .setFlags(QgsFeatureRequest.Flag.NoGeometry))])
         finally:
             self._updating_selection = False
 

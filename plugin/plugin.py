@@ -6,6 +6,7 @@ plugin can be reloaded (Plugin Reloader, plugin manager) without leaving anythin
 """
 import logging
 import os
+from datetime import datetime, timezone
 from pathlib import Path
 
 from qgis.core import Qgis, QgsApplication, QgsMapLayerType, QgsProject, QgsVectorLayer, QgsWkbTypes
@@ -41,9 +42,9 @@ def icon(name: str) -> QIcon:
 def is_taskable_layer(layer) -> bool:
     """Vector layers whose features can become AOIs: polygons (and points/lines for some products)."""
     return isinstance(layer, QgsVectorLayer) and layer.geometryType() in (
-        QgsWkbTypes.PolygonGeometry,
-        QgsWkbTypes.PointGeometry,
-        QgsWkbTypes.LineGeometry,
+        QgsWkbTypes.GeometryType.PolygonGeometry,
+        QgsWkbTypes.GeometryType.PointGeometry,
+        QgsWkbTypes.GeometryType.LineGeometry,
     )
 
 
@@ -52,8 +53,10 @@ class TaskingPlugin:
         self.iface = iface
         self.messages = MessageBar(iface)
         self.task_runner = TaskRunner()
+        # A new sandbox lives in the real present, like the order form's dates; saved state continues its own time.
         self.sandbox = SandboxService(
-            state_file=Path(QgsApplication.qgisSettingsDirPath()) / SETTINGS_PREFIX / "sandbox-state.json"
+            state_file=Path(QgsApplication.qgisSettingsDirPath()) / SETTINGS_PREFIX / "sandbox-state.json",
+            start=lambda: datetime.now(timezone.utc),
         )
         self.actions = []
         self.toolbar = None

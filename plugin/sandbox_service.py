@@ -8,8 +8,9 @@ QGIS profile folder, so orders placed on it are still there after QGIS restarts.
 import logging
 import os
 import threading
+from datetime import datetime
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional, Union
 
 from .sandbox import SandboxServer
 
@@ -23,7 +24,11 @@ DEFAULT_SPEED = 3600.0
 
 class SandboxService:
     def __init__(self, state_file: Optional[Path], speed: Optional[float] = None, port: Optional[int] = None,
-                 seed: int = 1):
+                 seed: int = 1, start: Union[None, datetime, Callable[[], datetime]] = None):
+        """``start``: where a new sandbox's clock begins, or what tells it when the sandbox starts (the plugin:
+        the real present). A sandbox with saved state continues from the time it had. None: the simulator's
+        fixed day, for reproducible tests."""
+        self.start = start
         self.state_file = Path(state_file) if state_file else None
         self.speed = float(speed if speed is not None else os.environ.get(SPEED_ENV, DEFAULT_SPEED))
         self.port = int(port if port is not None else os.environ.get(PORT_ENV, 0))
@@ -41,8 +46,9 @@ class SandboxService:
             if self._server is None:
                 if self.state_file:
                     self.state_file.parent.mkdir(parents=True, exist_ok=True)
+                start = self.start() if callable(self.start) else self.start
                 try:
-                    server = SandboxServer(port=self.port, seed=self.seed, speed=self.speed,
+                    server = SandboxServer(port=self.port, seed=self.seed, speed=self.speed, start=start,
                                            state_file=str(self.state_file) if self.state_file else None)
                     server.start()
                 except OSError as error:
@@ -50,7 +56,7 @@ class SandboxService:
                         raise
                     # The fixed port is taken (another QGIS runs the sandbox): use a free one.
                     logger.warning("Sandbox port %s unavailable (%s); using a free port", self.port, error)
-                    server = SandboxServer(port=0, seed=self.seed, speed=self.speed,
+                    server = SandboxServer(port=0, seed=self.seed, speed=self.speed, start=start,
                                            state_file=str(self.state_file) if self.state_file else None)
                     server.start()
                 self._server = server

@@ -29,6 +29,7 @@ from qgis.PyQt.QtWidgets import (
 
 from ..plugin.model import Decision, OrderStatus
 from ..plugin.store import CaptureSummary
+from .sandbox_clock import SandboxClockBar
 
 # The .ui's top level is a plain QDockWidget (uic cannot make a QGIS class the base);
 # the class below puts the form on a QgsDockWidget, which adds setUserVisible().
@@ -131,6 +132,10 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
         super().__init__(parent)
         self.setupUi(self)
         self.setObjectName(self.OBJECT_NAME)
+        # Shown while a sandbox connection exists (the monitor decides and feeds it).
+        self.sandboxClock = SandboxClockBar(self.dockContents)
+        self.mainLayout.insertWidget(0, self.sandboxClock)
+        self.sandboxClock.hide()
         # Set by the monitor: order -> (can cancel, editable fields); order -> (history, captures).
         self.capabilities = None
         self.details = None

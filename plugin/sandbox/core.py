@@ -71,6 +71,16 @@ class Clock:
         with self._lock:
             self._offset += float(seconds)
 
+    def set_speed(self, speed: float) -> None:
+        """Run on at ``speed`` simulated seconds per real second from now on (0 pauses); no time is lost."""
+        if speed < 0:
+            raise ValueError("Clock speed must be >= 0")
+        with self._lock:
+            real = time.monotonic()
+            self._offset += (real - self._real_origin) * self.speed
+            self._real_origin = real
+            self.speed = float(speed)
+
     def to_state(self) -> dict:
         return {"now": iso(self.now())}
 

@@ -236,6 +236,12 @@ class PlanetDialect:
     def _push_order_event(self, order: dict, at: int, kind: str) -> None:
         self._push(at, kind, order["id"], "", order["_gen"])
 
+    def next_event_at(self) -> Optional[datetime]:
+        """When the next scheduled event happens (the sandbox clock's "jump to next event")."""
+        due = [event[0] for event in self._heap
+               if event[3] in self.orders and (event[4] or event[5] == self.orders[event[3]]["_gen"])]
+        return _EPOCH + timedelta(microseconds=min(due)) if due else None
+
     def tick(self, now: datetime) -> None:
         now_us = to_us(now)
         heap = self._heap

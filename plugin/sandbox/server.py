@@ -479,6 +479,11 @@ class SandboxServer:
     def _base_url(self, headers: dict) -> str:
         return self.base_url if self._httpd is not None else f"http://{headers.get('host', self.host)}"
 
+    def _next_event_at(self) -> Optional[datetime]:
+        moments = [dialect.next_event_at() for dialect in self.dialects.values() if hasattr(dialect, "next_event_at")]
+        moments = [moment for moment in moments if moment is not None]
+        return min(moments) if moments else None
+
     def _tick(self) -> datetime:
         now = self.world.clock.now()
         for dialect in self.dialects.values():
@@ -514,13 +519,23 @@ class SandboxServer:
         parts = [p for p in path.split("/") if p][1:]
         topic = parts[0] if parts else ""
         if topic == "clock" and method in ("GET", "POST"):
-            if method == "POST":
-                seconds = float(payload.get("advance_seconds", 0))
-                with self.world.lock:
+            # {"advance_seconds": s} moves the clock on; {"speed": x} runs it at x simulated seconds per real
+            # second (0 pauses); {"next_event": true} jumps to the next scheduled event of any order.
+            with self.world.lock:
+                if method == "POST":
+                    if payload.get("speed") is not None:
+                        self.world.clock.set_speed(float(payload["speed"]))
+                    seconds = float(payload.get("advance_seconds", 0))
+                    if payload.get("next_event"):
+                        upcoming = self._next_event_at()
+                        if upcoming is not None:
+                            seconds += max((upcoming - self.world.clock.now()).total_seconds(), 0.0)
                     self.world.clock.advance(seconds)
                     self._tick()
-                self._mark_dirty()
-            return json_response(200, {"now": iso(self.world.clock.now()), "speed": self.world.clock.speed})
+                    self._mark_dirty()
+                upcoming = self._next_event_at()
+                return json_response(200, {"now": iso(self.world.clock.now()), "speed": self.world.clock.speed,
+                                           "next_event": iso(upcoming) if upcoming is not None else None})
         if topic == "faults":
             if method == "POST":
                 return json_response(200, {"rules": self.add_faults(payload)})

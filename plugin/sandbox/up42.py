@@ -620,6 +620,12 @@ class UP42Dialect:
                if order_id in self.orders and self.orders[order_id]["_due"] == marker]
         return datetime.fromtimestamp(min(due), tz=timezone.utc) if due else None
 
+    def next_event_at(self) -> Optional[datetime]:
+        """When an order's next scheduled step happens (the sandbox clock's "jump to next event")."""
+        due = [at for at, _, order_id, marker in self._heap
+               if order_id in self.orders and self.orders[order_id]["_due"] == marker]
+        return datetime.fromtimestamp(min(due), tz=timezone.utc) if due else None
+
     def tick(self, now: datetime) -> None:
         limit = now.timestamp()
         while self._heap and self._heap[0][0] <= limit:
