@@ -16,12 +16,12 @@ from ..model import Connection, ConnectionKind, Order, OrderDraft, Product
 from .base import NotSupported, PlacementProgressCallback, TaskingProvider
 
 SANDBOX_USER = "sandbox-user"
-SANDBOX_PASSWORD = "sandbox-password"  # noqa: S105 - the simulator's public demo login
+SANDBOX_PASSWORD = "sandbox-password"  # noqa: S105  # nosec B105  # pragma: allowlist secret  # the simulator's public demo login
 SANDBOX_PLANET_KEY = "sandbox-api-key"
 
 
 class _DemoCredentials:
-    def __init__(self, username: str, password: str = ""):
+    def __init__(self, username: str, password: str = ""):  # nosec B107  # demo logins need no password
         self.username = username
         self.password = password
 

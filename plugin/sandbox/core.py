@@ -19,7 +19,7 @@ DEFAULT_START = datetime(2026, 1, 5, tzinfo=timezone.utc)
 
 DEFAULT_SETTINGS: Dict[str, Any] = {
     # Seconds of SIMULATED time a UP42 access token lives (the SDK refreshes from expires_in).
-    "up42_token_lifetime": 300,
+    "up42_token_lifetime": 300,  # nosec B105  # seconds, not a token
     "planet_max_active_orders": 20,
     # Probability that a UP42 tasking order fails permanently somewhere in its life (seeded per order).
     "up42_failure_rate": 0.05,
@@ -193,7 +193,7 @@ class World:
         self._counter = 0
 
     def random(self, *key) -> random.Random:
-        return random.Random(int.from_bytes(_digest(self.seed, *key)[:16], "big"))
+        return random.Random(int.from_bytes(_digest(self.seed, *key)[:16], "big"))  # nosec B311  # a simulation, replayable from its seed
 
     def new_id(self, *key) -> str:
         self._counter += 1

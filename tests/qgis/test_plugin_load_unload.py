@@ -132,8 +132,8 @@ def test_user_agent_is_a_valid_header_with_the_real_qgis_version():
 
 @pytest.mark.parametrize("key", [
     "name", "qgisMinimumVersion", "description", "about", "version", "author", "email", "repository", "tracker",
-    "homepage", "tags", "category", "icon", "experimental", "changelog", "hasProcessingProvider",
-])
+    "homepage", "tags", "category", "icon", "experimental", "hasProcessingProvider",
+])  # changelog: CHANGELOG.md, written into the package (tests/unit/test_package.py)
 def test_metadata_is_complete(key):
     import configparser
     from pathlib import Path
