@@ -23,9 +23,9 @@ _SECRET_PATTERNS = (
 )
 
 _LEVELS = (
-    (logging.ERROR, Qgis.Critical),
-    (logging.WARNING, Qgis.Warning),
-    (logging.INFO, Qgis.Info),
+    (logging.ERROR, Qgis.MessageLevel.Critical),
+    (logging.WARNING, Qgis.MessageLevel.Warning),
+    (logging.INFO, Qgis.MessageLevel.Info),
 )
 
 
@@ -50,7 +50,7 @@ class QgisMessageLogHandler(logging.Handler):
         try:
             message = redact_secrets(self.format(record))
             level = next((qgis_level for threshold, qgis_level in _LEVELS if record.levelno >= threshold),
-                         Qgis.Info)
+                         Qgis.MessageLevel.Info)
             QgsMessageLog.logMessage(message, self.tag, level, notifyUser=False)
         except Exception:  # noqa: BLE001 - a log handler must never raise into the code that logs
             self.handleError(record)

@@ -13,10 +13,10 @@ from .metadata import plugin_name
 logger = logging.getLogger(__name__)
 
 _LEVELS = {
-    "info": (Qgis.Info, logging.INFO, 5),
-    "success": (Qgis.Success, logging.INFO, 5),
-    "warning": (Qgis.Warning, logging.WARNING, 10),
-    "error": (Qgis.Critical, logging.ERROR, 0),
+    "info": (Qgis.MessageLevel.Info, logging.INFO, 5),
+    "success": (Qgis.MessageLevel.Success, logging.INFO, 5),
+    "warning": (Qgis.MessageLevel.Warning, logging.WARNING, 10),
+    "error": (Qgis.MessageLevel.Critical, logging.ERROR, 0),
 }
 
 

@@ -42,7 +42,7 @@ class BackgroundTask(QgsTask):
         on_failure: Optional[Callable[[str], None]] = None,
         can_cancel: bool = True,
     ):
-        flags = QgsTask.CanCancel if can_cancel else QgsTask.Flags()
+        flags = QgsTask.Flag.CanCancel if can_cancel else QgsTask.Flag(0)
         super().__init__(description, flags)
         self._work = work
         self._on_success = on_success

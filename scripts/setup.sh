@@ -76,6 +76,16 @@ if [ "$(cat .venv-sdk/.requirements-stamp 2>/dev/null)" != "$(stamp requirements
     stamp requirements-sdk.txt > .venv-sdk/.requirements-stamp
 fi
 
+# PyQt6 from PyPI, without QGIS (QGIS 4 is not packaged for Debian): tests/qt6 build every .ui file and run
+# the Qt-only code on Qt6 through a stand-in qgis.PyQt (`make test-qt6`).
+if [ ! -x .venv-qt6/bin/python ]; then
+    "$SYSTEM_PYTHON" -m venv .venv-qt6
+fi
+if [ "$(cat .venv-qt6/.requirements-stamp 2>/dev/null)" != "$(stamp requirements-qt6.txt)" ]; then
+    .venv-qt6/bin/python -m pip install -q --disable-pip-version-check -r requirements-qt6.txt
+    stamp requirements-qt6.txt > .venv-qt6/.requirements-stamp
+fi
+
 # The STAPI reference server (stapi-fastapi) needs pydantic 2 and FastAPI: a venv of its own too.
 if [ ! -x .venv-stapi/bin/python ]; then
     "$SYSTEM_PYTHON" -m venv .venv-stapi

@@ -237,7 +237,7 @@ class OpportunitiesDialog(QDialog, FORM_CLASS):
         for opportunity in self.opportunities:
             feature = QgsFeature(layer.fields())
             geometry = geometry_from_geojson(opportunity.geometry)
-            if geometry is not None and geometry.type() == QgsWkbTypes.PolygonGeometry:
+            if geometry is not None and geometry.type() == QgsWkbTypes.GeometryType.PolygonGeometry:
                 geometry.convertToMultiType()
                 feature.setGeometry(geometry)
             attributes = [opportunity.id, _text(opportunity.start), _text(opportunity.end)]

@@ -50,7 +50,7 @@ class ListProductsAlgorithm(TaskingAlgorithm):
     def initAlgorithm(self, config=None):
         self.add_connection_parameter()
         self.addParameter(QgsProcessingParameterFeatureSink(OUTPUT, "Tasking products",
-                                                            QgsProcessing.TypeVector))
+                                                            QgsProcessing.SourceType.TypeVector))
         self.addOutput(QgsProcessingOutputNumber(COUNT, "Number of products"))
 
     def process(self, parameters, context, feedback):
@@ -61,7 +61,7 @@ class ListProductsAlgorithm(TaskingAlgorithm):
         except Exception as error:  # noqa: BLE001 - provider errors become one sentence
             raise self.failed(connection, error) from None
         feedback.setProgress(60)
-        sink, sink_id = self.parameterAsSink(parameters, OUTPUT, context, product_fields(), QgsWkbTypes.NoGeometry,
+        sink, sink_id = self.parameterAsSink(parameters, OUTPUT, context, product_fields(), QgsWkbTypes.Type.NoGeometry,
                                              QgsCoordinateReferenceSystem())
         if sink is None:
             raise QgsProcessingException(self.invalidSinkError(parameters, OUTPUT))
@@ -70,7 +70,7 @@ class ListProductsAlgorithm(TaskingAlgorithm):
                 break
             feature = QgsFeature(product_fields())
             feature.setAttributes(product_attributes(product))
-            sink.addFeature(feature, QgsFeatureSink.FastInsert)
+            sink.addFeature(feature, QgsFeatureSink.Flag.FastInsert)
             feedback.setProgress(60 + 40 * (index + 1) / max(len(products), 1))
         feedback.pushInfo(f"{len(products)} tasking product(s) on {connection.name}.")
         return {OUTPUT: sink_id, COUNT: len(products)}

@@ -18,7 +18,8 @@ _spec.loader.exec_module(_suite)
 
 
 def _is_fixture(value):
-    return getattr(value, "_pytestfixturefunction", None) is not None or type(value).__name__ == "FixtureFunctionDefinition"
+    marker = getattr(value, "_pytestfixturefunction", None)  # pytest 8.3; 8.4 has its own class
+    return marker is not None or type(value).__name__ == "FixtureFunctionDefinition"
 
 
 _TAKEN = {name: value for name, value in vars(_suite).items() if name.startswith("test_") or _is_fixture(value)}
