@@ -61,11 +61,11 @@ UNIT = "UNIT"
 # The share of the progress bar placement takes (preparing the AOIs and the parameters comes before).
 PLACING_FROM, PLACING_TO = 30.0, 90.0
 REFERENCE_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
-_FAMILIES = {QgsWkbTypes.PolygonGeometry: "Polygon", QgsWkbTypes.PointGeometry: "Point",
-             QgsWkbTypes.LineGeometry: "LineString"}
+_FAMILIES = {QgsWkbTypes.GeometryType.PolygonGeometry: "Polygon", QgsWkbTypes.GeometryType.PointGeometry: "Point",
+             QgsWkbTypes.GeometryType.LineGeometry: "LineString"}
 _FAMILY_WORDS = {"Polygon": "polygon", "Point": "point", "LineString": "line"}
-_MULTI_TYPES = {"Polygon": QgsWkbTypes.MultiPolygon, "Point": QgsWkbTypes.MultiPoint,
-                "LineString": QgsWkbTypes.MultiLineString}
+_MULTI_TYPES = {"Polygon": QgsWkbTypes.Type.MultiPolygon, "Point": QgsWkbTypes.Type.MultiPoint,
+                "LineString": QgsWkbTypes.Type.MultiLineString}
 
 PARAMS_HELP = (
     "<p><b>Order parameters</b>: a JSON object of the product's order fields, checked against the product's "
@@ -126,7 +126,7 @@ class _OrdersAlgorithm(TaskingAlgorithm):
         self.addParameter(product)
         self.addParameter(QgsProcessingParameterFeatureSource(INPUT, "Areas of interest (polygons, or points "
                                                                      "or lines where the product takes them)",
-                                                              [QgsProcessing.TypeVectorAnyGeometry]))
+                                                              [QgsProcessing.SourceType.TypeVectorAnyGeometry]))
         self.addParameter(QgsProcessingParameterString(NAME, "Order name", defaultValue="Tasking order"))
         self.addParameter(QgsProcessingParameterDateTime(START, "Acquisition start", optional=True))
         self.addParameter(QgsProcessingParameterDateTime(END, "Acquisition end", optional=True))
@@ -134,7 +134,8 @@ class _OrdersAlgorithm(TaskingAlgorithm):
                                                        multiLine=True, optional=True))
         self.add_extra_parameters()
         title = "Estimated AOIs" if self.kind == "estimate" else "Placed AOIs"
-        self.addParameter(QgsProcessingParameterFeatureSink(OUTPUT, title, QgsProcessing.TypeVectorAnyGeometry))
+        self.addParameter(
+            QgsProcessingParameterFeatureSink(OUTPUT, title, QgsProcessing.SourceType.TypeVectorAnyGeometry))
 
     def add_extra_parameters(self):
         pass
@@ -259,7 +260,7 @@ class _OrdersAlgorithm(TaskingAlgorithm):
             geometry.convertToMultiType()
             feature.setGeometry(geometry)
         feature.setAttributes([index + 1, aoi.feature_id, aoi.part_index + 1, round(aoi.area_km2, 6), *values])
-        sink.addFeature(feature, QgsFeatureSink.FastInsert)
+        sink.addFeature(feature, QgsFeatureSink.Flag.FastInsert)
 
 
 def _label(aoi) -> str:
