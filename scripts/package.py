@@ -5,7 +5,13 @@ with exactly what the plugin needs at run time plus LICENSE: no tests, venvs, ca
 development files. CHANGELOG.md is the one source of the changelog: its release sections
 are written into the packaged metadata.txt as the ``changelog=`` entry.
 
-Standard library only, so `make package` runs with Debian's python3 and no venv.
+Standard library only, so `make package` runs with Debian's python3 and no venv. Why not qgis-plugin-ci
+(opengisch, on PyPI), the usual packager: it builds with `git archive` of a plugin subfolder, whereas this
+repository's root is the plugin folder; it writes metadata.txt in the working tree and then undoes uncommitted
+changes (`git checkout -- .` or `git reset --hard`), which would throw away work in progress in a shared checkout;
+it needs the changes committed first; and it brings GitPython, PyGithub and pyqt5ac for release steps (GitHub
+uploads, .qrc compiling, translations) that this project does not use. The part it would do here, a zip of the
+runtime files with CHANGELOG.md in metadata.txt, is the hundred lines below.
 """
 import argparse
 import configparser
