@@ -8,7 +8,7 @@ and what it warns about (``QRegExp``, ``desktop()``, ``QFontMetrics.width()``, `
 four-argument ``addAction``, compiled resources). A few facts of Qt6 and of QGIS 4's
 ``qgis.PyQt`` that the script leaves to people are checked too: QFlags classes such as
 ``Qt.Alignment`` are gone from PyQt6, classes Qt6 removed or moved to QtGui, old-style
-``SIGNAL()``/``SLOT()`` connections.
+``SIGNAL()``/``SLOT()`` connections; run with PyQt6 bindings, any ``QtClass.name`` PyQt6 lacks.
 
 Enums are judged by looking at the classes themselves, as the migration script does: each
 imported Qt or QGIS name is imported here and ``Owner.Member`` is reported when ``Member`` is an
@@ -317,11 +317,13 @@ class FileChecker(ast.NodeVisitor):
             return
         if not isinstance(owner, type) or _is_enum_type(owner):
             return
+        shown_owner = ".".join(parts[:-1])
         try:
             value = getattr(owner, member)
         except AttributeError:
+            if getattr(owner, "__module__", "").startswith("PyQt6."):
+                self.report(node, "Q6017", f"{shown_owner}.{member} does not exist in PyQt6")
             return
-        shown_owner = ".".join(parts[:-1])
         if _is_enum_member(value) and not _is_enum_type(value):
             enum_name = type(value).__name__
             if getattr(owner, enum_name, None) is type(value):
