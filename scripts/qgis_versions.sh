@@ -71,15 +71,27 @@ unmount_all() {
 trap unmount_all EXIT
 trap 'unmount_all; exit 130' INT TERM
 
+remove_root() {
+    # Never delete through a bind mount into the host's /dev or /sys: refuse while anything is mounted below.
+    local root=$1
+    if grep -q " $root/" /proc/mounts; then
+        echo "Not removing $root: something is still mounted below it." >&2
+        return 1
+    fi
+    rm -rf "$root"
+}
+
 mount_into() {
     local root=$1 target
-    for target in proc sys dev dev/pts; do
+    for target in proc sys dev dev/pts dev/shm; do
         mkdir -p "$root/$target"
         case "$target" in
             proc) mount -t proc proc "$root/proc" ;;
             sys) mount --bind /sys "$root/sys" ;;
             dev) mount --bind /dev "$root/dev" ;;
             dev/pts) mount --bind /dev/pts "$root/dev/pts" ;;
+            # a shared memory of its own (Xvfb, Qt and multiprocessing use it), not the host's
+            dev/shm) mount -t tmpfs -o mode=1777,size=2g shm "$root/dev/shm" ;;
         esac
         mounted+=("$root/$target")
     done
@@ -112,7 +124,7 @@ copy_tree_into() {
 build_chroot() {
     local suite=$1 tarball=$2 root="$WORK_DIR/build-$suite"
     echo "[$suite] building a Debian $suite chroot from $MIRROR (cold start: about ten minutes)"
-    rm -rf "$root"
+    remove_root "$root"
     mkdir -p "$root"
     if ! debootstrap --variant=minbase --include="$BASE_PACKAGES" "$suite" "$root" "$MIRROR" \
             > "$WORK_DIR/debootstrap-$suite.log" 2>&1; then
@@ -133,77 +145,83 @@ build_chroot() {
     unmount_all
     echo "[$suite] packing the prepared chroot into $tarball"
     tar -C "$root" --zstd -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
-    rm -rf "$root"
+    remove_root "$root"
 }
 
-declare -A result_of
-declare -A seconds_of
-overall=0
-for suite in "${suites[@]}"; do
-    started=$(date +%s)
-    tarball="$CACHE_DIR/qgis-$suite-r$RECIPE.tar.zst"
-    root="$WORK_DIR/$suite"
-    echo "==== QGIS ${QGIS_OF[$suite]} (Debian $suite)"
-    if [ ! -f "$tarball" ] && ! build_chroot "$suite" "$tarball"; then
-        result_of[$suite]="could not be built (see above): NOT TESTED"
-        seconds_of[$suite]=$(( $(date +%s) - started ))
-        overall=1
-        continue
-    fi
-    rm -rf "$root"
-    mkdir -p "$root"
-    tar -C "$root" --zstd -xf "$tarball"
-    # the venvs built inside stay; everything else of the tree is copied anew (deleted files must not linger)
-    find "$root/src" -mindepth 1 -maxdepth 1 ! -name '.venv*' -exec rm -rf {} +
-    mount_into "$root"
-    copy_tree_into "$root"
-    # The project's set-up as it is now: packages or test tools added since the tarball was packed are
-    # installed, and the tarball is packed again so that the next run starts from them.
-    fingerprint='cat /var/lib/dpkg/status /src/.venv*/.requirements-stamp 2>/dev/null | md5sum'
-    before=$(in_chroot "$root" "$fingerprint")
-    if ! in_chroot "$root" "cd /src && scripts/setup.sh"; then
-        unmount_all
-        result_of[$suite]="set-up failed inside the chroot: NOT TESTED"
-        seconds_of[$suite]=$(( $(date +%s) - started ))
-        overall=1
-        continue
-    fi
-    if [ "$(in_chroot "$root" "$fingerprint")" != "$before" ]; then
-        echo "[$suite] the set-up changed; packing the chroot again into $tarball"
-        in_chroot "$root" "apt-get clean"
-        unmount_all
-        tar -C "$root" --zstd -cf "$tarball.tmp" --exclude=./proc/* --exclude=./sys/* --exclude=./dev/* . \
-            && mv "$tarball.tmp" "$tarball"
+# The whole run is one function, called on the last line: bash has then read every line before it runs
+# any, so editing this file while a run is under way cannot change what that run does.
+main() {
+    declare -gA result_of
+    declare -gA seconds_of
+    overall=0
+    for suite in "${suites[@]}"; do
+        started=$(date +%s)
+        tarball="$CACHE_DIR/qgis-$suite-r$RECIPE.tar.zst"
+        root="$WORK_DIR/$suite"
+        echo "==== QGIS ${QGIS_OF[$suite]} (Debian $suite)"
+        if [ ! -f "$tarball" ] && ! build_chroot "$suite" "$tarball"; then
+            result_of[$suite]="could not be built (see above): NOT TESTED"
+            seconds_of[$suite]=$(( $(date +%s) - started ))
+            overall=1
+            continue
+        fi
+        remove_root "$root"
+        mkdir -p "$root"
+        tar -C "$root" --zstd -xf "$tarball"
+        # the venvs built inside stay; everything else of the tree is copied anew (deleted files must not linger)
+        find "$root/src" -mindepth 1 -maxdepth 1 ! -name '.venv*' -exec rm -rf {} +
         mount_into "$root"
-    fi
-    version=$(in_chroot "$root" "/usr/bin/python3 -c 'from qgis.core import Qgis; print(Qgis.QGIS_VERSION)'" 2>/dev/null \
-        || echo "unknown")
-    echo "[$suite] QGIS $version, $(in_chroot "$root" "/usr/bin/python3 --version" 2>&1)"
-    status=0
-    in_chroot "$root" "cd /src && make test" 2>&1 | tee "$WORK_DIR/test-$suite.log" || status=$?
-    summary=$(grep -E '^total: ' "$WORK_DIR/test-$suite.log" | tail -1 || true)
-    if [ "$status" -ne 0 ]; then
-        overall=1
-        result_of[$suite]="QGIS $version: FAILED (${summary:-no summary: the run stopped early})"
-    else
-        result_of[$suite]="QGIS $version: ${summary:-passed}"
-    fi
-    if $run_bench; then
-        in_chroot "$root" "cd /src && make bench" 2>&1 | tee "$WORK_DIR/bench-$suite.log" || {
-            overall=1; result_of[$suite]+=" (benchmarks failed)"; }
-    fi
-    # Artefacts (screenshots of the desktop tests) come back to the clone, under the suite's name.
-    if [ -d "$root/src/test-artifacts" ]; then
-        mkdir -p "test-artifacts/$suite"
-        cp -r "$root/src/test-artifacts/." "test-artifacts/$suite/"
-    fi
-    unmount_all
-    rm -rf "$root"
-    seconds_of[$suite]=$(( $(date +%s) - started ))
-done
+        copy_tree_into "$root"
+        # The project's set-up as it is now: packages or test tools added since the tarball was packed are
+        # installed, and the tarball is packed again so that the next run starts from them.
+        fingerprint='cat /var/lib/dpkg/status /src/.venv*/.requirements-stamp 2>/dev/null | md5sum'
+        before=$(in_chroot "$root" "$fingerprint")
+        if ! in_chroot "$root" "cd /src && scripts/setup.sh"; then
+            unmount_all
+            result_of[$suite]="set-up failed inside the chroot: NOT TESTED"
+            seconds_of[$suite]=$(( $(date +%s) - started ))
+            overall=1
+            continue
+        fi
+        if [ "$(in_chroot "$root" "$fingerprint")" != "$before" ]; then
+            echo "[$suite] the set-up changed; packing the chroot again into $tarball"
+            in_chroot "$root" "apt-get clean"
+            unmount_all
+            tar -C "$root" --zstd -cf "$tarball.tmp" --exclude=./proc/* --exclude=./sys/* --exclude=./dev/* . \
+                && mv "$tarball.tmp" "$tarball"
+            mount_into "$root"
+        fi
+        version=$(in_chroot "$root" "/usr/bin/python3 -c 'from qgis.core import Qgis; print(Qgis.QGIS_VERSION)'" 2>/dev/null \
+            || echo "unknown")
+        echo "[$suite] QGIS $version, $(in_chroot "$root" "/usr/bin/python3 --version" 2>&1)"
+        status=0
+        in_chroot "$root" "cd /src && make test" 2>&1 | tee "$WORK_DIR/test-$suite.log" || status=$?
+        summary=$(grep -E '^total: ' "$WORK_DIR/test-$suite.log" | tail -1 || true)
+        if [ "$status" -ne 0 ]; then
+            overall=1
+            result_of[$suite]="QGIS $version: FAILED (${summary:-no summary: the run stopped early})"
+        else
+            result_of[$suite]="QGIS $version: ${summary:-passed}"
+        fi
+        if $run_bench; then
+            in_chroot "$root" "cd /src && make bench BENCHES='tests/bench/bench_aoi.py tests/bench/bench_sync.py'" 2>&1 | tee "$WORK_DIR/bench-$suite.log" || {
+                overall=1; result_of[$suite]+=" (benchmarks failed)"; }
+        fi
+        # Artefacts (screenshots of the desktop tests) come back to the clone, under the suite's name.
+        if [ -d "$root/src/test-artifacts" ]; then
+            mkdir -p "test-artifacts/$suite"
+            cp -r "$root/src/test-artifacts/." "test-artifacts/$suite/"
+        fi
+        unmount_all
+        remove_root "$root" || true
+        seconds_of[$suite]=$(( $(date +%s) - started ))
+    done
 
-echo "==== QGIS versions"
-for suite in "${suites[@]}"; do
-    printf '%-9s %s (%ss)\n' "$suite" "${result_of[$suite]}" "${seconds_of[$suite]}"
-done
-exit $overall
+    echo "==== QGIS versions"
+    for suite in "${suites[@]}"; do
+        printf '%-9s %s (%ss)\n' "$suite" "${result_of[$suite]}" "${seconds_of[$suite]}"
+    done
+    return $overall
+}
+
+main "$@"; exit $?
