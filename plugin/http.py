@@ -16,18 +16,22 @@ from __future__ import annotations
 
 import contextvars
 import email.utils
+import http.client
 import ipaddress
 import json
 import logging
 import re
+import socket
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping, Optional, Tuple, Union
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
+import urllib3
+from requests.utils import requote_uri
 
 logger = logging.getLogger(__name__)
 
@@ -37,13 +41,36 @@ RETRY_STATUSES = frozenset({429, 502, 503, 504})
 RETRY_STATUSES_FOR_READS = RETRY_STATUSES | {500}
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
+#: The one redaction list: query parameters whose values never reach a message or a log line (compared
+#: lower-cased). Beside keys, tokens and passwords it holds the signing parameters of signed storage URLs:
+#: AWS S3 (X-Amz-*), Google Cloud Storage (V4 X-Goog-*, V2 GoogleAccessId/Signature), Azure SAS (sig, and the
+#: user-delegation key fields skoid/sktid/sks/skv/skt/ske; the others, such as se/sv/sp, only say when and
+#: what, and are kept so a message still shows when a link expired).
 SENSITIVE_QUERY_KEYS = frozenset({
-    "api_key", "apikey", "api-key", "key", "token", "access_token", "refresh_token", "id_token",
-    "password", "passwd", "secret", "client_secret", "signature", "sig", "code",
-    "x-amz-signature", "x-amz-credential", "x-amz-security-token", "auth", "authorization",
+    "api_key", "apikey", "api-key", "key", "token", "access_token", "access-token", "accesstoken",
+    "refresh_token", "refresh-token", "id_token", "id-token", "jwt", "bearer", "session", "sessionid",
+    "password", "passwd", "pwd", "secret", "client_secret", "signature", "sig", "code", "auth", "authorization",
+    "credential", "credentials",
+    "x-amz-signature", "x-amz-credential", "x-amz-security-token",
+    "x-goog-signature", "x-goog-credential", "googleaccessid",
+    "skoid", "sktid", "sks", "skv", "skt", "ske",
 })
 REDACTED = "***"
 MAX_PROVIDER_MESSAGE_CHARS = 500
+
+# Limits of what one request may cost, whatever the server does (documented in the README's reliability notes).
+#: An answer read into memory (JSON, an error body) larger than this is refused; Content-Length is looked at
+#: first, so a larger announced answer is refused before any of it is read.
+MAX_JSON_BYTES = 64 * 1024 * 1024
+#: JSON nested deeper than this is refused (real answers nest about ten levels; schemas a few dozen).
+MAX_JSON_DEPTH = 128
+#: Everything one ``request`` does — attempts, redirects, backoff waits and reading the answer — ends within
+#: this many seconds: the read timeout bounds a single read, a server sending one byte at a time is cut here.
+DEFAULT_DEADLINE_SECONDS = 300.0
+MAX_REDIRECTS = 10
+#: A listing that sends this many empty pages in a row, each linking to yet another page, is refused.
+MAX_EMPTY_PAGES = 5
+BODY_CHUNK_BYTES = 1 << 16
 
 
 # ---------------------------------------------------------------------------------------------
@@ -129,6 +156,19 @@ class RequestCancelled(ProviderError):  # noqa: N818 (reads as a sentence at the
     def __init__(self, connection_name: str, user_message: str, attempts: int = 0):
         super().__init__(connection_name, user_message)
         self.attempts = attempts
+
+
+class CrossOriginRefused(ProviderError):  # noqa: N818 (reads as a sentence at the except site)
+    """An answer pointed to another origin (scheme, host, port) in a way that would carry this connection's
+    credentials or request body there: a paging link, or a redirect that keeps the request's body."""
+
+
+class AnswerTooLarge(UnreadableResponse):  # noqa: N818 (reads as a sentence at the except site)
+    """The answer is larger than ``MAX_JSON_BYTES`` (or the session's ``max_json_bytes``)."""
+
+
+class AnswerTooDeep(UnreadableResponse):  # noqa: N818 (reads as a sentence at the except site)
+    """The answer's JSON nests deeper than ``MAX_JSON_DEPTH``."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -297,6 +337,77 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
+# ---------------------------------------------------------------------------------------------
+# Origins: where credentials may go
+# ---------------------------------------------------------------------------------------------
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def url_origin(url: str) -> tuple:
+    """(scheme, host, port) of a URL, the default port filled in: credentials belong to one of these."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return ("", url, None)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), port or _DEFAULT_PORTS.get(scheme)
+
+
+def _origin_text(origin: tuple) -> str:
+    scheme, host, port = origin
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}" + ("" if port == _DEFAULT_PORTS.get(scheme) else f":{port}")
+
+
+def follow_link(current_url: str, href: str, connection_name: str, what: str = "the next page") -> str:
+    """The absolute address of a link an answer gave (a paging ``next``, a ``Location``), when it stays on
+    the origin of the answer that gave it; a link elsewhere raises ``CrossOriginRefused``: following it would
+    send this connection's credentials to a host they were not meant for, and no API the plugin speaks
+    documents paging to another host."""
+    target = requote_uri(urljoin(current_url, href))
+    origin, here = url_origin(target), url_origin(current_url)
+    if origin != here:
+        raise CrossOriginRefused(
+            connection_name,
+            f"{connection_name} answered with a link to {what} at another address ({_origin_text(origin)}, not "
+            f"{_origin_text(here)}); the plugin does not send this connection's credentials elsewhere, so it "
+            f"stopped there. Check the connection's address, or tell the provider.")
+    return target
+
+
+class PageTrail:
+    """The checks every provider's paging shares: each ``next`` link stays on its origin (``follow_link``),
+    a link back to a page already read ends the listing, and ``MAX_EMPTY_PAGES`` empty pages in a row that
+    still link onwards end it with a sentence (not quietly: the listing must not be taken as complete)."""
+
+    def __init__(self, connection_name: str, what: str, max_empty_pages: int = MAX_EMPTY_PAGES):
+        self.connection_name = connection_name
+        self.what = what
+        self.max_empty_pages = max_empty_pages
+        self._seen: set = set()
+        self._empty_run = 0
+
+    def follow(self, current_url: str, href: str, item_count: int, marker: Any = None) -> Optional[str]:
+        """The next page's address, or None when the link leads back to a page already read.
+        ``marker`` identifies a page when the address alone does not (a link with a method and body)."""
+        target = follow_link(current_url, href, self.connection_name, f"the next page of {self.what}")
+        self._empty_run = self._empty_run + 1 if item_count == 0 else 0
+        if self._empty_run >= self.max_empty_pages:
+            raise UnreadableResponse(
+                self.connection_name,
+                f"{self.connection_name} answered {self._empty_run} empty pages of {self.what} in a row, each "
+                f"linking to yet another page; stopped reading there so the list is not taken as complete. "
+                f"Try again later.")
+        key = (target, marker)
+        if key in self._seen:
+            logger.warning("Paging of %s links back to a page already read; stopping", self.what)
+            return None
+        self._seen.add(key)
+        return target
+
+
 def _product_token(text: str) -> str:
     # HTTP headers travel as latin-1 and a product token holds no spaces: QGIS's own version
     # string ("3.22.16-Białowieża") would otherwise make every request fail to encode.
@@ -441,7 +552,9 @@ def _error_body(response: requests.Response) -> Any:
     if not text.strip():
         return ""
     try:
-        return json.loads(text)
+        return decode_json(response.content)
+    except JsonTooDeep:
+        return ""  # nothing a person could read
     except ValueError:
         return text
 
@@ -507,11 +620,18 @@ class TaskingSession:
                  timeout: Tuple[float, float] = (5.0, 30.0), max_retries: int = 4,
                  backoff_factor: float = 0.5, max_backoff: float = 30.0, max_total_wait: float = 60.0,
                  auth: Optional[Callable] = None, sleep: Callable[[float], None] = time.sleep,
-                 cancelled: Optional[CancelSignal] = None):
+                 cancelled: Optional[CancelSignal] = None, deadline: float = DEFAULT_DEADLINE_SECONDS,
+                 max_json_bytes: int = MAX_JSON_BYTES):
         if max_retries < 0 or backoff_factor < 0 or max_backoff < 0 or max_total_wait < 0:
             raise ValueError("retry limits must not be negative")
+        if deadline <= 0 or max_json_bytes <= 0:
+            raise ValueError("the deadline and the answer size limit must be positive")
         self.connection_name = connection_name
         self.timeout = timeout
+        self.deadline = deadline
+        self.max_json_bytes = max_json_bytes
+        # Origins the credentials may go to (None: the origin of each request's own address).
+        self.credential_origins: Optional[frozenset] = None
         self.max_retries = max_retries
         self.backoff_factor = backoff_factor
         self.max_backoff = max_backoff
@@ -542,6 +662,12 @@ class TaskingSession:
     def proxy(self) -> Optional[ProxyConfig]:
         return self._session.proxy
 
+    def bind_credentials(self, *urls: str) -> None:
+        """Send credentials (the ``auth`` object's headers, ``Authorization``, ``X-API-Key``...) only to the
+        origins of these URLs: a request to any other address — a link an answer gave, a signed download
+        URL — goes without them, whichever provider code makes it."""
+        self.credential_origins = frozenset(url_origin(url) for url in urls if url)
+
     def close(self) -> None:
         self._session.close()
 
@@ -561,15 +687,24 @@ class TaskingSession:
         idempotent requests are retried. With ``expect_json`` a successful answer with a body that
         is not JSON raises ``UnreadableResponse``; with ``items_key`` too, the body is a listing whose
         items' texts are kept (``listing``).
+
+        Every request ends within the session's ``deadline`` (attempts, redirects, waits and reading the
+        answer together); an answer is read into memory only up to ``max_json_bytes``. With ``stream=True``
+        the answer's body is left to the caller (``download_to``). Redirects are followed here, hop by hop:
+        a hop to another origin goes without credentials, and one that would carry the request's body
+        there (307/308) is refused (``CrossOriginRefused``).
         """
         method = method.upper()
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
         _check_verify(kwargs.get("verify", True))
         kwargs.setdefault("timeout", self.timeout)
+        stream = bool(kwargs.pop("stream", False))
+        follow_redirects = bool(kwargs.pop("allow_redirects", True))
         require_secure_url(url, self.connection_name)
         retry_statuses = RETRY_STATUSES_FOR_READS if method in READ_METHODS else RETRY_STATUSES
         safe_url = redact_url(url)
+        deadline_at = time.monotonic() + self.deadline
 
         attempt = 0
         waited = 0.0
@@ -578,14 +713,20 @@ class TaskingSession:
             attempt += 1
             if self._cancel_requested():
                 raise self._cancelled_error(method, safe_url, attempt - 1, last_problem)
+            if time.monotonic() >= deadline_at:
+                raise self._deadline_error(method, safe_url)
             started = time.monotonic()
             try:
-                response = self._session.request(method, url, **kwargs)
+                response = self._exchange(method, url, kwargs, deadline_at, follow_redirects)
+                if not stream:
+                    self._read_body(response, method, safe_url, deadline_at)
             except requests.RequestException as exc:
+                if time.monotonic() >= deadline_at:
+                    raise self._deadline_error(method, safe_url) from None
                 error = self._error_from_exception(exc, method, safe_url, kwargs["timeout"])
                 if idempotent and not isinstance(error, (TlsVerificationFailed, ProxyRejected)):
                     delay = self._backoff(attempt)
-                    if self._may_retry(attempt, waited, delay):
+                    if self._may_retry(attempt, waited, delay, deadline_at):
                         logger.info("%s %s failed (%s); retry %d in %.1f s", method, safe_url,
                                     type(error).__name__, attempt, delay)
                         last_problem = _PROBLEMS.get(type(error), "it failed")
@@ -598,14 +739,17 @@ class TaskingSession:
 
             status = response.status_code
             if status < 400:
-                if expect_json:
+                if expect_json and not stream:
                     try:
                         self._check_json(response, method, safe_url, items_key)
+                    except (AnswerTooDeep, AnswerTooLarge):
+                        raise  # reading it again gives the same answer
                     except UnreadableResponse:
                         # A garbled read is usually a passing fault (a proxy, a cut connection):
                         # read once more before giving up. Writes are never repeated.
                         delay = self._backoff(attempt)
-                        if method in READ_METHODS and attempt == 1 and self._may_retry(attempt, waited, delay):
+                        if method in READ_METHODS and attempt == 1 and self._may_retry(attempt, waited, delay,
+                                                                                        deadline_at):
                             logger.info("%s %s answered something unreadable; reading it once more", method,
                                         safe_url)
                             last_problem = "it answered something unreadable"
@@ -615,13 +759,18 @@ class TaskingSession:
                         raise
                 return response
 
+            if stream:  # the error body is read for its message, within the same limits
+                try:
+                    self._read_body(response, method, safe_url, deadline_at)
+                except (requests.RequestException, ProviderError):
+                    response._content, response._content_consumed = b"", True
             if idempotent and status in retry_statuses:
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 if retry_after is not None and retry_after > self.max_backoff:
                     # Waiting less than the provider asked only earns another refusal.
                     raise self._error_from_response(response, method, safe_url, retry_after)
                 delay = retry_after if retry_after is not None else self._backoff(attempt)
-                if self._may_retry(attempt, waited, delay):
+                if self._may_retry(attempt, waited, delay, deadline_at):
                     logger.info("%s %s answered %d; retry %d in %.1f s",
                                 method, safe_url, status, attempt, delay)
                     response.close()
@@ -631,6 +780,44 @@ class TaskingSession:
                     continue
                 raise self._error_from_response(response, method, safe_url, retry_after)
             raise self._error_from_response(response, method, safe_url, None)
+
+    def download_to(self, url: str, handle, *, what: str, headers: Optional[dict] = None,
+                    on_chunk: Optional[Callable[[int, Optional[int]], None]] = None,
+                    chunk_bytes: int = BODY_CHUNK_BYTES) -> int:
+        """GET ``url`` and write its body into the open binary file ``handle``; the number of bytes written.
+
+        ``what`` names the file in sentences. An answer that breaks off (a dropped connection, a chunked
+        body cut short, fewer bytes than its Content-Length: urllib3 2 raises where urllib3 1 returned a
+        short body) raises ``ProviderUnreachable``, one that stalls past the read timeout ``ProviderTimeout``:
+        never a raw ``requests``/``urllib3`` exception. ``on_chunk(done, total)`` runs after each write; what
+        it raises (a cancellation) passes through, as do errors writing ``handle``.
+        """
+        safe_url = redact_url(url)
+        response = self.request("GET", url, expect_json=False, stream=True, headers=headers)
+        length = response.headers.get("Content-Length", "")
+        total = int(length) if length.strip().isdigit() else None
+        done = 0
+        try:
+            chunks = response.iter_content(chunk_bytes)
+            while True:
+                try:
+                    chunk = next(chunks)
+                except StopIteration:
+                    break
+                except (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException,
+                        OSError) as exc:
+                    raise self._interrupted_error(exc, what, safe_url, done, total) from None
+                handle.write(chunk)
+                done += len(chunk)
+                if on_chunk is not None:
+                    on_chunk(done, total)
+        finally:
+            response.close()
+        if total is not None and done != total:
+            raise ProviderUnreachable(
+                self.connection_name, f"the download of {what} from {self.connection_name} stopped after {done} "
+                                      f"of {total} bytes: the connection broke off; try again (GET {safe_url})")
+        return done
 
     def json(self, method: str, url: str, **kwargs) -> Any:
         """Send a request and return its parsed JSON body (None for an empty 204/205)."""
@@ -659,8 +846,116 @@ class TaskingSession:
     def _backoff(self, attempt: int) -> float:
         return min(self.max_backoff, self.backoff_factor * (2 ** (attempt - 1)))
 
-    def _may_retry(self, attempt: int, waited: float, delay: float) -> bool:
+    def _may_retry(self, attempt: int, waited: float, delay: float, deadline_at: Optional[float] = None) -> bool:
+        if deadline_at is not None and time.monotonic() + delay >= deadline_at:
+            return False
         return attempt <= self.max_retries and waited + delay <= self.max_total_wait
+
+    def _exchange(self, method: str, url: str, kwargs: dict, deadline_at: float,
+                  follow_redirects: bool = True) -> requests.Response:
+        """One attempt: send, and follow redirects hop by hop; the response's body is not read yet.
+
+        Credentials belong to an origin (scheme, host, port): the first address's, or those named by
+        ``bind_credentials``. A hop to another origin goes without the ``auth`` object, without any header but
+        ``_CROSS_ORIGIN_HEADERS`` and without cookies passed in — whatever the redirect's code and method
+        (``requests`` itself strips only ``Authorization``). A 307/308 would send the request's body again:
+        to another origin that is refused (a token request's body holds the user name and password)."""
+        first = url_origin(url)
+        hop = dict(kwargs)
+        if self.credential_origins is not None and first not in self.credential_origins:
+            hop = self._without_credentials(hop)
+        for _hop in range(MAX_REDIRECTS + 1):
+            hop["timeout"] = _bounded_timeout(kwargs["timeout"], deadline_at)
+            response = self._session.request(method, url, allow_redirects=False, stream=True, **hop)
+            if not (follow_redirects and response.is_redirect):
+                return response
+            status = response.status_code
+            target = requote_uri(urljoin(response.url, self._session.get_redirect_target(response)))
+            response.close()  # its body is not read: a redirect's body is nobody's business
+            method, hop = _redirected(method, hop, status)
+            origin = url_origin(target)
+            if origin != first:
+                if _carries_body(hop):
+                    name = self.connection_name
+                    raise CrossOriginRefused(
+                        name, f"{name} redirected a request that carries data ({method} {redact_url(url)}, HTTP "
+                              f"{status}) to another address, {_origin_text(origin)}; the plugin does not send "
+                              f"this connection's data or credentials elsewhere, so it was not sent there. Check "
+                              f"the connection's address.")
+                hop = self._without_credentials(hop)
+            logger.debug("%s %s redirected (HTTP %d) to %s", method, redact_url(url), status, redact_url(target))
+            url = target
+        raise requests.TooManyRedirects(f"more than {MAX_REDIRECTS} redirects")
+
+    def _without_credentials(self, kwargs: dict) -> dict:
+        kwargs = dict(kwargs)
+        kwargs["auth"] = _no_auth  # not None: requests would use the session's auth (or .netrc) instead
+        kwargs.pop("cookies", None)
+        headers = {k: v for k, v in (kwargs.get("headers") or {}).items() if k.lower() in _CROSS_ORIGIN_HEADERS}
+        for name in self._session.headers:
+            if name.lower() not in _CROSS_ORIGIN_HEADERS:
+                headers[name] = None  # requests drops a session header given as None
+        kwargs["headers"] = headers
+        return kwargs
+
+    def _read_body(self, response: requests.Response, method: str, safe_url: str, deadline_at: float) -> None:
+        """Read the answer into ``response.content``: at most ``max_json_bytes`` (an announced larger answer
+        is refused before reading), and no later than the deadline (``_Watchdog``)."""
+        limit = self.max_json_bytes
+        length = response.headers.get("Content-Length", "")
+        if length.strip().isdigit() and int(length) > limit:
+            response.close()
+            raise self._too_large_error(method, safe_url, response.status_code)
+        watchdog = _Watchdog(response, deadline_at - time.monotonic())
+        chunks = []
+        size = 0
+        try:
+            for chunk in response.iter_content(BODY_CHUNK_BYTES):
+                size += len(chunk)
+                if size > limit:
+                    response.close()
+                    raise self._too_large_error(method, safe_url, response.status_code)
+                chunks.append(chunk)
+        except requests.RequestException:
+            response.close()
+            if watchdog.fired:
+                raise self._deadline_error(method, safe_url) from None
+            raise
+        finally:
+            watchdog.cancel()
+        if watchdog.fired:  # urllib3 1 returns what it had when the connection is shut
+            response.close()
+            raise self._deadline_error(method, safe_url)
+        response._content = b"".join(chunks)
+        response._content_consumed = True
+        response.close()  # the whole body was read: this hands the connection back to the pool
+
+    def _too_large_error(self, method: str, safe_url: str, status: Optional[int]) -> AnswerTooLarge:
+        name = self.connection_name
+        return AnswerTooLarge(
+            name, f"the provider {name} answered with more data than the plugin reads at once (larger than "
+                  f"{self.max_json_bytes // (1024 * 1024)} MB) to {method} {safe_url}; it was not read. Ask for "
+                  f"less (a smaller page or area), or tell the provider.", status)
+
+    def _deadline_error(self, method: str, safe_url: str) -> ProviderTimeout:
+        name = self.connection_name
+        return ProviderTimeout(
+            name, f"{name} did not finish answering within {self.deadline:g} s, the most one request may take; "
+                  f"it may be overloaded or the connection very slow, try again later ({method} {safe_url})")
+
+    def _interrupted_error(self, exc: BaseException, what: str, safe_url: str, done: int,
+                           total: Optional[int]) -> ProviderError:
+        name = self.connection_name
+        logger.debug("Download GET %s broke off after %d bytes: %s", safe_url, done, type(exc).__name__)
+        got = f"{done} of {total} bytes" if total is not None else f"{done} bytes"
+        if _is_read_timeout(exc):
+            read_timeout = self.timeout[1] if isinstance(self.timeout, tuple) else self.timeout
+            return ProviderTimeout(
+                name, f"the download of {what} from {name} stalled after {got}: nothing arrived for "
+                      f"{read_timeout} s; try again (GET {safe_url})")
+        return ProviderUnreachable(
+            name, f"the download of {what} from {name} broke off after {got}: the connection was interrupted; "
+                  f"try again (GET {safe_url})")
 
     def _cancel_requested(self) -> bool:
         return (self._cancelled is not None and self._cancelled()) or cancellation_requested()
@@ -701,6 +996,12 @@ class TaskingSession:
                 decoded, texts = decode_listing(response.content, items_key)
                 setattr(response, _DECODED_ATTRIBUTE, decoded)
                 setattr(response, _ITEM_TEXTS_ATTRIBUTE, texts)
+        except JsonTooDeep:
+            raise AnswerTooDeep(
+                self.connection_name,
+                f"the provider {self.connection_name} answered something unreadable to {method} {safe_url}: "
+                f"its JSON is nested deeper than {MAX_JSON_DEPTH} levels, which no answer of this API is",
+                response.status_code) from None
         except NonFiniteNumber:
             raise UnreadableResponse(
                 self.connection_name,
@@ -794,6 +1095,98 @@ class TaskingSession:
                                          f"{method} {safe_url})")
 
 
+#: Headers that may go to another origin on a redirect; every other one (Authorization, X-API-Key, whatever
+#: an auth object or a caller added) stays with the origin it was meant for.
+_CROSS_ORIGIN_HEADERS = frozenset({
+    "user-agent", "accept", "accept-encoding", "accept-language", "connection", "content-type", "range",
+    "if-none-match", "if-modified-since", "cache-control",
+})
+
+
+def _no_auth(request):
+    return request
+
+
+def _redirected(method: str, kwargs: dict, status: int) -> tuple:
+    """(method, request arguments) of the next hop, as browsers and ``requests`` do: 303 (and 302, and a
+    301 of a POST) becomes a GET without body; 307/308 repeat the request as it was."""
+    if status in (302, 303) and method != "HEAD":
+        method = "GET"
+    elif status == 301 and method == "POST":
+        method = "GET"
+    if status not in (307, 308):
+        kwargs = {k: v for k, v in kwargs.items() if k not in ("data", "json", "files")}
+        if kwargs.get("headers"):
+            kwargs["headers"] = {k: v for k, v in kwargs["headers"].items() if k.lower() != "content-type"}
+    return method, kwargs
+
+
+def _carries_body(kwargs: dict) -> bool:
+    return kwargs.get("json") is not None or bool(kwargs.get("data")) or bool(kwargs.get("files"))
+
+
+def _bounded_timeout(timeout: Any, deadline_at: float) -> Any:
+    """The (connect, read) timeout, neither longer than what is left before the deadline."""
+    left = max(0.001, deadline_at - time.monotonic())
+    if isinstance(timeout, tuple):
+        return tuple(left if t is None else min(t, left) for t in timeout)
+    return left if timeout is None else min(timeout, left)
+
+
+def _is_read_timeout(exc: BaseException) -> bool:
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, socket.timeout)):
+            return True
+        inner = [a for a in getattr(exc, "args", ()) if isinstance(a, BaseException)]
+        exc = inner[0] if inner else (exc.__cause__ or exc.__context__)
+        seen += 1
+    return False
+
+
+def _socket_of(response: requests.Response) -> Optional[socket.socket]:
+    raw = getattr(response, "raw", None)
+    connection = getattr(raw, "connection", None) or getattr(raw, "_connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is None:  # http.client's socket file (urllib3 1 and 2 keep it there as well)
+        sock = getattr(getattr(getattr(getattr(raw, "_fp", None), "fp", None), "raw", None), "_sock", None)
+    return sock if isinstance(sock, socket.socket) else None
+
+
+class _Watchdog:
+    """Shuts the connection of an answer still being read when its request's deadline passes.
+
+    A read timeout bounds one read only, and a read asks for a whole chunk: a server sending a byte now and
+    then would hold the reader for as long as it likes. Shutting the socket from a timer thread ends the
+    read at once, on every platform; the reader then sees ``fired``. One short-lived timer per answer read.
+    """
+
+    def __init__(self, response: requests.Response, seconds: float):
+        self.fired = False
+        self._timer: Optional[threading.Timer] = None
+        sock = _socket_of(response)
+        if sock is None:
+            return  # nothing left to wait for on a socket (or none this code can reach)
+        if seconds <= 0:
+            self._fire(sock)
+            return
+        self._timer = threading.Timer(seconds, self._fire, (sock,))
+        self._timer.name = "tasking-deadline"
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self, sock: socket.socket) -> None:
+        self.fired = True
+        try:
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+
 _DECODED_ATTRIBUTE = "_tasking_decoded_json"
 _ITEM_TEXTS_ATTRIBUTE = "_tasking_item_texts"
 # An exponent of three digits or more may overflow a float (1e999 reads as infinity). Ids carry look-alikes
@@ -833,12 +1226,49 @@ def _may_overflow(content: bytes) -> bool:
     return False
 
 
+class JsonTooDeep(ValueError):
+    """JSON nested deeper than ``MAX_JSON_DEPTH``: json's reader would recurse once per level and raise a
+    RecursionError (or the code reading the value would)."""
+
+
+# Bytes that are not structure: everything but brackets, braces and quotes.
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
+_STRING_SKELETON = re.compile(rb'"[^"]*"')
+_INNERMOST_PAIR = re.compile(rb"\[\]|\{\}")
+
+
+def check_json_depth(content: bytes, limit: int = MAX_JSON_DEPTH) -> None:
+    """Raise ``JsonTooDeep`` when ``content`` nests deeper than ``limit``, before anything recurses.
+
+    No Python loop over the bytes: the structure is kept (escaped backslashes and quotes removed, then all
+    but ``[]{}"``, then the strings), and innermost pairs are removed ``limit`` times, one level a round;
+    what is left is deeper than ``limit``. A body with fewer openers than ``limit`` is not looked at.
+    Brackets that do not pair up are not JSON: ``ValueError``, without recursing either.
+    """
+    if content.count(b"[") + content.count(b"{") <= limit:
+        return
+    skeleton = content.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_STRUCTURE)
+    skeleton = _STRING_SKELETON.sub(b"", skeleton)
+    for _level in range(limit):
+        skeleton, removed = _INNERMOST_PAIR.subn(b"", skeleton)
+        if not skeleton:
+            return
+        if not removed:
+            raise ValueError("brackets that do not pair up are not JSON")
+    raise JsonTooDeep(f"JSON nested deeper than {limit} levels")
+
+
 def decode_json(content: bytes) -> Any:
-    """JSON from a body, refusing NaN and infinities; the per-number check only runs when a large
-    exponent makes an overflow possible (it would cost a Python call for every number)."""
-    if _may_overflow(content):
-        return json.loads(content, parse_constant=_refuse_non_finite, parse_float=_finite_float)
-    return json.loads(content, parse_constant=_refuse_non_finite)
+    """JSON from a body, refusing NaN and infinities and nesting deeper than ``MAX_JSON_DEPTH``
+    (``JsonTooDeep``); the per-number check only runs when a large exponent makes an overflow possible (it
+    would cost a Python call for every number)."""
+    check_json_depth(content)
+    try:
+        if _may_overflow(content):
+            return json.loads(content, parse_constant=_refuse_non_finite, parse_float=_finite_float)
+        return json.loads(content, parse_constant=_refuse_non_finite)
+    except RecursionError:  # only with a stack already deep when reading began
+        raise JsonTooDeep("JSON nested too deeply to read") from None
 
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
@@ -854,12 +1284,15 @@ def decode_listing(content: bytes, items_key: str) -> Tuple[Any, Optional[list]]
     is read once, item by item, with the same checks as ``decode_json``. Anything but an object holding
     that array of objects is read as ``decode_json`` reads it, without texts (None).
     """
+    check_json_depth(content)
     decoder = _CHECKING_DECODER if _may_overflow(content) else _PLAIN_DECODER
     try:
         text = content.decode("utf-8")
         walked = _walk_listing(text, items_key, decoder.scan_once)
     except NonFiniteNumber:
         raise
+    except RecursionError:
+        raise JsonTooDeep("JSON nested too deeply to read") from None
     except (UnicodeDecodeError, StopIteration, IndexError, ValueError):
         walked = None
     if walked is None:
@@ -930,7 +1363,8 @@ def build_session(connection_name: str, user_agent: str, proxy: Optional[ProxyCo
                   backoff_factor: float = 0.5, max_backoff: float = 30.0, max_total_wait: float = 60.0,
                   auth: Optional[Callable] = None,
                   sleep: Callable[[float], None] = time.sleep,
-                  cancelled: Optional[CancelSignal] = None) -> TaskingSession:
+                  cancelled: Optional[CancelSignal] = None,
+                  deadline: float = DEFAULT_DEADLINE_SECONDS) -> TaskingSession:
     """The session every provider uses.
 
     ``proxy=None`` means "no QGIS configuration": requests' own environment handling, as in any
@@ -938,4 +1372,5 @@ def build_session(connection_name: str, user_agent: str, proxy: Optional[ProxyCo
     """
     return TaskingSession(connection_name, user_agent, proxy=proxy, timeout=timeout, max_retries=max_retries,
                           backoff_factor=backoff_factor, max_backoff=max_backoff,
-                          max_total_wait=max_total_wait, auth=auth, sleep=sleep, cancelled=cancelled)
+                          max_total_wait=max_total_wait, auth=auth, sleep=sleep, cancelled=cancelled,
+                          deadline=deadline)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import secrets
 from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Optional
@@ -218,36 +219,30 @@ class TaskingProvider:
 
     def download(self, asset: Asset, folder, progress: Optional[Progress] = None,
                  cancelled: Optional[Callable[[], bool]] = None) -> Path:
-        """Stream an asset to ``folder``; a ``.part`` file becomes the real name only when complete."""
+        """Stream an asset into ``folder`` under a name of its own; the file appears only when complete.
+
+        The body goes to a fresh hidden file created here (never an existing path: a planted link is not
+        followed), which is then linked under the first free name (``scene.tif``, ``scene (2).tif``...):
+        no download overwrites another file. Any failure leaves nothing behind."""
         url = self.asset_download_url(asset)
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        target = folder / safe_file_name(asset.title or asset.id, asset.media_type)
-        partial = target.with_name(target.name + ".part")
-        response = self.session.request("GET", url, expect_json=False, stream=True,
-                                        headers=self.download_headers(url))
-        total = response.headers.get("Content-Length")
-        total = int(total) if total and total.isdigit() else None
-        done = 0
+        name = safe_file_name(asset.title or asset.id, asset.media_type)
+        what = asset.title or asset.id
+
+        def step(done: int, total: Optional[int]) -> None:
+            if cancelled and cancelled():
+                raise ProviderError(self.connection.name, f"Download of {what} cancelled.")
+            if progress:
+                progress(done, total)
+
+        partial = _fresh_file(folder, name)
         try:
             with open(partial, "wb") as handle:
-                for chunk in response.iter_content(DOWNLOAD_CHUNK_BYTES):
-                    if cancelled and cancelled():
-                        raise ProviderError(self.connection.name, f"Download of {asset.title} cancelled.")
-                    handle.write(chunk)
-                    done += len(chunk)
-                    if progress:
-                        progress(done, total)
-            if total is not None and done != total:
-                raise ProviderError(self.connection.name, f"The download of {asset.title} stopped after "
-                                                          f"{done} of {total} bytes; try again.")
-            os.replace(partial, target)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
+                self.session.download_to(url, handle, what=what, headers=self.download_headers(url), on_chunk=step)
+            return _publish(partial, folder, name)
         finally:
-            response.close()
-        return target
+            partial.unlink(missing_ok=True)
 
     def asset_download_url(self, asset: Asset) -> str:
         return asset.url
@@ -264,12 +259,53 @@ _MEDIA_SUFFIXES = {"application/zip": ".zip", "application/json": ".json", "imag
                    "image/jpeg": ".jpg"}
 
 
+# Names Windows keeps for devices, with any extension ("CON.tif" opens the console).
+_WINDOWS_DEVICES = frozenset({"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"}
+                             | {f"{port}{n}" for port in ("COM", "LPT") for n in "0123456789¹²³"})
+
+
 def safe_file_name(title: str, media_type: str = "") -> str:
-    """A file name that is safe on every OS, keeping the provider's title recognisable."""
+    """A file name that is safe on every OS, keeping the provider's title recognisable: ASCII letters,
+    digits, ``._ -`` only, no leading or trailing dots and spaces, no Windows device name."""
     name = re.sub(r"[^A-Za-z0-9._ -]+", "_", title).strip(" .") or "asset"
-    name = name[:120]
+    name = name[:120].rstrip(" .")
     media_type = media_type.lower()
     suffix = ".tif" if media_type.startswith("image/tiff") else _MEDIA_SUFFIXES.get(media_type, "")
     if suffix and not name.lower().endswith(suffix):
         name += suffix
+    if name.split(".")[0].rstrip(" ").upper() in _WINDOWS_DEVICES:
+        name = "_" + name
     return name
+
+
+_CREATE_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+
+
+def _fresh_file(folder: Path, name: str) -> Path:
+    """A new, empty hidden file in ``folder`` (O_CREAT|O_EXCL: an existing file or link there is never opened)."""
+    for _attempt in range(100):
+        path = folder / f".{name}.{secrets.token_hex(6)}.part"
+        try:
+            os.close(os.open(path, _CREATE_NEW, 0o666))
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(f"could not create a temporary file in {folder}")
+
+
+def _publish(partial: Path, folder: Path, name: str) -> Path:
+    """``partial`` under the first free name in ``folder``: ``name``, then ``stem (2).ext``... — never
+    replacing a file or link already there."""
+    stem, dot, extension = name.partition(".")
+    for number in range(1, 1000):
+        target = folder / (name if number == 1 else f"{stem} ({number}){dot}{extension}")
+        if os.path.lexists(target):
+            continue
+        try:
+            os.link(partial, target)  # fails if the name was taken meanwhile, unlike a rename
+        except FileExistsError:
+            continue
+        except OSError:  # a file system without hard links: rename, the name being free a moment ago
+            os.replace(partial, target)
+        return target
+    raise FileExistsError(f"no free name for {name} in {folder}")
