@@ -51,6 +51,7 @@ from ..http import (
     RequestRejected,
     TaskingSession,
     UnreadableResponse,
+    follow_link,
 )
 from ..model import (
     Capture,
@@ -221,6 +222,7 @@ class PlanetProvider(TaskingProvider):
     def __init__(self, connection: Connection, credentials, session: TaskingSession):
         super().__init__(connection, credentials, session)
         self.base_url = (connection.base_url or "https://api.planet.com/tasking/v2").rstrip("/")
+        session.bind_credentials(self.base_url)  # the API key goes to Planet's API origin only
         self.page_size = PAGE_SIZE
         # order id -> exclusivity days, learnt from every order read (captures need it).
         self._exclusivity_days: dict = {}
@@ -652,7 +654,7 @@ class PlanetProvider(TaskingProvider):
                 raise UnreadableResponse(self.connection.name,
                                          f"{self.connection.name} answered a listing whose next page link is not "
                                          f"an address.")
-            next_url = urljoin(url, next_url)
+            next_url = follow_link(url, urljoin(url, next_url), self.connection.name, "the next page of the listing")
             if next_url in seen_urls:
                 logger.warning("Planet paging links back to a page already read; stopping")
                 return

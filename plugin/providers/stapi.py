@@ -54,6 +54,7 @@ from ..http import (
     RequestCancelled,
     TaskingSession,
     UnreadableResponse,
+    follow_link,
 )
 from ..model import Connection, Order, OrderDraft, OrderStatus, PlacementOutcome, Product, Status
 from .aoi_matching import aoi_geometry, match_orders_to_aois
@@ -269,6 +270,8 @@ class StapiProvider(TaskingProvider):
             raise ValueError("page_size must be at least 1")
         self.page_size = page_size
         self.base_url = (connection.base_url or "").rstrip("/")
+        if self.base_url:
+            session.bind_credentials(self.base_url)  # the key or token goes to the STAPI server's origin only
         secret = getattr(credentials, "username", "") if credentials is not None else ""
         header = auth_header(secret)
         if header is not None and self.base_url:
@@ -312,7 +315,7 @@ class StapiProvider(TaskingProvider):
             if link is None or not items:
                 return
             method = str(link.get("method") or "GET").upper()
-            url = urljoin(url, link["href"])
+            url = follow_link(url, link["href"], self._name, f"the next page of {key}")
             body = link.get("body") if method != "GET" else None
             link_headers = link.get("headers") if isinstance(link.get("headers"), dict) else {}
             headers = {**(headers or {}), **{k: v for k, v in link_headers.items() if isinstance(v, str)}}
@@ -451,7 +454,7 @@ class StapiProvider(TaskingProvider):
             link = find_link(page.get("links"), "next")
             if link is None or not page["features"]:
                 return
-            url = urljoin(url, link["href"])
+            url = follow_link(url, link["href"], self._name, "the next page of opportunities")
             body = link.get("body") if isinstance(link.get("body"), dict) else body
             marker = (url, json.dumps(body, sort_keys=True))
             if marker in seen:

@@ -53,6 +53,7 @@ from ..http import (
     RequestRejected,
     TaskingSession,
     UnreadableResponse,
+    follow_link,
 )
 from ..model import (
     DEFAULT_BASE_URLS,
@@ -249,6 +250,8 @@ class Up42Provider(TaskingProvider):
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
         self.page_size = page_size
+        # The token and the password go to UP42's API and authentication origins only.
+        session.bind_credentials(self.api_base, *up42_auth_urls(connection))
         self._token: Optional[_Token] = None
         self._token_lock = threading.Lock()
         self._workspace_id: Optional[str] = None
@@ -821,7 +824,7 @@ class Up42Provider(TaskingProvider):
             if link is None or not items:
                 return
             method = str(link.get("method") or "GET").upper()
-            url = urljoin(url, link["href"])
+            url = follow_link(url, link["href"], self._name, f"the next page of {key}")
             body = link.get("body") if method != "GET" and isinstance(link.get("body"), dict) else None
             params = None
             marker = (method, url, json.dumps(body, sort_keys=True))

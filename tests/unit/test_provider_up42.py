@@ -288,7 +288,8 @@ def test_feasibility_quotation_fulfilment_and_download(server, tmp_path):
 
     def progress(done, total):
         target = tmp_path / asset.title
-        seen.append((done, total, (tmp_path / (asset.title + ".part")).exists(), target.exists()))
+        partial = any(p.name.endswith(".part") for p in tmp_path.iterdir())  # a hidden fresh file
+        seen.append((done, total, partial, target.exists()))
 
     path = up42.download(asset, tmp_path, progress)
     data = path.read_bytes()
