@@ -132,6 +132,7 @@ class OrderMonitor(QObject):
         self.dock.decideRequested.connect(self.decide_order)
         self.dock.downloadRequested.connect(self.download_order)
         self.dock.zoomRequested.connect(self.zoom_to_order)
+        self.dock.mapRequested.connect(self.show_on_map)
         self.dock.capabilities = self.capabilities
         self.dock.details = self.details_of
         self.dock.visibilityChanged.connect(self._conditions_changed)
@@ -159,6 +160,7 @@ class OrderMonitor(QObject):
                                  (self.dock.decideRequested, self.decide_order),
                                  (self.dock.downloadRequested, self.download_order),
                                  (self.dock.zoomRequested, self.zoom_to_order),
+                                 (self.dock.mapRequested, self.show_on_map),
                                  (self.dock.visibilityChanged, self._conditions_changed),
                                  (self.dock.sandboxClock.speedRequested, self.set_sandbox_speed),
                                  (self.dock.sandboxClock.nextEventRequested, self.jump_sandbox_to_next_event)):
@@ -180,7 +182,7 @@ class OrderMonitor(QObject):
         if self._closed:
             return
         if self.dock.isVisible():
-            self.show_layers()
+            self._watch_existing_layers()
         if self.should_run():
             if not self.timer.isActive():
                 self.timer.start()
@@ -196,7 +198,7 @@ class OrderMonitor(QObject):
             self.sync_all()
 
     def refresh_now(self):
-        self.show_layers()
+        self._watch_existing_layers()
         self.sync_all()
 
     def set_interval(self, seconds: float) -> None:
@@ -377,13 +379,30 @@ class OrderMonitor(QObject):
         self._watch_layer_selections(list(layers))
         return layers
 
+    def _watch_existing_layers(self):
+        """Follow the selections of the plugin's layers the project already has; adds none."""
+        if self._closed:
+            return
+        self._watch_layer_selections(list(find_layers(self.project).values()))
+
+    def show_on_map(self):
+        """The user asked for the map: the layers (added when missing), zoomed to the orders."""
+        layers = self.show_layers()
+        orders = find_layers(self.project).get(ORDERS_ROLE)
+        canvas = self.iface.mapCanvas() if self.iface is not None else None
+        if orders is not None and canvas is not None and orders.featureCount():
+            orders.updateExtents()
+            canvas.setExtent(canvas.mapSettings().layerExtentToOutputExtent(orders, orders.extent()))
+            canvas.refresh()
+        return layers
+
     def _project_read(self, *_):
         self.store = open_store(self.project)
         self.providers.clear()
         self._watch_layer_selections([])
         self.reload_dock()
         if self.dock.isVisible():
-            self.show_layers()
+            self._watch_existing_layers()
 
     # -- selection, both ways -------------------------------------------------------------------
     def _watch_layer_selections(self, layers: list) -> None:

@@ -138,11 +138,39 @@ def _auth_manager():
     return manager
 
 
+# The QGIS master password is asked for at most once per session on the plugin's behalf: a user who cancels the
+# prompt is not asked again by every connection and every sync (QGIS would ask on each read). Asking again takes
+# an explicit act of the user (saving or testing credentials in the Connections dialog: ``may_ask_again``).
+_master_password_asked = False
+
+
+def may_ask_again() -> None:
+    global _master_password_asked
+    _master_password_asked = False
+
+
+def _unlocked_auth_manager():
+    global _master_password_asked
+    manager = _auth_manager()
+    if manager.masterPasswordIsSet():
+        return manager
+    if _master_password_asked:
+        raise CredentialsError(
+            "The QGIS master password was not entered, so the stored credentials cannot be read. Open "
+            "Connections… and test the connection to enter it.")
+    _master_password_asked = True
+    if not manager.setMasterPassword(True):
+        raise CredentialsError(
+            "The QGIS master password was not entered, so the stored credentials cannot be read. Open "
+            "Connections… and test the connection to enter it.")
+    return manager
+
+
 def store_credentials(connection: Connection, username: str, password: str) -> str:
     """Store the credentials in a Basic auth config (new, or the connection's own) and return its id."""
     if not username:
         raise CredentialsError("A user name (or, for Planet, the API key) is required.")
-    manager = _auth_manager()
+    manager = _unlocked_auth_manager()
     config = QgsAuthMethodConfig()
     existing = bool(connection.authcfg) and manager.loadAuthenticationConfig(connection.authcfg, config, True)[0]
     if not existing:
@@ -167,7 +195,7 @@ def read_credentials(authcfg: str) -> Credentials:
     if not authcfg:
         raise CredentialsError("This connection has no credentials yet: add them in the Connections dialog.")
     config = QgsAuthMethodConfig()
-    ok = _auth_manager().loadAuthenticationConfig(authcfg, config, True)[0]
+    ok = _unlocked_auth_manager().loadAuthenticationConfig(authcfg, config, True)[0]
     if not ok:
         raise CredentialsError(
             f"The authentication config {authcfg} could not be read: it was removed, or the master password "

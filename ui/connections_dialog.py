@@ -9,7 +9,7 @@ from pathlib import Path
 
 from qgis.PyQt import sip, uic
 from qgis.PyQt.QtCore import Qt
-from qgis.PyQt.QtWidgets import QDialog, QListWidgetItem, QMessageBox
+from qgis.PyQt.QtWidgets import QDialog, QLineEdit, QListWidgetItem, QMessageBox
 
 from ..plugin.connection_check import check_connection
 from ..plugin.http import InsecureUrl, require_secure_url
@@ -18,6 +18,7 @@ from ..plugin.sessions import SessionFactory
 from ..plugin.settings import (
     ConnectionSettings,
     CredentialsError,
+    may_ask_again,
     new_connection_id,
     read_credentials,
     store_credentials,
@@ -35,6 +36,9 @@ _CREDENTIAL_LABELS = {
     ConnectionKind.STAPI: ("Token or API key (optional)", ""),
     ConnectionKind.SANDBOX: ("", ""),
 }
+# Kinds whose first credential field is itself the secret (an API key or token): typed masked, never read back.
+_SECRET_FIRST_FIELD = {ConnectionKind.PLANET, ConnectionKind.STAPI}
+NEW_CONNECTION_NAME = "New connection"
 
 
 class ConnectionsDialog(QDialog, FORM_CLASS):
@@ -48,6 +52,9 @@ class ConnectionsDialog(QDialog, FORM_CLASS):
         # A callable giving the URL of the running sandbox (started on demand by the plugin).
         self.sandbox_url = sandbox_url
         self._test_task = None
+        # A connection being added: shown and edited here, written to the settings only by Save.
+        self._pending = None
+        self._shown_kind = None
         for kind in ConnectionKind:
             self.kindCombo.addItem(kind.label, kind.value)
         self.kindCombo.currentIndexChanged.connect(self._kind_changed)
@@ -62,10 +69,16 @@ class ConnectionsDialog(QDialog, FORM_CLASS):
 
     # -- list -----------------------------------------------------------------
     def reload(self, select_id: str = "") -> None:
+        self.connectionList.blockSignals(True)
         self.connectionList.clear()
+        self.connectionList.blockSignals(False)
         default_id = self.settings.default_connection_id()
-        for connection in self.settings.connections():
-            label = connection.name + ("  (default)" if connection.id == default_id else "")
+        listed = self.settings.connections()
+        if self._pending is not None:
+            listed.append(self._pending)
+        for connection in listed:
+            label = connection.name + ("  (default)" if connection.id == default_id else "") + (
+                "  (not saved)" if connection is self._pending else "")
             item = QListWidgetItem(label)
             item.setData(Qt.ItemDataRole.UserRole, connection.id)
             item.setToolTip(f"{connection.kind.label}")
@@ -77,7 +90,12 @@ class ConnectionsDialog(QDialog, FORM_CLASS):
 
     def current_connection(self):
         item = self.connectionList.currentItem()
-        return self.settings.connection(item.data(Qt.ItemDataRole.UserRole)) if item else None
+        if item is None:
+            return None
+        connection_id = item.data(Qt.ItemDataRole.UserRole)
+        if self._pending is not None and connection_id == self._pending.id:
+            return self._pending
+        return self.settings.connection(connection_id)
 
     def _show_selected(self, *_):
         connection = self.current_connection()
@@ -85,11 +103,15 @@ class ConnectionsDialog(QDialog, FORM_CLASS):
         if connection is None:
             return
         self.nameEdit.setText(connection.name)
+        self._shown_kind = connection.kind
+        self.kindCombo.blockSignals(True)
         self.kindCombo.setCurrentIndex(self.kindCombo.findData(connection.kind.value))
+        self.kindCombo.blockSignals(False)
         self.baseUrlEdit.setText(connection.base_url)
         self.passwordEdit.clear()
         self.usernameEdit.clear()
-        if connection.authcfg:
+        # A user name is shown again; an API key or token never is (left empty, the stored one is kept).
+        if connection.authcfg and connection.kind not in _SECRET_FIRST_FIELD:
             try:
                 self.usernameEdit.setText(read_credentials(connection.authcfg).username)
             except CredentialsError as error:
@@ -98,12 +120,26 @@ class ConnectionsDialog(QDialog, FORM_CLASS):
         self._kind_changed()
 
     def _kind_changed(self, *_):
+        """Each kind brings its own base URL (unless the user typed another) and its own credential fields."""
         kind = ConnectionKind(self.kindCombo.currentData())
+        previous, self._shown_kind = self._shown_kind, kind
+        typed = self.baseUrlEdit.text().strip()
+        if previous is not None and previous != kind and (
+                not typed or typed in DEFAULT_BASE_URLS.values()):
+            self.baseUrlEdit.setText(DEFAULT_BASE_URLS.get(kind, ""))
         user_label, password_label = _CREDENTIAL_LABELS[kind]
         is_sandbox = kind == ConnectionKind.SANDBOX
         self.usernameLabel.setText(user_label or "User name")
         self.usernameEdit.setEnabled(not is_sandbox)
+        secret_first = kind in _SECRET_FIRST_FIELD
+        self.usernameEdit.setEchoMode(QLineEdit.EchoMode.Password if secret_first else QLineEdit.EchoMode.Normal)
+        connection = self.current_connection()
+        self.usernameEdit.setPlaceholderText(
+            "stored — leave empty to keep it" if secret_first and connection is not None and connection.authcfg
+            else "")
         self.passwordLabel.setText(password_label or "Password")
+        self.passwordLabel.setVisible(bool(password_label))
+        self.passwordEdit.setVisible(bool(password_label))
         self.passwordEdit.setEnabled(bool(password_label))
         self.baseUrlEdit.setEnabled(not is_sandbox)
         self.baseUrlEdit.setPlaceholderText(
@@ -112,16 +148,20 @@ class ConnectionsDialog(QDialog, FORM_CLASS):
 
     # -- actions --------------------------------------------------------------
     def add_connection(self) -> None:
-        connection = Connection(id=new_connection_id(), name="New connection", kind=ConnectionKind.UP42,
-                                base_url=DEFAULT_BASE_URLS[ConnectionKind.UP42])
-        self.settings.save(connection)
-        self.reload(select_id=connection.id)
+        """A new UP42 connection in the form; nothing is written until the user saves it."""
+        self._pending = Connection(id=new_connection_id(), name=NEW_CONNECTION_NAME, kind=ConnectionKind.UP42,
+                                   base_url=DEFAULT_BASE_URLS[ConnectionKind.UP42])
+        self.reload(select_id=self._pending.id)
         self.nameEdit.setFocus()
         self.nameEdit.selectAll()
 
     def remove_selected(self) -> None:
         connection = self.current_connection()
         if connection is None:
+            return
+        if connection is self._pending:  # never saved: nothing to remove but the form
+            self._pending = None
+            self.reload()
             return
         answer = QMessageBox.question(
             self, "Remove connection",
@@ -154,6 +194,7 @@ class ConnectionsDialog(QDialog, FORM_CLASS):
         username = self.usernameEdit.text().strip()
         password = self.passwordEdit.text()
         if connection.kind != ConnectionKind.SANDBOX and username:
+            may_ask_again()  # the user is saving credentials: QGIS may ask for its master password
             try:
                 if password or not connection.authcfg or self._username_changed(connection, username):
                     connection.authcfg = store_credentials(connection, username, password)
@@ -161,7 +202,11 @@ class ConnectionsDialog(QDialog, FORM_CLASS):
                 self.resultLabel.setText(str(error))
                 return False
         self.passwordEdit.clear()
+        if connection.kind in _SECRET_FIRST_FIELD:
+            self.usernameEdit.clear()
         self.settings.save(connection)
+        if connection is self._pending:
+            self._pending = None
         self.reload(select_id=connection.id)
         self.resultLabel.setText(f"Saved {connection.name}.")
         return True
@@ -182,6 +227,8 @@ class ConnectionsDialog(QDialog, FORM_CLASS):
         if not self.save_current():
             return
         connection = self.current_connection()
+        if connection.authcfg:
+            may_ask_again()  # the user asked for a test: QGIS may ask for its master password
         try:
             credentials = read_credentials(connection.authcfg) if connection.authcfg else None
         except CredentialsError as error:

@@ -25,6 +25,7 @@ from qgis.PyQt.QtWidgets import (
     QFormLayout,
     QHeaderView,
     QLineEdit,
+    QToolButton,
 )
 
 from ..plugin.model import Decision, OrderStatus
@@ -127,6 +128,7 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
     editRequested = pyqtSignal(object)
     decideRequested = pyqtSignal(object)
     downloadRequested = pyqtSignal(object)
+    mapRequested = pyqtSignal()  # "Show on map": the orders and captures layers, added to the project if missing
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -136,6 +138,13 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
         self.sandboxClock = SandboxClockBar(self.dockContents)
         self.mainLayout.insertWidget(0, self.sandboxClock)
         self.sandboxClock.hide()
+        # Opening the dock adds nothing to the project; the layers come when the user asks for the map.
+        self.mapButton = QToolButton(self.dockContents)
+        self.mapButton.setObjectName("mapButton")
+        self.mapButton.setText("Show on map")
+        self.mapButton.setToolTip("Add the orders and captures layers to the project and zoom to the orders")
+        self.filterLayout.insertWidget(self.filterLayout.indexOf(self.refreshButton), self.mapButton)
+        self.mapButton.clicked.connect(self.mapRequested)
         # Set by the monitor: order -> (can cancel, editable fields); order -> (history, captures).
         self.capabilities = None
         self.details = None

@@ -46,7 +46,7 @@ def scenario(ctx):
     dialog.productCombo.setCurrentIndex(row)
     yield lambda: dialog.form is not None and dialog.form_product is dialog.products["planet:area"]
     form = dialog.form
-    form.set_values({**form.values(), "scheduling_type": "LOCK_IN", "start_time": "2026-01-05T01:00:00Z",
+    form.set_values({**form.values(), "start_time": "2026-01-05T01:00:00Z",
                      "end_time": "2026-01-12T01:00:00Z"})
     dialog.nameEdit.setText("Berlin fields")
     yield lambda: form.is_valid() and dialog.placeButton.isEnabled()
@@ -65,7 +65,10 @@ def scenario(ctx):
 
     plugin.monitor_action.trigger()
     dock = plugin.monitor_dock
-    yield lambda: dock.isVisible() and set(find_layers(QgsProject.instance())) == {"orders", "captures"}
+    yield lambda: dock.isVisible()
+    assert not find_layers(QgsProject.instance()), "opening the monitor adds nothing to the project"
+    dock.mapButton.click()
+    yield lambda: set(find_layers(QgsProject.instance())) == {"orders", "captures"}
     rounds = []
     plugin.monitor.roundFinished.connect(rounds.append)
     yield lambda: not plugin.monitor.syncing

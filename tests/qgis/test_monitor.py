@@ -25,7 +25,7 @@ DAY = 86400
 BLACKSKY = "up42:c0d3f8b2-7e5a-4d9c-9b43-2a8e4f6d9c33"
 SAR = "up42:d1e4a9c3-8f6b-4ea1-8c54-3b9f5a7e0d44"
 UP42_WINDOW = {"acquisitionStart": "2026-01-05T06:00:00Z", "acquisitionEnd": "2026-01-25T00:00:00Z"}
-LOCK_IN = {"scheduling_type": "LOCK_IN", "start_time": "2026-01-05T01:00:00Z", "end_time": "2026-01-12T01:00:00Z"}
+LOCK_IN = {"start_time": "2026-01-05T01:00:00Z", "end_time": "2026-01-12T01:00:00Z"}
 
 
 def square(x, y, size=0.05):
@@ -93,6 +93,7 @@ def open_monitor(plugin, recording_iface, qtbot):
     recording_iface.main_window.activateWindow()
     plugin.monitor_dock.setUserVisible(True)
     qtbot.waitUntil(lambda: plugin.monitor_dock.isVisible() and plugin.monitor.should_run(), timeout=WAIT)
+    plugin.monitor_dock.mapButton.click()  # opening the dock adds no layers; "Show on map" does
 
 
 def refresh_and_wait(plugin, qtbot):
@@ -126,7 +127,7 @@ def test_timer_sync_fills_dock_and_layers_and_notifies_once_per_round(plugin, re
                                            "maxIncidenceAngle": 40}, [square(-3.7, 40.4)])
     assert plugin.monitor_dock.rows() == []
 
-    # The dock opens: its layers are added, and the timer's task syncs without anyone asking.
+    # The dock opens and "Show on map" adds its layers; the timer's task syncs without anyone asking.
     open_monitor(plugin, recording_iface, qtbot)
     qtbot.waitUntil(lambda: len(plugin.monitor_dock.rows()) == 4, timeout=WAIT)
     layers = find_layers(QgsProject.instance())

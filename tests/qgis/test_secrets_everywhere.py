@@ -248,8 +248,7 @@ def test_no_secret_reaches_settings_logs_messages_errors_store_drafts_or_project
 
     # -- Planet: products, schema, estimate, placement, reconciliation ---------------------------------
     now = datetime.fromisoformat(control(sandbox, "GET", "/_sandbox/clock")["now"].replace("Z", "+00:00"))
-    window = {"scheduling_type": "LOCK_IN",
-              "start_time": (now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+    window = {"start_time": (now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
               "end_time": (now + timedelta(days=5)).strftime("%Y-%m-%dT%H:%M:%S.000Z")}
     products = {p.id: p for p in planet_provider.products()}
     assert planet_provider.order_schema(products["area"])
@@ -379,7 +378,7 @@ def test_the_connections_dialog_refuses_plain_http_to_another_host_before_storin
     dialog.testButton.click()  # the test button saves first: refused the same way, nothing sent
     assert dialog.testButton.isEnabled() and dialog.resultLabel.text() == message
     assert set(QgsApplication.authManager().configIds()) == configs_before, "no credentials were stored"
-    assert clean_settings.connection(new_id).base_url != base_url
+    assert clean_settings.connection(new_id) is None, "a new connection is saved only by Save"
 
     # Loopback stays allowed over http (the sandbox, tests).
     dialog.baseUrlEdit.setText(sandbox.base_url)
