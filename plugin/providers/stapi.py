@@ -27,18 +27,27 @@ and the sandbox's ``/stapi`` dialect. Decisions this module makes:
   oldest order first. A consequence worth knowing: an identical request placed earlier by another
   draft counts as already placed — for tasking, an identical second order is a double charge
   rather than an intention.
-* **Statuses**: STAPI codes ARE the plugin's vocabulary; ``reserved`` is shown as scheduled and
-  ``user_cancelled`` as cancelled (the raw code is kept beside).
+* **Statuses**: STAPI codes ARE the plugin's vocabulary; ``reserved`` ("action needed by the customer before
+  acceptance") is held for the customer, not scheduled; ``user_cancelled``/``user_canceled`` and ``canceled`` are
+  cancelled; an unknown code stays raw and is never final.
 * **Paging** only follows ``rel: "next"`` links — their method, headers and body (opportunity
   searches page with a POST body) — never builds a token.
-* **Opportunities** are searched synchronously (``Prefer: wait``); a server that only offers the
-  asynchronous search answers with a search record, which is reported as not supported.
+* **Opportunities**: ``Prefer: wait`` when the product lists the synchronous conformance class (the reference
+  server lists it for asynchronous-only products too), ``Prefer: respond-async`` when it lists only the
+  asynchronous one (``opportunities-async`` or the spec's ``async-opportunities`` spelling). Either answer is
+  understood: 200 with the opportunities, or 201 with a search record, which is polled (its ``Location``, else
+  its ``self`` link, else ``/searches/opportunities/{id}``) until ``completed``, ``failed`` or ``cancelled``; the
+  results come from its ``opportunities`` link, else ``/products/{id}/opportunities/{record id}``.
+* **Spec vs reference server**: orders are read from ``features`` or the spec's ``orders``; order fields from
+  ``properties`` or the top level; a search record's request from ``opportunity_request`` or ``request``;
+  ``datetime`` as a ``start/end`` string or a two-item array; status lists as ``{"statuses": […]}`` or a bare list.
 """
 from __future__ import annotations
 
 import copy
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Iterable, Iterator, Optional
@@ -54,6 +63,7 @@ from ..http import (
     RequestCancelled,
     TaskingSession,
     UnreadableResponse,
+    cancellation_requested,
     follow_link,
 )
 from ..model import Connection, Order, OrderDraft, OrderStatus, PlacementOutcome, Product, Status
@@ -72,6 +82,11 @@ MAX_OPPORTUNITIES = 500
 
 GEOJSON_SCHEMA_PREFIX = "https://geojson.org/schema/"
 OPPORTUNITIES_CONFORMANCE_SUFFIX = "/opportunities"
+ASYNC_CONFORMANCE_SUFFIXES = ("/opportunities-async", "/async-opportunities")
+#: An asynchronous search is polled at most this many times, this far apart (seconds).
+SEARCH_POLLS = 120
+SEARCH_POLL_SECONDS = 2.0
+SEARCH_DONE = ("completed", "failed", "cancelled", "canceled")
 
 #: Form fields for what STAPI keeps beside ``order_parameters``.
 START_FIELD = "stapi:start"
@@ -91,8 +106,10 @@ STATUS_CODES = {
     "cancelled": OrderStatus.CANCELLED,
     "canceled": OrderStatus.CANCELLED,
     "user_cancelled": OrderStatus.CANCELLED,
+    "user_canceled": OrderStatus.CANCELLED,
     "scheduled": OrderStatus.SCHEDULED,
-    "reserved": OrderStatus.SCHEDULED,
+    # "Action needed by the customer before acceptance, such as payment" (spec): waiting for you, not scheduled.
+    "reserved": OrderStatus.HELD,
     "held": OrderStatus.HELD,
     "processing": OrderStatus.PROCESSING,
     "tasked": OrderStatus.TASKED,
@@ -189,6 +206,20 @@ def geometry_types_of(conforms_to) -> tuple:
     return tuple(found)
 
 
+def search_status(record: dict) -> str:
+    """The status code of an opportunity search record (``status`` an object, or a bare code)."""
+    status = record.get("status")
+    code = status.get("status_code") if isinstance(status, dict) else status
+    return str(code or "").lower()
+
+
+def _decoded(response):
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
 def find_link(links, rel: str) -> Optional[dict]:
     return next((link for link in links or [] if isinstance(link, dict) and link.get("rel") == rel
                  and isinstance(link.get("href"), str)), None)
@@ -278,6 +309,8 @@ class StapiProvider(TaskingProvider):
             session.auth = StapiAuth(self.base_url, header)
         self._products: dict = {}
         self._schemas: dict = {}
+        #: How the provider waits between polls of an asynchronous search (tests make it instant).
+        self.poll_sleep = time.sleep
 
     # -- plumbing ---------------------------------------------------------------------------
     @property
@@ -296,7 +329,7 @@ class StapiProvider(TaskingProvider):
                                                  f"{what} is not a JSON object")
         return body
 
-    def _pages(self, method: str, url: str, key: str, *, params: Optional[dict] = None,
+    def _pages(self, method: str, url: str, key, *, params: Optional[dict] = None,
                body: Optional[dict] = None, headers: Optional[dict] = None) -> Iterator[dict]:
         """Items under ``key`` of every page, following ``rel: next`` links exactly as given."""
         seen = set()
@@ -305,11 +338,15 @@ class StapiProvider(TaskingProvider):
             if body is not None:
                 kwargs["json"] = body
             # Listing and searching create nothing: a lost answer may be asked for again.
-            page = self._object(self.session.json(method, url, idempotent=True, **kwargs), f"a page of {key}")
-            items = page.get(key)
+            page = self.session.json(method, url, idempotent=True, **kwargs)
+            if isinstance(page, list):  # the reference server's bare list of statuses
+                page = {key[0] if isinstance(key, tuple) else key: page}
+            page = self._object(page, f"a page of {key}")
+            keys = key if isinstance(key, tuple) else (key,)
+            items = next((page[k] for k in keys if isinstance(page.get(k), list)), None)
             if not isinstance(items, list):
                 raise UnreadableResponse(self._name, f"the provider {self._name} answered something unreadable: "
-                                                     f"a page without {key}")
+                                                     f"a page without {keys[0]}")
             yield from (item for item in items if isinstance(item, dict))
             link = find_link(page.get("links"), "next")
             if link is None or not items:
@@ -355,8 +392,9 @@ class StapiProvider(TaskingProvider):
         providers = [p for p in raw.get("providers") or [] if isinstance(p, dict)]
         producer = next((p for p in providers if "producer" in (p.get("roles") or [])),
                         providers[0] if providers else {})
-        offers = (find_link(links, "opportunities") is not None
-                  or any(c.rstrip("/").endswith(OPPORTUNITIES_CONFORMANCE_SUFFIX) for c in conforms_to))
+        sync = any(c.rstrip("/").endswith(OPPORTUNITIES_CONFORMANCE_SUFFIX) for c in conforms_to)
+        asynchronous = any(c.rstrip("/").endswith(ASYNC_CONFORMANCE_SUFFIXES) for c in conforms_to)
+        offers = find_link(links, "opportunities") is not None or sync or asynchronous
         return Product(
             id=product_id,
             title=raw.get("title") or product_id,
@@ -368,7 +406,7 @@ class StapiProvider(TaskingProvider):
             api=API,
             extra={"conformsTo": conforms_to, "links": links, "providers": providers,
                    "keywords": raw.get("keywords") or [], "license": raw.get("license") or "",
-                   "opportunities": offers},
+                   "opportunities": offers, "async_only": asynchronous and not sync},
         )
 
     def _product(self, product) -> Product:
@@ -427,30 +465,37 @@ class StapiProvider(TaskingProvider):
             raise self._unsupported(f"opportunity searches for {product.title}")
         url = self._product_url(product, "opportunities", "/opportunities")
         body = {"datetime": f"{format_instant(start)}/{format_instant(end)}", "geometry": aoi_geometry,
-                "filter": filter or None, "limit": min(self.page_size, limit)}
+                "limit": min(self.page_size, limit)}
+        if filter:
+            body["filter"] = filter
+        prefer = "respond-async" if product.extra.get("async_only") else "wait"
         found = []
         search_link = None
-        for page_url, page in self._opportunity_pages(url, body):
+        for page_url, page, search in self._opportunity_pages(url, body, prefer, product):
             search_link = find_link(page.get("links"), "create-order") or search_link
             for raw in page.get("features") or []:
                 if isinstance(raw, dict):
-                    found.append(self._opportunity_from(raw, product, body, search_link, page_url))
+                    found.append(self._opportunity_from(raw, product, search, search_link, page_url))
                 if len(found) >= limit:
                     return found
         return found
 
-    def _opportunity_pages(self, url: str, body: dict) -> Iterator[tuple]:
-        headers = {"Prefer": "wait"}
-        seen = set()
-        for _page in range(MAX_PAGES):
-            page = self._object(self.session.json("POST", url, json=body, headers=headers, idempotent=True),
-                                "the opportunities")
-            if not isinstance(page.get("features"), list):
-                if "opportunity_request" in page or "status" in page:
-                    raise self._unsupported("synchronous opportunity searches (it only answers asynchronously)")
+    def _opportunity_pages(self, url: str, body: dict, prefer: str, product: Product) -> Iterator[tuple]:
+        """(page URL, page, search body) of every page of opportunities, whichever way the server answers."""
+        # A search creates nothing: a lost answer may be asked for again.
+        response = self.session.request("POST", url, json=body, headers={"Prefer": prefer}, idempotent=True)
+        page = self._object(_decoded(response), "the opportunities")
+        if not isinstance(page.get("features"), list):
+            if not isinstance(page.get("status"), (dict, str)) or "id" not in page:
                 raise UnreadableResponse(self._name, f"the provider {self._name} answered something unreadable: "
                                                      "opportunities without features")
-            yield url, page
+            location = response.headers.get("Location")
+            record_url = follow_link(url, location, self._name, "the search record") if location else None
+            yield from self._async_results(page, record_url, product)
+            return
+        seen = set()
+        for _page in range(MAX_PAGES):
+            yield url, page, body
             link = find_link(page.get("links"), "next")
             if link is None or not page["features"]:
                 return
@@ -460,6 +505,58 @@ class StapiProvider(TaskingProvider):
             if marker in seen:
                 return
             seen.add(marker)
+            page = self._object(self.session.json("POST", url, json=body, headers={"Prefer": prefer},
+                                                  idempotent=True), "the opportunities")
+            if not isinstance(page.get("features"), list):
+                raise UnreadableResponse(self._name, f"the provider {self._name} answered something unreadable: "
+                                                     "opportunities without features")
+
+    def _async_results(self, record: dict, location: Optional[str], product: Product) -> Iterator[tuple]:
+        """Poll an opportunity search record until it is done, then read its opportunities."""
+        record_id = str(record.get("id"))
+        self_link = find_link(record.get("links"), "self")
+        record_url = location or (follow_link(self._url("/"), self_link["href"], self._name, "the search record")
+                                  if self_link else self._url(f"/searches/opportunities/{quote(record_id, safe='')}"))
+        for poll in range(SEARCH_POLLS):
+            code = search_status(record)
+            if code in SEARCH_DONE:
+                break
+            if cancellation_requested():
+                raise RequestCancelled(self._name, f"The opportunity search on {self._name} was stopped.")
+            if poll:
+                self.poll_sleep(SEARCH_POLL_SECONDS)
+            record = self._object(self.session.get(record_url), "the opportunity search record")
+        else:
+            raise ProviderTimeout(self._name, f"{self._name} is still searching for opportunities "
+                                              f"(search {record_id}); try again later.")
+        code = search_status(record)
+        if code != "completed":
+            status = record.get("status") if isinstance(record.get("status"), dict) else {}
+            reason = status.get("reason_text") or status.get("reason_code") or "no reason given"
+            raise ProviderError(self._name, f"The opportunity search on {self._name} ended {code}: {reason}")
+        request = record.get("opportunity_request") or record.get("request") or {}
+        request = request if isinstance(request, dict) else {}
+        link = find_link(record.get("links"), "opportunities")
+        if link is not None:
+            url = follow_link(record_url, link["href"], self._name, "the opportunities of the search")
+        else:
+            logger.info("STAPI search record %s has no opportunities link; reading the product's collection",
+                        record_id)
+            url = self._product_url(product, "opportunities", "/opportunities") + "/" + quote(record_id, safe="")
+        seen = set()
+        for _page in range(MAX_PAGES):
+            page = self._object(self.session.get(url), "the opportunities of the search")
+            if not isinstance(page.get("features"), list):
+                raise UnreadableResponse(self._name, f"the provider {self._name} answered something unreadable: "
+                                                     "opportunities without features")
+            yield url, page, request
+            next_link = find_link(page.get("links"), "next")
+            if next_link is None or not page["features"] or str(next_link.get("method") or "GET").upper() != "GET":
+                return
+            url = follow_link(url, next_link["href"], self._name, "the next page of opportunities")
+            if url in seen:
+                return
+            seen.add(url)
 
     def _opportunity_from(self, raw: dict, product: Product, search: dict, search_link, page_url) -> Opportunity:
         properties = raw.get("properties") if isinstance(raw.get("properties"), dict) else {}
@@ -473,7 +570,7 @@ class StapiProvider(TaskingProvider):
             # The collection's create-order link carries the search; this opportunity's own window
             # narrows it to exactly this chance.
             order_body = dict(search_link["body"]) if search_link and isinstance(search_link.get("body"), dict) \
-                else {k: search[k] for k in ("datetime", "geometry", "filter")}
+                else {k: search[k] for k in ("datetime", "geometry", "filter") if search.get(k) is not None}
             if isinstance(interval, str):
                 order_body["datetime"] = interval
         opportunity_id = raw.get("id")
@@ -583,10 +680,12 @@ class StapiProvider(TaskingProvider):
         if order_id is None or order_id == "":
             raise UnreadableResponse(self._name, f"the provider {self._name} answered something unreadable: "
                                                  "an order without an id")
-        properties = raw.get("properties") if isinstance(raw.get("properties"), dict) else {}
+        # The reference server keeps order fields under "properties"; the spec prose at the top level.
+        properties = {**{k: v for k, v in raw.items() if k not in ("type", "geometry", "properties", "links")},
+                      **(raw.get("properties") if isinstance(raw.get("properties"), dict) else {})}
         status = properties.get("status") if isinstance(properties.get("status"), dict) else {}
-        search = properties.get("search_parameters") if isinstance(properties.get("search_parameters"), dict) \
-            else {}
+        search = next((properties[k] for k in ("search_parameters", "request") if isinstance(properties.get(k), dict)),
+                      {})
         start, end = parse_interval(search.get("datetime"))
         product_id = str(properties.get("product_id") or "")
         created = parse_up42_time(properties.get("created"))
@@ -607,7 +706,8 @@ class StapiProvider(TaskingProvider):
         only those whose current status is at least that recent."""
         if since is not None and since.tzinfo is None:
             since = since.replace(tzinfo=timezone.utc)
-        orders = [self._order_from(raw) for raw in self._pages("GET", self._url("/orders"), "features",
+        # The reference server (and generated OpenAPI) list orders under "features", the spec prose under "orders".
+        orders = [self._order_from(raw) for raw in self._pages("GET", self._url("/orders"), ("features", "orders"),
                                                                  params={"limit": self.page_size})]
         if since is not None:
             orders = [o for o in orders if o.updated_at is None or o.updated_at >= since]

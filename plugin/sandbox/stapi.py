@@ -24,12 +24,14 @@ order forms without what STAPI keeps outside ``order_parameters`` (name, window,
 from __future__ import annotations
 
 import copy
+import json
 from datetime import datetime, timedelta
 from typing import Dict, List, Optional
 from urllib.parse import quote, urlencode
 
+from . import stapi_wire as wire
 from . import up42_schemas as schemas
-from .core import HttpError, Request, Response, World, iso, json_response, parse_time, problem
+from .core import HttpError, Request, Response, World, iso, json_response, parse_time
 from .up42 import check_geometry, footprint
 
 STAPI_VERSION = "0.1.0"
@@ -37,6 +39,8 @@ GEOJSON = "https://geojson.org/schema/{}.json"
 CONFORMANCE_CORE = f"https://stapi.example.com/v{STAPI_VERSION}/core"
 CONFORMANCE_STATUSES = f"https://stapi.example.com/v{STAPI_VERSION}/order-statuses"
 CONFORMANCE_OPPORTUNITIES = f"https://stapi.example.com/v{STAPI_VERSION}/opportunities"
+CONFORMANCE_OPPORTUNITIES_ASYNC = f"https://stapi.example.com/v{STAPI_VERSION}/opportunities-async"
+CONFORMANCE_SEARCHES = f"https://stapi.example.com/v{STAPI_VERSION}/searches-opportunity"
 FIELDS_OUTSIDE_PARAMETERS = ("displayName", "acquisitionStart", "acquisitionEnd", "geometry")
 CONSTELLATIONS = {
     "pneo-tasking": ("PNEO3", "PNEO4"),
@@ -51,7 +55,17 @@ HOUR = timedelta(hours=1)
 
 
 def _err(status: int, detail: str, instance: str = "") -> HttpError:
-    return HttpError(status, problem(status, detail=detail, instance=instance))
+    """FastAPI's error body, as the reference server answers: ``{"detail": "<text>"}``."""
+    return HttpError(status, {"detail": detail})
+
+
+def _json(request: Request):
+    if not request.body:
+        raise _err(422, "The request body is empty; a JSON body is required.")
+    try:
+        return json.loads(request.body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise _err(422, f"The request body is not valid JSON: {exc}") from exc
 
 
 def product_id_of(uuid: str) -> str:
@@ -232,6 +246,7 @@ class StapiDialect:
     def __init__(self, world: World):
         self.world = world
         self.orders: Dict[str, dict] = {}
+        self.searches: Dict[str, dict] = {}
 
     # ---- protocol --------------------------------------------------------------------------------
     def tick(self, now: datetime) -> None:
@@ -239,54 +254,139 @@ class StapiDialect:
         return None
 
     def to_state(self) -> dict:
-        return {"orders": self.orders}
+        return {"orders": self.orders, "searches": self.searches}
 
     def load_state(self, state: dict) -> None:
         self.orders = state.get("orders", {})
+        self.searches = state.get("searches", {})
+
+    def _modes(self) -> tuple:
+        """(synchronous search offered, asynchronous search offered) by the searchable products."""
+        mode = str(self.world.settings.get("stapi_opportunity_search", "sync"))
+        return mode in ("sync", "both"), mode in ("async", "both")
+
+    def _check_documented(self, request: Request, key: tuple) -> None:
+        body = _json(request) if request.method == "POST" else None
+        text = wire.first_undocumented(key, list(request.query), body, request.headers.get("prefer"))
+        if text:
+            raise _err(400, text, request.full_path)
 
     def handle(self, request: Request) -> Response:
         self._authenticate(request)
-        parts = [p for p in request.path.split("/") if p]
         method = request.method
-        if not parts and method == "GET":
+        key = wire.endpoint_of(method, request.path or "/")
+        if key is None:
+            raise _err(404 if method in ("GET", "POST") else 405, f"No route for {method} {request.full_path}",
+                       request.full_path)
+        self._check_documented(request, key)
+        parts = [p for p in request.path.split("/") if p]
+        template = key[1]
+        if template == "/":
             return json_response(200, self._landing(request))
-        if parts == ["conformance"] and method == "GET":
-            return json_response(200, {"conformsTo": [CONFORMANCE_CORE, CONFORMANCE_STATUSES]})
-        if parts == ["products"] and method == "GET":
+        if template == "/conformance":
+            conforms = [CONFORMANCE_CORE, CONFORMANCE_STATUSES] + ([CONFORMANCE_SEARCHES] if self._modes()[1] else [])
+            return json_response(200, {"conformsTo": conforms})
+        if template == "/products":
             return json_response(200, self._products(request))
-        if parts[:1] == ["products"] and len(parts) >= 2:
+        if template.startswith("/products/{productId}"):
             uuid = PRODUCT_UUIDS.get(parts[1])
             if uuid is None:
                 raise _err(404, f"Product {parts[1]} not found", request.full_path)
-            rest = parts[2:]
-            if not rest and method == "GET":
+            if template == "/products/{productId}":
                 return json_response(200, self._product(request, uuid))
-            if rest == ["conformance"] and method == "GET":
+            if template.endswith("/conformance"):
                 return json_response(200, {"conformsTo": self._conforms_to(uuid)})
-            if rest == ["queryables"] and method == "GET":
+            if template.endswith("/queryables"):
                 return json_response(200, queryables_schema(uuid))
-            if rest == ["order-parameters"] and method == "GET":
+            if template.endswith("/order-parameters"):
                 return json_response(200, order_parameters_schema(uuid))
-            if rest == ["opportunities"] and method == "POST" and _offers_opportunities(uuid):
-                return json_response(200, self._opportunities(request, uuid),
+            if template.endswith("/opportunities") and _offers_opportunities(uuid):
+                return self._search(request, uuid)
+            if template.endswith("/{opportunityCollectionId}") and _offers_opportunities(uuid) and self._modes()[1]:
+                return json_response(200, self._opportunity_collection(request, uuid, parts[3]),
                                      {"Content-Type": "application/geo+json"})
-            if rest == ["orders"] and method == "POST":
+            if template.endswith("/orders"):
                 order = self._create_order(request, uuid)
                 location = self._order_url(request, order["id"])
                 return json_response(201, self._public(request, order),
                                      {"Location": location, "Content-Type": "application/geo+json"})
-        if parts == ["orders"] and method == "GET":
+            raise _err(404, f"No route for {method} {request.full_path}", request.full_path)
+        if template == "/orders":
             return json_response(200, self._list_orders(request), {"Content-Type": "application/geo+json"})
-        if parts[:1] == ["orders"] and len(parts) in (2, 3):
+        if template.startswith("/orders/{orderId}"):
             order = self.orders.get(parts[1])
             if order is None:
                 raise _err(404, "Order not found", request.full_path)
-            if len(parts) == 2 and method == "GET":
+            if template == "/orders/{orderId}":
                 return json_response(200, self._public(request, order), {"Content-Type": "application/geo+json"})
-            if parts[2] == "statuses" and method == "GET":
-                return json_response(200, self._statuses(request, order))
-        raise _err(404 if method in ("GET", "POST") else 405, f"No route for {method} {request.full_path}",
-                   request.full_path)
+            return json_response(200, self._statuses(request, order))
+        if not self._modes()[1]:
+            raise _err(404, f"No route for {method} {request.full_path}", request.full_path)
+        if template == "/searches/opportunities":
+            records = [self._public_record(request, r) for r in self.searches.values()]
+            return json_response(200, {"search_records": records, "links": []})
+        record = self.searches.get(parts[2])
+        if record is None:
+            raise _err(404, "Opportunity Search Record not found", request.full_path)
+        if template.endswith("/statuses"):
+            return json_response(200, record["_history"])  # a bare list, as the reference server answers
+        self._advance_search(record)
+        return json_response(200, self._public_record(request, record))
+
+    # ---- asynchronous opportunity searches -------------------------------------------------------
+    def _search(self, request: Request, uuid: str) -> Response:
+        """The reference server's choice: synchronous when async is not offered, or when ``Prefer: wait`` and
+        sync is; otherwise asynchronous (also with no ``Prefer`` at all)."""
+        sync, asynchronous = self._modes()
+        prefer = request.headers.get("prefer")
+        if not asynchronous or (prefer == "wait" and sync):
+            headers = {"Content-Type": "application/geo+json"}
+            if prefer == "wait" and asynchronous:
+                headers["Preference-Applied"] = "wait"
+            return json_response(200, self._opportunities(request, uuid), headers)
+        body = _json(request)
+        search = self._read_search(request, uuid, body, with_parameters=False)
+        now = self.world.clock.now()
+        record_id = self.world.new_id("stapi", "search", len(self.searches))
+        request_body = {k: body[k] for k in ("datetime", "geometry", "filter", "limit") if body.get(k) is not None}
+        record = {"id": record_id, "product_id": product_id_of(uuid), "opportunity_request": request_body,
+                  "status": {"timestamp": iso(now), "status_code": "received", "links": []}, "_uuid": uuid,
+                  "_reads": 0, "_history": [{"timestamp": iso(now), "status_code": "received", "links": []}],
+                  "_search": {"datetime": search["datetime"], "geometry": search["geometry"],
+                              "filter": search["filter"]}}
+        self.searches[record_id] = record
+        headers = {"Location": f"{self._root(request)}/searches/opportunities/{record_id}"}
+        if prefer:
+            headers["Preference-Applied"] = "respond-async"
+        return json_response(201, self._public_record(request, record), headers)
+
+    def _advance_search(self, record: dict) -> None:
+        """received → in_progress → completed, one step per read after ``stapi_search_reads`` reads: no clock
+        needed, so a client must poll."""
+        record["_reads"] += 1
+        needed = int(self.world.settings.get("stapi_search_reads", 2))
+        code = record["status"]["status_code"]
+        step = {"received": "in_progress", "in_progress": "completed"}.get(code)
+        if step and record["_reads"] >= (needed if step == "completed" else 1):
+            now = iso(self.world.clock.now())
+            record["status"] = {"timestamp": now, "status_code": step, "links": []}
+            record["_history"].append(dict(record["status"]))
+
+    def _public_record(self, request: Request, record: dict) -> dict:
+        root = self._root(request)
+        links = [self._link("self", f"{root}/searches/opportunities/{record['id']}"),
+                 self._link("monitor", f"{root}/searches/opportunities/{record['id']}/statuses")]
+        if record["status"]["status_code"] == "completed":
+            links.append(self._link("opportunities", f"{root}/products/{record['product_id']}/opportunities/"
+                                                     f"{record['id']}", "application/geo+json"))
+        return {**{k: v for k, v in record.items() if not k.startswith("_")}, "links": links}
+
+    def _opportunity_collection(self, request: Request, uuid: str, record_id: str) -> dict:
+        record = self.searches.get(record_id)
+        if record is None or record["_uuid"] != uuid or record["status"]["status_code"] != "completed":
+            raise _err(404, "Opportunity Collection not found", request.full_path)
+        features, links = self._features(request, uuid, record["_search"])
+        return {"type": "FeatureCollection", "id": record_id, "features": features[:MAX_LIMIT], "links": links}
 
     @staticmethod
     def _authenticate(request: Request) -> None:
@@ -326,12 +426,17 @@ class StapiDialect:
                 "conformsTo": [CONFORMANCE_CORE, CONFORMANCE_STATUSES],
                 "links": [self._link("self", f"{root}/"), self._link("conformance", f"{root}/conformance"),
                           self._link("products", f"{root}/products"),
-                          self._link("orders", f"{root}/orders", "application/geo+json")]}
+                          self._link("orders", f"{root}/orders", "application/geo+json")]
+                + ([self._link("opportunity-search-records", f"{root}/searches/opportunities")]
+                   if self._modes()[1] else [])}
 
     def _conforms_to(self, uuid: str) -> list:
         out = [GEOJSON.format(schemas.PRODUCTS[uuid]["geometry"])]
         if _offers_opportunities(uuid):
+            # As the reference server does: an asynchronous product lists both classes.
             out.append(CONFORMANCE_OPPORTUNITIES)
+            if self._modes()[1]:
+                out.append(CONFORMANCE_OPPORTUNITIES_ASYNC)
         return out
 
     def _product(self, request: Request, uuid: str) -> dict:
@@ -401,20 +506,13 @@ class StapiDialect:
             out["order_parameters"] = parameters
         return out
 
-    def _opportunities(self, request: Request, uuid: str) -> dict:
-        body = request.json()
-        search = self._read_search(request, uuid, body, with_parameters=False)
-        limit = self._limit(request, body.get("limit"))
-        token = body.get("next")
-        offset = 0
-        if token is not None:
-            if not (isinstance(token, str) and token.startswith("o") and token[1:].isdigit()):
-                raise _err(404, "Error finding pagination token", request.full_path)
-            offset = int(token[1:])
+    def _features(self, request: Request, uuid: str, search: dict) -> tuple:
+        """(every opportunity of a search, the collection's create-order link)."""
         base = f"{self._root(request)}/products/{product_id_of(uuid)}"
-        search_body = {"datetime": search["datetime"], "geometry": search["geometry"], "filter": search["filter"]}
+        search_body = {k: search[k] for k in ("datetime", "geometry", "filter") if search.get(k) is not None}
+        start, end = (parse_time(part) for part in search["datetime"].split("/"))
         features = []
-        for sky_pass in sky_passes(self.world, uuid, search["geometry"], search["start"], search["end"]):
+        for sky_pass in sky_passes(self.world, uuid, search["geometry"], start, end):
             properties = pass_properties(uuid, sky_pass)
             if not matches(search["filter"], properties):
                 continue
@@ -425,8 +523,22 @@ class StapiDialect:
                 "properties": {"datetime": window, "product_id": product_id_of(uuid), **properties},
                 "links": [self._link("create-order", f"{base}/orders", method="POST",
                                      body={**search_body, "datetime": window})]})
+        return features, [self._link("create-order", f"{base}/orders", method="POST", body=search_body)]
+
+    def _opportunities(self, request: Request, uuid: str) -> dict:
+        body = _json(request)
+        search = self._read_search(request, uuid, body, with_parameters=False)
+        limit = self._limit(request, body.get("limit"))
+        token = body.get("next")
+        offset = 0
+        if token is not None:
+            if not (isinstance(token, str) and token.startswith("o") and token[1:].isdigit()):
+                raise _err(404, "Error finding pagination token", request.full_path)
+            offset = int(token[1:])
+        base = f"{self._root(request)}/products/{product_id_of(uuid)}"
+        features, links = self._features(request, uuid, search)
         page = features[offset:offset + limit]
-        links = [self._link("create-order", f"{base}/orders", method="POST", body=search_body)]
+        search_body = links[0]["body"]
         if offset + limit < len(features):
             links.append(self._link("next", f"{base}/opportunities", method="POST",
                                     body={**search_body, "limit": limit, "next": f"o{offset + limit}"}))
@@ -434,7 +546,7 @@ class StapiDialect:
 
     # ---- orders ----------------------------------------------------------------------------------
     def _create_order(self, request: Request, uuid: str) -> dict:
-        search = self._read_search(request, uuid, request.json(), with_parameters=True)
+        search = self._read_search(request, uuid, _json(request), with_parameters=True)
         now = self.world.clock.now()
         return self._new_order(uuid, search, now)
 
@@ -538,14 +650,14 @@ class StapiDialect:
     # ---- test hooks ------------------------------------------------------------------------------
     def control(self, action: str, payload: dict) -> dict:
         if action != "seed_orders":
-            raise HttpError(404, problem(404, detail=f"Unknown stapi control action {action!r}"))
+            raise _err(404, f"Unknown stapi control action {action!r}")
         count = int(payload.get("count", 10))
         if not 0 < count <= 10_000:
-            raise HttpError(400, problem(400, detail="count must be 1..10000"))
+            raise _err(400, "count must be 1..10000")
         pid = payload.get("product_id", "blacksky-tasking-standard")
         uuid = PRODUCT_UUIDS.get(pid)
         if uuid is None:
-            raise HttpError(404, problem(404, detail=f"Product {pid} not found"))
+            raise _err(404, f"Product {pid} not found")
         now = self.world.clock.now()
         rnd = self.world.random("stapi", "seed_orders", iso(now), count)
         ids = []
