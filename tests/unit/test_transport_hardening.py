@@ -10,6 +10,7 @@ import os
 import socket
 import threading
 import time
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 from urllib.parse import urlsplit
@@ -488,3 +489,61 @@ def test_an_interrupted_download_is_a_sentence_and_leaves_no_file(a_server, tmp_
         downloader(read_timeout=0.5).download(asset(a_server), tmp_path)
     assert not isinstance(caught.value, requests.RequestException)
     assert list(tmp_path.iterdir()) == []
+
+
+# -- an order-creating POST answered with JSON nested 100,000 deep: the orders it created are not lost ------
+
+class DeepOnCreate(Recorder):
+    """Forwards every request to the sandbox (keeping the Host header, so its links point here) and answers
+    each order-creating POST — after the sandbox created the order — with JSON nested 100,000 deep."""
+
+    def __init__(self, sandbox_url, create_path):
+        super().__init__("127.0.0.1")
+        self.script = self._forward
+        self.sandbox_url = sandbox_url
+        self.create_path = create_path
+
+    def _forward(self, handler, body):
+        headers = {k: v for k, v in handler.headers.items() if k.lower() not in ("content-length", "connection")}
+        answer = requests.request(handler.command, self.sandbox_url + handler.path, headers=headers, data=body,
+                                  timeout=30, allow_redirects=False)
+        if handler.command == "POST" and urlsplit(handler.path).path == self.create_path and answer.ok:
+            return reply(handler, answer.status_code, DEEP)
+        reply(handler, answer.status_code, answer.content,
+              content_type=answer.headers.get("Content-Type", "application/json"))
+
+
+def test_planet_parallel_placement_answered_too_deep_keeps_every_order_it_created():
+    from satellite_tasking.plugin.model import Aoi, OrderDraft
+    from satellite_tasking.plugin.sandbox import SandboxServer
+
+    quiet = {"planet_max_active_orders": 50, "planet_rejection_rate": 0.0, "planet_capture_failure_rate": 0.0,
+             "planet_reassessment_rate": 0.0}
+    sandbox = SandboxServer(port=0, seed=11, speed=0, settings=quiet).start()
+    proxy = DeepOnCreate(sandbox.base_url, "/tasking/v2/orders/")
+    thread = _start(proxy)
+    try:
+        now = requests.get(f"{sandbox.base_url}/_sandbox/clock", timeout=5).json()["now"]
+        start = datetime.fromisoformat(now.replace("Z", "+00:00")).replace(microsecond=0) + timedelta(hours=1)
+        square = [[13.0, 52.0], [13.1, 52.0], [13.1, 52.1], [13.0, 52.1], [13.0, 52.0]]
+        draft = OrderDraft(
+            connection_id="planet-1", product_id="area", name="Dam",
+            params={"start_time": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "end_time": (start + timedelta(days=5)).strftime("%Y-%m-%dT%H:%M:%SZ")},
+            aois=[Aoi(geometry={"type": "Polygon", "coordinates": [[[x + 0.3 * i, y] for x, y in square]]})
+                  for i in range(3)],
+            client_reference="qgis-deep00000001")
+        connection = Connection(id="planet-1", name="test Planet", kind="planet",
+                                base_url=proxy.url + "/tasking/v2")
+        provider = PlanetProvider(connection, SimpleNamespace(username="sandbox-key", password=""),
+                                  build_session("test Planet", AGENT, sleep=lambda s: None))
+        outcomes = provider.place(draft)  # not a RecursionError out of the thread pool
+        assert all(o.placed for o in outcomes), [o.error for o in outcomes]
+        posts = [s for s in proxy.seen if s[0] == "POST" and urlsplit(s[1]).path == "/tasking/v2/orders/"]
+        assert len(posts) == 3  # each read back, none placed twice
+        assert len({o.order.id for o in outcomes}) == 3
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+        thread.join(5)
+        sandbox.stop()
