@@ -65,10 +65,9 @@ def package(tmp_path_factory):
     with zipfile.ZipFile(archive) as zf:
         assert zf.testzip() is None
         names = zf.namelist()
-        infos = zf.infolist()
         metadata_text = zf.read(f"{NAME}/metadata.txt").decode("utf-8")
         zf.extractall(unzipped)
-    return SimpleNamespace(archive=archive, names=names, infos=infos, folder=unzipped,
+    return SimpleNamespace(archive=archive, names=names, folder=unzipped,
                            metadata_text=metadata_text, metadata=validator_metadata(metadata_text))
 
 
