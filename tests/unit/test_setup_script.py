@@ -78,7 +78,8 @@ def test_an_expired_release_file_is_read_again_without_only_its_date_check(tmp_p
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the package step runs as root here (no sudo in the fake PATH)")
 def test_an_unreachable_mirror_stops_setup_with_a_sentence_and_no_relaxed_retry(tmp_path):
-    unreachable = 'echo "E: Failed to fetch http://deb.debian.org/debian/dists/sid/InRelease  Could not resolve host" >&2; exit 100'
+    unreachable = ('echo "E: Failed to fetch http://deb.debian.org/debian/dists/sid/InRelease  '
+                   'Could not resolve host" >&2; exit 100')
     tools, log = fake_debian_tools(tmp_path, unreachable)
     env = dict(os.environ, PATH=f"{tools}:{os.environ['PATH']}")
 
