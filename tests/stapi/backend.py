@@ -1,8 +1,11 @@
 """An in-memory backend for the STAPI reference server (stapi-fastapi 0.8.0), for tests only.
 
-Runs in its own venv (.venv-stapi: pydantic 2, FastAPI), never in the plugin's. Two products with
-different order-parameter schemas; only the optical one offers opportunities (synchronous search,
-paged). Orders keep a status history; seeded orders have lived through a whole life already.
+Runs in its own venv (.venv-stapi: pydantic 2, FastAPI), never in the plugin's. Three products:
+two with different order-parameter schemas of which the optical one offers opportunities (synchronous
+search, paged), and ``optical-async``, the same sky offered only through asynchronous searches (a search
+record that is received, then in progress, then completed on successive reads, with an ``opportunities``
+link to its collection once completed). Orders keep a status history; seeded orders have lived through
+a whole life already.
 Everything is deterministic: opportunities are computed from the search alone.
 """
 from __future__ import annotations
@@ -25,8 +28,12 @@ from stapi_fastapi.models.product import Product
 from stapi_pydantic import (
     Link,
     Opportunity,
+    OpportunityCollection,
     OpportunityPayload,
     OpportunityProperties,
+    OpportunitySearchRecord,
+    OpportunitySearchStatus,
+    OpportunitySearchStatusCode,
     Order,
     OrderParameters,
     OrderPayload,
@@ -187,6 +194,75 @@ async def search_optical(router, search: OpportunityPayload, next: Optional[str]
     return Success((page, token))
 
 
+def _opportunities(product_id: str, search: OpportunityPayload, expr, create_href: str) -> list:
+    geometry = search.geometry.model_dump(mode="json")
+    start, end = search.datetime
+    found = []
+    for sky_pass in sky(geometry, start, end):
+        props = {"off_nadir": sky_pass["off_nadir"], "sun_elevation": sky_pass["sun_elevation"],
+                 "satellite": sky_pass["satellite"]}
+        if expr is not None and not expr.matches({"properties": props}):
+            continue
+        window = (sky_pass["time"] - timedelta(minutes=5), sky_pass["time"] + timedelta(minutes=5))
+        body = {"datetime": f"{window[0].isoformat()}/{window[1].isoformat()}", "geometry": geometry}
+        if search.filter:
+            body["filter"] = search.filter
+        found.append(Opportunity(
+            id=_order_id("opp", product_id, sky_pass["satellite"], sky_pass["time"].isoformat()),
+            geometry=sky_pass["footprint"],
+            properties=OpticalOpportunityProperties(datetime=window, product_id=product_id, **props),
+            links=[Link(href=create_href, rel="create-order", type="application/json", method="POST", body=body)]))
+    return found
+
+
+SEARCHES: dict = {}  # search record id -> [record, opportunities, reads]
+
+
+async def search_async(router, search: OpportunityPayload, request: Request):
+    try:
+        expr = _check_filter(search.filter, set(OpticalQueryables.model_fields))
+    except QueryablesError as error:
+        return Failure(error)
+    record_id = _order_id("search", len(SEARCHES), search.model_dump_json())
+    found = _opportunities(router.product.id, search, expr,
+                           str(request.url_for(f"root:{router.product.id}:create-order")))
+    record = OpportunitySearchRecord(
+        id=record_id, product_id=router.product.id, opportunity_request=search,
+        status=OpportunitySearchStatus(timestamp=datetime.now(timezone.utc),
+                                       status_code=OpportunitySearchStatusCode.received), links=[])
+    SEARCHES[record_id] = [record, found, 0]
+    return Success(record)
+
+
+async def get_search_record(search_record_id: str, request: Request):
+    entry = SEARCHES.get(search_record_id)
+    if entry is None:
+        return Success(Nothing)
+    record, _, reads = entry
+    entry[2] = reads + 1
+    steps = [OpportunitySearchStatusCode.received, OpportunitySearchStatusCode.in_progress,
+             OpportunitySearchStatusCode.completed]
+    code = steps[min(reads + 1, 2)]
+    links = []
+    if code is OpportunitySearchStatusCode.completed:
+        href = str(request.base_url).rstrip("/") + f"/products/{record.product_id}/opportunities/{record.id}"
+        links.append(Link(href=href, rel="opportunities", type="application/geo+json"))
+    record = record.model_copy(update={
+        "status": OpportunitySearchStatus(timestamp=datetime.now(timezone.utc), status_code=code), "links": links})
+    return Success(Some(record))
+
+
+async def get_search_records(next: Optional[str], limit: int, request: Request):
+    return Success(([entry[0] for entry in SEARCHES.values()][:limit], Nothing))
+
+
+async def get_opportunity_collection(router, opportunity_collection_id: str, request: Request):
+    entry = SEARCHES.get(opportunity_collection_id)
+    if entry is None or entry[2] < 2:
+        return Success(Nothing)
+    return Success(Some(OpportunityCollection(features=entry[1], id=opportunity_collection_id, links=[])))
+
+
 def _new_order(product_id: str, payload: OrderPayload, created: datetime, codes: list,
                step: timedelta = timedelta(minutes=7)) -> Order:
     history = [OrderStatus(timestamp=created + step * n, status_code=code)
@@ -262,6 +338,17 @@ SAR = Product(
     opportunity_properties=OpportunityProperties, order_parameters=SarParameters)
 
 
+OPTICAL_ASYNC = Product(
+    id="optical-async", title="Optical 30 cm (asynchronous search)",
+    description="The same tasking; opportunities only through asynchronous searches.",
+    license="proprietary", keywords=["optical"], providers=[PROVIDER],
+    conformsTo=["https://geojson.org/schema/Polygon.json", "https://geojson.org/schema/Point.json"],
+    create_order=_create("optical-async", set(OpticalQueryables.model_fields)),
+    search_opportunities_async=search_async, get_opportunity_collection=get_opportunity_collection,
+    queryables=OpticalQueryables, opportunity_properties=OpticalOpportunityProperties,
+    order_parameters=OpticalParameters)
+
+
 def seed_orders(count: int) -> None:
     """Orders whose life is over already (for listing and paging tests)."""
     base = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -288,11 +375,15 @@ def create_app(token: str = "", api_key: str = "", seed: int = 0) -> FastAPI:
     ``Authorization: Bearer <token>`` or ``X-API-Key: <api_key>``."""
     STORE.orders.clear()
     STORE.statuses.clear()
+    SEARCHES.clear()
     seed_orders(seed)
     root = RootRouter(get_orders=get_orders, get_order=get_order, get_order_statuses=get_order_statuses,
+                      get_opportunity_search_records=get_search_records,
+                      get_opportunity_search_record=get_search_record,
                       conformances=[API_CONFORMANCE.core])
     root.add_product(OPTICAL)
     root.add_product(SAR)
+    root.add_product(OPTICAL_ASYNC)
     app = FastAPI()
 
     @app.middleware("http")

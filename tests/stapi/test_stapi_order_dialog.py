@@ -88,8 +88,11 @@ def test_filter_form_from_queryables_gives_cql2():
         {"op": "in", "args": [{"property": "satellite"}, ["A"]]}]}
 
 
+@pytest.mark.parametrize("searchable", ["optical-30", "optical-async"])
 def test_find_an_opportunity_and_order_it_from_the_order_dialog(qgis_app, qtbot, reference_url, tmp_path,
-                                                                monkeypatch):
+                                                                monkeypatch, searchable):
+    """``optical-async`` offers only asynchronous searches: the same dialog finds and orders its opportunities
+    (a search record polled until completed, then its opportunities read)."""
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     factory = OneConnection(reference_url)
     layer = fields_layer()
@@ -98,7 +101,7 @@ def test_find_an_opportunity_and_order_it_from_the_order_dialog(qgis_app, qtbot,
     try:
         qtbot.waitUntil(lambda: bool(dialog.products), timeout=WAIT)
         # The SAR product has no opportunities: the button stays off.
-        for wanted, offers in (("sar-strip", False), ("optical-30", True)):
+        for wanted, offers in (("sar-strip", False), (searchable, True)):
             row = next(r for r in range(dialog.product_model.rowCount())
                        if dialog.product_model.item(r).data(PRODUCT_ROLE) == wanted)
             dialog.productCombo.setCurrentIndex(row)

@@ -348,3 +348,25 @@ def test_reference_server_rejects_a_wrong_token_and_accepts_an_api_key():
             good.provider(secret="apikey:wrong").products()
         with pytest.raises(CredentialsRejected):
             good.provider(secret="key-42").products()  # a bearer token is not an API key
+
+
+# -- asynchronous opportunity searches (issue 14, point 5) -----------------------------------------
+
+def test_the_reference_servers_async_only_product_is_searched_and_ordered():
+    """stapi-fastapi 0.8.0 with a product that offers only asynchronous searches (it still lists the synchronous
+    conformance class): ``Prefer: wait`` gets a 201 search record, which is polled, then its opportunities read."""
+    if not reference_server.STAPI_PYTHON.exists():
+        pytest.fail(reference_server.MISSING_VENV)
+    with reference_server.running(token=TOKEN) as url:
+        server = Server("reference", url, TOKEN, "optical-async", {"max_cloud_cover": 15}, "sar-strip", {}, BERLIN)
+        provider = server.provider()
+        provider.poll_sleep = lambda seconds: None
+        product = next(p for p in provider.products() if p.id == "optical-async")
+        assert product.extra["opportunities"] is True
+        start, end = window(days=20)
+        found = provider.opportunities(product, BERLIN, start, end, OFF_NADIR_AT_MOST_20)
+        assert found and all(o.properties["off_nadir"] <= 20 for o in found)
+        params = {"max_cloud_cover": 15, **found[0].form_values()}
+        [outcome] = provider.place(draft_for(server, "optical-async", params, [BERLIN], "qgis-async"))
+        assert outcome.placed, outcome.error
+        assert outcome.order.acquisition_start == found[0].start
