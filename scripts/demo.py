@@ -82,6 +82,11 @@ class Demo:
         answer.raise_for_status()
         return answer.json()["now"]
 
+    def sandbox_settings(self, **values) -> None:
+        import requests
+
+        requests.post(f"{self.sandbox.url()}/_sandbox/settings", json=values, timeout=10).raise_for_status()
+
     # -- the flow -----------------------------------------------------------------------------
     def place_orders(self, layer) -> list:
         from qgis.core import QgsProcessingFeatureSourceDefinition
@@ -92,11 +97,13 @@ class Demo:
         selected = QgsProcessingFeatureSourceDefinition(layer.id(), True)
         placed = []
         ids = sorted(f.id() for f in layer.getFeatures())
-        # Planet: a lenient and a strict cloud limit, so captures come back SUCCESS and INVALID.
+        # Planet: the cloud threshold is the contract's (no order field); the sandbox's contract setting is lenient
+        # for the first orders and strict for the others, so captures come back SUCCESS and INVALID.
         for name, features, cloud in (("Berlin SkySat", ids[:3], 0.3), ("Berlin SkySat strict", ids[3:], 0.04)):
             layer.selectByIds(features)
+            self.sandbox_settings(planet_contract_cloud_cover=cloud)
             result = self.run("placeorders", PRODUCT="planet:area", INPUT=selected, NAME=name,
-                              PARAMS=json.dumps({"max_cloud_cover": cloud}), OUTPUT="memory:", **window)
+                              PARAMS=json.dumps({"sat_elevation_angle_min": 60}), OUTPUT="memory:", **window)
             placed.append(result)
         # UP42 Pléiades Neo: feasibility study, then a quote, before tasking starts.
         layer.selectByIds(ids[:2])

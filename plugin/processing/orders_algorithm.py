@@ -72,7 +72,7 @@ PARAMS_HELP = (
     "schema like the order dialog checks them (same messages); fields left out take the schema's defaults. "
     "The geometry and the order name are filled by the algorithm. Example for Pléiades Neo: "
     "<code>{\"maxCloudCover\": 10, \"acquisitionMode\": \"mono\"}</code>; for Planet: "
-    "<code>{\"max_cloud_cover\": 0.2}</code>.</p>"
+    "<code>{\"sat_elevation_angle_min\": 70}</code>.</p>"
     "<p><b>Acquisition start/end</b>: the window, written to the product's own fields "
     "(<code>acquisitionStart/acquisitionEnd</code> for UP42, <code>start_time/end_time</code> for Planet); "
     "left empty, the JSON or the schema's defaults decide.</p>"

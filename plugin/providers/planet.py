@@ -2,9 +2,14 @@
 
 Wire facts: /work/shared/api/planet.md. Decisions this module makes:
 
-* **Products** are Planet's order kinds (point, strip, area, stereo). Planet serves no JSON
-  schema of its order form, so the plugin ships one per kind in ``resources/schemas/planet``;
-  the order name does not appear there (it comes from the draft) and the geometry is the AOI.
+* **The wire**: only the request fields and query parameters of ``planet_wire`` (each with its line of
+  planet.md) are sent; every response field is optional except an order's ``id``; unknown statuses keep
+  their raw text and are never final; any 2xx answers a write, and the order is read again after each.
+* **Products** are Planet's order kinds by geometry (point, strip, area) plus Monitoring (point or line,
+  ``scheduling_type`` MONITORING with an ``rrule``) and Assured (a point and one imaging window). Planet
+  serves no JSON schema of its order form, so the plugin ships one per kind in
+  ``resources/schemas/planet``; the order name comes from the draft and the geometry is the AOI. There is
+  no cloud-cover field: the threshold is contractual, and a capture's own values are shown as read.
 * **Authentication**: ``Authorization: api-key <KEY>`` added per request by a ``requests`` auth
   object on the session, never a default header, so the key cannot leak through a header dump.
 * **Order names** carry the draft's ``client_reference``: ``<name> 2 [qgis-1a2b3c4d5e6f]``. The
@@ -22,8 +27,11 @@ Wire facts: /work/shared/api/planet.md. Decisions this module makes:
   user agent and retry settings without the provider having to rebuild them. Each job runs in a
   copy of the caller's ``contextvars`` context, so the caller's ``http.cancellable`` scope (a
   cancelled task) reaches the workers too.
-* **Incremental reads** sort by ``-updated_time`` and stop paging at the first record older than
-  ``since``, so a sync after a few changes reads one page.
+* **Incremental reads** sort orders by ``-updated_time`` and stop paging at the first record older than
+  ``since``, so a sync after a few changes reads one page. Captures are read one order per request
+  (``order_id=<one id>``, the only documented form) and filtered by ``since`` here.
+* **Pacing**: every request of a provider passes one ``RatePacer`` holding it inside Planet's published
+  limits (300 requests a minute, 40 a second); a 429's ``Retry-After`` is honoured by the session.
 """
 from __future__ import annotations
 
@@ -31,18 +39,22 @@ import contextvars
 import json
 import logging
 import re
+import threading
+import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping, Optional
-from urllib.parse import urlencode, urljoin
+from typing import Callable, Iterable, Iterator, Mapping, Optional
+from urllib.parse import urljoin
 
 import requests
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import best_match
 
 from ..http import (
+    NotFoundError,
     ProviderError,
     ProviderTimeout,
     ProviderUnavailable,
@@ -51,6 +63,8 @@ from ..http import (
     RequestRejected,
     TaskingSession,
     UnreadableResponse,
+    cancellation_requested,
+    decode_json,
     follow_link,
 )
 from ..model import (
@@ -64,6 +78,7 @@ from ..model import (
     Product,
     Status,
 )
+from . import planet_wire as wire
 from .base import NotSupported, PlacementProgress, PlacementProgressCallback, TaskingProvider, placement_indexes
 
 logger = logging.getLogger(__name__)
@@ -74,11 +89,14 @@ MAX_PARALLEL_POSTS = 4
 PAGE_SIZE = 100
 # Bound on pages followed in one listing (100 000 records at the default page size).
 MAX_PAGES = 1000
-# Captures are asked for many orders at once; the URL (before paging parameters) stays under this.
-MAX_CAPTURE_URL_CHARS = 6000
 MAX_NAME_CHARS = 255
-ESTIMATE_UNIT = "quota km²"
+# How long an imaging-window search is polled, and how often.
+WINDOW_SEARCH_TIMEOUT_S = 120.0
+WINDOW_SEARCH_POLL_S = 2.0
+ASSURED_PRODUCT = "Assured Tasking"
 
+# Documented statuses only [planet.md "Order object and statuses"]; FINALIZING is community code but shows an
+# order still being worked on. Anything else keeps its raw text, is never final and is followed like RECEIVED.
 STATUS_MAP = {
     "RECEIVED": OrderStatus.RECEIVED,
     "REQUESTED": OrderStatus.RECEIVED,
@@ -88,52 +106,104 @@ STATUS_MAP = {
     "FULFILLED": OrderStatus.COMPLETED,
     "REJECTED": OrderStatus.REJECTED,
     "CANCELLED": OrderStatus.CANCELLED,
-    "PENDING_CANCELLATION": OrderStatus.CANCELLED,
     "EXPIRED": OrderStatus.EXPIRED,
-    "FAILED": OrderStatus.FAILED,
 }
 CANCELLABLE_STATUSES = frozenset({"RECEIVED", "REQUESTED", "PENDING", "IN_PROGRESS"})
 EDITABLE_STATUSES = frozenset({"PENDING", "REQUESTED", "IN_PROGRESS"})
 START_EDITABLE_STATUSES = frozenset({"PENDING", "REQUESTED"})
 EDITABLE_FIELDS = frozenset({"name", "rank", "end_time"})
 
-# Order fields shown as the order's parameters (everything the user chose when placing).
-PARAM_FIELDS = ("pl_number", "product", "scheduling_type", "order_type", "start_time", "end_time",
-                "sat_elevation_angle_min", "sat_elevation_angle_max", "satellite_types", "exclusivity_days",
-                "max_cloud_cover", "rank", "rrule", "n_stereo_pov", "imaging_window")
+# Order fields shown as the order's parameters: the documented request fields, as Planet echoes them.
+PARAM_FIELDS = ("pl_number", "product", "scheduling_type", "start_time", "end_time", "sat_elevation_angle_min",
+                "sat_elevation_angle_max", "rank", "rrule", "imaging_window")
+# Form fields that build the monitoring ``rrule`` (never sent as such).
+RRULE_FORM_FIELDS = ("rrule_frequency", "rrule_interval", "rrule_count")
 
 
 @dataclass(frozen=True)
 class OrderKind:
     id: str
     title: str
-    geometry_type: str
-    order_type: str
+    geometry_types: tuple
     description: str
 
 
+# Geometry per product [planet.md "Order kinds and geometry"]: SkySat Flexible = Point, Line or Area; SkySat
+# Monitoring = Point, Line; Assured = Point only. Stereo has no documented API field, so it is not offered.
 ORDER_KINDS = {
     kind.id: kind for kind in (
-        OrderKind("point", "Point order", "Point", "IMAGE",
-                  "One SkySat capture centred on a point (Planet buffers it to about 2 km radius)."),
-        OrderKind("strip", "Strip order", "LineString", "IMAGE",
-                  "A strip about 5 km wide along a line of up to about 100 km."),
-        OrderKind("area", "Area order", "Polygon", "IMAGE",
-                  "Any polygon; Planet cuts large areas into strips and rejects areas it cannot cut."),
-        OrderKind("stereo", "Stereo order", "Polygon", "STEREO",
-                  "Stereo captures of a polygon from two or three viewing angles."),
+        OrderKind("point", "Point order", ("Point",),
+                  "A Flexible capture around a point; Planet draws the guaranteed area around it (the order's "
+                  "geometry as Planet returns it is shown)."),
+        OrderKind("strip", "Strip order", ("LineString",),
+                  "A Flexible SkySat strip along a line (Planet documents it as about 5 km wide)."),
+        OrderKind("area", "Area order", ("Polygon",),
+                  "A Flexible polygon; Planet cuts large areas into strips and rejects areas it cannot cut."),
+        OrderKind("monitoring", "Monitoring order", ("Point", "LineString"),
+                  "Repeated captures of a point or line on a recurrence (cadence and count chosen here)."),
+        OrderKind("assured", "Assured order", ("Point",),
+                  "A capture of a point in one imaging window Planet offered (search the windows first)."),
     )
 }
 
 
-class PlanetApiKeyAuth(requests.auth.AuthBase):
-    """``Authorization: api-key <KEY>`` on every request (the key never sits in session headers)."""
+class RatePacer:
+    """Holds requests inside ``per_second`` and ``per_minute`` (sliding windows), shared by a provider's threads.
 
-    def __init__(self, key: str):
+    ``wait()`` blocks until a request may go; a cancelled task (``http.cancellable``) stops the wait with
+    ``RequestCancelled``. ``clock``/``sleep`` are for tests.
+    """
+
+    def __init__(self, per_second: int = wire.REQUESTS_PER_SECOND, per_minute: int = wire.REQUESTS_PER_MINUTE,
+                 clock=time.monotonic, sleep=time.sleep):
+        self.per_second = per_second
+        self.per_minute = per_minute
+        self._clock = clock
+        self._sleep = sleep
+        self._sent: deque = deque()
+        self._lock = threading.Lock()
+        self.waited = 0.0
+
+    def _delay(self, now: float) -> float:
+        while self._sent and self._sent[0] <= now - 60.0:
+            self._sent.popleft()
+        delay = 0.0
+        if len(self._sent) >= self.per_minute:
+            delay = self._sent[len(self._sent) - self.per_minute] + 60.0 - now
+        if len(self._sent) >= self.per_second:
+            delay = max(delay, self._sent[len(self._sent) - self.per_second] + 1.0 - now)
+        return max(delay, 0.0)
+
+    def wait(self, connection_name: str = "Planet") -> None:
+        while True:
+            with self._lock:
+                now = self._clock()
+                delay = self._delay(now)
+                if delay <= 0:
+                    self._sent.append(now)
+                    return
+            if cancellation_requested():
+                raise RequestCancelled(connection_name, f"Cancelled while pacing requests to {connection_name} "
+                                                        f"(Planet allows {self.per_minute} a minute).")
+            step = min(delay, 0.05)
+            self.waited += step
+            self._sleep(step)
+
+
+class PlanetApiKeyAuth(requests.auth.AuthBase):
+    """``Authorization: api-key <KEY>`` on every request (the key never sits in session headers); each request
+    (a retry too) first passes the provider's pacer."""
+
+    def __init__(self, key: str, pacer: Optional[RatePacer] = None, connection_name: str = "Planet"):
         self._key = key
+        self._pacer = pacer
+        self._connection_name = connection_name
 
     def __call__(self, request):
-        request.headers["Authorization"] = f"api-key {self._key}"
+        if self._pacer is not None:
+            self._pacer.wait(self._connection_name)
+        if self._key:
+            request.headers["Authorization"] = f"api-key {self._key}"
         return request
 
     def __repr__(self) -> str:
@@ -210,6 +280,62 @@ def describe_refusal(error: RequestRejected) -> str:
     return f"Planet refused the order: {said}"
 
 
+def monitoring_rrule(params: Mapping) -> str:
+    """The ``rrule`` of a Monitoring order: the form's cadence and count (``rrule_frequency``, ``rrule_interval``,
+    ``rrule_count``), or an ``rrule`` given as text (Processing), as Planet's example writes it
+    (``FREQ=WEEKLY;COUNT=4;INTERVAL=1``) [nb/monitoring_orders]."""
+    text = params.get("rrule")
+    if isinstance(text, str) and text.strip():
+        return text.strip()
+    frequency = str(params.get("rrule_frequency") or "WEEKLY").upper()
+    count = params.get("rrule_count")
+    interval = params.get("rrule_interval") or 1
+    return f"FREQ={frequency};COUNT={count};INTERVAL={interval}"
+
+
+def rrule_problem(params: Mapping) -> Optional[str]:
+    """Planet's documented rrule limits, checked before sending: COUNT required and at most 365 instances, no
+    YEARLY and no cadence under a day, no BYYEARDAY [developers.planet.com tasking/examples/monitoring]."""
+    rule = monitoring_rrule(params)
+    parts = {}
+    for piece in rule.removeprefix("RRULE:").split(";"):
+        key, _, value = piece.partition("=")
+        parts[key.strip().upper()] = value.strip()
+    frequency = parts.get("FREQ", "").upper()
+    if not frequency:
+        return f"The recurrence {rule!r} has no FREQ."
+    if frequency not in wire.RRULE_FREQUENCIES:
+        return (f"Planet does not accept a {frequency} recurrence for Monitoring orders "
+                f"(use {', '.join(wire.RRULE_FREQUENCIES)}).")
+    if "BYYEARDAY" in parts:
+        return "Planet does not accept BYYEARDAY in a Monitoring recurrence."
+    count = parts.get("COUNT", "")
+    if not count.isdigit() or int(count) < 1:
+        return "A Monitoring recurrence needs a COUNT (how many captures), which Planet requires."
+    if int(count) > wire.RRULE_MAX_COUNT:
+        return f"Planet allows at most {wire.RRULE_MAX_COUNT} Monitoring instances; the recurrence asks for {count}."
+    interval = parts.get("INTERVAL", "1")
+    if not interval.isdigit() or int(interval) < 1:
+        return f"The recurrence interval {interval!r} is not a whole number of at least 1."
+    return None
+
+
+def describe_window(window: Mapping) -> str:
+    """One line for an imaging window: its times, satellite and cloud forecast, as Planet gave them."""
+    start = parse_time(window.get("start_time"))
+    end = parse_time(window.get("end_time"))
+    when = (f"{start:%Y-%m-%d %H:%M}–{end:%H:%M} UTC" if start and end
+            else str(window.get("start_time") or "time unknown"))
+    satellite = str(window.get("satellite_type") or "satellite not named")
+    forecasts = window.get("cloud_forecast")
+    cloud = ""
+    if isinstance(forecasts, list):
+        values = [f.get("prediction") for f in forecasts if isinstance(f, dict) and f.get("prediction") is not None]
+        if values:
+            cloud = f", cloud forecast {', '.join(str(v) for v in values)}"
+    return f"{when}, {satellite}{cloud}"
+
+
 def load_order_schema(kind: str) -> dict:
     path = SCHEMA_FOLDER / f"{kind}.json"
     with open(path, encoding="utf-8") as handle:
@@ -219,30 +345,33 @@ def load_order_schema(kind: str) -> dict:
 class PlanetProvider(TaskingProvider):
     api_name = "Planet Tasking API"
 
-    def __init__(self, connection: Connection, credentials, session: TaskingSession):
+    def __init__(self, connection: Connection, credentials, session: TaskingSession,
+                 pacer: Optional[RatePacer] = None):
+        """``pacer``: the rate limits this provider keeps to (Planet's published ones unless given)."""
         super().__init__(connection, credentials, session)
         self.base_url = (connection.base_url or "https://api.planet.com/tasking/v2").rstrip("/")
         session.bind_credentials(self.base_url)  # the API key goes to Planet's API origin only
         self.page_size = PAGE_SIZE
-        # order id -> exclusivity days, learnt from every order read (captures need it).
+        self.pacer = pacer if pacer is not None else RatePacer()
+        # order id -> exclusivity days, when an order read says so (an optional field; never asked for).
         self._exclusivity_days: dict = {}
         key = getattr(credentials, "username", "") if credentials is not None else ""
-        if key:
-            session.auth = PlanetApiKeyAuth(key)
+        session.auth = PlanetApiKeyAuth(key or "", self.pacer, connection.name)
 
     # -- identity ---------------------------------------------------------------------------
     def check(self) -> str:
         page = self.session.get(self._url("orders/"), params={"limit": 1})
-        count = page.get("count", "?") if isinstance(page, dict) else "?"
-        return f"Connected to {self.connection.name}: Planet accepted the API key ({count} orders)."
+        count = page.get("count") if isinstance(page, dict) else None
+        said = f" ({count} orders)" if isinstance(count, int) and not isinstance(count, bool) else ""
+        return f"Connected to {self.connection.name}: Planet accepted the API key{said}."
 
     # -- catalogue --------------------------------------------------------------------------
     def products(self) -> list:
         return [
-            Product(id=kind.id, title=kind.title, provider_name="Planet", collection="skysat-tasking",
-                    collection_title="SkySat tasking", description=kind.description,
-                    geometry_types=(kind.geometry_type,), needs_feasibility=False, needs_quotation=False,
-                    extra={"order_kind": kind.id, "order_type": kind.order_type})
+            Product(id=kind.id, title=kind.title, provider_name="Planet", collection="tasking",
+                    collection_title="Planet tasking", description=kind.description,
+                    geometry_types=kind.geometry_types, needs_feasibility=False, needs_quotation=False,
+                    extra={"order_kind": kind.id})
             for kind in ORDER_KINDS.values()
         ]
 
@@ -252,12 +381,14 @@ class PlanetProvider(TaskingProvider):
 
     # -- ordering ---------------------------------------------------------------------------
     def estimate(self, draft: OrderDraft) -> Estimate:
+        """A pricing preview per AOI. Its path is unconfirmed [planet.md "Pricing"], so a 404/405 reads as "price
+        unavailable", and a number is kept only together with the unit Planet names beside it."""
         kind = self._kind(draft.product_id)
         per_aoi: list = [None] * len(draft.aois)
         errors: dict = {}
         problem = self._params_problem(kind, draft.params)
         if problem:
-            return Estimate(total=0.0, unit=ESTIMATE_UNIT, per_aoi=per_aoi,
+            return Estimate(total=0.0, unit="", per_aoi=per_aoi,
                             errors={i: problem for i in range(len(draft.aois))})
         jobs = {}
         for index, aoi in enumerate(draft.aois):
@@ -269,20 +400,83 @@ class PlanetProvider(TaskingProvider):
 
         def price(index: int):
             # A price preview changes nothing, so it may be retried like a read.
-            answer = self.session.json("POST", self._url("pricing/"), json=jobs[index], idempotent=True)
-            return _quota_cost(answer)
+            return self.session.json("POST", self._url("pricing/"), json=jobs[index], idempotent=True)
 
+        units = set()
         for index, result in self._run_parallel(price, list(jobs)):
-            if isinstance(result, RequestRejected):
+            if isinstance(result, NotFoundError) or getattr(result, "status", None) == 405:
+                errors[index] = "Price unavailable: this Planet account offers no pricing preview."
+            elif isinstance(result, RequestRejected):
                 errors[index] = describe_refusal(result).replace("refused the order", "refused to price the order")
             elif isinstance(result, ProviderError):
                 errors[index] = str(result)
-            elif result is None:
-                errors[index] = "Planet answered the price request without a quota cost."
             else:
-                per_aoi[index] = result
+                cost, unit = _quota_cost(result)
+                if cost is None or not unit:
+                    errors[index] = "Estimate unavailable: Planet's answer names no price with its unit."
+                else:
+                    per_aoi[index] = cost
+                    units.add(unit)
+        if len(units) > 1:
+            for index in range(len(per_aoi)):
+                if per_aoi[index] is not None:
+                    errors[index] = f"Planet priced the AOIs in different units ({', '.join(sorted(units))})."
+                    per_aoi[index] = None
+            units = set()
         total = round(sum(cost for cost in per_aoi if cost is not None), 2)
-        return Estimate(total=total, unit=ESTIMATE_UNIT, per_aoi=per_aoi, errors=errors)
+        return Estimate(total=total, unit=units.pop() if units else "", per_aoi=per_aoi, errors=errors)
+
+    # -- assured: imaging windows ---------------------------------------------------------------
+    def imaging_windows(self, geometry: dict, params: Optional[dict] = None,
+                        progress: Optional[Callable[[str], None]] = None,
+                        timeout: float = WINDOW_SEARCH_TIMEOUT_S, poll: float = WINDOW_SEARCH_POLL_S,
+                        sleep: Callable[[float], None] = time.sleep) -> list:
+        """Imaging windows for an Assured order of ``geometry`` (a Point): an asynchronous search whose result
+        address comes in ``Location``, polled until DONE or FAILED, or until ``timeout`` seconds.
+
+        ``params``: the order form's values (``pl_number`` and ``product`` are required by the search;
+        ``start_time``/``end_time`` and the elevation angles are passed on when set). ``progress(text)`` hears
+        each poll. Returns the windows as Planet sent them (dicts; read with ``describe_window``)."""
+        params = dict(params or {})
+        params.setdefault("product", ASSURED_PRODUCT)
+        body = {key: (format_time(value) if key.endswith("_time") else value)
+                for key, value in params.items()
+                if key in wire.IMAGING_WINDOW_SEARCH_FIELDS and value not in (None, "")}
+        body["geometry"] = geometry
+        missing = [key for key in ("pl_number", "product") if not body.get(key)]
+        if missing:
+            raise NotSupported(self.connection.name, f"Planet's imaging-window search needs {' and '.join(missing)} "
+                                                     f"(your contract's PL number and product).")
+        response = self.session.request("POST", self._url("imaging-windows/search/"), json=body, expect_json=False)
+        location = response.headers.get("Location")
+        answer = _json_or_none(response)
+        if not location:
+            if isinstance(answer, dict) and isinstance(answer.get("imaging_windows"), list):
+                return [w for w in answer["imaging_windows"] if isinstance(w, dict)]
+            raise UnreadableResponse(self.connection.name, "Planet started no imaging-window search (its answer "
+                                                           "names no Location to read the result from).")
+        url = follow_link(self.base_url + "/", location, self.connection.name, "the imaging-window search result")
+        waited = 0.0
+        while True:
+            result = self.session.get(url)
+            status = str(result.get("status") or "") if isinstance(result, dict) else ""
+            if progress is not None:
+                progress(status or "waiting")
+            if status.upper() == "DONE":
+                windows = result.get("imaging_windows")
+                return [w for w in windows if isinstance(w, dict)] if isinstance(windows, list) else []
+            if status.upper() == "FAILED":
+                said = " ".join(str(result.get(k)) for k in ("error_code", "error_message") if result.get(k))
+                raise ProviderError(self.connection.name,
+                                    f"Planet's imaging-window search failed: {said or 'it gave no reason'}")
+            if waited + poll > timeout:
+                raise ProviderTimeout(self.connection.name,
+                                      f"Planet's imaging-window search did not finish within {timeout:g} s "
+                                      f"(last status: {status or 'none'}).")
+            if cancellation_requested():
+                raise RequestCancelled(self.connection.name, "Imaging-window search cancelled.")
+            sleep(poll)
+            waited += poll
 
     def place(self, draft: OrderDraft, only: Optional[Iterable[int]] = None,
               progress: Optional[PlacementProgressCallback] = None) -> list:
@@ -360,16 +554,37 @@ class PlanetProvider(TaskingProvider):
             if found is not None:
                 return found
             return f"{label}: Planet answered without an order; retry to check and place it."
-        return self._order_from(answer)
+        created = self._order_from(answer)
+        return self._read_again(created)
+
+    def _read_again(self, order: Order) -> Order:
+        """The order as Planet shows it after a write; the write's own answer when that read fails."""
+        try:
+            return self.order(order.id)
+        except ProviderError as error:
+            logger.info("Reading order %s after a write failed: %s", order.id, type(error).__name__)
+            return order
 
     def _order_body(self, draft: OrderDraft, index: int, kind: OrderKind) -> dict:
-        body = {key: value for key, value in draft.params.items() if value is not None and key != "geometry"}
+        """The POST /orders/ body: documented fields only (``planet_wire.ORDER_FIELDS``), empty values left out
+        so the API key's defaults apply."""
+        params = dict(draft.params or {})
+        body = {key: value for key, value in params.items()
+                if key in wire.ORDER_FIELDS and key not in ("name", "geometry", "scheduling_type", "rrule")
+                and value is not None and value != ""}
         for key in ("start_time", "end_time"):
             if key in body:
                 body[key] = format_time(body[key])
+        if kind.id == "monitoring":
+            body["scheduling_type"] = "MONITORING"
+            body["rrule"] = monitoring_rrule(params)
+            body.pop("end_time", None)  # ignored for Monitoring [nb/monitoring_orders]
+        if kind.id == "assured":
+            body.setdefault("product", ASSURED_PRODUCT)
+        else:
+            body.pop("imaging_window", None)
         body["name"] = unique_order_name(draft, index)
         body["geometry"] = self._aoi_geometry(draft.aois[index])
-        body["order_type"] = kind.order_type
         return body
 
     def _params_problem(self, kind: OrderKind, params: dict) -> Optional[str]:
@@ -377,10 +592,10 @@ class PlanetProvider(TaskingProvider):
         schema = dict(self.order_schema(kind.id))
         schema["required"] = [name for name in schema.get("required", []) if name != "geometry"]
         values = {key: (format_time(value) if isinstance(value, datetime) else value)
-                  for key, value in (params or {}).items() if value is not None}
+                  for key, value in (params or {}).items() if value is not None and value != ""}
         error = best_match(Draft7Validator(schema).iter_errors(values))
         if error is None:
-            return None
+            return rrule_problem(params) if kind.id == "monitoring" else None
         where = ".".join(str(part) for part in error.absolute_path)
         return f"The order parameters are not valid for a Planet {kind.id} order: " \
                f"{where + ': ' if where else ''}{error.message}"
@@ -388,8 +603,8 @@ class PlanetProvider(TaskingProvider):
     def _geometry_problem(self, kind: OrderKind, index: int, aoi) -> Optional[str]:
         geometry = self._aoi_geometry(aoi)
         geometry_type = geometry.get("type") if isinstance(geometry, dict) else None
-        if geometry_type != kind.geometry_type:
-            return (f"AOI {index + 1}: a Planet {kind.id} order needs a {kind.geometry_type}, "
+        if geometry_type not in kind.geometry_types:
+            return (f"AOI {index + 1}: a Planet {kind.id} order needs a {' or a '.join(kind.geometry_types)}, "
                     f"not {geometry_type or 'a missing geometry'}.")
         return None
 
@@ -450,15 +665,14 @@ class PlanetProvider(TaskingProvider):
                 yield page
 
     def order(self, order_id: str) -> Order:
-        return self._order_from(self.session.get(self._url(f"orders/{order_id}/")))
+        return self._order_from(self.session.get(self._url(f"orders/{order_id}")))
 
     def captures(self, order_ids: Iterable[str], since: Optional[datetime] = None, *,
                  exclusivity_days: Optional[Mapping[str, int]] = None) -> list:
-        """Captures of those orders, newest change first per request batch.
+        """Captures of those orders (changed after ``since`` when given), one request per order and page.
 
-        ``exclusivity_days`` (order id -> days) gives what the orders said; orders read through
-        this provider are remembered, and an order still unknown is read once, only when one of
-        its captures was acquired (the exclusivity end needs the acquisition time).
+        ``exclusivity_days`` (order id -> days) adds what the orders said (an optional order field); nothing
+        is read to learn it.
         """
         return [capture for page in self.iter_capture_pages(order_ids, since, exclusivity_days=exclusivity_days)
                 for capture in page]
@@ -471,56 +685,30 @@ class PlanetProvider(TaskingProvider):
 
     def capture_page_streams(self, order_ids: Iterable[str], since: Optional[datetime] = None, *,
                              exclusivity_days: Optional[Mapping[str, int]] = None) -> list:
-        """One page iterator per request batch of order ids (as many ids as fit in an address): each
-        follows its own ``next`` links, so they can be read side by side. Nothing is read before a stream
-        is iterated."""
+        """One page iterator per order: Planet documents ``order_id`` with one value only [planet.md
+        "Captures"], so each order is its own listing. Nothing is read before a stream is iterated."""
         ids = list(dict.fromkeys(str(i) for i in order_ids if i))
         days = dict(self._exclusivity_days)
         days.update(exclusivity_days or {})
-        return [self._capture_pages_of(chunk, since, days) for chunk in self._chunks_for_url(ids)]
+        return [self._capture_pages_of(order_id, since, days) for order_id in ids]
 
-    def _capture_pages_of(self, chunk: list, since: Optional[datetime], days: dict) -> Iterator[list]:
+    def _capture_pages_of(self, order_id: str, since: Optional[datetime], days: dict) -> Iterator[list]:
         seen = set()  # offset paging may show a capture again when the list shifts under it
-        for raws in self._page_lists("captures/", {"order_id": chunk, "ordering": "-updated_time"}):
+        for raws in self._page_lists("captures/", {"order_id": order_id}):
             page = []
-            older = False
             for raw, text in raws:
                 capture = self._capture_from(raw, text)
+                # No documented ordering or time filter on captures: ``since`` is applied here.
                 if since is not None and capture.updated_at is not None and capture.updated_at <= since:
-                    older = True
-                    break
+                    continue
                 if capture.id not in seen:
                     seen.add(capture.id)
+                    if not capture.order_id:
+                        capture.order_id = order_id
+                    capture.exclusivity_days = days.get(capture.order_id)
                     page.append(capture)
             if page:
-                yield self._with_exclusivity(page, days)
-            if older:
-                break
-
-    def _with_exclusivity(self, captures: list, days: dict) -> list:
-        for capture in captures:
-            if capture.order_id not in days and capture.acquired_at is not None:
-                try:
-                    days[capture.order_id] = self.order(capture.order_id).raw.get("exclusivity_days")
-                except ProviderError as error:
-                    logger.info("Exclusivity of order %s unknown: %s", capture.order_id, type(error).__name__)
-                    days[capture.order_id] = None
-            capture.exclusivity_days = days.get(capture.order_id)
-        return captures
-
-    def _chunks_for_url(self, ids: list) -> Iterator[list]:
-        fixed = len(self._url("captures/")) + len("?ordering=-updated_time&limit=1000&offset=100000")
-        chunk: list = []
-        length = fixed
-        for order_id in ids:
-            extra = len(urlencode({"order_id": order_id})) + 1
-            if chunk and length + extra > MAX_CAPTURE_URL_CHARS:
-                yield chunk
-                chunk, length = [], fixed
-            chunk.append(order_id)
-            length += extra
-        if chunk:
-            yield chunk
+                yield page
 
     # -- changing ---------------------------------------------------------------------------
     def can_cancel(self, order: Order) -> bool:
@@ -528,17 +716,19 @@ class PlanetProvider(TaskingProvider):
                 and order.raw.get("is_cancellable", True) is not False)
 
     def cancel(self, order: Order) -> Order:
+        """DELETE the order; any 2xx with or without a body is accepted, then the order is read again."""
         if not self.can_cancel(order):
             raise NotSupported(self.connection.name, f"Planet cannot cancel order {order.name}: it is "
                                                      f"{order.status.raw}, and only RECEIVED, REQUESTED, PENDING "
                                                      f"or IN_PROGRESS orders can be cancelled.")
-        response = self.session.request("DELETE", self._url(f"orders/{order.id}/"))
-        body = None
-        if response.status_code not in (204, 205) and response.content.strip():
-            body = response.json()
-        if isinstance(body, dict) and body.get("id") and body.get("status"):
-            return self._order_from(body)
-        return self.order(order.id)
+        response = self.session.request("DELETE", self._url(f"orders/{order.id}"), expect_json=False)
+        answer = _json_or_none(response)
+        try:
+            return self.order(order.id)
+        except ProviderError:
+            if isinstance(answer, dict) and answer.get("id"):
+                return self._order_from(answer)
+            raise
 
     def editable_fields(self, order: Order) -> frozenset:
         status = order.status.raw.upper()
@@ -549,6 +739,8 @@ class PlanetProvider(TaskingProvider):
         return EDITABLE_FIELDS
 
     def edit(self, order: Order, fields: dict) -> Order:
+        """PUT a partial body of the changed fields (as Planet's notebook does); any 2xx is accepted and the
+        order is read again."""
         allowed = self.editable_fields(order)
         refused = sorted(set(fields) - allowed)
         if refused:
@@ -559,17 +751,16 @@ class PlanetProvider(TaskingProvider):
                 reason = f"in status {order.status.raw} only {', '.join(sorted(allowed))} can change"
             raise NotSupported(self.connection.name, f"Planet cannot change {', '.join(refused)} of order "
                                                      f"{order.name}: {reason}.")
-        body = {"name": fields.get("name", order.name)}
-        rank = fields.get("rank", order.raw.get("rank"))
-        if rank is not None:
-            body["rank"] = rank
-        for key in ("start_time", "end_time"):
-            if key not in allowed:
-                continue
-            value = fields.get(key, order.raw.get(key))
-            if value is not None:
-                body[key] = format_time(value)
-        return self._order_from(self.session.json("PUT", self._url(f"orders/{order.id}/"), json=body))
+        body = {}
+        for key, value in fields.items():
+            if key in wire.EDIT_FIELDS and value is not None:
+                body[key] = format_time(value) if key.endswith("_time") else value
+        if not body:
+            return order
+        response = self.session.request("PUT", self._url(f"orders/{order.id}"), json=body, expect_json=False)
+        answer = _json_or_none(response)
+        written = self._order_from(answer) if isinstance(answer, dict) and answer.get("id") else order
+        return self._read_again(written)
 
     # -- mapping ----------------------------------------------------------------------------
     def _order_from(self, raw, raw_json: str = "") -> Order:
@@ -585,7 +776,7 @@ class PlanetProvider(TaskingProvider):
             name=str(raw.get("name") or ""),
             status=normalise_status(raw.get("status")),
             product_id=_kind_of(raw),
-            geometry=raw.get("geometry") or raw.get("original_geometry"),
+            geometry=_geometry_or_none(raw.get("geometry")) or _geometry_or_none(raw.get("original_geometry")),
             created_at=parse_time(raw.get("created_time")),
             updated_at=parse_time(raw.get("updated_time")) or parse_time(raw.get("created_time")),
             acquisition_start=parse_time(raw.get("start_time")),
@@ -605,9 +796,9 @@ class PlanetProvider(TaskingProvider):
             id=str(raw["id"]),
             order_id=order_id,
             status=str(raw.get("status") or ""),
-            assessment=raw.get("assessment"),
-            cloud_cover=float(cloud) if isinstance(cloud, (int, float)) else None,
-            footprint=raw.get("captured_area"),
+            assessment=None if raw.get("assessment") is None else str(raw["assessment"]),
+            cloud_cover=float(cloud) if isinstance(cloud, (int, float)) and not isinstance(cloud, bool) else None,
+            footprint=_geometry_or_none(raw.get("captured_area")),
             acquired_at=parse_time(raw.get("acquired_time")),
             published_at=parse_time(raw.get("published_time")),
             updated_at=parse_time(raw.get("updated_time")) or parse_time(raw.get("created_time")),
@@ -648,7 +839,7 @@ class PlanetProvider(TaskingProvider):
             else:
                 yield list(zip(page["results"], texts))
             next_url = page.get("next")
-            if not next_url:
+            if not next_url or not page["results"]:
                 return
             if not isinstance(next_url, str):
                 raise UnreadableResponse(self.connection.name,
@@ -689,8 +880,10 @@ class PlanetProvider(TaskingProvider):
 
 
 def _kind_of(raw: dict) -> str:
-    if str(raw.get("order_type") or "").upper() == "STEREO":
-        return "stereo"
+    if str(raw.get("scheduling_type") or "").upper() == "MONITORING":
+        return "monitoring"
+    if str(raw.get("product") or "").lower() == ASSURED_PRODUCT.lower():
+        return "assured"
     geometry = raw.get("original_geometry") or raw.get("geometry") or {}
     geometry_type = geometry.get("type") if isinstance(geometry, dict) else None
     if not isinstance(geometry_type, str):
@@ -698,11 +891,28 @@ def _kind_of(raw: dict) -> str:
     return {"Point": "point", "LineString": "strip"}.get(geometry_type, "area")
 
 
-def _quota_cost(answer) -> Optional[float]:
+def _quota_cost(answer) -> tuple:
+    """(price, unit) from a pricing answer; the unit names only third-party code has seen are read
+    [planet.md "Pricing": ``units``, ``estimated_quota_cost``]. (None, "") when either is missing."""
     if not isinstance(answer, dict):
-        return None
+        return None, ""
+    unit = next((answer[key] for key in ("units", "unit") if isinstance(answer.get(key), str) and answer[key]), "")
     for key in ("estimated_quota_cost", "quota_cost", "price", "cost"):
         value = answer.get(key)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    return None
+            return float(value), unit
+    return None, unit
+
+
+def _geometry_or_none(value) -> Optional[dict]:
+    return value if isinstance(value, dict) else None
+
+
+def _json_or_none(response):
+    """The JSON body of a write's answer, or None (no body, 204, or not JSON: any 2xx is accepted)."""
+    if response.status_code in (204, 205) or not response.content.strip():
+        return None
+    try:
+        return decode_json(response.content)  # the shared reader: bounded depth (a ValueError beyond it)
+    except ValueError:
+        return None

@@ -20,7 +20,6 @@ DEFAULT_START = datetime(2026, 1, 5, tzinfo=timezone.utc)
 DEFAULT_SETTINGS: Dict[str, Any] = {
     # Seconds of SIMULATED time a UP42 access token lives (the SDK refreshes from expires_in).
     "up42_token_lifetime": 300,  # nosec B105  # seconds, not a token
-    "planet_max_active_orders": 20,
     # Probability that a UP42 tasking order fails permanently somewhere in its life (seeded per order).
     "up42_failure_rate": 0.05,
 }

@@ -1,19 +1,31 @@
 """Planet Tasking API v2 dialect of the offline sandbox (prefix ``/tasking/v2``).
 
-Wire facts: /work/shared/api/planet.md. What the sandbox adds where Planet publishes nothing (documented here
-because the plugin relies on the same names):
+Wire facts: /work/shared/api/planet.md. The sandbox is strict by default: a request field or query parameter
+that page does not document is answered 400 naming it (``ORDER_REQUEST_FIELDS``, ``EDIT_REQUEST_FIELDS``,
+``WINDOW_SEARCH_FIELDS``, ``ORDER_QUERY``, ``CAPTURE_QUERY``), a repeated query parameter too. Behaviour no
+source confirms sits behind settings that are off by default (``POST /_sandbox/settings``):
 
-- ``max_cloud_cover`` (number 0-1, default 0.2) on an order: the cloud-cover threshold a capture is assessed
-  against (SUCCESS when ``cloud_cover <= max_cloud_cover``). Also echoed: ``rank`` (default 0), ``rrule``,
-  ``n_stereo_pov``, ``imaging_window`` (null unless given).
-- Quota cost: ``estimated_quota_cost = round(requested_sqkm * QUOTA_RATE_PER_SQKM[scheduling_type], 2)``.
-  ``requested_sqkm`` is the area of the order's (buffered / strip / area) polygon.
-- Defaults of a minimal ``{"name", "geometry"}`` order: scheduling_type FLEXIBLE (Planet's default product),
-  product from the scheduling type, pl_number ``PL-SANDBOX``, start_time now (now + 24 h for FLEXIBLE), end_time
-  start + 30 days, order_type IMAGE, satellite_types ["SKYSAT"], elevation 60-90, exclusivity_days 0.
-- Active-order limit ``world.settings["planet_max_active_orders"]`` (core default 20; 50 if unset) also counts
-  RECEIVED orders: they become PENDING within minutes, and not counting them would let a burst of requests
-  bypass the limit.
+- ``planet_multi_order_id`` (False): several ``order_id`` values on /captures/ (comma-separated or repeated).
+- ``planet_ignore_unknown_fields`` (False): unknown request fields ignored (never echoed) instead of 400.
+- ``planet_flexible_rules`` (False): the dashboard's Flexible rules (start >= 24 h ahead, window >= 14 days)
+  enforced with 400.
+- ``planet_max_duration_days`` (None): orders longer than this many days refused with 400.
+- ``planet_max_active_orders`` (None): an organisation limit on active orders (RECEIVED too) answered 400.
+- ``planet_pricing`` (False): ``POST /pricing/`` and ``GET /orders/<id>/pricing/`` (paths unconfirmed), answering
+  ``estimated_quota_cost`` with ``units``; off, they are 404.
+
+Conservative readings it follows: only ``scheduling_type: "MONITORING"`` exists (with an ``rrule`` whose COUNT is
+required, at most 365, no YEARLY, no cadence under a day, no BYYEARDAY; ``end_time`` ignored); Assured is
+chosen by ``product: "Assured Tasking"``, takes a Point and an ``imaging_window`` from an imaging-window search;
+Monitoring takes a Point or a LineString; a Polygon is Flexible only. No cloud-cover request field exists: a
+capture is assessed against the contract's threshold ``planet_contract_cloud_cover`` (0.2). Collections are
+answered with a trailing slash, items without. The imaging-window search answers 202 with an empty body and a
+``Location`` path, which reads CREATED, then IN_PROGRESS, then DONE (``planet_window_search_polls`` GETs, 2).
+
+What the sandbox adds where Planet publishes nothing: response fields seen only in community/third-party code
+(``original_geometry``, ``requested_sqkm``, ``is_cancellable``, ``capture_count``…; the client reads them as
+optional); defaults of a minimal ``{"name", "geometry"}`` order: product ``Flexible Tasking`` and pl_number
+``PL-SANDBOX`` (the API key's defaults), start_time now + 24 h, end_time start + 30 days, elevation 60-90.
 - Test hooks (POST /_sandbox/planet/<action>): ``seed_orders`` {count, captures_per_order, statuses,
   name_prefix} creates orders whose history is already lived; ``touch`` {count | ids} bumps updated_time of
   exactly those orders (``count`` picks the least recently changed ones).
@@ -30,7 +42,8 @@ attempts one at a time (first 2-30 h after start, retasks 1-2 days after the pre
 a capture goes QUEUED -> PROCESSING at its planned acquisition -> PUBLISHED (assessed) | FAILED 2-16 h later.
 SUCCESS fulfils the order; INVALID/FAILED retasks while the next acquisition fits before end_time; otherwise the
 order EXPIRES at end_time (or when its last capture in flight is published, if later). A rare human
-re-assessment 1-23 h after publication flips SUCCESS/INVALID and moves the order accordingly.
+re-assessment 1-23 h after publication flips SUCCESS/INVALID and moves the order accordingly. A Monitoring
+order lives the same way within start_time + COUNT x INTERVAL x its cadence.
 """
 from __future__ import annotations
 
@@ -58,50 +71,69 @@ DAY = 24 * HOUR
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _NAIVE_EPOCH = datetime(1970, 1, 1)
 
-ORDER_STATUSES = ("RECEIVED", "PENDING", "REQUESTED", "IN_PROGRESS", "FINALIZING", "FULFILLED", "EXPIRED",
-                  "CANCELLED", "PENDING_CANCELLATION", "REJECTED", "FAILED")
-ACTIVE_STATUSES = ("RECEIVED", "PENDING", "REQUESTED", "IN_PROGRESS", "FINALIZING")
+ORDER_STATUSES = ("RECEIVED", "PENDING", "REQUESTED", "IN_PROGRESS", "FULFILLED", "EXPIRED", "CANCELLED",
+                  "REJECTED")
+ACTIVE_STATUSES = ("RECEIVED", "PENDING", "REQUESTED", "IN_PROGRESS")
 EDITABLE_STATUSES = ("PENDING", "REQUESTED", "IN_PROGRESS")
 START_EDITABLE_STATUSES = ("PENDING", "REQUESTED")
 CANCELLABLE_STATUSES = ("RECEIVED", "REQUESTED", "PENDING", "IN_PROGRESS")
-CAPTURE_STATUSES = ("SCHEDULED", "QUEUED", "PROCESSING", "DERIVING", "PUBLISHED", "FAILED", "REMOVED")
+CAPTURE_STATUSES = ("QUEUED", "PROCESSING", "PUBLISHED", "FAILED")
 IN_FLIGHT = ("QUEUED", "PROCESSING")
-SCHEDULING_TYPES = ("FLEXIBLE", "LOCK_IN", "MONITORING", "EXPRESS", "ASSURED", "ARCHIVE")
-ORDER_TYPES = ("IMAGE", "VIDEO", "STEREO")
-PRODUCT_NAMES = {
-    "FLEXIBLE": "Flexible Tasking", "LOCK_IN": "Lock-In Tasking", "MONITORING": "Monitoring Tasking",
-    "EXPRESS": "Express Tasking", "ASSURED": "Assured Tasking", "ARCHIVE": "Archive Tasking",
-}
-QUOTA_RATE_PER_SQKM = {
-    "FLEXIBLE": 1.0, "MONITORING": 1.0, "LOCK_IN": 1.5, "EXPRESS": 2.0, "ASSURED": 2.5, "ARCHIVE": 0.5,
-}
+SCHEDULING_TYPES = ("MONITORING",)
+FLEXIBLE_PRODUCT = "Flexible Tasking"
+ASSURED_PRODUCT = "Assured Tasking"
+ARCHIVE_PRODUCT = "Archive Tasking"
+# Sandbox quota rates per product (Planet publishes none); a product not listed is priced as Flexible.
+QUOTA_RATE_PER_SQKM = {FLEXIBLE_PRODUCT: 1.0, ASSURED_PRODUCT: 2.5, "MONITORING": 1.0}
+PRICING_UNITS = "sqkm"
 DEFAULT_PL_NUMBER = "PL-SANDBOX"
-DEFAULT_MAX_CLOUD_COVER = 0.2
+DEFAULT_CLOUD_THRESHOLD = 0.2
 DEFAULT_WINDOW = 30 * DAY
-MAX_DURATION = 365 * DAY
 FLEXIBLE_MIN_WINDOW = 14 * DAY
 FLEXIBLE_MIN_LEAD = 24 * HOUR
+WINDOW_SEARCH_HORIZON = 7 * DAY
+RRULE_MAX_COUNT = 365
+RRULE_DAYS = {"DAILY": 1, "WEEKLY": 7, "MONTHLY": 30}
 CREATED_BY = "sandbox.user@example.com"
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 1000
 
 SETTING_DEFAULTS = {
-    "planet_max_active_orders": 50,
+    "planet_max_active_orders": None,
+    "planet_max_duration_days": None,
+    "planet_flexible_rules": False,
+    "planet_multi_order_id": False,
+    "planet_ignore_unknown_fields": False,
+    "planet_pricing": False,
+    "planet_contract_cloud_cover": DEFAULT_CLOUD_THRESHOLD,
+    "planet_window_search_polls": 2,
     "planet_max_area_sqkm": 3000.0,
     "planet_rejection_rate": 0.02,
     "planet_capture_failure_rate": 0.05,
     "planet_reassessment_rate": 0.02,
 }
 
+# Request fields planet.md documents (see plugin/providers/planet_wire.py for the source of each).
+ORDER_REQUEST_FIELDS = ("name", "geometry", "pl_number", "product", "start_time", "end_time",
+                        "sat_elevation_angle_min", "sat_elevation_angle_max", "scheduling_type", "rrule",
+                        "early_start", "requested_item_ids", "requested_items", "delivery", "imaging_window")
+EDIT_REQUEST_FIELDS = ("name", "rank", "start_time", "end_time")
+WINDOW_SEARCH_FIELDS = ("geometry", "pl_number", "product", "start_time", "end_time", "sat_elevation_angle_min",
+                        "sat_elevation_angle_max")
+COUNT_FILTERS = tuple(f"{name}__{op}" for name in ("capture_assessment_invalid_count",
+                                                    "capture_assessment_success_count", "capture_count")
+                      for op in ("gt", "gte", "lt", "lte"))
+ORDER_QUERY = ("limit", "offset", "ordering", "status", "name__icontains") + COUNT_FILTERS
+CAPTURE_QUERY = ("order_id", "fulfilling", "limit", "offset")
+
 ORDER_FIELDS = (
     "id", "name", "status", "geometry", "original_geometry", "fulfilled_geometry", "pl_number", "product",
-    "scheduling_type", "order_type", "start_time", "end_time", "sat_elevation_angle_min",
-    "sat_elevation_angle_max", "satellite_types", "exclusivity_days", "is_cancellable", "cancellable_until",
-    "requested_sqkm", "fulfilled_sqkm", "estimated_quota_cost", "capture_count", "capture_status_queued_count",
-    "capture_status_processing_count", "capture_status_published_count", "capture_status_failed_count",
-    "capture_assessment_success_count", "capture_assessment_invalid_count", "created_by", "created_time",
-    "updated_time", "fulfilled_time", "last_acquired_time", "next_planned_acquisition_time",
-    "max_cloud_cover", "rank", "rrule", "n_stereo_pov", "imaging_window",
+    "scheduling_type", "start_time", "end_time", "sat_elevation_angle_min", "sat_elevation_angle_max",
+    "is_cancellable", "cancellable_until", "requested_sqkm", "fulfilled_sqkm", "capture_count",
+    "capture_status_queued_count", "capture_status_processing_count", "capture_status_published_count",
+    "capture_status_failed_count", "capture_assessment_success_count", "capture_assessment_invalid_count",
+    "created_by", "created_time", "updated_time", "fulfilled_time", "last_acquired_time",
+    "next_planned_acquisition_time", "rank", "rrule", "imaging_window",
 )
 CAPTURE_FIELDS = (
     "id", "order_id", "status", "status_description", "captured_area", "fulfilling", "assessment",
@@ -109,14 +141,8 @@ CAPTURE_FIELDS = (
     "planned_acquisition_time", "acquired_time", "published_time", "created_time", "updated_time",
 )
 ITEM_TYPES = ["SkySatScene", "SkySatCollect"]
-# Fields a client may send back unchanged in a PUT (e.g. the order it fetched) but may not change.
-FROZEN_FIELDS = ("geometry", "pl_number", "product", "scheduling_type", "order_type", "sat_elevation_angle_min",
-                 "sat_elevation_angle_max", "satellite_types", "exclusivity_days", "max_cloud_cover", "rrule",
-                 "n_stereo_pov", "imaging_window")
 ORDER_ORDERING = ("created_time", "updated_time", "start_time", "end_time", "name", "status", "fulfilled_time",
                   "last_acquired_time", "next_planned_acquisition_time", "requested_sqkm", "rank")
-CAPTURE_ORDERING = ("created_time", "updated_time", "acquired_time", "published_time", "planned_acquisition_time",
-                    "assessment_time", "cloud_cover", "status")
 
 REQUIRED = "This field is required."
 DATETIME_FORMAT_MESSAGE = (
@@ -188,6 +214,8 @@ class PlanetDialect:
     def _reset(self) -> None:
         self.orders: Dict[str, dict] = {}
         self.captures: Dict[str, dict] = {}
+        self.windows: Dict[str, dict] = {}
+        self.searches: Dict[str, dict] = {}
         self._heap: List[list] = []
         self._event_seq = 0
         self._order_seq = 0
@@ -214,6 +242,8 @@ class PlanetDialect:
             "event_seq": self._event_seq,
             "order_seq": self._order_seq,
             "capture_seq": self._capture_seq,
+            "windows": list(self.windows.values()),
+            "searches": list(self.searches.values()),
         }
 
     def load_state(self, state: dict) -> None:
@@ -222,6 +252,10 @@ class PlanetDialect:
             self.orders[record["id"]] = record
         for record in state.get("captures", []):
             self.captures[record["id"]] = record
+        for record in state.get("windows", []):
+            self.windows[record["id"]] = record
+        for record in state.get("searches", []):
+            self.searches[record["id"]] = record
         self._heap = [list(event) for event in state.get("heap", [])]
         heapq.heapify(self._heap)
         self._event_seq = int(state.get("event_seq", 0))
@@ -415,7 +449,7 @@ class PlanetDialect:
             capture["status"] = "PUBLISHED"
             capture["published_time"] = stamp
             capture["cloud_cover"] = capture["_cloud_cover"]
-            success = capture["_cloud_cover"] <= order["max_cloud_cover"]
+            success = capture["_cloud_cover"] <= order.get("_cloud_threshold", DEFAULT_CLOUD_THRESHOLD)
             capture["assessment"] = "SUCCESS" if success else "INVALID"
             capture["assessment_time"] = stamp
             day = capture["acquired_time"][:10].replace("-", "")
@@ -475,46 +509,82 @@ class PlanetDialect:
         self.tick(now)
         now_us = to_us(now)
         self._authenticate(request)
-        parts = [p for p in request.path.split("/") if p]
+        path = request.path
+        parts = [p for p in path.split("/") if p]
+        collection = path.endswith("/")
         method = request.method.upper()
-        if parts == ["orders"]:
+        # Collections carry a trailing slash, items none [planet.md "Transport"]: other forms are not found.
+        if parts == ["orders"] and collection:
             if method == "GET":
                 return self._list_orders(request)
             if method == "POST":
                 return self._create_order(request, now_us)
             raise self._not_allowed(method)
-        if len(parts) == 2 and parts[0] == "orders":
+        if len(parts) == 2 and parts[0] == "orders" and not collection:
             order = self._order_or_404(parts[1])
             if method == "GET":
+                self._no_query(request)
                 return json_response(200, self._public_order(order))
-            if method in ("PUT", "PATCH"):
+            if method == "PUT":
                 return self._edit_order(request, order, now_us)
             if method == "DELETE":
                 return self._cancel_order(order, now_us)
             raise self._not_allowed(method)
-        if len(parts) == 3 and parts[0] == "orders" and parts[2] == "pricing":
-            order = self._order_or_404(parts[1])
-            if method == "GET":
-                return json_response(200, self._pricing(order["requested_sqkm"], order["scheduling_type"],
-                                                         order["id"]))
-            raise self._not_allowed(method)
-        if parts == ["pricing"]:
-            if method == "POST":
-                fields = self._validate_order(self._json_object(request), now_us)
-                return json_response(200, self._pricing(fields["requested_sqkm"], fields["scheduling_type"]))
-            raise self._not_allowed(method)
-        if parts == ["captures"]:
+        if self._setting("planet_pricing"):
+            if len(parts) == 3 and parts[0] == "orders" and parts[2] == "pricing" and collection:
+                order = self._order_or_404(parts[1])
+                if method == "GET":
+                    rate_key = order.get("_rate_key", FLEXIBLE_PRODUCT)
+                    return json_response(200, self._pricing(order["requested_sqkm"], rate_key, order["id"]))
+                raise self._not_allowed(method)
+            if parts == ["pricing"] and collection:
+                if method == "POST":
+                    fields = self._validate_order(self._json_object(request), now_us)
+                    return json_response(200, self._pricing(fields["requested_sqkm"], fields["_rate_key"]))
+                raise self._not_allowed(method)
+        if parts == ["captures"] and collection:
             if method == "GET":
                 return self._list_captures(request)
             raise self._not_allowed(method)
-        if len(parts) == 2 and parts[0] == "captures":
+        if len(parts) == 2 and parts[0] == "captures" and not collection:
             capture = self.captures.get(parts[1])
             if capture is None:
                 raise HttpError(404, NOT_FOUND)
             if method == "GET":
+                self._no_query(request)
                 return json_response(200, _public(capture, CAPTURE_FIELDS))
             raise self._not_allowed(method)
+        if parts == ["imaging-windows", "search"] and collection:
+            if method == "POST":
+                return self._search_windows(request, now_us)
+            raise self._not_allowed(method)
+        if len(parts) == 3 and parts[:2] == ["imaging-windows", "search"] and not collection:
+            if method == "GET":
+                return self._window_search_result(parts[2])
+            raise self._not_allowed(method)
         raise HttpError(404, NOT_FOUND)
+
+    @staticmethod
+    def _no_query(request: Request) -> None:
+        if request.query:
+            raise _bad_request({name: ["Unknown query parameter."] for name in sorted(request.query)})
+
+    @staticmethod
+    def _check_query(request: Request, allowed) -> None:
+        """400 naming every query parameter planet.md does not document for this listing, or any repeated one."""
+        errors = {name: ["Unknown query parameter."] for name in sorted(request.query) if name not in allowed}
+        errors.update({name: ["Give this parameter once."] for name, values in sorted(request.query.items())
+                       if name in allowed and len(values) > 1})
+        if errors:
+            raise _bad_request(errors)
+
+    def _check_fields(self, data: dict, allowed) -> dict:
+        """400 naming every request field planet.md does not document (or, with ``planet_ignore_unknown_fields``,
+        the documented fields alone)."""
+        unknown = sorted(name for name in data if name not in allowed)
+        if unknown and not self._setting("planet_ignore_unknown_fields"):
+            raise _bad_request({name: ["Unknown field."] for name in unknown})
+        return {name: value for name, value in data.items() if name in allowed}
 
     @staticmethod
     def _not_allowed(method: str) -> HttpError:
@@ -563,21 +633,47 @@ class PlanetDialect:
         return data
 
     @staticmethod
-    def _pricing(sqkm: float, scheduling_type: str, order_id: Optional[str] = None) -> dict:
-        rate = QUOTA_RATE_PER_SQKM[scheduling_type]
-        body = {
-            "requested_sqkm": sqkm,
-            "scheduling_type": scheduling_type,
-            "quota_rate_per_sqkm": rate,
-            "estimated_quota_cost": round(sqkm * rate, 2),
-        }
+    def _pricing(sqkm: float, rate_key: str, order_id: Optional[str] = None) -> dict:
+        rate = QUOTA_RATE_PER_SQKM.get(rate_key, QUOTA_RATE_PER_SQKM[FLEXIBLE_PRODUCT])
+        body = {"estimated_quota_cost": round(sqkm * rate, 2), "units": PRICING_UNITS, "requested_sqkm": sqkm}
         if order_id is not None:
             body["order_id"] = order_id
         return body
 
     # ---- create ------------------------------------------------------------------------------------------------
+    @staticmethod
+    def _parse_rrule(rule, errors: dict) -> Optional[tuple]:
+        """(frequency, count, interval) of a Monitoring rrule within Planet's documented limits, or None with
+        ``errors["rrule"]`` set."""
+        if not isinstance(rule, str) or not rule.strip():
+            errors["rrule"] = ["Monitoring orders need an rrule."]
+            return None
+        parts = {}
+        for piece in rule.strip().removeprefix("RRULE:").split(";"):
+            key, _, value = piece.partition("=")
+            parts[key.strip().upper()] = value.strip().upper()
+        frequency = parts.get("FREQ", "")
+        problem = None
+        if frequency == "YEARLY":
+            problem = "FREQ=YEARLY is not supported."
+        elif frequency not in RRULE_DAYS:
+            problem = "Recurrence instances must last at least one day (FREQ DAILY, WEEKLY or MONTHLY)."
+        elif "BYYEARDAY" in parts:
+            problem = "BYYEARDAY is not supported."
+        elif not parts.get("COUNT", "").isdigit() or int(parts["COUNT"]) < 1:
+            problem = "COUNT is required."
+        elif int(parts["COUNT"]) > RRULE_MAX_COUNT:
+            problem = f"At most {RRULE_MAX_COUNT} instances are allowed."
+        elif not parts.get("INTERVAL", "1").isdigit() or int(parts.get("INTERVAL", "1")) < 1:
+            problem = "INTERVAL must be a positive integer."
+        if problem:
+            errors["rrule"] = [problem]
+            return None
+        return frequency, int(parts["COUNT"]), int(parts.get("INTERVAL", "1"))
+
     def _validate_order(self, data: dict, now_us: int) -> dict:
         """Field checks of a new order (everything but the active-order limit); raise 400 or return fields."""
+        data = self._check_fields(data, ORDER_REQUEST_FIELDS)
         errors: Dict[str, List[str]] = {}
         out: dict = {}
 
@@ -593,14 +689,37 @@ class PlanetDialect:
         else:
             out["name"] = name
 
+        scheduling_type = data.get("scheduling_type")
+        if scheduling_type is not None and scheduling_type not in SCHEDULING_TYPES:
+            errors["scheduling_type"] = [f'"{scheduling_type}" is not a valid choice.']
+        monitoring = scheduling_type == "MONITORING"
+        out["scheduling_type"] = scheduling_type if monitoring else None
+        product = data.get("product")
+        if product is not None and (not isinstance(product, str) or not product.strip()):
+            errors["product"] = ["Not a valid product name."]
+            product = None
+        out["product"] = product if product is not None else FLEXIBLE_PRODUCT
+        assured = out["product"] == ASSURED_PRODUCT
+        if out["product"] == ARCHIVE_PRODUCT or "requested_item_ids" in data or "requested_items" in data:
+            errors.setdefault("product", []).append("Archive Tasking is not part of this contract.")
+        pl_number = data.get("pl_number")
+        if pl_number is not None and (not isinstance(pl_number, str) or not pl_number.startswith("PL-")):
+            errors["pl_number"] = ["A contract number begins with PL-."]
+        out["pl_number"] = pl_number if isinstance(pl_number, str) else DEFAULT_PL_NUMBER
+
         if data.get("geometry") is None:
             errors["geometry"] = [REQUIRED]
         else:
             try:
                 original = parse_geometry(data["geometry"])
-                if original["type"] == "Point":
+                kind = original["type"]
+                if assured and kind != "Point":
+                    errors["geometry"] = ["Assured Tasking orders take a Point."]
+                elif monitoring and kind == "Polygon":
+                    errors["geometry"] = ["Monitoring orders take a Point or a LineString."]
+                if kind == "Point":
                     geometry = point_buffer(original["coordinates"])
-                elif original["type"] == "LineString":
+                elif kind == "LineString":
                     geometry = strip_polygon(original["coordinates"])
                 else:
                     geometry = original
@@ -609,28 +728,6 @@ class PlanetDialect:
                 out["requested_sqkm"] = round(geometry_area_sqkm(geometry), 2)
             except GeometryError as exc:
                 errors["geometry"] = [str(exc)]
-
-        scheduling_type = data.get("scheduling_type")
-        product = data.get("product")
-        if scheduling_type is None:
-            by_product = {v: k for k, v in PRODUCT_NAMES.items()}
-            scheduling_type = by_product.get(product, "FLEXIBLE")
-        if scheduling_type not in SCHEDULING_TYPES:
-            errors["scheduling_type"] = [f'"{scheduling_type}" is not a valid choice.']
-            scheduling_type = "FLEXIBLE"
-        out["scheduling_type"] = scheduling_type
-        if product is not None and not isinstance(product, str):
-            errors["product"] = ["Not a valid string."]
-        out["product"] = product if product is not None else PRODUCT_NAMES[scheduling_type]
-        pl_number = data.get("pl_number")
-        if pl_number is not None and not isinstance(pl_number, str):
-            errors["pl_number"] = ["Not a valid string."]
-        out["pl_number"] = pl_number if pl_number is not None else DEFAULT_PL_NUMBER
-
-        order_type = data.get("order_type", "IMAGE") or "IMAGE"
-        if order_type not in ORDER_TYPES:
-            errors["order_type"] = [f'"{order_type}" is not a valid choice.']
-        out["order_type"] = order_type
 
         def number(field: str, default, low: float, high: float, integer: bool = False):
             value = data.get(field)
@@ -652,22 +749,34 @@ class PlanetDialect:
             errors.setdefault("sat_elevation_angle_min", []).append(
                 "sat_elevation_angle_min must not be greater than sat_elevation_angle_max."
             )
-        out["exclusivity_days"] = number("exclusivity_days", 0, 0, 3650, integer=True)
-        out["max_cloud_cover"] = number("max_cloud_cover", DEFAULT_MAX_CLOUD_COVER, 0, 1)
-        out["rank"] = number("rank", 0, -(2 ** 31), 2 ** 31 - 1, integer=True)
-        out["n_stereo_pov"] = number("n_stereo_pov", None, 2, 3, integer=True)
-
-        satellite_types = data.get("satellite_types")
-        if satellite_types is None:
-            satellite_types = ["SKYSAT"]
-        elif not isinstance(satellite_types, list) or not all(isinstance(s, str) for s in satellite_types):
-            errors["satellite_types"] = ["Expected a list of items."]
-        out["satellite_types"] = satellite_types
+        out["rank"] = 0
+        early_start = data.get("early_start")
+        if early_start is not None and not isinstance(early_start, bool):
+            errors["early_start"] = ["Must be a valid boolean."]
+        if early_start is not None and not monitoring:
+            errors.setdefault("early_start", []).append("early_start is for Monitoring orders.")
+        delivery = data.get("delivery")
+        if delivery is not None and not (isinstance(delivery, dict) and isinstance(
+                (delivery.get("destination") or {}).get("ref") if isinstance(delivery.get("destination"), dict)
+                else None, str)):
+            errors["delivery"] = ["delivery.destination.ref is required."]
         rrule = data.get("rrule")
-        if rrule is not None and not isinstance(rrule, str):
-            errors["rrule"] = ["Not a valid string."]
-        out["rrule"] = rrule
-        out["imaging_window"] = data.get("imaging_window")
+        recurrence = None
+        if monitoring:
+            recurrence = self._parse_rrule(rrule, errors)
+        elif rrule is not None:
+            errors["rrule"] = ["rrule is for Monitoring orders (scheduling_type MONITORING)."]
+        out["rrule"] = rrule if monitoring else None
+        window = data.get("imaging_window")
+        out["imaging_window"] = None
+        if assured:
+            if not isinstance(window, str) or window not in self.windows:
+                errors["imaging_window"] = ["Choose an imaging window from an imaging-window search."]
+            else:
+                out["imaging_window"] = window
+        elif window is not None:
+            errors["imaging_window"] = ["imaging_window is for Assured Tasking orders."]
+        out["_rate_key"] = "MONITORING" if monitoring else out["product"]
 
         times = {}
         for field in ("start_time", "end_time"):
@@ -679,28 +788,27 @@ class PlanetDialect:
                 errors[field] = [DATETIME_FORMAT_MESSAGE]
         if "start_time" in errors or "end_time" in errors:
             raise _bad_request(errors)
-        flexible = scheduling_type == "FLEXIBLE"
-        start = times.get("start_time", now_us + (FLEXIBLE_MIN_LEAD if flexible else 0))
-        end = times.get("end_time", start + DEFAULT_WINDOW)
+        if assured and out["imaging_window"]:
+            chosen = self.windows[out["imaging_window"]]
+            start, end = chosen["_start_us"], chosen["_end_us"]
+        else:
+            start = times.get("start_time", now_us + FLEXIBLE_MIN_LEAD)
+            if recurrence is not None:  # end_time is ignored for Monitoring [nb/monitoring_orders]
+                frequency, count, interval = recurrence
+                end = start + count * interval * RRULE_DAYS[frequency] * DAY
+            else:
+                end = times.get("end_time", start + DEFAULT_WINDOW)
         non_field = []
         if end <= start:
             errors.setdefault("end_time", []).append("end_time must be after start_time.")
         elif end <= now_us:
             errors.setdefault("end_time", []).append("end_time must be in the future.")
-        elif end - start > MAX_DURATION:
-            non_field.append(
-                "The order lasts longer than the maximum order duration of 1 year (365 days): "
-                "shorten the window between start_time and end_time."
-            )
-        if flexible:
-            if start < now_us + FLEXIBLE_MIN_LEAD:
-                errors.setdefault("start_time", []).append(
-                    "Flexible orders must be placed at least 24 hours before their start_time."
-                )
-            if end - start < FLEXIBLE_MIN_WINDOW:
-                errors.setdefault("end_time", []).append(
-                    "Flexible orders need a window of at least 14 days between start_time and end_time."
-                )
+        else:
+            non_field.extend(self._duration_problems(start, end))
+        if self._setting("planet_flexible_rules") and not (monitoring or assured):
+            errors_flexible = self._flexible_problems(start, end, now_us, start_changed=True)
+            for field, messages in errors_flexible.items():
+                errors.setdefault(field, []).extend(messages)
         if errors:
             raise _bad_request(errors)
         if non_field:
@@ -709,16 +817,33 @@ class PlanetDialect:
         out["_end_us"] = end
         return out
 
+    def _duration_problems(self, start: int, end: int) -> List[str]:
+        days = self._setting("planet_max_duration_days")
+        if days is not None and end - start > float(days) * DAY:
+            return [f"The order lasts longer than the maximum order duration of {days:g} days: shorten the "
+                    "window between start_time and end_time."]
+        return []
+
+    @staticmethod
+    def _flexible_problems(start: int, end: int, now_us: int, start_changed: bool) -> dict:
+        problems: Dict[str, List[str]] = {}
+        if start_changed and start < now_us + FLEXIBLE_MIN_LEAD:
+            problems["start_time"] = ["Flexible orders must be placed at least 24 hours before their start_time."]
+        if end - start < FLEXIBLE_MIN_WINDOW:
+            problems["end_time"] = ["Flexible orders need a window of at least 14 days between start_time and "
+                                    "end_time."]
+        return problems
+
     def _active_count(self) -> int:
         return sum(1 for order in self.orders.values() if order["status"] in ACTIVE_STATUSES)
 
     def _create_order(self, request: Request, now_us: int) -> Response:
         fields = self._validate_order(self._json_object(request), now_us)
-        limit = int(self._setting("planet_max_active_orders"))
-        if self._active_count() >= limit:
+        limit = self._setting("planet_max_active_orders")
+        if limit is not None and self._active_count() >= int(limit):
             raise _bad_request({"non_field_errors": [
-                f"Maximum active orders limit reached: your organisation may have at most {limit} active orders "
-                "(PENDING or IN_PROGRESS). Wait for orders to finish or cancel some."
+                f"Maximum active orders limit reached: your organisation may have at most {int(limit)} active "
+                "orders (PENDING or IN_PROGRESS). Wait for orders to finish or cancel some."
             ]})
         order = self._new_order(fields, now_us)
         accept = now_us + _draw_us(self.world.random("planet", order["id"], "accept"), MINUTE, 5 * MINUTE)
@@ -736,32 +861,101 @@ class PlanetDialect:
             "id": order_id, "name": fields["name"], "status": "RECEIVED",
             "geometry": fields["geometry"], "original_geometry": fields["original_geometry"],
             "fulfilled_geometry": None, "pl_number": fields["pl_number"], "product": fields["product"],
-            "scheduling_type": fields["scheduling_type"], "order_type": fields["order_type"],
+            "scheduling_type": fields["scheduling_type"],
             "start_time": iso_us(fields["_start_us"]), "end_time": iso_us(fields["_end_us"]),
             "sat_elevation_angle_min": fields["sat_elevation_angle_min"],
             "sat_elevation_angle_max": fields["sat_elevation_angle_max"],
-            "satellite_types": fields["satellite_types"], "exclusivity_days": fields["exclusivity_days"],
             "is_cancellable": True, "cancellable_until": iso_us(fields["_end_us"]),
             "requested_sqkm": fields["requested_sqkm"], "fulfilled_sqkm": None,
-            "estimated_quota_cost": round(fields["requested_sqkm"] * QUOTA_RATE_PER_SQKM[fields["scheduling_type"]], 2),
             "capture_count": 0, "capture_status_queued_count": 0, "capture_status_processing_count": 0,
             "capture_status_published_count": 0, "capture_status_failed_count": 0,
             "capture_assessment_success_count": 0, "capture_assessment_invalid_count": 0,
             "created_by": CREATED_BY, "created_time": stamp, "updated_time": stamp, "fulfilled_time": None,
             "last_acquired_time": None, "next_planned_acquisition_time": None,
-            "max_cloud_cover": fields["max_cloud_cover"], "rank": fields["rank"], "rrule": fields["rrule"],
-            "n_stereo_pov": fields["n_stereo_pov"], "imaging_window": fields["imaging_window"],
+            "rank": fields["rank"], "rrule": fields["rrule"], "imaging_window": fields["imaging_window"],
             "_seq": self._order_seq, "_gen": 0, "_start_us": fields["_start_us"], "_end_us": fields["_end_us"],
             "_updated_us": now_us, "_reject": reject, "_attempt_n": 0, "_planned": None, "_captures": [],
+            "_rate_key": fields["_rate_key"],
+            "_cloud_threshold": float(self._setting("planet_contract_cloud_cover")),
             "_failure_rate": float(self._setting("planet_capture_failure_rate")),
             "_reassessment_rate": float(self._setting("planet_reassessment_rate")),
         }
         self.orders[order_id] = order
         return order
 
+    # ---- imaging windows (Assured) -----------------------------------------------------------------------------
+    def _search_windows(self, request: Request, now_us: int) -> Response:
+        data = self._check_fields(self._json_object(request), WINDOW_SEARCH_FIELDS)
+        errors: Dict[str, List[str]] = {}
+        for field in ("geometry", "pl_number", "product"):
+            if data.get(field) is None:
+                errors[field] = [REQUIRED]
+        point = None
+        if data.get("geometry") is not None:
+            try:
+                geometry = parse_geometry(data["geometry"])
+                if geometry["type"] == "Point":
+                    point = geometry["coordinates"]
+                elif geometry["type"] == "LineString" and len(geometry["coordinates"]) == 2:
+                    point = geometry["coordinates"][0]
+                else:
+                    errors["geometry"] = ["A Point or a two-point LineString is required."]
+            except GeometryError as exc:
+                errors["geometry"] = [str(exc)]
+        if data.get("pl_number") is not None and not str(data["pl_number"]).startswith("PL-"):
+            errors["pl_number"] = ["A contract number begins with PL-."]
+        if data.get("product") is not None and data["product"] != ASSURED_PRODUCT:
+            errors["product"] = [f"Imaging windows are searched for {ASSURED_PRODUCT}."]
+        times = {}
+        for field in ("start_time", "end_time"):
+            if data.get(field) is None:
+                continue
+            try:
+                times[field] = parse_us(data[field])
+            except (TypeError, ValueError):
+                errors[field] = [DATETIME_FORMAT_MESSAGE]
+                continue
+            if times[field] > now_us + WINDOW_SEARCH_HORIZON:
+                errors[field] = ["Imaging windows can be searched at most 7 days ahead."]
+        if errors:
+            raise _bad_request(errors)
+        start = max(times.get("start_time", now_us), now_us)
+        end = times.get("end_time", now_us + WINDOW_SEARCH_HORIZON)
+        search_id = self.world.new_id("planet", "window-search")
+        rnd = self.world.random("planet", search_id, "windows")
+        windows = []
+        at = start + _draw_us(rnd, 2 * HOUR, 12 * HOUR)
+        while at + 10 * MINUTE <= end and len(windows) < 8:
+            window_id = _uuid_from(rnd)
+            length = _draw_us(rnd, MINUTE, 5 * MINUTE)
+            window = {
+                "id": window_id, "start_time": iso_us(at), "end_time": iso_us(at + length),
+                "satellite_type": rnd.choice(["SKYSAT", "PELICAN"]),
+                "cloud_forecast": [{"prediction": round(rnd.uniform(0.0, 0.9), 2)}],
+                "_start_us": at, "_end_us": at + length, "_point": point,
+            }
+            self.windows[window_id] = window
+            windows.append(window_id)
+            at += _draw_us(rnd, 12 * HOUR, 30 * HOUR)
+        self.searches[search_id] = {"id": search_id, "polls": 0, "windows": windows}
+        location = f"{request.prefix}/imaging-windows/search/{search_id}"
+        return Response(202, b"", {"Location": location})
+
+    def _window_search_result(self, search_id: str) -> Response:
+        search = self.searches.get(search_id)
+        if search is None:
+            raise HttpError(404, NOT_FOUND)
+        search["polls"] += 1
+        needed = int(self._setting("planet_window_search_polls"))
+        if search["polls"] < needed:
+            status = "CREATED" if search["polls"] == 1 else "IN_PROGRESS"
+            return json_response(200, {"id": search_id, "status": status})
+        windows = [{k: v for k, v in self.windows[w].items() if not k.startswith("_")} for w in search["windows"]]
+        return json_response(200, {"id": search_id, "status": "DONE", "imaging_windows": windows})
+
     # ---- edit / cancel -----------------------------------------------------------------------------------------
     def _edit_order(self, request: Request, order: dict, now_us: int) -> Response:
-        data = self._json_object(request)
+        data = self._check_fields(self._json_object(request), EDIT_REQUEST_FIELDS)
         status = order["status"]
         if status not in EDITABLE_STATUSES:
             raise _bad_request({"non_field_errors": [
@@ -769,11 +963,6 @@ class PlanetDialect:
                 f"{', '.join(EDITABLE_STATUSES)}."
             ]})
         errors: Dict[str, List[str]] = {}
-        for field in FROZEN_FIELDS:
-            if field in data and data[field] != order[field]:
-                if field == "geometry" and data[field] == order["original_geometry"]:
-                    continue
-                errors[field] = ["This field cannot be changed after the order is created."]
         changes: dict = {}
         if "name" in data:
             name = data["name"]
@@ -821,20 +1010,12 @@ class PlanetDialect:
                 time_errors["end_time"] = ["end_time must be after start_time."]
             elif end <= now_us:
                 time_errors["end_time"] = ["end_time must be in the future."]
-            elif end - start > MAX_DURATION:
-                raise _bad_request({"non_field_errors": [
-                    "The order lasts longer than the maximum order duration of 1 year (365 days): "
-                    "shorten the window between start_time and end_time."
-                ]})
-            if order["scheduling_type"] == "FLEXIBLE":
-                if "start_time" in changes and start < now_us + FLEXIBLE_MIN_LEAD:
-                    time_errors.setdefault("start_time", []).append(
-                        "Flexible orders must be placed at least 24 hours before their start_time."
-                    )
-                if end - start < FLEXIBLE_MIN_WINDOW:
-                    time_errors.setdefault("end_time", []).append(
-                        "Flexible orders need a window of at least 14 days between start_time and end_time."
-                    )
+            elif self._duration_problems(start, end):
+                raise _bad_request({"non_field_errors": self._duration_problems(start, end)})
+            if self._setting("planet_flexible_rules") and order.get("_rate_key", FLEXIBLE_PRODUCT) == FLEXIBLE_PRODUCT:
+                for field, messages in self._flexible_problems(start, end, now_us,
+                                                               "start_time" in changes).items():
+                    time_errors.setdefault(field, []).extend(messages)
             if time_errors:
                 raise _bad_request(time_errors)
         if changes:
@@ -884,17 +1065,6 @@ class PlanetDialect:
         for raw in request.query.get(name, []):
             values.extend(v.strip() for v in raw.split(",") if v.strip())
         return values
-
-    @staticmethod
-    def _time_filter(request: Request, name: str, errors: dict) -> Optional[str]:
-        raw = request.query.get(name)
-        if not raw or not raw[-1].strip():
-            return None
-        try:
-            return iso_us(parse_us(raw[-1]))
-        except (TypeError, ValueError, OverflowError):
-            errors[name] = ["Enter a valid date/time."]
-            return None
 
     def _choices(self, request: Request, names, allowed, errors: dict) -> List[set]:
         sets = []
@@ -960,39 +1130,39 @@ class PlanetDialect:
         return json_response(200, {"count": count, "next": next_url, "previous": previous_url, "results": page})
 
     def _list_orders(self, request: Request) -> Response:
+        self._check_query(request, ORDER_QUERY)
         errors: Dict[str, List[str]] = {}
-        statuses = self._choices(request, ("status", "status__in"), ORDER_STATUSES, errors)
-        scheduling = self._choices(request, ("scheduling_type",), SCHEDULING_TYPES, errors)
-        exact = {name: set(self._values(request, name)) for name in ("pl_number", "product", "id")}
+        statuses = self._choices(request, ("status",), ORDER_STATUSES, errors)
         name_part = (request.query.get("name__icontains") or [""])[-1].lower()
-        ranges = []
-        for field in ("created_time", "start_time", "end_time", "updated_time"):
-            low = self._time_filter(request, field + "__gte", errors)
-            high = self._time_filter(request, field + "__lte", errors)
-            if low or high:
-                ranges.append((field, low, high))
+        counts = []
+        for name in COUNT_FILTERS:
+            raw = (request.query.get(name) or [""])[-1].strip()
+            if not raw:
+                continue
+            if not raw.isdigit():
+                errors[name] = ["Enter a number."]
+                continue
+            field, _, op = name.rpartition("__")
+            counts.append((field, op, int(raw)))
         if errors:
             raise _bad_request(errors)
+        compare = {"gt": lambda a, b: a > b, "gte": lambda a, b: a >= b, "lt": lambda a, b: a < b,
+                   "lte": lambda a, b: a <= b}
         records = []
         for order in self.orders.values():
             if any(order["status"] not in s for s in statuses):
                 continue
-            if any(order["scheduling_type"] not in s for s in scheduling):
-                continue
-            if any(values and order[name] not in values for name, values in exact.items()):
-                continue
             if name_part and name_part not in order["name"].lower():
                 continue
-            if any((low and order[f] < low) or (high and order[f] > high) for f, low, high in ranges):
+            if any(not compare[op](order[field], value) for field, op, value in counts):
                 continue
             records.append(order)
         records = self._sort(records, request, ORDER_ORDERING, "-created_time")
         return self._page(request, records, ORDER_FIELDS)
 
     def _list_captures(self, request: Request) -> Response:
+        self._check_query(request, CAPTURE_QUERY)
         errors: Dict[str, List[str]] = {}
-        statuses = self._choices(request, ("status", "status__in"), CAPTURE_STATUSES, errors)
-        assessments = self._choices(request, ("assessment",), ("SUCCESS", "INVALID"), errors)
         fulfilling = None
         raw = (request.query.get("fulfilling") or [""])[-1].strip().lower()
         if raw:
@@ -1002,33 +1172,18 @@ class PlanetDialect:
                 fulfilling = False
             else:
                 errors["fulfilling"] = ["Select a valid choice. Use true or false."]
-        ranges = []
-        for field in ("updated_time", "created_time", "acquired_time", "published_time"):
-            low = self._time_filter(request, field + "__gte", errors)
-            high = self._time_filter(request, field + "__lte", errors)
-            if low or high:
-                ranges.append((field, low, high))
+        order_ids = self._values(request, "order_id")
+        if len(order_ids) > 1 and not self._setting("planet_multi_order_id"):
+            errors["order_id"] = ["Give one order id."]
         if errors:
             raise _bad_request(errors)
-        order_ids = self._values(request, "order_id")
         if order_ids:
             candidates = [self.captures[c] for oid in dict.fromkeys(order_ids) if oid in self.orders
                           for c in self.orders[oid]["_captures"]]
         else:
             candidates = self.captures.values()
-        records = []
-        for capture in candidates:
-            if any(capture["status"] not in s for s in statuses):
-                continue
-            if any(capture["assessment"] not in s for s in assessments):
-                continue
-            if fulfilling is not None and capture["fulfilling"] is not fulfilling:
-                continue
-            if any(capture[f] is None or (low and capture[f] < low) or (high and capture[f] > high)
-                   for f, low, high in ranges):
-                continue
-            records.append(capture)
-        records = self._sort(records, request, CAPTURE_ORDERING, "-created_time")
+        records = [c for c in candidates if fulfilling is None or c["fulfilling"] is fulfilling]
+        records = sorted(records, key=lambda r: r["_seq"])
         return self._page(request, records, CAPTURE_FIELDS)
 
     # ---- test hooks --------------------------------------------------------------------------------------------
@@ -1095,10 +1250,9 @@ class PlanetDialect:
             created = min(start - _draw_us(rnd, HOUR, 3 * DAY), now_us)
             fields = {
                 "name": f"{prefix}-{i:05d}", "geometry": geometry, "original_geometry": original,
-                "pl_number": DEFAULT_PL_NUMBER, "product": PRODUCT_NAMES["FLEXIBLE"], "scheduling_type": "FLEXIBLE",
-                "order_type": "IMAGE", "sat_elevation_angle_min": 60, "sat_elevation_angle_max": 90,
-                "satellite_types": ["SKYSAT"], "exclusivity_days": 0, "max_cloud_cover": DEFAULT_MAX_CLOUD_COVER,
-                "rank": 0, "rrule": None, "n_stereo_pov": None, "imaging_window": None,
+                "pl_number": DEFAULT_PL_NUMBER, "product": FLEXIBLE_PRODUCT, "scheduling_type": None,
+                "sat_elevation_angle_min": 60, "sat_elevation_angle_max": 90, "rank": 0, "rrule": None,
+                "imaging_window": None, "_rate_key": FLEXIBLE_PRODUCT,
                 "requested_sqkm": round(geometry_area_sqkm(geometry), 2), "_start_us": start, "_end_us": end,
             }
             order = self._new_order(fields, created, order_id)

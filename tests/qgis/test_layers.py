@@ -25,7 +25,7 @@ from satellite_tasking.plugin.sync import sync_connection
 DAY = 86400
 QUIET = {"planet_max_active_orders": 50, "planet_rejection_rate": 0.0, "planet_capture_failure_rate": 0.0,
          "planet_reassessment_rate": 0.0, "up42_failure_rate": 0.0}
-LOCK_IN = {"scheduling_type": "LOCK_IN", "start_time": "2026-01-05T01:00:00Z", "end_time": "2026-01-12T01:00:00Z"}
+LOCK_IN = {"start_time": "2026-01-05T01:00:00Z", "end_time": "2026-01-12T01:00:00Z"}
 
 
 def square(x, y, size=0.1):

@@ -57,7 +57,7 @@ def qgis_process(profiles, *args, sandbox_url=None):
 def test_place_orders_from_the_command_line_twice_places_once(profiles, tmp_path):
     with SandboxServer(port=0, seed=3, speed=0) as sandbox:
         arguments = ["run", "satellitetasking:placeorders", "--", "CONNECTION=Sandbox", "PRODUCT=planet:area",
-                     f"INPUT={SAMPLE}", "NAME=CLI fields", "PARAMS={\"max_cloud_cover\": 0.3}",
+                     f"INPUT={SAMPLE}", "NAME=CLI fields", "PARAMS={\"sat_elevation_angle_min\": 70}",
                      "START=2026-01-10T00:00:00Z", "END=2026-01-30T00:00:00Z", "CLIENT_REFERENCE=cli-run-1"]
         first, answer = qgis_process(profiles, *arguments, f"OUTPUT={tmp_path / 'first.gpkg'}",
                                      sandbox_url=sandbox.base_url)
@@ -85,11 +85,11 @@ def test_place_orders_from_the_command_line_twice_places_once(profiles, tmp_path
 def test_bad_parameters_fail_with_a_sentence(profiles, tmp_path):
     with SandboxServer(port=0, seed=3, speed=0) as sandbox:
         done, _ = qgis_process(profiles, "run", "satellitetasking:estimateorders", "--", "CONNECTION=Sandbox",
-                               "PRODUCT=planet:area", f"INPUT={SAMPLE}", "PARAMS={\"max_cloud_cover\": 7}",
+                               "PRODUCT=planet:area", f"INPUT={SAMPLE}", "PARAMS={\"sat_elevation_angle_min\": 95}",
                                f"OUTPUT={tmp_path / 'x.gpkg'}", sandbox_url=sandbox.base_url)
     assert done.returncode != 0
     assert "do not fit “Area order”" in done.stdout + done.stderr
-    assert "max_cloud_cover" in done.stdout + done.stderr
+    assert "sat_elevation_angle_min" in done.stdout + done.stderr
 
 
 def test_headless_sandbox_starts_inside_qgis_process_and_keeps_its_orders(profiles, tmp_path):

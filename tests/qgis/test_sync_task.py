@@ -18,7 +18,7 @@ from satellite_tasking.plugin.tasks import TaskRunner
 QUIET = {"planet_max_active_orders": 50, "planet_rejection_rate": 0.0, "planet_capture_failure_rate": 0.0,
          "planet_reassessment_rate": 0.0, "up42_failure_rate": 0.0}
 SQUARE = {"type": "Polygon", "coordinates": [[[13.0, 52.0], [13.1, 52.0], [13.1, 52.1], [13.0, 52.1], [13.0, 52.0]]]}
-LOCK_IN = {"scheduling_type": "LOCK_IN", "start_time": "2026-01-05T01:00:00Z", "end_time": "2026-01-12T01:00:00Z"}
+LOCK_IN = {"start_time": "2026-01-05T01:00:00Z", "end_time": "2026-01-12T01:00:00Z"}
 
 
 @pytest.fixture

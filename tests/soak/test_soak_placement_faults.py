@@ -53,7 +53,7 @@ PARAMS = {
              "acquisitionMode": "mono", "maxCloudCover": 10, "maxIncidenceAngle": 30,
              "geometricProcessing": "ortho", "projection": "UTM", "spectralBands": "4BANDS",
              "pixelCoding": "12bits", "radiometricProcessing": "REFLECTANCE", "priority": "STANDARD"},
-    "planet": {"scheduling_type": "LOCK_IN", "start_time": "2026-01-05T01:00:00Z",
+    "planet": {"start_time": "2026-01-05T01:00:00Z",
                "end_time": "2026-01-12T01:00:00Z"},
 }
 

@@ -91,7 +91,7 @@ def place_new_orders(server, connection_id, round_number):
     """New orders on both APIs, placed without faults (fault rules are paused meanwhile)."""
     now = datetime.fromisoformat(control(server, "GET", "/_sandbox/clock")["now"].replace("Z", "+00:00"))
     provider = make_provider(server, connection_id)
-    planet = {"scheduling_type": "LOCK_IN", "start_time": (now + timedelta(hours=2)).strftime(TIME),
+    planet = {"start_time": (now + timedelta(hours=2)).strftime(TIME),
               "end_time": (now + timedelta(days=6)).strftime(TIME)}
     up42 = {**OPTICAL_PARAMS, "acquisitionStart": (now + timedelta(days=1)).strftime(TIME),
             "acquisitionEnd": (now + timedelta(days=20)).strftime(TIME)}

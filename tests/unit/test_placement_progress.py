@@ -15,7 +15,7 @@ from satellite_tasking.plugin.sandbox.stapi import PRODUCT_UUIDS, default_parame
 QUIET = {"planet_max_active_orders": 100, "planet_rejection_rate": 0.0, "planet_capture_failure_rate": 0.0,
          "planet_reassessment_rate": 0.0, "up42_failure_rate": 0.0}
 PLANET_AREA = "planet:area"
-LOCK_IN = {"scheduling_type": "LOCK_IN", "start_time": "2026-01-06T01:00:00Z", "end_time": "2026-01-12T01:00:00Z"}
+LOCK_IN = {"start_time": "2026-01-06T01:00:00Z", "end_time": "2026-01-12T01:00:00Z"}
 OPTICAL = "up42:a8b1d6f0-5c3e-4b7a-9f21-0e6c2d4b7a11"
 OPTICAL_PARAMS = {
     "acquisitionStart": "2026-01-10T00:00:00Z", "acquisitionEnd": "2026-02-10T23:59:59Z",
@@ -125,7 +125,7 @@ def test_stapi_reports_each_order(provider):
 
 def test_refused_parameters_finish_in_one_step(provider):
     steps = Steps()
-    outcomes = provider.place(draft(PLANET_AREA, {"scheduling_type": "LOCK_IN"}, [square(0), square(1)],
+    outcomes = provider.place(draft(PLANET_AREA, {"sat_elevation_angle_min": 95}, [square(0), square(1)],
                                     "qgis-progress-refused"), progress=steps)
     assert not any(o.placed for o in outcomes)
     assert steps.calls == [(2, 2)]

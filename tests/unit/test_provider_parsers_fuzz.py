@@ -65,7 +65,7 @@ OPTICAL_PARAMS = {
 }
 SAR_PARAMS = {"acquisitionStart": "2026-01-10T00:00:00Z", "acquisitionEnd": "2026-01-30T00:00:00Z",
               "acquisitionMode": "spotlight", "polarization": "VV", "maxIncidenceAngle": 40.5}
-LOCK_IN = {"scheduling_type": "LOCK_IN", "start_time": "2026-01-05T01:00:00Z", "end_time": "2026-01-12T01:00:00Z"}
+LOCK_IN = {"start_time": "2026-01-05T01:00:00Z", "end_time": "2026-01-12T01:00:00Z"}
 
 
 def square(x, y=50.0):
@@ -142,7 +142,7 @@ def test_up42_parsers_on_arbitrary_json(data):
 @given(data=st.one_of(JSON, st.builds(lambda key, value: {"id": "p-1", "status": "PENDING", key: value},
                                       st.sampled_from(["status", "name", "geometry", "original_geometry",
                                                        "created_time", "updated_time", "exclusivity_days",
-                                                       "order_type", "cloud_cover", "captured_area",
+                                                       "scheduling_type", "cloud_cover", "captured_area",
                                                        "acquired_time", "order_id", "id"]), JSON)))
 def test_planet_parsers_on_arbitrary_json(data):
     CASES["direct"] += 1
@@ -154,9 +154,9 @@ def test_planet_parsers_on_arbitrary_json(data):
     if capture is not None:
         _check_capture(capture)
     if isinstance(data, dict):
-        assert planet_module._kind_of(data) in ("point", "strip", "area", "stereo")
-    cost = planet_module._quota_cost(data)
-    assert cost is None or isinstance(cost, float)
+        assert planet_module._kind_of(data) in planet_module.ORDER_KINDS
+    cost, unit = planet_module._quota_cost(data)
+    assert (cost is None or isinstance(cost, float)) and isinstance(unit, str)
     assert isinstance(planet_module.normalise_status(data if not isinstance(data, (dict, list)) else None), Status)
     assert planet_module.parse_time(data) is None or planet_module.parse_time(data).tzinfo
 

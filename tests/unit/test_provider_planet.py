@@ -9,13 +9,17 @@ import pytest
 import requests
 
 from satellite_tasking.plugin.connection_check import check_connection
-from satellite_tasking.plugin.http import RequestRejected, build_session
+from satellite_tasking.plugin.http import ProviderTimeout, RequestRejected, build_session
 from satellite_tasking.plugin.model import Aoi, Connection, OrderDraft, OrderStatus
 from satellite_tasking.plugin.providers.base import NotSupported
 from satellite_tasking.plugin.providers.planet import (
-    MAX_CAPTURE_URL_CHARS,
     PlanetProvider,
+    RatePacer,
     describe_refusal,
+    describe_window,
+    monitoring_rrule,
+    normalise_status,
+    rrule_problem,
     unique_order_name,
 )
 from satellite_tasking.plugin.sandbox import SandboxServer
@@ -24,7 +28,6 @@ START = datetime(2026, 1, 5, tzinfo=timezone.utc)
 HOUR = 3600
 DAY = 24 * HOUR
 QUIET = {  # no random rejections, failures or re-assessments unless a test asks for them
-    "planet_max_active_orders": 50,
     "planet_rejection_rate": 0.0,
     "planet_capture_failure_rate": 0.0,
     "planet_reassessment_rate": 0.0,
@@ -51,13 +54,13 @@ def sandbox():
     server.stop()
 
 
-def make_provider(server, key="sandbox-key", **session_options):
+def make_provider(server, key="sandbox-key", pacer=None, **session_options):
     options = {"timeout": (2, 5), "sleep": lambda s: None}
     options.update(session_options)
     session = build_session("test Planet", "SatelliteTasking/test", **options)
     connection = Connection(id="planet-1", name="test Planet", kind="planet",
                             base_url=server.base_url + "/tasking/v2")
-    return PlanetProvider(connection, SimpleNamespace(username=key, password=""), session)
+    return PlanetProvider(connection, SimpleNamespace(username=key, password=""), session, pacer=pacer)
 
 
 @pytest.fixture
@@ -82,11 +85,16 @@ def logged(server, method=None, path_part=""):
     return [e for e in entries if (method is None or e["method"] == method) and path_part in e["path"]]
 
 
-def lock_in(start_in=HOUR, days=5, **extra):
-    params = {"scheduling_type": "LOCK_IN", "start_time": ts(START + timedelta(seconds=start_in)),
+def flexible(start_in=HOUR, days=5, **extra):
+    """A Flexible order's window (the sandbox does not enforce the dashboard's 24 h / 14 day rules by default)."""
+    params = {"start_time": ts(START + timedelta(seconds=start_in)),
               "end_time": ts(START + timedelta(seconds=start_in) + timedelta(days=days))}
     params.update(extra)
     return params
+
+
+def settings(server, **values):
+    return control(server, "POST", "/_sandbox/settings", values)
 
 
 def draft(product, geometries, params, name="Harbour", reference="qgis-0123456789ab"):
@@ -116,17 +124,19 @@ def test_check_names_the_connection_and_is_what_connection_check_uses(sandbox, p
     assert len(headers_sent) == 3 and all(e["status"] == 200 for e in headers_sent)
 
 
-def test_products_are_the_four_order_kinds(provider):
+def test_products_are_the_documented_order_kinds(provider):
     products = {p.id: p for p in provider.products()}
-    assert list(products) == ["point", "strip", "area", "stereo"]
+    assert list(products) == ["point", "strip", "area", "monitoring", "assured"]
     assert [products[k].geometry_types for k in products] == [("Point",), ("LineString",), ("Polygon",),
-                                                               ("Polygon",)]
+                                                               ("Point", "LineString"), ("Point",)]
     assert not any(p.needs_feasibility or p.needs_quotation for p in products.values())
-    assert products["stereo"].extra["order_type"] == "STEREO"
     for product in products.values():
         schema = provider.order_schema(product)
         assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
-        assert ("n_stereo_pov" in schema["properties"]) == (product.id == "stereo")
+        assert not {"max_cloud_cover", "n_stereo_pov", "order_type", "satellite_types",
+                    "exclusivity_days", "scheduling_type"} & set(schema["properties"])
+        assert "pl_number" not in schema["required"] or product.id == "assured"
+        assert "product" not in schema["required"]
     assert provider.feasibility(None) is None and provider.quotation(None) is None
     with pytest.raises(NotSupported, match="does not offer feasibility"):
         provider.choose_option(None, None)
@@ -135,29 +145,100 @@ def test_products_are_the_four_order_kinds(provider):
 # -- placing ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kind,geometry,extra", [
-    ("point", POINT, {"exclusivity_days": 10}),
+    ("point", POINT, {"pl_number": "PL-123456"}),
     ("strip", LINE, {"sat_elevation_angle_min": 70}),
-    ("area", SQUARE, {"max_cloud_cover": 0.1, "satellite_types": ["SKYSAT"]}),
-    ("stereo", SQUARE, {"n_stereo_pov": 3}),
+    ("area", SQUARE, {"product": "Flexible Tasking"}),
 ])
 def test_place_each_kind(sandbox, provider, kind, geometry, extra):
-    outcomes = provider.place(draft(kind, [geometry], lock_in(**extra)))
+    outcomes = provider.place(draft(kind, [geometry], flexible(**extra)))
     assert len(outcomes) == 1 and outcomes[0].placed, outcomes[0].error
     order = outcomes[0].order
     assert order.name == "Harbour [qgis-0123456789ab]"
     assert order.product_id == kind
     assert order.status.code == OrderStatus.RECEIVED and order.status.raw == "RECEIVED"
     assert order.acquisition_start == START + timedelta(hours=1)
-    assert order.raw["order_type"] == ("STEREO" if kind == "stereo" else "IMAGE")
     assert order.raw["original_geometry"]["type"] == geometry["type"]
     assert order.geometry["type"] == "Polygon"
     for key, value in extra.items():
         assert order.params[key] == value
+    # Created, then read again: POST /orders/ and GET /orders/<id>.
+    assert [e["method"] for e in logged(sandbox, path_part=order.id)] == ["GET"]
     assert provider.order(order.id).raw == order.raw
 
 
+def test_pl_number_and_product_may_be_left_out(sandbox, provider):
+    outcome = provider.place(draft("point", [POINT], {"pl_number": "", "product": None}))[0]
+    assert outcome.placed, outcome.error
+    assert outcome.order.raw["pl_number"] == "PL-SANDBOX"  # the API key's default contract
+
+
+def test_monitoring_order_sends_the_recurrence_built_from_the_form(sandbox, provider):
+    params = {"start_time": ts(START + timedelta(days=2)), "rrule_frequency": "WEEKLY", "rrule_interval": 2,
+              "rrule_count": 5}
+    outcome = provider.place(draft("monitoring", [LINE], params))[0]
+    assert outcome.placed, outcome.error
+    order = outcome.order
+    assert order.product_id == "monitoring"
+    assert order.raw["scheduling_type"] == "MONITORING" and order.raw["rrule"] == "FREQ=WEEKLY;COUNT=5;INTERVAL=2"
+    # end_time is ignored for Monitoring: the sandbox derives it from the recurrence.
+    assert order.acquisition_end == START + timedelta(days=2 + 5 * 14)
+    refused = provider.place(draft("monitoring", [SQUARE], params, reference="r2"))[0]
+    assert refused.error == "AOI 1: a Planet monitoring order needs a Point or a LineString, not Polygon."
+
+
+@pytest.mark.parametrize("params,problem", [
+    ({"rrule_frequency": "WEEKLY", "rrule_count": 366}, "366 is greater than the maximum of 365"),
+    ({"rrule_frequency": "YEARLY", "rrule_count": 2}, "'YEARLY' is not valid"),
+    ({"rrule": "FREQ=HOURLY;COUNT=3"}, "does not accept a HOURLY recurrence"),
+    ({"rrule": "FREQ=YEARLY;COUNT=3"}, "does not accept a YEARLY recurrence"),
+    ({"rrule": "FREQ=DAILY;BYYEARDAY=3;COUNT=3"}, "BYYEARDAY"),
+    ({"rrule": "FREQ=WEEKLY;INTERVAL=1"}, "needs a COUNT"),
+    ({"rrule": "FREQ=WEEKLY;COUNT=400"}, "at most 365"),
+])
+def test_monitoring_limits_are_checked_before_sending(sandbox, provider, params, problem):
+    outcome = provider.place(draft("monitoring", [POINT], {"start_time": ts(START + timedelta(days=2)), **params}))[0]
+    assert not outcome.placed and problem in outcome.error
+    assert logged(sandbox, "POST") == []
+
+
+def test_rrule_text_and_form_agree():
+    assert monitoring_rrule({"rrule_frequency": "DAILY", "rrule_count": 3}) == "FREQ=DAILY;COUNT=3;INTERVAL=1"
+    assert monitoring_rrule({"rrule": " FREQ=WEEKLY;COUNT=4;INTERVAL=1;BYDAY=MO "}) == \
+        "FREQ=WEEKLY;COUNT=4;INTERVAL=1;BYDAY=MO"
+    assert rrule_problem({"rrule": "RRULE:FREQ=MONTHLY;COUNT=12"}) is None
+
+
+def test_assured_order_from_an_imaging_window_search(sandbox, provider):
+    heard = []
+    windows = provider.imaging_windows(POINT, {"pl_number": "PL-123456", "end_time": START + timedelta(days=3)},
+                                       progress=heard.append, sleep=lambda s: None)
+    assert heard == ["CREATED", "DONE"] and len(windows) >= 2
+    search = logged(sandbox, "POST", "/imaging-windows/search/")
+    assert [e["status"] for e in search] == [202]
+    assert all(" UTC, " in describe_window(w) and "cloud forecast" in describe_window(w) for w in windows)
+    chosen = windows[1]
+    outcome = provider.place(draft("assured", [POINT], {"pl_number": "PL-123456", "imaging_window": chosen["id"]}))[0]
+    assert outcome.placed, outcome.error
+    order = outcome.order
+    assert order.product_id == "assured" and order.raw["product"] == "Assured Tasking"
+    assert order.raw["imaging_window"] == chosen["id"]
+    assert order.acquisition_start == datetime.fromisoformat(chosen["start_time"].replace("Z", "+00:00"))
+    refused = provider.place(draft("assured", [LINE], {"pl_number": "PL-1", "imaging_window": "w"}, reference="r2"))
+    assert refused[0].error == "AOI 1: a Planet assured order needs a Point, not LineString."
+    with pytest.raises(NotSupported, match="needs pl_number"):
+        provider.imaging_windows(POINT, {})
+
+
+def test_imaging_window_search_that_fails_or_never_ends(sandbox, provider):
+    settings(sandbox, planet_window_search_polls=50)
+    with pytest.raises(ProviderTimeout, match="did not finish within 3 s .last status: IN_PROGRESS"):
+        provider.imaging_windows(POINT, {"pl_number": "PL-1"}, timeout=3, poll=1, sleep=lambda s: None)
+    with pytest.raises(RequestRejected, match="at most 7 days ahead"):
+        provider.imaging_windows(POINT, {"pl_number": "PL-1", "end_time": START + timedelta(days=9)})
+
+
 def test_three_aois_one_invalid_gives_two_orders_and_one_clear_error(sandbox, provider):
-    outcomes = provider.place(draft("area", [SQUARE, OPEN_RING, shifted(SQUARE, 0.5)], lock_in()))
+    outcomes = provider.place(draft("area", [SQUARE, OPEN_RING, shifted(SQUARE, 0.5)], flexible()))
     assert [o.aoi_index for o in outcomes] == [0, 1, 2]
     assert outcomes[0].placed and outcomes[2].placed and not outcomes[1].placed
     assert outcomes[1].error.startswith("AOI 2 (part 2): Planet refused the order: geometry:")
@@ -168,29 +249,31 @@ def test_three_aois_one_invalid_gives_two_orders_and_one_clear_error(sandbox, pr
 
 
 def test_wrong_geometry_type_and_bad_params_are_refused_before_any_request(sandbox, provider):
-    outcomes = provider.place(draft("strip", [LINE, SQUARE], lock_in()))
+    outcomes = provider.place(draft("strip", [LINE, SQUARE], flexible()))
     assert outcomes[0].placed
     assert outcomes[1].error == "AOI 2: a Planet strip order needs a LineString, not Polygon."
     control(sandbox, "DELETE", "/_sandbox/requests")
-    outcomes = provider.place(draft("point", [POINT, POINT], lock_in(sat_elevation_angle_min=95), reference="r2"))
+    outcomes = provider.place(draft("point", [POINT, POINT], flexible(sat_elevation_angle_min=95), reference="r2"))
     assert all("sat_elevation_angle_min: 95 is greater than the maximum of 90" in o.error for o in outcomes)
     assert logged(sandbox, "POST") == []
     with pytest.raises(NotSupported, match="no order kind 'video'"):
-        provider.place(draft("video", [POINT], lock_in()))
+        provider.place(draft("video", [POINT], flexible()))
 
 
 def test_active_order_limit_is_named(sandbox, provider):
-    control(sandbox, "POST", "/_sandbox/settings", {"planet_max_active_orders": 2})
+    settings(sandbox, planet_max_active_orders=2)
     geometries = [shifted(SQUARE, 0.2 * i) for i in range(3)]
-    outcomes = provider.place(draft("area", geometries, lock_in()))
+    outcomes = provider.place(draft("area", geometries, flexible()))
     assert sum(o.placed for o in outcomes) == 2
     [refused] = [o for o in outcomes if not o.placed]
     assert refused.error.endswith("Planet refused the order: your organisation reached its maximum number of "
                                   "active orders (2). Wait for orders to finish or cancel some, then retry.")
 
 
-def test_one_year_limit_is_named(provider):
-    outcomes = provider.place(draft("point", [POINT], lock_in(days=400)))
+def test_one_year_limit_is_named(sandbox, provider):
+    assert provider.place(draft("point", [POINT], flexible(days=400), reference="r0"))[0].placed  # not by default
+    settings(sandbox, planet_max_duration_days=365)
+    outcomes = provider.place(draft("point", [POINT], flexible(days=400)))
     assert "Planet refused the order: it lasts longer than the one-year maximum" in outcomes[0].error
 
 
@@ -212,15 +295,26 @@ def test_order_names_stay_readable_and_fit(provider):
     assert unique_order_name(draft("point", [POINT], {}, name="Dam"), 0) == "Dam [qgis-0123456789ab]"
 
 
-def test_estimate_per_aoi_and_total(sandbox, provider):
-    estimate = provider.estimate(draft("area", [SQUARE, OPEN_RING, shifted(SQUARE, 1)], lock_in()))
-    assert estimate.unit == "quota km²"
+def test_estimate_unavailable_without_a_pricing_preview(sandbox, provider):
+    estimate = provider.estimate(draft("area", [SQUARE], flexible()))
+    assert estimate.per_aoi == [None] and estimate.unit == ""
+    assert estimate.errors == {0: "Price unavailable: this Planet account offers no pricing preview."}
+
+
+def test_estimate_per_aoi_and_total_with_its_unit(sandbox, provider):
+    settings(sandbox, planet_pricing=True)
+    estimate = provider.estimate(draft("area", [SQUARE, OPEN_RING, shifted(SQUARE, 1)], flexible()))
+    assert estimate.unit == "sqkm"
     assert estimate.per_aoi[1] is None and "geometry" in estimate.errors[1]
-    assert estimate.per_aoi[0] > 50 and estimate.per_aoi[2] > 50  # ~76 km² at 1.5 quota per km² (LOCK_IN)
+    assert estimate.per_aoi[0] > 50 and estimate.per_aoi[2] > 50  # ~76 km² at 1 per km² (Flexible)
     assert estimate.total == pytest.approx(estimate.per_aoi[0] + estimate.per_aoi[2])
     assert sandbox_orders(sandbox) == []
-    placed = provider.place(draft("area", [SQUARE], lock_in()))[0].order
-    assert placed.raw["estimated_quota_cost"] == pytest.approx(estimate.per_aoi[0])
+
+
+def test_a_price_without_its_unit_is_not_shown(monkeypatch, provider):
+    monkeypatch.setattr(provider.session, "json", lambda *a, **k: {"estimated_quota_cost": 12.5})
+    estimate = provider.estimate(draft("area", [SQUARE], flexible()))
+    assert estimate.per_aoi == [None] and "names no price with its unit" in estimate.errors[0]
 
 
 # -- reading ---------------------------------------------------------------------------------------
@@ -253,23 +347,22 @@ def test_sync_after_full_read_reads_one_page(sandbox, provider):
     assert len(logged(sandbox)) == 1 and len(logged(sandbox, "GET", "/tasking/v2/orders/")) == 1
 
 
-def test_captures_many_orders_few_requests_short_urls(sandbox, provider):
-    seeded = control(sandbox, "POST", "/_sandbox/planet/seed_orders", {"count": 300, "captures_per_order": 2})
-    orders = provider.orders()  # learns each order's exclusivity days
-    assert len(orders) == 300
+def test_captures_are_read_one_order_per_request(sandbox, provider):
+    seeded = control(sandbox, "POST", "/_sandbox/planet/seed_orders", {"count": 30, "captures_per_order": 2})
     control(sandbox, "DELETE", "/_sandbox/requests")
     captures = provider.captures(seeded["order_ids"])
-    assert len(captures) == 600 == len({c.id for c in captures})
+    assert len(captures) == 60 == len({c.id for c in captures})
     requests_made = logged(sandbox, "GET", "/tasking/v2/captures/")
-    assert len(logged(sandbox)) == len(requests_made)
-    # 300 ids of 36 characters need at least 2 URLs under 6 kB, each with up to 100 captures a page.
-    assert 6 <= len(requests_made) <= 8
-    for entry in requests_made:
-        assert len(entry["query"]["order_id"]) * 46 < MAX_CAPTURE_URL_CHARS
+    assert len(logged(sandbox)) == len(requests_made) == 30
+    assert [e["query"] for e in requests_made] == [{"order_id": [i], "limit": ["100"]} for i in seeded["order_ids"]]
     assert {c.order_id for c in captures} == set(seeded["order_ids"])
-    assert all(c.exclusivity_days == 0 for c in captures)
-    published = [c for c in captures if c.status == "PUBLISHED"]
-    assert published and all(c.exclusivity_end == c.acquired_at for c in published)
+
+
+def test_several_order_ids_are_refused_by_the_strict_sandbox(sandbox, provider):
+    with pytest.raises(RequestRejected, match="order_id: Give one order id"):
+        provider.session.get(provider.base_url + "/captures/", params={"order_id": "a,b"})
+    settings(sandbox, planet_multi_order_id=True)
+    assert provider.session.get(provider.base_url + "/captures/", params={"order_id": "a,b"})["results"] == []
 
 
 def test_listed_orders_and_captures_keep_the_text_planet_sent(sandbox, provider):
@@ -290,28 +383,24 @@ def test_listed_orders_and_captures_keep_the_text_planet_sent(sandbox, provider)
     assert provider.order(orders[0].id).raw_json == ""
 
 
-def test_capture_streams_are_one_per_batch_of_ids_and_read_nothing_until_iterated(sandbox, provider):
-    seeded = control(sandbox, "POST", "/_sandbox/planet/seed_orders", {"count": 300, "captures_per_order": 2})
-    provider.orders()
+def test_capture_streams_are_one_per_order_and_read_nothing_until_iterated(sandbox, provider):
+    seeded = control(sandbox, "POST", "/_sandbox/planet/seed_orders", {"count": 6, "captures_per_order": 2})
     control(sandbox, "DELETE", "/_sandbox/requests")
-    streams = provider.capture_page_streams(seeded["order_ids"])
-    assert len(streams) >= 2 and not logged(sandbox)
+    streams = provider.capture_page_streams(seeded["order_ids"] + seeded["order_ids"][:1])
+    assert len(streams) == 6 and not logged(sandbox)
     by_stream = [[c for page in stream for c in page] for stream in streams]
-    assert sum(len(found) for found in by_stream) == 600
-    order_sets = [{c.order_id for c in found} for found in by_stream]
-    assert all(not (a & b) for i, a in enumerate(order_sets) for b in order_sets[i + 1:])  # batches are disjoint
-    assert sorted(c.id for found in by_stream for c in found) == sorted(c.id for c in provider.captures(
-        seeded["order_ids"]))
+    assert [{c.order_id for c in found} for found in by_stream] == [{i} for i in seeded["order_ids"]]
 
 
 def lifecycle_order(sandbox, provider, days, **params):
-    outcome = provider.place(draft("point", [POINT], lock_in(days=days, **params)))[0]
+    outcome = provider.place(draft("point", [POINT], flexible(days=days, **params)))[0]
     assert outcome.placed, outcome.error
     return outcome.order
 
 
-def test_life_fulfilled_with_captures_and_exclusivity(sandbox, provider):
-    order = lifecycle_order(sandbox, provider, days=5, max_cloud_cover=1.0, exclusivity_days=10)
+def test_life_fulfilled_with_captures_shown_as_planet_assessed_them(sandbox, provider):
+    settings(sandbox, planet_contract_cloud_cover=1.0)  # the contract's threshold, not an order field
+    order = lifecycle_order(sandbox, provider, days=5)
     seen = [order.status.code]
     for step in range(60):  # 10 min (accepted before the start in 1 h), then 2-hour steps: 5 days
         advance(sandbox, 600 if step == 0 else 2 * HOUR)
@@ -321,21 +410,17 @@ def test_life_fulfilled_with_captures_and_exclusivity(sandbox, provider):
         if status.is_terminal:
             break
     assert seen == [OrderStatus.RECEIVED, OrderStatus.ACCEPTED, OrderStatus.TASKED, OrderStatus.COMPLETED]
-    fresh = provider.captures([order.id])  # a fresh provider would read the order for its exclusivity
-    [capture] = fresh
-    assert capture.status == "PUBLISHED" and capture.assessment == "SUCCESS" and capture.raw["fulfilling"]
-    assert capture.exclusivity_days == 10
-    assert capture.exclusivity_end == capture.acquired_at + timedelta(days=10)
-    assert capture.acquired_at.tzinfo is not None and capture.footprint["type"] == "Polygon"
-    other = make_provider(sandbox)
     control(sandbox, "DELETE", "/_sandbox/requests")
-    [again] = other.captures([order.id])
-    assert again.exclusivity_end == capture.exclusivity_end
-    assert len(logged(sandbox, "GET", f"/orders/{order.id}/")) == 1
+    [capture] = provider.captures([order.id])
+    assert capture.status == "PUBLISHED" and capture.assessment == "SUCCESS" and capture.raw["fulfilling"]
+    assert capture.cloud_cover == capture.raw["cloud_cover"]
+    assert capture.acquired_at.tzinfo is not None and capture.footprint["type"] == "Polygon"
+    assert len(logged(sandbox)) == 1  # nothing is read to learn an exclusivity Planet does not document
 
 
 def test_life_retasked_after_invalid_then_expired(sandbox, provider):
-    order = lifecycle_order(sandbox, provider, days=4, max_cloud_cover=0.0)
+    settings(sandbox, planet_contract_cloud_cover=0.0)
+    order = lifecycle_order(sandbox, provider, days=4)
     advance(sandbox, 3 * DAY)
     current = provider.order(order.id)
     assert current.status.code == OrderStatus.TASKED
@@ -355,8 +440,58 @@ def test_life_retasked_after_invalid_then_expired(sandbox, provider):
     assert [o.id for o in provider.orders(since=just_before)] == [order.id]
 
 
+@pytest.mark.parametrize("raw,code", [("FINALIZING", OrderStatus.PROCESSING), ("FAILED", OrderStatus.RECEIVED),
+                                      ("PENDING_CANCELLATION", OrderStatus.RECEIVED),
+                                      ("SOMETHING_NEW", OrderStatus.RECEIVED), ("", OrderStatus.RECEIVED)])
+def test_undocumented_statuses_stay_visible_and_are_never_final(raw, code):
+    status = normalise_status(raw)
+    assert status.raw == raw and status.code == code and not status.is_terminal
+    assert raw in status.describe()
+
+
+def test_only_documented_final_statuses_are_final():
+    final = {raw for raw in ("RECEIVED", "REQUESTED", "PENDING", "IN_PROGRESS", "FULFILLED", "CANCELLED",
+                             "EXPIRED", "REJECTED") if normalise_status(raw).is_terminal}
+    assert final == {"FULFILLED", "CANCELLED", "EXPIRED", "REJECTED"}
+
+
+def test_responses_with_only_the_required_fields_are_read(provider):
+    order = provider._order_from({"id": "o-1"})
+    assert (order.name, order.status.raw, order.geometry, order.updated_at, order.params) == ("", "", None, None, {})
+    capture = provider._capture_from({"id": "c-1", "cloud_cover": True, "captured_area": "garbled"})
+    assert (capture.status, capture.cloud_cover, capture.footprint, capture.assessment) == ("", None, None, None)
+
+
+def test_pacer_keeps_to_the_published_limits():
+    now = [0.0]
+    pacer = RatePacer(clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
+    moments = []
+    for _ in range(700):
+        pacer.wait()
+        moments.append(now[0])
+    assert all(b - a >= 1.0 - 1e-9 for a, b in zip(moments, moments[40:]))  # 40 a second
+    assert all(b - a >= 60.0 - 1e-9 for a, b in zip(moments, moments[300:]))  # 300 a minute
+    assert moments[299] < 10 and 60 <= moments[300] < 61 and moments[-1] < 123
+
+
+def test_every_request_of_a_provider_passes_its_pacer(sandbox):
+    waits = []
+
+    class Counting(RatePacer):
+        def wait(self, connection_name="Planet"):
+            waits.append(connection_name)
+
+    provider = make_provider(sandbox, pacer=Counting())
+    try:
+        provider.check()
+        provider.orders()
+    finally:
+        provider.session.close()
+    assert waits == ["test Planet", "test Planet"]
+
+
 def put(provider, order, body):
-    return provider.session.json("PUT", f"{provider.base_url}/orders/{order.id}/", json=body)
+    return provider.session.json("PUT", f"{provider.base_url}/orders/{order.id}", json=body)
 
 
 def test_edit_and_cancel_rules_in_each_state(sandbox, provider):
@@ -396,43 +531,97 @@ def test_edit_and_cancel_rules_in_each_state(sandbox, provider):
     with pytest.raises(NotSupported, match="only RECEIVED, REQUESTED, PENDING or IN_PROGRESS"):
         provider.cancel(cancelled)
     with pytest.raises(RequestRejected, match="cannot be cancelled"):
-        provider.session.request("DELETE", f"{provider.base_url}/orders/{cancelled.id}/")
+        provider.session.request("DELETE", f"{provider.base_url}/orders/{cancelled.id}")
     with pytest.raises(RequestRejected, match="cannot be edited"):
         put(provider, cancelled, {"name": "again"})
 
 
-class _CancelAnswersOrder(BaseHTTPRequestHandler):
-    """A server that answers DELETE with the cancelled order (the sandbox answers 204)."""
+class _PlanetAnswersWrites(BaseHTTPRequestHandler):
+    """A server answering writes as configured (``server.answers[method] = (status, body or None)``) and GET with
+    the order as it now is."""
 
     protocol_version = "HTTP/1.1"
 
     def log_message(self, *args):
         pass
 
-    def do_DELETE(self):  # noqa: N802 - name fixed by the base class
+    def _answer(self, status, body):
         self.server.hits.append((self.command, self.path, self.headers.get("Authorization")))
-        body = json.dumps({"id": "o-1", "name": "n", "status": "CANCELLED", "order_type": "IMAGE",
-                           "updated_time": "2026-01-05T00:00:00.123456Z"}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
+        data = json.dumps(body).encode() if body is not None else b""
+        self.send_response(status)
+        if body is not None:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(body)
+        self.wfile.write(data)
+
+    def do_DELETE(self):  # noqa: N802 - name fixed by the base class
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        self._answer(*self.server.answers["DELETE"])
+
+    def do_PUT(self):  # noqa: N802 - name fixed by the base class
+        length = int(self.headers.get("Content-Length") or 0)
+        self.server.bodies.append(json.loads(self.rfile.read(length)))
+        self._answer(*self.server.answers["PUT"])
+
+    def do_GET(self):  # noqa: N802 - name fixed by the base class
+        self._answer(200, self.server.current)
 
 
-def test_cancel_accepts_a_json_body_too():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _CancelAnswersOrder)
-    server.hits = []
+@pytest.fixture
+def write_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _PlanetAnswersWrites)
+    server.hits, server.bodies, server.answers = [], [], {}
+    server.current = {"id": "o-1", "name": "n", "status": "CANCELLED", "updated_time": "2026-01-05T00:00:00.123456Z"}
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    try:
-        base = f"http://127.0.0.1:{server.server_address[1]}"
-        provider = make_provider(SimpleNamespace(base_url=base), key="k-123")
-        order = provider._order_from({"id": "o-1", "name": "n", "status": "PENDING"})
-        cancelled = provider.cancel(order)
-        assert cancelled.status.code == OrderStatus.CANCELLED
-        assert cancelled.updated_at == datetime(2026, 1, 5, 0, 0, 0, 123456, tzinfo=timezone.utc)
-        assert server.hits == [("DELETE", "/tasking/v2/orders/o-1/", "api-key k-123")]
-    finally:
-        server.shutdown()
-        server.server_close()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("status,body", [(200, {"id": "o-1", "name": "n", "status": "CANCELLED"}), (202, None),
+                                         (204, None), (200, {"detail": "cancel requested"})])
+def test_cancel_accepts_any_2xx_and_reads_the_order_again(write_server, status, body):
+    write_server.answers["DELETE"] = (status, body)
+    provider = make_provider(SimpleNamespace(base_url=f"http://127.0.0.1:{write_server.server_address[1]}"),
+                             key="k-123")
+    order = provider._order_from({"id": "o-1", "name": "n", "status": "PENDING"})
+    cancelled = provider.cancel(order)
+    assert cancelled.status.code == OrderStatus.CANCELLED
+    assert cancelled.updated_at == datetime(2026, 1, 5, 0, 0, 0, 123456, tzinfo=timezone.utc)
+    assert write_server.hits == [("DELETE", "/tasking/v2/orders/o-1", "api-key k-123"),
+                                 ("GET", "/tasking/v2/orders/o-1", "api-key k-123")]
+
+
+@pytest.mark.parametrize("status,body", [(200, {"id": "o-1", "name": "old"}), (202, None), (204, None)])
+def test_edit_sends_only_the_changed_fields_and_reads_the_order_again(write_server, status, body):
+    write_server.answers["PUT"] = (status, body)
+    write_server.current = {"id": "o-1", "name": "renamed", "status": "PENDING"}
+    provider = make_provider(SimpleNamespace(base_url=f"http://127.0.0.1:{write_server.server_address[1]}"))
+    order = provider._order_from({"id": "o-1", "name": "n", "status": "PENDING", "rank": 2,
+                                  "start_time": "2026-02-01T00:00:00Z", "end_time": "2026-03-01T00:00:00Z"})
+    edited = provider.edit(order, {"name": "renamed"})
+    assert edited.name == "renamed"
+    assert write_server.bodies == [{"name": "renamed"}]
+    assert [hit[:2] for hit in write_server.hits] == [("PUT", "/tasking/v2/orders/o-1"),
+                                                      ("GET", "/tasking/v2/orders/o-1")]
+
+
+@pytest.mark.parametrize("body,said", [
+    ({"error": {"reason": "Contract PL-9 is not active", "details": ["ask your CSM"]}}, "Contract PL-9 is not active"),
+    ({"detail": "Not allowed for this product."}, "Not allowed for this product."),
+    ({"message": "rrule: COUNT is required"}, "rrule: COUNT is required"),
+    ({"non_field_errors": ["Too late to start"]}, "Too late to start"),
+    ({"start_time": ["Must be in the future."]}, "start_time: Must be in the future."),
+    (["first problem", "second problem"], "first problem; second problem"),
+    ("plain text refusal", "plain text refusal"),
+])
+def test_documented_error_shapes_are_shown_verbatim(write_server, body, said):
+    write_server.answers["PUT"] = (400, body)
+    provider = make_provider(SimpleNamespace(base_url=f"http://127.0.0.1:{write_server.server_address[1]}"))
+    order = provider._order_from({"id": "o-1", "name": "n", "status": "PENDING"})
+    with pytest.raises(RequestRejected) as refused:
+        provider.edit(order, {"name": "x"})
+    assert said in str(refused.value)

@@ -11,7 +11,7 @@ from satellite_tasking.plugin.providers.planet import PlanetProvider
 from satellite_tasking.plugin.sandbox import SandboxServer
 
 START = datetime(2026, 1, 5, tzinfo=timezone.utc)
-QUIET = {"planet_max_active_orders": 50, "planet_rejection_rate": 0.0, "planet_capture_failure_rate": 0.0,
+QUIET = {"planet_rejection_rate": 0.0, "planet_capture_failure_rate": 0.0,
          "planet_reassessment_rate": 0.0}
 SQUARE = [[13.0, 52.0], [13.1, 52.0], [13.1, 52.1], [13.0, 52.1], [13.0, 52.0]]
 ORDERS_PATH = r"^/tasking/v2/orders/$"
@@ -62,7 +62,7 @@ def logged(server, method, path_part=""):
 
 
 def three_aoi_draft(reference="qgis-faults000001"):
-    params = {"scheduling_type": "LOCK_IN", "start_time": ts(START + timedelta(hours=1)),
+    params = {"start_time": ts(START + timedelta(hours=1)),
               "end_time": ts(START + timedelta(days=5))}
     return OrderDraft(connection_id="planet-1", product_id="area", name="Dam", params=params,
                       aois=[Aoi(geometry=area(0.3 * i)) for i in range(3)], client_reference=reference)
@@ -172,7 +172,7 @@ def test_wrong_key_is_credentials_rejected_naming_the_connection(sandbox):
 
 def test_malformed_json_is_unreadable_not_a_traceback(sandbox, provider):
     [outcome] = provider.place(OrderDraft("planet-1", "point", "P", {
-        "scheduling_type": "LOCK_IN", "start_time": ts(START + timedelta(hours=1)),
+        "start_time": ts(START + timedelta(hours=1)),
         "end_time": ts(START + timedelta(days=3))}, [Aoi({"type": "Point", "coordinates": [1, 2]})], "qgis-m"))
     faults(sandbox, {"path": r"^/tasking/v2/orders/", "method": "GET", "kind": "malformed", "count": 99})
     with pytest.raises(UnreadableResponse, match="answered something unreadable"):

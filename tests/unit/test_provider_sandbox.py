@@ -50,7 +50,7 @@ def test_products_of_both_apis_with_routable_ids(provider):
     assert all(p.id.startswith(p.api + ":") for p in products)
     planet_area = next(p for p in products if p.api == "planet" and "Polygon" in p.geometry_types)
     schema = provider.order_schema(planet_area)
-    assert "scheduling_type" in schema["properties"]
+    assert "sat_elevation_angle_min" in schema["properties"]
     optical = next(p for p in products if p.api == "up42" and p.needs_feasibility)
     assert "acquisitionMode" in provider.order_schema(optical)["properties"]
 
@@ -62,7 +62,7 @@ def test_orders_of_both_apis_are_placed_listed_and_routed(provider, server):
     start = sandbox_now(server) + timedelta(hours=2)
     planet_draft = OrderDraft(
         connection_id="sandbox", product_id=planet_area.id, name="Harbour",
-        params={"scheduling_type": "LOCK_IN", "start_time": iso(start), "end_time": iso(start + timedelta(days=5))},
+        params={"start_time": iso(start), "end_time": iso(start + timedelta(days=5))},
         aois=[Aoi(geometry=SQUARE)], client_reference="qgis-sandboxtest1")
     sar_params = {"acquisitionMode": "stripmap", "polarization": "VV", "maxIncidenceAngle": 35.0,
                   "acquisitionStart": iso(start), "acquisitionEnd": iso(start + timedelta(days=10))}
@@ -116,7 +116,7 @@ def test_an_order_id_not_seen_yet_is_found_in_whichever_api_holds_it(provider, s
     planet_area = next(p for p in products if p.api == "planet" and "Polygon" in p.geometry_types)
     start = sandbox_now(server) + timedelta(hours=2)
     draft = OrderDraft(connection_id="sandbox", product_id=planet_area.id, name="Lookup",
-                       params={"scheduling_type": "LOCK_IN", "start_time": iso(start),
+                       params={"start_time": iso(start),
                                "end_time": iso(start + timedelta(days=5))},
                        aois=[Aoi(geometry=SQUARE)], client_reference="qgis-lookup1")
     (outcome,) = provider.place(draft)

@@ -86,19 +86,19 @@ def examples():
 def fulfilled():
     """A sandbox order driven to FULFILLED, and its captures list, as the client sees them."""
     settings = {"planet_rejection_rate": 0.0, "planet_capture_failure_rate": 0.0,
-                "planet_reassessment_rate": 0.0}
+                "planet_reassessment_rate": 0.0, "planet_contract_cloud_cover": 1.0}
     with SandboxServer(port=0, seed=3, speed=0, start=START, dialects=["planet"], settings=settings) as server:
         base = server.base_url + "/tasking/v2"
         auth = {"Authorization": "api-key seed-fields"}
         end = (START + timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
         created = requests.post(base + "/orders/", headers=auth, timeout=30, json={
-            "name": "cairo_egypt", "scheduling_type": "LOCK_IN", "end_time": end, "max_cloud_cover": 1.0,
+            "name": "cairo_egypt", "end_time": end,
             "geometry": {"type": "Polygon", "coordinates": [[[31.20, 30.02], [31.26, 30.02], [31.26, 30.07],
                                                              [31.20, 30.07], [31.20, 30.02]]]}})
         assert created.status_code == 201, created.text
         order_id = created.json()["id"]
         for _ in range(10 * 24):
-            order = requests.get(f"{base}/orders/{order_id}/", headers=auth, timeout=30).json()
+            order = requests.get(f"{base}/orders/{order_id}", headers=auth, timeout=30).json()
             if order["status"] == "FULFILLED":
                 break
             requests.post(server.base_url + "/_sandbox/clock", json={"advance_seconds": 3600}, timeout=30)
