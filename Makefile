@@ -5,7 +5,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 PLUGIN_NAME := satellite_tasking
 
-.PHONY: setup run test test-qgis-versions bench-qgis-versions test-unit test-qgis test-e2e test-sdk test-stapi lint package bench soak demo clean clean-profile
+.PHONY: setup run test test-qgis-versions bench-qgis-versions test-unit test-qgis test-e2e test-sdk test-stapi test-qt6 lint package bench soak demo clean clean-profile
 
 setup:
 	@scripts/setup.sh
@@ -43,6 +43,10 @@ test-sdk: setup
 test-stapi: setup
 	QT_QPA_PLATFORM=offscreen $(PYTHON) -m pytest -q tests/unit/test_provider_stapi.py tests/unit/test_sandbox_stapi.py tests/stapi
 
+# Qt6 (QGIS 4) without QGIS: every .ui file built and the Qt-only code tested under PyQt6, in .venv-qt6.
+test-qt6: setup
+	QT_QPA_PLATFORM=offscreen .venv-qt6/bin/python -m pytest -q -p no:cacheprovider -W ignore::pytest.PytestConfigWarning tests/qt6
+
 # Headless, offline: the sandbox, orders for the sample AOIs, decisions, sync -> demo/tasking.gpkg and demo/map.png
 demo: setup
 	QT_QPA_PLATFORM=offscreen $(PYTHON) scripts/demo.py --output demo
@@ -55,6 +59,7 @@ soak: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(PYTHON) scripts/check_qt6.py
 	$(PYTHON) scripts/scan_package.py
 
 package:
