@@ -342,8 +342,8 @@ def test_reference_server_rejects_a_wrong_token_and_accepts_an_api_key():
         pytest.fail(reference_server.MISSING_VENV)
     with reference_server.running(api_key="key-42") as url:
         good = Server("reference", url, "apikey:key-42", "optical-30", {}, "sar-strip", {}, BERLIN)
-        assert len(good.provider().products()) == 2
-        assert "2 product" in good.provider().check()
+        assert len(good.provider().products()) == 3  # optical-30, sar-strip, optical-async
+        assert "3 product" in good.provider().check()
         with pytest.raises(CredentialsRejected):
             good.provider(secret="apikey:wrong").products()
         with pytest.raises(CredentialsRejected):
