@@ -37,8 +37,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     # A mirror of Debian unstable (or a snapshot of one) can serve a Release file whose Valid-Until date has
     # passed; apt then refuses it. Only in that case is the list read again without the date check: the
     # signatures are still verified, and nothing else is relaxed.
-    if ! update_output=$("${sudo_cmd[@]}" apt-get update -qq 2>&1) || grep -q "is no longer valid" <<<"$update_output"; then
-        if grep -q "is no longer valid" <<<"$update_output"; then
+    if ! update_output=$("${sudo_cmd[@]}" apt-get update -qq 2>&1) || grep -qE "is no longer valid|is expired" <<<"$update_output"; then
+        if grep -qE "is no longer valid|is expired" <<<"$update_output"; then
             echo "The mirror's Release file has expired; reading it again without its validity date (signatures still checked)."
             "${sudo_cmd[@]}" apt-get -o Acquire::Check-Valid-Until=false update -qq
         else

@@ -52,16 +52,22 @@ def fake_debian_tools(tmp_path, update_script):
     return tools, log
 
 
-EXPIRED = (
-    'if [[ "$*" == *Check-Valid-Until=false* ]]; then exit 0; fi; '
-    'echo "E: Release file for http://deb.debian.org/debian/dists/sid/InRelease is no longer valid '
-    '(invalid for another 2d 3h 1min 4s). Updates for this repository will not be applied." >&2; exit 100'
+# apt's two wordings: older apt says "is no longer valid", apt 3 (trixie, sid) says "is expired"
+EXPIRED_MESSAGES = (
+    "is no longer valid (invalid for another 2d 3h 1min 4s)",
+    "is expired (invalid since 26d 2h 13min 34s)",
 )
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the package step runs as root here (no sudo in the fake PATH)")
-def test_an_expired_release_file_is_read_again_without_only_its_date_check(tmp_path):
-    tools, log = fake_debian_tools(tmp_path, EXPIRED)
+@pytest.mark.parametrize("wording", EXPIRED_MESSAGES)
+def test_an_expired_release_file_is_read_again_without_only_its_date_check(tmp_path, wording):
+    expired = (
+        'if [[ "$*" == *Check-Valid-Until=false* ]]; then exit 0; fi; '
+        f'echo "E: Release file for http://deb.debian.org/debian/dists/sid/InRelease {wording}. '
+        'Updates for this repository will not be applied." >&2; exit 100'
+    )
+    tools, log = fake_debian_tools(tmp_path, expired)
     env = dict(os.environ, PATH=f"{tools}:{os.environ['PATH']}")
 
     result = subprocess.run(["bash", str(SETUP)], capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
