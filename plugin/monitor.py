@@ -235,6 +235,11 @@ class OrderMonitor(QObject):
         self.task_runner.start(task)
         return True
 
+    def sync_connection_by_id(self, connection_id: str) -> bool:
+        """Sync one connection now (after a decision taken elsewhere), if it is not syncing already."""
+        connection = self._connection(connection_id)
+        return connection is not None and self.sync_connection(connection)
+
     def provider(self, connection):
         """The connection's provider, kept between syncs; None (and the error shown) when it cannot be made."""
         kept = self.providers.get(connection.id)
@@ -250,7 +255,21 @@ class OrderMonitor(QObject):
             self.providers.pop(connection.id, None)
             return None
         self.providers[connection.id] = (connection, provider)
+        self._learn_products(connection, provider)
         return provider
+
+    def _learn_products(self, connection, provider):
+        """The dock names products by title: the connection's catalogue is read once per provider."""
+        def work(task):
+            return provider.products()
+
+        def known(products):
+            if not self._closed and not sip.isdeleted(self.dock):
+                self.dock.set_products(connection.id, products)
+
+        self.task_runner.start(BackgroundTask(
+            f"Reading the products of {connection.name}", work, on_success=known,
+            on_failure=lambda message: logger.info("Products of %s unknown: %s", connection.name, message)))
 
     def _on_synced(self, result):
         if self._closed:

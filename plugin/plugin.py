@@ -311,5 +311,7 @@ class TaskingPlugin:
         self._decisions_dialog = DecisionsDialog(provider, self.task_runner, messages=self.messages,
                                                  parent=self.iface.mainWindow())
         self._decisions_dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        if self.monitor is not None:
+            self._decisions_dialog.decided.connect(self.monitor.sync_connection_by_id)
         self._decisions_dialog.show()
         return self._decisions_dialog

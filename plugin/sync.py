@@ -370,6 +370,14 @@ def _finish(result: SyncResult, started: float) -> SyncResult:
     return result
 
 
+class SyncFailed(Exception):
+    """A sync that did not get through; its SyncResult (with the reason) is the task's result."""
+
+    @property
+    def user_message(self) -> str:
+        return str(self)
+
+
 def sync_task(provider, store, connection_id: str, on_done: Callable[[SyncResult], None],
               description: str = ""):
     """A BackgroundTask running ``sync_connection`` off the GUI thread; ``on_done(result)`` runs on the GUI
@@ -377,7 +385,12 @@ def sync_task(provider, store, connection_id: str, on_done: Callable[[SyncResult
     from .tasks import BackgroundTask
 
     def work(task):
-        return sync_connection(provider, store, connection_id, cancelled=task.isCanceled)
+        result = sync_connection(provider, store, connection_id, cancelled=task.isCanceled)
+        if result.error:
+            # A failed sync ends as a failed task: QGIS must not announce it as "Task complete".
+            task.result = result
+            raise SyncFailed(result.error)
+        return result
 
     def failed(message: str) -> None:
         # A cancelled task still carries the (cancelled, unapplied) result of sync_connection.

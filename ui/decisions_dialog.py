@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from qgis.PyQt import sip, uic
-from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtCore import Qt, pyqtSignal
 from qgis.PyQt.QtWidgets import QDialog, QListWidgetItem, QMessageBox
 
 from ..plugin.model import Decision
@@ -28,6 +28,10 @@ _DECISION_WORDS = {Decision.FEASIBILITY: "choose a feasibility option", Decision
 
 
 class DecisionsDialog(QDialog, FORM_CLASS):
+    # A decision was taken on an order of this connection (its id): the monitor syncs it at once, so the order
+    # stops showing "Waiting for you".
+    decided = pyqtSignal(str)
+
     def __init__(self, provider, task_runner, messages=None, parent=None):
         super().__init__(parent)
         self.setupUi(self)
@@ -184,6 +188,7 @@ class DecisionsDialog(QDialog, FORM_CLASS):
                   lambda result: self._decided(f"Price of {amount} {verb} for {order.name}."))
 
     def _decided(self, text):
+        self.decided.emit(self.provider.connection.id)
         if self.messages:
             self.messages.success(text)
         self.statusLabel.setText(text)

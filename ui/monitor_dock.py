@@ -8,7 +8,6 @@ shown as plain text: table cells are plain by nature, labels are ``Qt.PlainText`
 from __future__ import annotations
 
 import html
-import json
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,6 +29,16 @@ from qgis.PyQt.QtWidgets import (
 
 from ..plugin.model import Decision, OrderStatus
 from ..plugin.store import CaptureSummary
+from .plain_words import (
+    field_label,
+    moment,
+    order_status_name,
+    plural,
+    product_title,
+    status_name,
+    status_sentence,
+    value_text,
+)
 from .sandbox_clock import SandboxClockBar
 
 # The .ui's top level is a plain QDockWidget (uic cannot make a QGIS class the base);
@@ -59,7 +68,6 @@ STATUS_COLOURS = {
     OrderStatus.COMPLETED: "#43a047", OrderStatus.CANCELLED: "#757575", OrderStatus.FAILED: "#e53935",
     OrderStatus.EXPIRED: "#8d6e63", OrderStatus.REJECTED: "#d81b60",
 }
-_DECISION_WORDS = {Decision.FEASIBILITY: "choose a feasibility option", Decision.QUOTATION: "accept or reject a price"}
 
 
 def plain_tooltip(text: str) -> str:
@@ -67,10 +75,9 @@ def plain_tooltip(text: str) -> str:
     return "<qt>" + html.escape(text or "").replace("\n", "<br/>") + "</qt>"
 
 
-def short_time(moment) -> str:
-    if moment is None:
-        return ""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M")
+def short_time(when) -> str:
+    """A moment as people read it ("today 14:05 UTC", "3 Mar 2026 14:05 UTC")."""
+    return moment(when) if when is not None else ""
 
 
 def _timestamp(moment) -> float:
@@ -103,7 +110,7 @@ class OrderFilterProxy(QSortFilterProxyModel):
         if self.connection_id and item.data(CONNECTION_ROLE) != self.connection_id:
             return False
         status = item.data(STATUS_ROLE)
-        if self.status == WAITING_FILTER and not item.data(WAITING_ROLE):
+        if self.status == WAITING_FILTER and not (item.data(WAITING_ROLE) or status == OrderStatus.HELD.value):
             return False
         if self.status == ACTIVE_FILTER and OrderStatus(status).is_terminal:
             return False
@@ -154,6 +161,11 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
         self._fill_scheduled = False
         self._selected_before_fill = None
         self.connection_names: dict = {}
+        # (connection id, product id) -> "Pléiades Neo Analytic (UP42)"; given by the monitor once it knows them.
+        self.product_titles: dict = {}
+        # Parameter name -> the schema's title, where the monitor knows it.
+        self.parameter_titles: dict = {}
+        self._summaries: dict = {}
         self.orders_model = QStandardItemModel(0, len(ORDER_COLUMNS), self)
         self.orders_model.setHorizontalHeaderLabels(ORDER_COLUMNS)
         self.proxy = OrderFilterProxy(self)
@@ -163,11 +175,15 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
         self.ordersView.verticalHeader().hide()
         self.ordersView.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.ordersView.horizontalHeader().setStretchLastSection(True)
+        # The provider's own codes stay in the tooltip, the details and the search, not in a column of their own.
+        self.ordersView.setColumnHidden(RAW_STATUS_COLUMN, True)
+        # One name per state: "Waiting for you" is the held state and every order waiting for a decision.
         self.statusFilter.addItem("All statuses", "")
-        self.statusFilter.addItem("Waiting for you", WAITING_FILTER)
         self.statusFilter.addItem("Active", ACTIVE_FILTER)
+        self.statusFilter.addItem(status_name(OrderStatus.HELD), WAITING_FILTER)
         for status in OrderStatus:
-            self.statusFilter.addItem(status.value.capitalize(), status.value)
+            if status != OrderStatus.HELD:
+                self.statusFilter.addItem(status_name(status), status.value)
         self.connectionFilter.addItem("All connections", "")
         for label in (self.statusLabel, self.errorLabel):
             label.setTextFormat(Qt.TextFormat.PlainText)
@@ -197,6 +213,7 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
         turns, so a first sync of thousands of orders never freezes QGIS; the selection is kept.
         """
         self.connection_names = dict(connection_names)
+        self._summaries = capture_summaries
         self.orders = {(order.connection_id, order.id): order for order in orders}
         for key in [key for key in self._rows if key not in self.orders]:
             _, name_item = self._rows.pop(key)
@@ -224,7 +241,8 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
             key, order, summary = queue[done]
             done += 1
             signature = (order.name, order.status, order.decision, order.updated_at, order.acquisition_start,
-                         order.acquisition_end, summary, self.connection_names.get(order.connection_id))
+                         order.acquisition_end, summary, self.connection_names.get(order.connection_id),
+                         self.product_label(order))
             known = self._rows.get(key)
             if known is not None and known[0] == signature:
                 continue
@@ -242,10 +260,11 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
             QTimer.singleShot(0, self._fill_batch)
             return
         self._update_connection_filter()
+        self.ordersView.resizeColumnsToContents()
         orders = self.orders.values()
         if self.orders:
             waiting = sum(1 for o in orders if o.decision != Decision.NONE)
-            text = f"{len(self.orders)} orders"
+            text = plural(len(self.orders), "order")
             if waiting:
                 text += f", {waiting} waiting for you"
             self.show_message(text + ".")
@@ -268,21 +287,21 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
         cloud = summary.best_cloud_cover
         window = " – ".join(filter(None, (short_time(order.acquisition_start), short_time(order.acquisition_end))))
         raw = f"{order.status.raw} / {order.status.raw_sub}" if order.status.raw_sub else order.status.raw
+        product = self.product_label(order)
+        state = order_status_name(order)
         cells = [
             ((WAITING_MARKER if waiting else "") + order.name, order.name.lower()),
             (connection, connection.lower()),
-            (order.status.code.value, order.status.code.value),
+            (state, state),
             (raw, raw),
-            (order.product_id, order.product_id),
+            (product, product.lower()),
             (window, _timestamp(order.acquisition_start)),
             (f"{published} / {successful} / {invalid}" if summary.total else "", published * 10000 + successful),
             (f"{cloud * 100:.0f} %" if cloud is not None else "", cloud if cloud is not None else 1000.0),
             (short_time(order.updated_at), _timestamp(order.updated_at)),
         ]
         items = []
-        tip_lines = [order.name, order.id, f"{connection} · {order.status.describe()}"]
-        if waiting:
-            tip_lines.append(f"Waits for you to {_DECISION_WORDS[order.decision]}.")
+        tip_lines = [order.name, f"{connection} · {product}", status_sentence(order)]
         tooltip = plain_tooltip("\n".join(tip_lines))
         for text, sort in cells:
             item = QStandardItem(str(text or ""))
@@ -306,8 +325,36 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
         name_item.setData(order.status.code.value, STATUS_ROLE)
         name_item.setData(waiting, WAITING_ROLE)
         name_item.setData(order.connection_id, CONNECTION_ROLE)
-        name_item.setData(" ".join((order.name, order.id, order.product_id, connection, raw)).lower(), SEARCH_ROLE)
+        name_item.setData(" ".join((order.name, order.id, order.product_id, product, state, connection, raw)).lower(),
+                          SEARCH_ROLE)
         return items
+
+    def product_label(self, order) -> str:
+        """The product's title as its provider names it; the id only while the titles are not known yet."""
+        titles = self.product_titles
+        for key in ((order.connection_id, order.product_id), (order.connection_id, f"{order.api}:{order.product_id}")):
+            if key in titles:
+                return titles[key]
+        return order.product_id
+
+    def set_products(self, connection_id: str, products) -> None:
+        """The products of a connection (Product objects): rows show their titles, labelled with the provider."""
+        titles = dict(self.product_titles)
+        for product in products:
+            titles[(connection_id, product.id)] = product_title(product, with_provider=True)
+        self.set_product_titles(titles)
+
+    def set_product_titles(self, titles: dict) -> None:
+        """(connection id, product id) -> title; rows showing an id are rebuilt with the title."""
+        if titles == self.product_titles:
+            return
+        self.product_titles = dict(titles)
+        if self.orders:
+            self._fill_queue = [(key, order, self._summaries.get(key) or CaptureSummary())
+                                for key, order in self.orders.items()]
+            if not self._fill_scheduled:
+                self._fill_scheduled = True
+                QTimer.singleShot(0, self._fill_batch)
 
     def _update_connection_filter(self):
         current = self.connectionFilter.currentData() or ""
@@ -396,24 +443,37 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
         self.decideButton.setEnabled(order.decision != Decision.NONE)
         self.downloadButton.setEnabled(order.api == "up42" and order.status.code == OrderStatus.COMPLETED)
         connection = self.connection_names.get(order.connection_id, order.connection_id)
-        lines = [order.name, f"Id: {order.id}", f"Connection: {connection}",
-                 f"Status: {order.status.describe()}", f"Product: {order.product_id}",
-                 f"Acquisition window: {short_time(order.acquisition_start)} – {short_time(order.acquisition_end)}",
-                 f"Created: {short_time(order.created_at)}", f"Updated: {short_time(order.updated_at)}"]
-        if order.decision != Decision.NONE:
-            lines.append(f"Waits for you to {_DECISION_WORDS[order.decision]}.")
-        lines += ["", "Parameters:", json.dumps(order.params or {}, indent=2, ensure_ascii=False, default=str)]
-        self.detailsText.setPlainText("\n".join(lines))
+        window = " – ".join(filter(None, (short_time(order.acquisition_start), short_time(order.acquisition_end))))
+        rows = [("Status", order_status_name(order)), ("", status_sentence(order)),
+                ("Product", self.product_label(order)), ("Connection", connection),
+                ("Acquisition window", window or "—"), ("Created", short_time(order.created_at) or "—"),
+                ("Updated", short_time(order.updated_at) or "—"), ("Order id", order.id)]
+        parameters = [(field_label(name, self.parameter_titles), value_text(value))
+                      for name, value in (order.params or {}).items() if name not in _PARAMETERS_SHOWN_ELSEWHERE]
+        self.detailsText.setPlainText("\n".join([order.name, ""] + _table(rows) + (
+            ["", "Parameters"] + _table(parameters) if parameters else [])))
         history, captures = self.details(order) if self.details else ([], [])
         self.historyText.setPlainText("\n".join(
             f"{short_time(change.changed_at or change.recorded_at)}  "
-            f"{change.previous.describe() + ' → ' if change.previous else ''}{change.status.describe()}"
+            f"{status_name(change.previous.code) + ' → ' if change.previous else ''}{status_name(change.status.code)}"
+            f"  ({change.status.raw}{' / ' + change.status.raw_sub if change.status.raw_sub else ''})"
             for change in history) or "No status change recorded yet.")
         self.capturesText.setPlainText("\n".join(
-            f"{short_time(c.acquired_at)}  {c.status}"
-            f"{' · ' + c.assessment if c.assessment else ''}"
-            f"{f' · cloud {c.cloud_cover * 100:.0f} %' if c.cloud_cover is not None else ''}  ({c.id})"
+            f"{short_time(c.acquired_at)}  {c.status.lower()}"
+            f"{' · ' + c.assessment.lower() if c.assessment else ''}"
+            f"{f' · cloud {c.cloud_cover * 100:.0f} %' if c.cloud_cover is not None else ''}"
             for c in captures) or "No captures yet.")
+
+
+# Shown in the rows above the parameters (or drawn on the map), not again among them.
+_PARAMETERS_SHOWN_ELSEWHERE = frozenset({"geometry", "aoi", "displayName", "name", "acquisitionStart",
+                                         "acquisitionEnd", "start_time", "end_time"})
+
+
+def _table(rows) -> list:
+    """Label/value lines with the values in one column."""
+    width = max((len(label) for label, _ in rows), default=0)
+    return [f"{label + ':' if label else '':<{width + 1}}  {value}" for label, value in rows]
 
 
 class OrderEditDialog(QDialog):

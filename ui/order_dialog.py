@@ -26,7 +26,7 @@ from ..plugin.aoi import AoiRules, aois_from_layers
 from ..plugin.drafts import DraftStore, SavedDraft, new_client_reference
 from ..plugin.model import Aoi, OrderDraft, PlacementOutcome
 from ..plugin.tasks import BackgroundTask
-from .plain_words import amount, plural
+from .plain_words import amount, plural, product_title
 from .schema_form import SchemaForm
 from .schema_form_widgets import rich_tooltip
 
@@ -61,10 +61,7 @@ def rules_for(product) -> AoiRules:
 
 
 def product_label(product) -> str:
-    """“Pléiades Neo Analytic”: the collection's title and the product's, as the provider's console shows them."""
-    collection = (product.collection_title or "").strip()
-    title = (product.title or "").strip()
-    return f"{collection} {title}" if collection and collection.lower() not in title.lower() else title
+    return product_title(product)
 
 
 def placement_question(product, connection_name: str, indexes, estimate, areas_km2, estimate_error: str = "") -> str:

@@ -57,3 +57,94 @@ def _as_datetime(value) -> Optional[datetime]:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+# ---- order states: one name per state, the same on the badge, in the legend, the filter and the history -------
+def _status_words():
+    from ..plugin.model import OrderStatus
+
+    return {
+        OrderStatus.RECEIVED: ("Received", "The provider has received the order and is reviewing it."),
+        OrderStatus.ACCEPTED: ("Accepted", "The provider accepted the order; it will be scheduled."),
+        OrderStatus.SCHEDULED: ("Scheduled", "A satellite is scheduled to image the area."),
+        OrderStatus.TASKED: ("Being acquired", "The satellite is tasked; images are being acquired."),
+        OrderStatus.PROCESSING: ("Processing", "Images were taken and are being processed."),
+        OrderStatus.HELD: ("Waiting for you", "The order waits for a decision from you."),
+        OrderStatus.COMPLETED: ("Completed", "The order is complete: its images are delivered."),
+        OrderStatus.CANCELLED: ("Cancelled", "The order was cancelled."),
+        OrderStatus.FAILED: ("Failed", "The order failed."),
+        OrderStatus.EXPIRED: ("Expired", "The acquisition window passed without a usable image."),
+        OrderStatus.REJECTED: ("Rejected", "The provider rejected the order."),
+    }
+
+
+_DECISION_SENTENCES = {"feasibility": "The order waits for you to choose a feasibility option.",
+                       "quotation": "The order waits for you to accept or reject a price."}
+
+
+def status_name(code) -> str:
+    """The one name of a normalised order state ("Waiting for you" for held)."""
+    return _status_words().get(code, (str(getattr(code, "value", code)).capitalize(), ""))[0]
+
+
+def order_status_name(order) -> str:
+    """What the status badge of an order says: a decision waiting for the user reads "Waiting for you"."""
+    if getattr(order.decision, "value", order.decision) in _DECISION_SENTENCES:
+        return status_name_waiting()
+    return status_name(order.status.code)
+
+
+def status_name_waiting() -> str:
+    from ..plugin.model import OrderStatus
+
+    return status_name(OrderStatus.HELD)
+
+
+def status_sentence(order) -> str:
+    """A sentence on where the order stands, with the provider's own words after it."""
+    decision = getattr(order.decision, "value", order.decision)
+    sentence = _DECISION_SENTENCES.get(decision) or _status_words().get(order.status.code, ("", ""))[1]
+    raw = f"{order.status.raw} / {order.status.raw_sub}" if order.status.raw_sub else order.status.raw
+    return f"{sentence} (The provider says: {raw}.)" if raw else sentence
+
+
+def field_label(name: str, titles: Optional[dict] = None) -> str:
+    """A parameter's label: the schema's title when known, else its name in words ("maxCloudCover" → "Max cloud
+    cover", "sun_elevation" → "Sun elevation")."""
+    if titles and titles.get(name):
+        return str(titles[name])
+    import re
+
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", str(name)).replace("_", " ").replace("-", " ").split()
+    if not words:
+        return str(name)
+    text = " ".join(w if w.isupper() and len(w) > 1 else w.lower() for w in words)
+    return text[0].upper() + text[1:]
+
+
+def value_text(value) -> str:
+    """A parameter's value in words: lists joined, booleans as yes/no, moments readable, objects flattened."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None:
+        return "—"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(value_text(v) for v in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{field_label(k)}: {value_text(v)}" for k, v in value.items())
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, str) and _as_datetime(value) is not None and "T" in value:
+        return moment(value)
+    return str(value)
+
+
+def product_title(product, with_provider: bool = False) -> str:
+    """“Pléiades Neo Analytic”, as the provider's console names it; “… (UP42)” with its provider."""
+    collection = (product.collection_title or "").strip()
+    title = (product.title or "").strip()
+    label = f"{collection} {title}" if collection and collection.lower() not in title.lower() else title
+    provider = (product.provider_name or "").strip()
+    if with_provider and provider and provider.lower() not in label.lower():
+        label += f" ({provider})"
+    return label

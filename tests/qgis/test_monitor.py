@@ -156,7 +156,7 @@ def test_timer_sync_fills_dock_and_layers_and_notifies_once_per_round(plugin, re
     assert f"{len(events)} order updates" in after[-1]
 
     rows = rows_by_name(plugin)
-    assert rows["Point <b>rush</b>"]["Status"] == "completed"
+    assert rows["Point <b>rush</b>"]["Status"] == "Completed"
     assert rows["Point <b>rush</b>"]["Provider status"].startswith("FULFILLED")
     store = TaskingStore(plugin.monitor.store.path)
     for order in planet:
@@ -235,7 +235,8 @@ def test_the_dock_shows_the_stored_orders_after_a_restart_without_any_sync(plugi
         qtbot.waitUntil(again.monitor.dock_up_to_date, timeout=WAIT)  # read from the store, no network
         assert not again.sandbox.running
         assert sorted(r["Name"] for r in again.monitor_dock.rows()) == shown
-        assert {r["Status"] for r in again.monitor_dock.rows()} <= {"received", "accepted", "scheduled", "tasked"}
+        assert {r["Status"] for r in again.monitor_dock.rows()} <= {"Received", "Accepted", "Scheduled",
+                                                                        "Being acquired"}
     finally:
         again.unload()
         plugin.initGui()  # the fixture unloads it once more
@@ -270,7 +271,7 @@ def test_cancel_with_confirmation_and_edit_a_planet_order(plugin, recording_ifac
 
     monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
     dock.cancelButton.click()
-    qtbot.waitUntil(lambda: rows_by_name(plugin)["Field 1"]["Status"] == "cancelled", timeout=WAIT)
+    qtbot.waitUntil(lambda: rows_by_name(plugin)["Field 1"]["Status"] == "Cancelled", timeout=WAIT)
     assert rows_by_name(plugin)["Field 1"]["Provider status"] == "CANCELLED"
 
     def edit(self):
@@ -323,7 +324,7 @@ def test_download_a_up42_delivery_and_add_it_to_the_map(plugin, recording_iface,
     refresh_and_wait(plugin, qtbot)
     dock = plugin.monitor_dock
     assert dock.select_order(SANDBOX_CONNECTION_ID, order.id)
-    assert rows_by_name(plugin)["Delivered"]["Status"] == "completed"
+    assert rows_by_name(plugin)["Delivered"]["Status"] == "Completed"
     assert dock.downloadButton.isEnabled() and not dock.cancelButton.isEnabled()
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path / "imagery"))
     dock.downloadButton.click()
