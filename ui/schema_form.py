@@ -275,6 +275,8 @@ def widget_for(schema, *, required=False, reader=None, depth=0, ancestry=frozens
     used = set()
     try:
         spec = reader.flatten(schema, used=used)
+        if "const" in spec and spec["const"] is None:
+            raise NotApplicableError()  # UP42's "no value in this branch": no field, nothing sent
         field = _editor_for(spec, required, reader, depth, ancestry | used, parent)
     except NotApplicableError:
         return None
@@ -560,8 +562,19 @@ def _conditional_blocks(schema):
         blocks.append(schema)
     all_of = schema.get("allOf")
     if isinstance(all_of, list):
-        blocks.extend(part for part in all_of if isinstance(part, dict) and "if" in part)
+        for part in all_of:
+            if isinstance(part, dict) and "if" in part:
+                blocks.append(part)
+            elif _is_block_group(part):
+                # UP42 nests them one level deeper: {"allOf": [{"if": …}, {"if": …}]}.
+                blocks.extend(inner for inner in part["allOf"] if isinstance(inner, dict) and "if" in inner)
     return blocks[:MAX_CONDITIONAL_BLOCKS]
+
+
+def _is_block_group(part):
+    """An allOf item that only groups if/then/else blocks."""
+    return (isinstance(part, dict) and set(part) == {"allOf"} and isinstance(part["allOf"], list)
+            and all(isinstance(inner, dict) and "if" in inner for inner in part["allOf"]))
 
 
 def _branch_definition_refs(schema, depth=0):
@@ -762,7 +775,8 @@ class SchemaForm(QWidget):
         required = root.get("required", [])
         effective["required"] = list(required) if isinstance(required, list) else []
         all_of = root.get("allOf")
-        extra = [part for part in all_of if not (isinstance(part, dict) and "if" in part)] \
+        extra = [part for part in all_of
+                 if not (isinstance(part, dict) and "if" in part) and not _is_block_group(part)] \
             if isinstance(all_of, list) else []
         for branch in self._branches(selection):
             for key in DEFINITION_KEYS:
