@@ -580,6 +580,8 @@ class _GuardedSession(requests.Session):
         self.trust_env = proxy is None or proxy.mode == "system"
         # .netrc could silently add credentials of another origin; environment CA bundles are fine.
         self.verify = True
+        self.mount("https://", _DeadlineAdapter())
+        self.mount("http://", _DeadlineAdapter())
 
     def send(self, request, **kwargs):
         require_secure_url(request.url, self.connection_name)
@@ -716,12 +718,14 @@ class TaskingSession:
             if time.monotonic() >= deadline_at:
                 raise self._deadline_error(method, safe_url)
             started = time.monotonic()
+            watchdog = _Watchdog(deadline_at - started)
             try:
-                response = self._exchange(method, url, kwargs, deadline_at, follow_redirects)
-                if not stream:
-                    self._read_body(response, method, safe_url, deadline_at)
+                with watchdog:
+                    response = self._exchange(method, url, kwargs, deadline_at, follow_redirects)
+                    if not stream:  # a stream's body is its reader's (a download has no total deadline)
+                        self._read_body(response, method, safe_url, watchdog)
             except requests.RequestException as exc:
-                if time.monotonic() >= deadline_at:
+                if watchdog.fired or time.monotonic() >= deadline_at:
                     raise self._deadline_error(method, safe_url) from None
                 error = self._error_from_exception(exc, method, safe_url, kwargs["timeout"])
                 if idempotent and not isinstance(error, (TlsVerificationFailed, ProxyRejected)):
@@ -761,7 +765,8 @@ class TaskingSession:
 
             if stream:  # the error body is read for its message, within the same limits
                 try:
-                    self._read_body(response, method, safe_url, deadline_at)
+                    with _Watchdog(deadline_at - time.monotonic()) as watchdog:
+                        self._read_body(response, method, safe_url, watchdog)
                 except (requests.RequestException, ProviderError):
                     response._content, response._content_consumed = b"", True
             if idempotent and status in retry_statuses:
@@ -898,15 +903,15 @@ class TaskingSession:
         kwargs["headers"] = headers
         return kwargs
 
-    def _read_body(self, response: requests.Response, method: str, safe_url: str, deadline_at: float) -> None:
+    def _read_body(self, response: requests.Response, method: str, safe_url: str, watchdog: _Watchdog) -> None:
         """Read the answer into ``response.content``: at most ``max_json_bytes`` (an announced larger answer
-        is refused before reading), and no later than the deadline (``_Watchdog``)."""
+        is refused before reading), and no later than the deadline (``watchdog``)."""
         limit = self.max_json_bytes
         length = response.headers.get("Content-Length", "")
         if length.strip().isdigit() and int(length) > limit:
             response.close()
             raise self._too_large_error(method, safe_url, response.status_code)
-        watchdog = _Watchdog(response, deadline_at - time.monotonic())
+        watchdog.attach_response(response)
         chunks = []
         size = 0
         try:
@@ -916,13 +921,14 @@ class TaskingSession:
                     response.close()
                     raise self._too_large_error(method, safe_url, response.status_code)
                 chunks.append(chunk)
-        except requests.RequestException:
+        except (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException,
+                OSError) as exc:  # what a cut read raises differs between requests/urllib3 versions (and TLS)
             response.close()
             if watchdog.fired:
                 raise self._deadline_error(method, safe_url) from None
-            raise
-        finally:
-            watchdog.cancel()
+            if isinstance(exc, requests.RequestException):
+                raise
+            raise requests.exceptions.ConnectionError(type(exc).__name__) from None
         if watchdog.fired:  # urllib3 1 returns what it had when the connection is shut
             response.close()
             raise self._deadline_error(method, safe_url)
@@ -1153,38 +1159,88 @@ def _socket_of(response: requests.Response) -> Optional[socket.socket]:
     return sock if isinstance(sock, socket.socket) else None
 
 
-class _Watchdog:
-    """Shuts the connection of an answer still being read when its request's deadline passes.
+# The watchdog of the attempt running in this thread (the connection pools below attach their connection to it).
+_CURRENT_WATCHDOG: contextvars.ContextVar = contextvars.ContextVar("tasking_watchdog", default=None)
 
-    A read timeout bounds one read only, and a read asks for a whole chunk: a server sending a byte now and
-    then would hold the reader for as long as it likes. Shutting the socket from a timer thread ends the
-    read at once, on every platform; the reader then sees ``fired``. One short-lived timer per answer read.
+
+class _Watchdog:
+    """Shuts the connection of an attempt still running when its request's deadline passes.
+
+    A read timeout bounds one read only, and a read asks for a whole line or chunk: a server sending a byte
+    now and then — in its headers or its body — would hold the reader for as long as it likes. The
+    connection pools of ``_DeadlineAdapter`` attach the connection they use (``_CURRENT_WATCHDOG``); an
+    answer's own socket is attached when no pool did (an adapter mounted by someone else). Shutting the
+    socket from a timer thread ends a blocked read at once, on every platform; the reader then sees
+    ``fired``. One short-lived timer per attempt, cancelled when the attempt ends.
     """
 
-    def __init__(self, response: requests.Response, seconds: float):
+    def __init__(self, seconds: float):
         self.fired = False
-        self._timer: Optional[threading.Timer] = None
-        sock = _socket_of(response)
-        if sock is None:
-            return  # nothing left to wait for on a socket (or none this code can reach)
-        if seconds <= 0:
-            self._fire(sock)
-            return
-        self._timer = threading.Timer(seconds, self._fire, (sock,))
+        self._connection: Any = None
+        self._socket: Optional[socket.socket] = None
+        self._timer = threading.Timer(max(seconds, 0.0), self._fire)
         self._timer.name = "tasking-deadline"
         self._timer.daemon = True
+        self._token = None
+
+    def __enter__(self):
+        self._token = _CURRENT_WATCHDOG.set(self)
         self._timer.start()
+        return self
 
-    def _fire(self, sock: socket.socket) -> None:
+    def __exit__(self, *exc_info):
+        self._timer.cancel()
+        _CURRENT_WATCHDOG.reset(self._token)
+
+    def attach_connection(self, connection: Any) -> None:
+        self._connection = connection
+
+    def attach_response(self, response: requests.Response) -> None:
+        if self._connection is None:
+            self._socket = _socket_of(response)
+
+    def _fire(self) -> None:
         self.fired = True
-        try:
-            socket.socket.shutdown(sock, socket.SHUT_RDWR)
-        except OSError:
-            pass
+        sock = getattr(self._connection, "sock", None) or self._socket
+        if isinstance(sock, socket.socket):
+            try:
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            except OSError:
+                pass
 
-    def cancel(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+
+class _WatchedPool:
+    def _make_request(self, conn, *args, **kwargs):
+        watchdog = _CURRENT_WATCHDOG.get()
+        if watchdog is not None:
+            watchdog.attach_connection(conn)
+        return super()._make_request(conn, *args, **kwargs)
+
+
+class _WatchedHTTPPool(_WatchedPool, urllib3.HTTPConnectionPool):
+    pass
+
+
+class _WatchedHTTPSPool(_WatchedPool, urllib3.HTTPSConnectionPool):
+    pass
+
+
+_WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
+class _DeadlineAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter whose connection pools (direct or through a proxy) show the attempt's watchdog the
+    connection they use."""
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(_WATCHED_POOLS)
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if getattr(manager, "pool_classes_by_scheme", None) is not None:
+            manager.pool_classes_by_scheme = dict(_WATCHED_POOLS)
+        return manager
 
 
 _DECODED_ATTRIBUTE = "_tasking_decoded_json"

@@ -7,7 +7,10 @@ origin — 127.0.0.2 or another port of 127.0.0.1 — that records what it recei
 import json
 import logging
 import os
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from datetime import datetime, timedelta
@@ -302,6 +305,67 @@ def test_a_dripping_answer_is_cut_at_the_total_deadline(a_server):
         s.get(a_server.url + "/drip")
     assert time.monotonic() - started < 4
     s.close()
+
+
+def test_headers_dripping_one_byte_at_a_time_are_cut_at_the_total_deadline(a_server):
+    def drip(handler, body):
+        try:
+            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 200:
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+                time.sleep(0.05)
+        except OSError:
+            pass
+
+    a_server.script = drip
+    s = session(timeout=(2.0, 1.0))
+    s.deadline = 1.0
+    started = time.monotonic()
+    with pytest.raises(ProviderTimeout, match="within 1 s"):
+        s.get(a_server.url + "/drip-headers")
+    assert time.monotonic() - started < 4
+    s.close()
+
+
+def test_a_dripping_answer_over_tls_is_cut_at_the_total_deadline(a_server, tmp_path):
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command (apt: openssl)")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=60)
+    server = Recorder("127.0.0.1")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert), str(key))
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+
+    def drip(handler, body):
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        try:
+            for _ in range(100):
+                handler.wfile.write(b"1\r\n \r\n")
+                handler.wfile.flush()
+                time.sleep(0.05)
+        except OSError:
+            pass
+
+    server.script = drip
+    thread = _start(server)
+    try:
+        s = session(timeout=(2.0, 1.0))
+        s.deadline = 1.0
+        started = time.monotonic()
+        with pytest.raises(ProviderTimeout, match="within 1 s"):
+            s.get(f"https://127.0.0.1:{server.server_address[1]}/drip", verify=str(cert))
+        assert time.monotonic() - started < 4
+        s.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
 
 
 def test_an_answer_larger_than_the_limit_is_refused_without_reading_it(a_server):
