@@ -243,9 +243,12 @@ def test_the_license_file_is_the_gpl2_text(package):
     assert "GNU GENERAL PUBLIC LICENSE" in license_text and "Version 2, June 1991" in license_text
     assert "or (at your option) any later version" in " ".join(license_text.split())  # how "or later" is granted
     assert license_text == (ROOT / "LICENSE").read_text(encoding="utf-8")
-    debian_copy = Path("/usr/share/common-licenses/GPL-2")
-    if debian_copy.is_file():
-        assert license_text == debian_copy.read_text(encoding="utf-8")
+    # the whole licence, not a summary (Debian's own copy of it differs between releases in small ways, e.g. the
+    # FSF's postal address, so it is not compared byte for byte)
+    for heading in ("TERMS AND CONDITIONS FOR COPYING, DISTRIBUTION AND MODIFICATION", "NO WARRANTY",
+                    "END OF TERMS AND CONDITIONS", "How to Apply These Terms to Your New Programs"):
+        assert heading in license_text
+    assert len(license_text) > 17_000
 
 
 def _foreign_project_addresses(text: str, metadata: dict) -> list:
