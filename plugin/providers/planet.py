@@ -44,7 +44,7 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping, Optional
 from urllib.parse import urljoin
@@ -94,6 +94,8 @@ MAX_NAME_CHARS = 255
 WINDOW_SEARCH_TIMEOUT_S = 120.0
 WINDOW_SEARCH_POLL_S = 2.0
 ASSURED_PRODUCT = "Assured Tasking"
+# Imaging windows are searched "not more than 7 days ahead" [docs.planet.com tasking/assured_tasking].
+WINDOW_SEARCH_HORIZON = timedelta(days=7)
 
 # Documented statuses only [planet.md "Order object and statuses"]; FINALIZING is community code but shows an
 # order still being worked on. Anything else keeps its raw text, is never final and is followed like RECEIVED.
@@ -371,7 +373,7 @@ class PlanetProvider(TaskingProvider):
             Product(id=kind.id, title=kind.title, provider_name="Planet", collection="tasking",
                     collection_title="Planet tasking", description=kind.description,
                     geometry_types=kind.geometry_types, needs_feasibility=False, needs_quotation=False,
-                    extra={"order_kind": kind.id})
+                    extra={"order_kind": kind.id, "opportunities": kind.id == "assured"})
             for kind in ORDER_KINDS.values()
         ]
 
@@ -425,6 +427,34 @@ class PlanetProvider(TaskingProvider):
             units = set()
         total = round(sum(cost for cost in per_aoi if cost is not None), 2)
         return Estimate(total=total, unit=units.pop() if units else "", per_aoi=per_aoi, errors=errors)
+
+    # -- assured: imaging windows as opportunities (the order dialog's "Find opportunities") ------------------
+    def offers_opportunities(self, product) -> bool:
+        return self._kind(product.id if isinstance(product, Product) else str(product)).id == "assured"
+
+    def queryables(self, product) -> dict:
+        """What the imaging-window search asks besides the point and the window: the contract, which the search
+        requires [planet.md "Imaging windows"]. No request: Planet serves no queryables."""
+        if not self.offers_opportunities(product):
+            raise self._unsupported(f"imaging-window searches for {getattr(product, 'title', product)}")
+        return {"type": "object", "properties": {
+            "pl_number": {"title": "Contract (PL number)", "type": "string",
+                          "description": "The contract the search and the order are charged to (begins with PL-)."}}}
+
+    def opportunities(self, product, aoi_geometry: dict, start, end, filter: Optional[dict] = None,  # noqa: A002
+                      **options) -> list:
+        """The imaging windows of an Assured order of ``aoi_geometry`` between ``start`` and ``end`` (Planet
+        searches at most 7 days ahead: a longer window is sent without its end), as ``ImagingWindow``s.
+        ``filter`` is the dialog's CQL2 (``pl_number = …``)."""
+        if not self.offers_opportunities(product):
+            raise self._unsupported(f"imaging-window searches for {getattr(product, 'title', product)}")
+        pl_number = _cql2_equals(filter, "pl_number")
+        params = {"pl_number": pl_number, "start_time": start, "end_time": end}
+        if isinstance(end, datetime) and isinstance(start, datetime) and end > start + WINDOW_SEARCH_HORIZON:
+            # Planet's own "now" decides where its 7 days end: leave the end out rather than guess it here.
+            del params["end_time"]
+        windows = self.imaging_windows(aoi_geometry, params, **options)
+        return [ImagingWindow.from_raw(window, aoi_geometry, pl_number) for window in windows if window.get("id")]
 
     # -- assured: imaging windows ---------------------------------------------------------------
     def imaging_windows(self, geometry: dict, params: Optional[dict] = None,
@@ -877,6 +907,53 @@ class PlanetProvider(TaskingProvider):
                 if on_result is not None:
                     on_result(index, result)
         return [(index, results[index]) for index in indexes]
+
+
+@dataclass
+class ImagingWindow:
+    """One imaging window of an Assured search, shaped like a STAPI opportunity for the order dialog: its times,
+    satellite and cloud forecast as Planet gave them, and the form values that order it."""
+
+    id: str
+    geometry: Optional[dict]
+    start: Optional[datetime]
+    end: Optional[datetime]
+    properties: dict
+    pl_number: str = ""
+    raw: Optional[dict] = None
+
+    @classmethod
+    def from_raw(cls, raw: Mapping, geometry: Optional[dict], pl_number: str = "") -> ImagingWindow:
+        forecasts = raw.get("cloud_forecast")
+        predictions = [f.get("prediction") for f in forecasts if isinstance(f, dict)] \
+            if isinstance(forecasts, list) else []
+        properties = {"satellite_type": raw.get("satellite_type"),
+                      "cloud_forecast": predictions[0] if len(predictions) == 1 else
+                      (", ".join(str(p) for p in predictions) if predictions else None)}
+        for key in ("off_nadir_angle_min", "off_nadir_angle_max", "start_off_nadir", "end_off_nadir"):
+            if raw.get(key) is not None:
+                properties[key] = raw[key]
+        return cls(id=str(raw["id"]), geometry=geometry, start=parse_time(raw.get("start_time")),
+                   end=parse_time(raw.get("end_time")), properties=properties, pl_number=pl_number, raw=dict(raw))
+
+    def form_values(self) -> dict:
+        values = {"imaging_window": self.id}
+        if self.pl_number:
+            values["pl_number"] = self.pl_number
+        return values
+
+
+def _cql2_equals(cql2, name: str) -> str:
+    """The value a CQL2-JSON filter sets ``name`` equal to ("" when it does not)."""
+    if not isinstance(cql2, dict):
+        return ""
+    if cql2.get("op") == "=" and isinstance(cql2.get("args"), list) and len(cql2["args"]) == 2:
+        prop, value = cql2["args"]
+        if isinstance(prop, dict) and prop.get("property") == name and isinstance(value, str):
+            return value
+    if cql2.get("op") == "and" and isinstance(cql2.get("args"), list):
+        return next((found for found in (_cql2_equals(a, name) for a in cql2["args"]) if found), "")
+    return ""
 
 
 def _kind_of(raw: dict) -> str:

@@ -22,7 +22,7 @@ from satellite_tasking.ui.order_dialog import PRODUCT_ROLE
 
 WAIT = 30000
 LOCK_IN = {"start_time": "2026-01-06T01:00:00Z", "end_time": "2026-01-12T01:00:00Z"}
-QUIET = {"planet_max_active_orders": 100, "planet_rejection_rate": 0.0}
+QUIET = {"planet_rejection_rate": 0.0, "planet_pricing": True}
 
 
 @pytest.fixture

@@ -625,3 +625,22 @@ def test_documented_error_shapes_are_shown_verbatim(write_server, body, said):
     with pytest.raises(RequestRejected) as refused:
         provider.edit(order, {"name": "x"})
     assert said in str(refused.value)
+
+
+def test_imaging_windows_as_opportunities_for_the_order_dialog(sandbox, provider):
+    products = {p.id: p for p in provider.products()}
+    assert [p for p in products if provider.offers_opportunities(products[p])] == ["assured"]
+    assert set(provider.queryables(products["assured"])["properties"]) == {"pl_number"}
+    with pytest.raises(NotSupported):
+        provider.queryables(products["area"])
+    cql2 = {"op": "and", "args": [{"op": "=", "args": [{"property": "pl_number"}, "PL-123456"]}]}
+    start = START + timedelta(hours=1)
+    found = provider.opportunities(products["assured"], POINT, start, start + timedelta(days=14), cql2,
+                                   sleep=lambda s: None)
+    assert found and all(start <= w.start < start + timedelta(days=7) for w in found)
+    [search] = logged(sandbox, "POST", "/imaging-windows/search/")
+    assert search["status"] == 202  # sent without its end: Planet searches up to its 7 days
+    assert found[0].form_values() == {"imaging_window": found[0].id, "pl_number": "PL-123456"}
+    assert found[0].geometry == POINT and set(found[0].properties) >= {"satellite_type", "cloud_forecast"}
+    with pytest.raises(NotSupported, match="needs pl_number"):
+        provider.opportunities(products["assured"], POINT, start, start + timedelta(days=2))
