@@ -17,7 +17,6 @@ Decisions:
 """
 from __future__ import annotations
 
-import gc
 import logging
 import time
 from pathlib import Path
@@ -76,14 +75,10 @@ def notice_for(events: list) -> tuple:
 def read_snapshot(store) -> tuple:
     """The dock's view of the store: its orders and their capture counts.
 
-    Kept by the dock until the next read, a snapshot of thousands of orders is tens of thousands
-    of dicts and lists; frozen, they stay out of the collector's full collections, which walk every
-    tracked object holding the process-wide GIL and would stall the GUI thread. Reference counting
-    still frees them when the next snapshot replaces this one (orders and JSON values form no cycles).
+    Nothing here may change how Python collects garbage (no gc.freeze): the collector is the whole QGIS
+    process's, and freezing it would keep every other plugin's objects of that moment forever.
     """
-    snapshot = (store.orders(), store.capture_summaries())
-    gc.freeze()
-    return snapshot
+    return (store.orders(), store.capture_summaries())
 
 
 class OrderMonitor(QObject):

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextvars
 import enum
-import gc
 import logging
 import queue
 import threading
@@ -128,7 +127,6 @@ def sync_connection(provider, store, connection_id: str, cancelled: Optional[Cal
     is polled between requests; a cancelled sync writes nothing.
     """
     started = time.monotonic()
-    _freeze_long_lived()
     clock = now or (lambda: datetime.now(timezone.utc))
     name = getattr(getattr(provider, "connection", None), "name", connection_id)
     result = SyncResult(connection_id)
@@ -292,17 +290,6 @@ def _close(stream) -> None:
     close = getattr(stream, "close", None)
     if close is not None:
         close()
-
-
-def _freeze_long_lived() -> None:
-    """Leave what exists before a sync (QGIS's, Qt's and the plugin's objects: long-lived by then) out of the
-    collector's full collections.
-
-    A full collection walks every tracked object while holding the GIL, which is process-wide: with QGIS's
-    objects in it, one collection started by a sync in its task thread stalls the GUI thread for tens of ms.
-    Frozen objects are still freed by reference counting; only cycles among them are no longer collected.
-    """
-    gc.freeze()
 
 
 class _Cancelled(Exception):  # noqa: N818 - control flow, never leaves this module
