@@ -650,3 +650,30 @@ def test_the_depth_check_refuses_unpaired_brackets_without_recursing():
         decode_json(b"[" * 100_000)
     with pytest.raises(ValueError):
         decode_json(b"[" * 200 + b"}" * 200)
+
+
+def test_up42_order_answered_too_deep_is_read_back_not_lost():
+    from satellite_tasking.plugin.model import Aoi, OrderDraft
+    from satellite_tasking.plugin.sandbox import SandboxServer
+
+    sandbox = SandboxServer(port=0, seed=11, speed=0, settings={"up42_failure_rate": 0.0}).start()
+    proxy = DeepOnCreate(sandbox.base_url, "/v2/orders")
+    thread = _start(proxy)
+    try:
+        connection = Connection(id="up42-test", name="test UP42", kind="up42", base_url=proxy.url)
+        provider = Up42Provider(connection, SimpleNamespace(username="pilot@example.com", password="secret"),
+                                build_session("test UP42", AGENT, sleep=lambda s: None))
+        params = {"acquisitionStart": "2026-01-10T00:00:00Z", "acquisitionEnd": "2026-01-20T00:00:00Z",
+                  "maxCloudCover": 20, "priority": "STANDARD"}
+        draft = OrderDraft(connection_id="up42-test", product_id="c0d3f8b2-7e5a-4d9c-9b43-2a8e4f6d9c33",
+                           name="Test order", params=params, client_reference="qgis-deep-1", tags=("qgis",),
+                           aois=[Aoi(geometry={"type": "Point", "coordinates": [13.4, 52.5]})])
+        [outcome] = provider.place(draft)
+        assert outcome.placed, outcome.error
+        posts = [s for s in proxy.seen if s[0] == "POST" and urlsplit(s[1]).path == "/v2/orders"]
+        assert len(posts) == 1
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+        thread.join(5)
+        sandbox.stop()
