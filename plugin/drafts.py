@@ -108,6 +108,16 @@ class DraftStore:
         draft.updated_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         write_json_atomically(self.current_path, draft.to_json())
 
+    def last_archived(self) -> Optional[SavedDraft]:
+        """The draft archived last (a placed order's, usually), or None."""
+        folder = self.folder / "archive"
+        for path in sorted(folder.glob("draft-*.json"), reverse=True) if folder.is_dir() else []:
+            try:
+                return SavedDraft.from_json(json.loads(path.read_text(encoding="utf-8")))
+            except (OSError, ValueError, TypeError):
+                continue
+        return None
+
     def archive(self) -> Optional[Path]:
         """Move the current draft aside (kept, never deleted) and return where it went."""
         if not self.current_path.exists():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from qgis.core import QgsCoordinateReferenceSystem, QgsFields, QgsGeometry, QgsJsonUtils, QgsWkbTypes
@@ -20,7 +21,7 @@ from qgis.gui import QgsRubberBand
 from qgis.PyQt import sip, uic
 from qgis.PyQt.QtCore import Qt, QTimer, pyqtSlot
 from qgis.PyQt.QtGui import QColor, QStandardItem, QStandardItemModel
-from qgis.PyQt.QtWidgets import QDialog, QMessageBox, QTableWidgetItem, QVBoxLayout
+from qgis.PyQt.QtWidgets import QDialog, QLayout, QMessageBox, QPushButton, QTableWidgetItem, QVBoxLayout
 
 from ..plugin.aoi import AoiRules, aois_from_layers
 from ..plugin.drafts import DraftStore, SavedDraft, new_client_reference
@@ -41,6 +42,11 @@ PRODUCT_ROLE = Qt.ItemDataRole.UserRole + 1
 SAVE_DELAY_MS = 300
 # Fields the dialog fills itself: the geometry from each AOI, the order name from "Order name".
 FIELDS_FROM_DIALOG = ("geometry", "displayName", "name")
+# The acquisition window, per API (UP42's order schemas, Planet's): shown first, checked start < end, carried
+# from one product to another even where the two APIs name it differently.
+WINDOW_FIELDS = (("acquisitionStart", "acquisitionEnd"), ("start_time", "end_time"))
+WINDOW_FIRST = tuple(name for pair in WINDOW_FIELDS for name in pair)
+DEFAULT_WINDOW_DAYS = 14
 
 
 _LAYER_FAMILIES = {
@@ -93,6 +99,36 @@ def placement_question(product, connection_name: str, indexes, estimate, areas_k
     return "\n".join(lines)
 
 
+def carry_values(values: dict, schema: dict) -> dict:
+    """What of ``values`` (another product's form) applies to ``schema``: the fields it has, and the acquisition
+    window under this schema's names."""
+    properties = schema.get("properties") if isinstance(schema, dict) else None
+    if not isinstance(properties, dict) or not values:
+        return {}
+    carried = {name: value for name, value in values.items()
+               if name in properties and name not in FIELDS_FROM_DIALOG}
+    target = next((pair for pair in WINDOW_FIELDS if pair[0] in properties and pair[1] in properties), None)
+    source = next((pair for pair in WINDOW_FIELDS if pair[0] in values and pair[1] in values), None)
+    if target and source and target != source:
+        carried[target[0]], carried[target[1]] = values[source[0]], values[source[1]]
+    return carried
+
+
+def default_window(form, now=None) -> None:
+    """An empty acquisition window becomes tomorrow (00:00 UTC) plus two weeks, in the provider's UTC."""
+    values = form.values()
+    names = [n for pair in WINDOW_FIELDS for n in pair]
+    rows = {n for n in names if form.row(n) is not None}
+    pair = next((p for p in WINDOW_FIELDS if p[0] in rows and p[1] in rows), None)
+    if pair is None or values.get(pair[0]) or values.get(pair[1]):
+        return
+    now = now or datetime.now(timezone.utc)
+    start = datetime(now.year, now.month, now.day, tzinfo=timezone.utc) + timedelta(days=1)
+    end = start + timedelta(days=DEFAULT_WINDOW_DAYS)
+    form.set_values({**values, pair[0]: start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                     pair[1]: end.strftime("%Y-%m-%dT%H:%M:%SZ")})
+
+
 def saved_aoi(aoi) -> dict:
     return {"geometry": aoi.geometry, "label": f"{aoi.source_layer_name} #{aoi.feature_id}"
             + (f" part {aoi.part_index + 1}" if aoi.part_index else ""),
@@ -126,6 +162,8 @@ class OrderDialog(QDialog, FORM_CLASS):
         self._stopping = False
         # The latest estimate: (AOI indexes it priced, Estimate); forgotten whenever the order changes.
         self._estimate = None
+        # The values of the previous product's form while the next product's form loads (None: same product).
+        self._carry = None
         self._loading = True
         self._save_timer = QTimer(self)
         self._save_timer.setSingleShot(True)
@@ -157,6 +195,15 @@ class OrderDialog(QDialog, FORM_CLASS):
         self.placeButton.clicked.connect(self.place)
         self.retryButton.clicked.connect(self.retry_failed)
         self.cancelPlacementButton.clicked.connect(self.stop_placing)
+        # After placing: the same areas and settings, as a fresh order (another product, another window…).
+        self.newOrderButton = QPushButton("New order", self)
+        self.newOrderButton.setObjectName("newOrderButton")
+        self.newOrderButton.setToolTip("Start a new order with the same areas, product and parameters")
+        self.newOrderButton.clicked.connect(self.new_order)
+        holder = next((layout for layout in self.findChildren(QLayout) if layout.indexOf(self.placeButton) >= 0),
+                      None)
+        if holder is not None:
+            holder.insertWidget(holder.indexOf(self.placeButton), self.newOrderButton)
         self.decisionsButton.clicked.connect(self._open_decisions)
         self.opportunitiesButton.clicked.connect(self._find_opportunities)
         self._opportunities_dialog = None
@@ -169,9 +216,10 @@ class OrderDialog(QDialog, FORM_CLASS):
     # -- draft ----------------------------------------------------------------------------
     def _initial_draft(self) -> SavedDraft:
         saved = self.draft_store.load()
+        follow = None
         if saved is not None and saved.fully_placed:
             self.draft_store.archive()
-            saved = None
+            follow, saved = saved, None
         if saved is not None and self.layers:
             answer = QMessageBox.question(
                 self, "Unplaced order draft",
@@ -186,7 +234,34 @@ class OrderDialog(QDialog, FORM_CLASS):
                     self._warn_partly_placed(saved)
                 self.draft_store.archive()
                 saved = None
+        if saved is None and follow is None:
+            last = self.draft_store.last_archived()
+            follow = last if last is not None and last.fully_placed else None
+        if saved is None and follow is not None:
+            # The last order was placed: the next one starts from its connection, product and parameters.
+            return SavedDraft(connection_id=follow.connection_id, product_id=follow.product_id, name=follow.name,
+                              params=dict(follow.params), client_reference=new_client_reference())
         return saved or SavedDraft(client_reference=new_client_reference())
+
+    def new_order(self):
+        """A fresh draft after a placement: same areas, connection, product and parameters, no orders yet."""
+        if self.busy or self._placement_task is not None:
+            return
+        self._collect()
+        previous = self.draft
+        if self.draft_store.load() is not None:
+            self.draft_store.archive()  # kept, never deleted: the orders placed stay in the monitor
+        self.draft = SavedDraft(
+            connection_id=previous.connection_id, product_id=previous.product_id, name=previous.name,
+            params=dict(previous.params), client_reference=new_client_reference(),
+            aois=[{k: v for k, v in aoi.items() if k != "estimate"} for aoi in previous.aois])
+        self._estimate = None
+        if self.layers and self.product is not None:
+            self._prepare_aois()
+        else:
+            self._show_aois()
+        self.save_draft()
+        self._status("A new order with the same areas and parameters: change what you need, then place it.")
 
     def _warn_partly_placed(self, saved):
         placed = len(saved.aois) - len(saved.unplaced_indexes)
@@ -301,14 +376,15 @@ class OrderDialog(QDialog, FORM_CLASS):
         if product is None:
             return
         keep_params = product.id == self.draft.product_id
+        # Another product: what was typed goes along where the new form has the field.
+        self._carry = None if keep_params else (self.form.values() if self.form is not None
+                                                else dict(self.draft.params))
         self.product = product
         self.productDescription.setText(
             f"{product.provider_name} · {product.description}".strip(" ·")
             + ("\nNeeds a feasibility study before it can be priced." if product.needs_feasibility else "")
             + ("\nNeeds a price quotation that you accept before tasking starts." if product.needs_quotation
                else ""))
-        if not keep_params:
-            self.draft.params = {}
         self.draft.product_id = product.id
         self._prepare_aois()
         self._status(f"Loading the order form of {product.title}…")
@@ -322,7 +398,17 @@ class OrderDialog(QDialog, FORM_CLASS):
             return
         self.schema = schema
         self.form_product = product
-        self._set_form(SchemaForm(schema, values=self.draft.params or None, hidden=FIELDS_FROM_DIALOG))
+        carry, self._carry = self._carry, None
+        if carry is None:
+            form = SchemaForm(schema, values=self.draft.params or None, hidden=FIELDS_FROM_DIALOG,
+                              first=WINDOW_FIRST, ranges=WINDOW_FIELDS)
+        else:
+            form = SchemaForm(schema, hidden=FIELDS_FROM_DIALOG, first=WINDOW_FIRST, ranges=WINDOW_FIELDS)
+            carried = carry_values(carry, schema)
+            if carried:
+                form.set_values({**form.values(), **carried})
+        default_window(form)
+        self._set_form(form)
         self._status("")
         self._draft_edited()
 
@@ -431,6 +517,13 @@ class OrderDialog(QDialog, FORM_CLASS):
         self.opportunitiesButton.setEnabled(
             not self.busy and self.form is not None and bool(unplaced) and hasattr(self.provider, "opportunities")
             and bool(self.product is not None and self.product.extra.get("opportunities")))
+        placed_any = any(o.get("order_id") for o in self.draft.outcomes.values())
+        self.newOrderButton.setVisible(placed_any)
+        self.newOrderButton.setEnabled(placed_any and not self.busy and self._placement_task is None)
+        if placed_any and not never_tried and not failed:
+            self.placeButton.setToolTip("Every area of this order has been placed. “New order” orders them again.")
+        else:
+            self.placeButton.setToolTip("")
         placing = self._placement_task is not None
         self.cancelPlacementButton.setVisible(placing)
         self.cancelPlacementButton.setEnabled(placing and not self._stopping)

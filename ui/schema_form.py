@@ -96,6 +96,19 @@ TIGHTER_IS_LARGER = {"minimum", "exclusiveMinimum", "minLength", "minItems", "mi
 TIGHTER_IS_SMALLER = {"maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties"}
 
 
+def _moment(value):
+    """An ISO 8601 date-time as an aware datetime, or None."""
+    from datetime import datetime, timezone
+
+    if not isinstance(value, str) or len(value) < 10:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
 def _is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -603,9 +616,13 @@ class SchemaForm(QWidget):
     validityChanged = pyqtSignal(bool)
     valuesChanged = pyqtSignal()
 
-    def __init__(self, schema, values=None, hidden=("geometry",), parent=None):
+    def __init__(self, schema, values=None, hidden=("geometry",), parent=None, first=(), ranges=()):
+        """``first``: property names shown before the others, in this order (the acquisition window);
+        ``ranges``: (start name, end name) pairs whose end must come after their start."""
         super().__init__(parent)
         self._hidden = frozenset(hidden or ())
+        self._first = tuple(first or ())
+        self._ranges = tuple(ranges or ())
         self._rows_order = []
         self._selection = None
         self._validators = {}
@@ -836,6 +853,8 @@ class SchemaForm(QWidget):
         properties = effective.get("properties", {})
         required = {n for n in effective.get("required", []) if isinstance(n, str)}
         order = [name for name in properties if name not in self._hidden]
+        if self._first:  # as a person fills it: the window first, then the schema's order
+            order.sort(key=lambda name: self._first.index(name) if name in self._first else len(self._first))
         self.section.order = order
         for name in order:
             sub = properties[name]
@@ -951,6 +970,9 @@ class SchemaForm(QWidget):
                         errors[path] = message
                     elif message not in errors[path]:
                         errors[path] = shorten(errors[path] + "\n" + message)
+        if not self._broken:
+            for path, message in self._range_errors():
+                errors.setdefault(path, message)
         self._errors = errors
         self._show_errors(errors)
         valid = not errors
@@ -958,6 +980,16 @@ class SchemaForm(QWidget):
             self._valid = valid
             if emit:
                 self.validityChanged.emit(valid)
+
+    def _range_errors(self):
+        """(end field, message) for each range whose end is not after its start: checked here, before
+        anything is sent, so the provider's own words for it never reach the user."""
+        values = self.values()
+        for start_name, end_name in self._ranges:
+            start, end = _moment(values.get(start_name)), _moment(values.get(end_name))
+            if start is not None and end is not None and end <= start and end_name in self.section.rows:
+                start_title = self.section.rows[start_name].title if start_name in self.section.rows else start_name
+                yield end_name, f"Must be after {start_title.lower()}."
 
     def _walk_fields(self, section=None, prefix=""):
         section = section or self.section

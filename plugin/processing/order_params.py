@@ -15,12 +15,10 @@ from jsonschema import Draft7Validator, FormatChecker
 from jsonschema.exceptions import relevance
 from jsonschema.validators import validator_for
 
-from ...ui.order_dialog import FIELDS_FROM_DIALOG
+from ...ui.order_dialog import FIELDS_FROM_DIALOG, WINDOW_FIELDS
 from ...ui.schema_form import MAX_CONDITION_PASSES, NotApplicableError, SchemaForm, SchemaFormError, SchemaReader
 from ...ui.schema_form_widgets import shorten
 
-# Names the window of acquisition goes to, per API: UP42's order schemas and Planet's.
-WINDOW_FIELDS = (("acquisitionStart", "acquisitionEnd"), ("start_time", "end_time"))
 MAX_MESSAGES = 6
 
 
@@ -124,7 +122,17 @@ def check_params(schema: dict, values: dict, hidden=FIELDS_FROM_DIALOG) -> list:
             if missing:
                 continue
         messages.append(f"{path or '(parameters)'}: {shorten(error.message)}")
+    for start_name, end_name in WINDOW_FIELDS:
+        start, end = _moment(values.get(start_name)), _moment(values.get(end_name))
+        if start is not None and end is not None and end <= start:
+            messages.append(f"{end_name}: the end of the acquisition window must be after its start ({start_name}).")
     return list(dict.fromkeys(messages))
+
+
+def _moment(value):
+    from ...ui.schema_form import _moment as parse
+
+    return parse(value)
 
 
 def explain(messages: list) -> str:

@@ -1,0 +1,146 @@
+"""The order form as a person fills it: the acquisition window first (with a default two-week window), start
+before end checked before anything is sent, estimates dropped when the order changes, values kept across product
+switches (the window too, between APIs that name it differently), and "New order" after placing."""
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from qgis.core import QgsFeature, QgsGeometry, QgsProject, QgsVectorLayer
+from qgis.PyQt.QtWidgets import QMessageBox
+
+import satellite_tasking
+from satellite_tasking.plugin.drafts import DraftStore
+from satellite_tasking.plugin.sandbox_service import SandboxService
+from satellite_tasking.plugin.sessions import SessionFactory
+from satellite_tasking.ui.order_dialog import PRODUCT_ROLE, carry_values
+from satellite_tasking.ui.schema_form import SchemaForm
+
+WAIT = 30000
+SAR = "up42:d1e4a9c3-8f6b-4ea1-8c54-3b9f5a7e0d44"
+PLEIADES = "up42:a8b1d6f0-5c3e-4b7a-9f21-0e6c2d4b7a11"
+
+
+@pytest.fixture
+def plugin(recording_iface, clean_settings, tmp_path, monkeypatch):
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    loaded = satellite_tasking.classFactory(recording_iface)
+    loaded.sandbox = SandboxService(state_file=None, speed=0, port=0, seed=5,
+                                    start=datetime.now(timezone.utc).replace(microsecond=0))
+    loaded.provider_factory.sandbox = loaded.sandbox
+    loaded.provider_factory.session_factory = SessionFactory(agent="SatelliteTasking/test QGIS/test")
+    loaded.draft_store = DraftStore(tmp_path / "drafts")
+    loaded.initGui()
+    yield loaded
+    loaded.unload()
+    loaded.sandbox.stop()
+
+
+def fields_layer():
+    layer = QgsVectorLayer("Polygon?crs=EPSG:4326", "fields", "memory")
+    features = []
+    for x in (13.0, 13.1):
+        feature = QgsFeature()
+        feature.setGeometry(QgsGeometry.fromWkt(f"POLYGON(({x} 52, {x + 0.02} 52, {x + 0.02} 52.02, {x} 52.02, "
+                                                f"{x} 52))"))
+        features.append(feature)
+    layer.dataProvider().addFeatures(features)
+    QgsProject.instance().addMapLayer(layer)
+    layer.selectAll()
+    return layer
+
+
+def choose(qtbot, dialog, product_id):
+    qtbot.waitUntil(lambda: bool(dialog.products), timeout=WAIT)
+    row = next(r for r in range(dialog.product_model.rowCount())
+               if dialog.product_model.item(r).data(PRODUCT_ROLE) == product_id)
+    dialog.productCombo.setCurrentIndex(row)
+    qtbot.waitUntil(lambda: dialog.form is not None and dialog.form_product is dialog.products[product_id],
+                    timeout=WAIT)
+    return dialog.form
+
+
+def test_the_window_comes_first_with_a_default_and_end_must_follow_start(plugin, qtbot):
+    dialog = plugin.open_order_dialog([fields_layer()])
+    form = choose(qtbot, dialog, SAR)
+    assert form.section.names()[:2] == ["acquisitionStart", "acquisitionEnd"]
+    values = form.values()
+    start = datetime.fromisoformat(values["acquisitionStart"].replace("Z", "+00:00"))
+    end = datetime.fromisoformat(values["acquisitionEnd"].replace("Z", "+00:00"))
+    today = datetime.now(timezone.utc)
+    assert today < start < today + timedelta(days=2) and end - start == timedelta(days=14)
+
+    form.set_values({**form.values(), "acquisitionEnd": values["acquisitionStart"]})
+    assert not form.is_valid()
+    assert "after" in form.errors()["acquisitionEnd"].lower()
+    qtbot.waitUntil(lambda: not dialog.placeButton.isEnabled(), timeout=WAIT)
+    assert not dialog.estimateButton.isEnabled()
+
+
+def test_values_are_kept_across_product_switches_and_estimates_dropped_on_change(plugin, qtbot):
+    dialog = plugin.open_order_dialog([fields_layer()])
+    form = choose(qtbot, dialog, SAR)
+    start = (datetime.now(timezone.utc) + timedelta(days=3)).strftime("%Y-%m-%dT00:00:00Z")
+    end = (datetime.now(timezone.utc) + timedelta(days=9)).strftime("%Y-%m-%dT00:00:00Z")
+    form.set_values({**form.values(), "acquisitionStart": start, "acquisitionEnd": end})
+    dialog.nameEdit.setText("Fields")
+    qtbot.waitUntil(dialog.estimateButton.isEnabled, timeout=WAIT)
+    dialog.estimateButton.click()
+    qtbot.waitUntil(lambda: dialog._estimate is not None, timeout=WAIT)
+    assert all(aoi.get("estimate") for aoi in dialog.draft.aois)
+    dialog.form.set_values({**dialog.form.values(), "maxIncidenceAngle": 35})
+    assert dialog._estimate is None and not any(aoi.get("estimate") for aoi in dialog.draft.aois)
+
+    form = choose(qtbot, dialog, PLEIADES)
+    assert form.values()["acquisitionStart"] == start and form.values()["acquisitionEnd"] == end
+    form = choose(qtbot, dialog, "planet:area")
+    assert form.values().get("start_time", "").startswith(start[:10]), form.values()
+
+
+def test_carry_values_maps_the_window_between_apis():
+    carried = carry_values({"acquisitionStart": "a", "acquisitionEnd": "b", "maxCloudCover": 5},
+                           {"properties": {"start_time": {}, "end_time": {}, "max_cloud_cover": {}}})
+    assert carried == {"start_time": "a", "end_time": "b"}
+
+
+def test_a_form_checks_a_range_it_is_given(qtbot):
+    schema = {"type": "object", "properties": {"end": {"type": "string", "format": "date-time"},
+                                               "start": {"type": "string", "format": "date-time"}}}
+    form = SchemaForm(schema, first=("start", "end"), ranges=(("start", "end"),))
+    qtbot.addWidget(form)
+    assert form.section.names() == ["start", "end"]
+    form.set_values({"start": "2026-12-10T00:00:00Z", "end": "2026-12-01T00:00:00Z"})
+    assert not form.is_valid() and "end" in form.errors()
+
+
+def test_new_order_after_placing_keeps_areas_product_and_parameters(plugin, qtbot):
+    dialog = plugin.open_order_dialog([fields_layer()])
+    choose(qtbot, dialog, SAR)
+    dialog.nameEdit.setText("Fields")
+    qtbot.waitUntil(dialog.placeButton.isEnabled, timeout=WAIT)
+    assert not dialog.newOrderButton.isVisibleTo(dialog)
+    dialog.placeButton.click()
+    qtbot.waitUntil(lambda: not dialog.busy and len(dialog.draft.outcomes) == 2, timeout=WAIT)
+    assert not dialog.placeButton.isEnabled() and "New order" in dialog.placeButton.toolTip()
+    assert dialog.newOrderButton.isVisibleTo(dialog) and dialog.newOrderButton.isEnabled()
+    params = dict(dialog.draft.params)
+    reference = dialog.draft.client_reference
+    dialog.newOrderButton.click()
+    assert dialog.draft.outcomes == {} and dialog.draft.client_reference != reference
+    assert len(dialog.draft.aois) == 2 and dialog.draft.params == params
+    qtbot.waitUntil(dialog.placeButton.isEnabled, timeout=WAIT)
+
+
+def test_reopened_after_a_placement_the_dialog_starts_from_the_last_product_and_parameters(plugin, qtbot):
+    dialog = plugin.open_order_dialog([fields_layer()])
+    choose(qtbot, dialog, SAR)
+    dialog.nameEdit.setText("Fields")
+    qtbot.waitUntil(dialog.placeButton.isEnabled, timeout=WAIT)
+    dialog.placeButton.click()
+    qtbot.waitUntil(lambda: not dialog.busy and len(dialog.draft.outcomes) == 2, timeout=WAIT)
+    params = dict(dialog.draft.params)
+    dialog.close()
+    assert plugin.draft_store.load() is None, "a placed draft is archived"
+    dialog = plugin.open_order_dialog([fields_layer()])
+    qtbot.waitUntil(lambda: dialog.form is not None and dialog.form_product is not None, timeout=WAIT)
+    assert dialog.product.id == SAR and dialog.nameEdit.text() == "Fields"
+    assert dialog.form.values()["acquisitionStart"] == params["acquisitionStart"]
+    assert dialog.draft.outcomes == {}
