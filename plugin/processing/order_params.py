@@ -77,21 +77,31 @@ def with_defaults(schema: dict, values: dict, hidden=FIELDS_FROM_DIALOG) -> dict
     """
     logic = _SchemaLogic(schema)
     result = dict(values)
+    defaulted = set()
     for _ in range(MAX_CONDITION_PASSES):
         effective = logic.effective_for(result)
         reader = SchemaReader(effective)
-        added = False
+        changed = False
         for name, sub in (effective.get("properties") or {}).items():
-            if name in result or name in hidden:
+            if name in hidden or (name in result and name not in defaulted):
                 continue
             try:
                 spec = reader.flatten(sub)
             except (SchemaFormError, NotApplicableError, RecursionError):
                 continue
-            if "default" in spec:
+            if "const" in spec and spec["const"] is None:
+                # "No value in this branch" (UP42): a default taken while another branch held goes again,
+                # as the form drops the field.
+                if name in result:
+                    del result[name]
+                    defaulted.discard(name)
+                    changed = True
+                continue
+            if name not in result and "default" in spec:
                 result[name] = spec["default"]
-                added = True
-        if not added:
+                defaulted.add(name)
+                changed = True
+        if not changed:
             break
     return result
 

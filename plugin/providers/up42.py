@@ -232,6 +232,24 @@ def schema_geometry_types(schema) -> tuple:
     return tuple(found)
 
 
+def choice_lists_as_any_of(node, depth: int = 0):
+    """UP42's older choice lists, ``enum: [{"id", "label"}, …]`` (up42-py tests/mock_data/
+    data_product_schema_tasking.json), as ``anyOf: [{"const": id, "title": label}, …]``: the id is what the
+    order sends, the label what the form shows. Everything else is left as it is."""
+    if depth > 64:
+        return node
+    if isinstance(node, list):
+        return [choice_lists_as_any_of(item, depth + 1) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: choice_lists_as_any_of(value, depth + 1) for key, value in node.items()}
+    values = node.get("enum")
+    if isinstance(values, list) and values and all(isinstance(v, dict) and "id" in v for v in values):
+        del out["enum"]
+        out["anyOf"] = [{"const": v["id"], "title": _text(v.get("label")) or _text(v["id"])} for v in values]
+    return out
+
+
 class _Token:
     def __init__(self, access_token: str, renew_at: float):
         self.access_token = access_token
@@ -419,9 +437,10 @@ class Up42Provider(TaskingProvider):
         return self._schemas[product_id]
 
     def order_schema(self, product) -> dict:
-        """The product's draft-07 schema of order ``params`` (a copy: callers may change it)."""
+        """The product's draft-07 schema of order ``params`` (a copy: callers may change it), its older
+        ``enum`` of ``{id, label}`` choice lists read as ``anyOf`` of ``{const: id, title: label}``."""
         product_id = product.id if isinstance(product, Product) else str(product)
-        return json.loads(json.dumps(self._schema(product_id)))
+        return choice_lists_as_any_of(json.loads(json.dumps(self._schema(product_id))))
 
     # -- ordering ---------------------------------------------------------------------------
     def _order_body(self, draft: OrderDraft, indexes: list) -> dict:

@@ -79,8 +79,22 @@ def _offers_opportunities(uuid: str) -> bool:
     return schemas.collection_of(uuid)["metadata"]["productType"] == "OPTICAL"
 
 
+def _standard_choices(node):
+    """UP42's older ``enum`` of ``{id, label}`` as plain JSON Schema (``anyOf`` of ``const``/``title``)."""
+    if isinstance(node, list):
+        return [_standard_choices(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _standard_choices(value) for key, value in node.items()}
+    values = node.get("enum")
+    if isinstance(values, list) and values and all(isinstance(v, dict) and "id" in v for v in values):
+        del out["enum"]
+        out["anyOf"] = [{"const": v["id"], "title": v.get("label", v["id"])} for v in values]
+    return out
+
+
 def order_parameters_schema(uuid: str) -> dict:
-    schema = copy.deepcopy(schemas.PRODUCTS[uuid]["schema"])
+    schema = _standard_choices(copy.deepcopy(schemas.PRODUCTS[uuid]["schema"]))
     for name in FIELDS_OUTSIDE_PARAMETERS:
         schema["properties"].pop(name, None)
     schema["required"] = [n for n in schema["required"] if n not in FIELDS_OUTSIDE_PARAMETERS]
@@ -94,6 +108,9 @@ def default_parameters(uuid: str) -> dict:
     values: dict = {}
     for _ in range(4):
         definitions, required = schemas.resolve(schema, values)
+        # An "if" holds while its property is absent: a default chosen before the property had its own may
+        # no longer be wanted.
+        values = {name: value for name, value in values.items() if name in required}
         for name in required:
             if name in FIELDS_OUTSIDE_PARAMETERS or name in values:
                 continue

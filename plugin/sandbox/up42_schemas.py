@@ -1,10 +1,14 @@
 """UP42 sandbox catalogue: collections, data products and their order-form schemas, in UP42's own style.
 
-Schema style (as served by GET /orders/schema/{dataProductId}): draft-07; choice lists are
-``"allOf": [{"$ref": "#/definitions/<name>"}]`` whose definition is ``{"anyOf": [{"const", "title"}...]}``;
-a top-level ``allOf`` of ``if``/``then``/``else`` blocks whose ``then``/``else`` carry ``definitions`` that
-REPLACE the same-named top-level definitions (and may add ``required`` names). A definition ``{"not": {}}``
-means "no choices: the field must be left out" (e.g. ``projection`` for primary, ``minBH`` for mono).
+Schema style (as served by GET /orders/schema/{dataProductId}), the shapes of UP42's own schemas in the SDK's test
+data (up42/up42-py tests/mock_data/data_product_spot_schema.json, data_product_schema_tasking.json): draft-07;
+choice lists are a property ``{"title", "type", "allOf": [{"$ref": "#/definitions/<name>"}]}`` whose definition is
+``{"anyOf": [{"const", "title"}...]}`` — or, in the older shape, ``{"enum": [{"id", "label"}...]}`` (the SAR
+imaging mode); the ``if``/``then``/``else`` blocks are grouped one level deep in the top-level ``allOf``
+(``"allOf": [{"allOf": [block, block]}]``), their ``if`` has no ``required`` (so it also holds while the property
+is absent), and their ``then``/``else`` carry ``definitions`` that REPLACE the same-named top-level definitions
+(and may add ``required`` names). A definition ``{"const": null}`` means "no value in this branch: the field is
+left out" (``projection`` for primary, ``minBH`` for mono).
 """
 
 from __future__ import annotations
@@ -49,10 +53,12 @@ def _choices(title: str, options, default, description: str = "") -> dict:
     return out
 
 
-def _ref(name: str, title: str = "", description: str = "") -> dict:
+def _ref(name: str, title: str = "", description: str = "", kind: str = "") -> dict:
     prop: dict = {"allOf": [{"$ref": f"#/definitions/{name}"}]}
     if title:
         prop["title"] = title
+    if kind:
+        prop["type"] = kind
     if description:
         prop["description"] = description
     return prop
@@ -97,12 +103,12 @@ def _optical_schema(title: str, processing_default: str) -> dict:
             "REFLECTANCE",
         ),
         "priority": _choices("Priority", [("STANDARD", "Standard"), ("PRIORITY", "Priority")], "STANDARD"),
-        "minBH": {"not": {}, "title": "Minimum B/H ratio", "description": "Only for stereo acquisitions."},
+        "minBH": {"const": None, "title": "Minimum B/H ratio", "description": "Only for stereo acquisitions."},
     }
     properties = _common_properties("Polygon")
     properties.update(
         {
-            "acquisitionMode": _ref("acquisitionMode", "Acquisition mode"),
+            "acquisitionMode": _ref("acquisitionMode", "Acquisition mode", kind="string"),
             "maxCloudCover": {
                 "title": "Maximum cloud cover (%)",
                 "description": "Maximum allowed cloud coverage in " "percentage.",
@@ -124,7 +130,7 @@ def _optical_schema(title: str, processing_default: str) -> dict:
             "pixelCoding": _ref("pixelCoding", "Pixel coding"),
             "radiometricProcessing": _ref("radiometricProcessing", "Radiometric processing"),
             "priority": _ref("priority", "Priority"),
-            "minBH": _ref("minBH", "Minimum B/H ratio"),
+            "minBH": _ref("minBH", "Minimum B/H ratio", kind="number"),
         }
     )
     return {
@@ -150,44 +156,42 @@ def _optical_schema(title: str, processing_default: str) -> dict:
         "definitions": definitions,
         "allOf": [
             {
-                "if": {
-                    "properties": {"acquisitionMode": {"const": "stereo"}},
-                    "required": ["acquisitionMode"],
-                },
-                "then": {
-                    "definitions": {
-                        "minBH": {
-                            "title": "Minimum B/H ratio",
-                            "description": "Minimum base-to-height " "ratio of the stereo pair.",
-                            "type": "number",
-                            "minimum": 0.2,
-                            "maximum": 0.8,
-                            "default": 0.25,
-                        }
+                "allOf": [
+                    {
+                        "if": {"properties": {"acquisitionMode": {"const": "stereo"}}},
+                        "then": {
+                            "definitions": {
+                                "minBH": {
+                                    "title": "Minimum B/H ratio",
+                                    "description": "Minimum base-to-height ratio of the stereo pair.",
+                                    "type": "number",
+                                    "minimum": 0.2,
+                                    "maximum": 0.8,
+                                    "default": 0.25,
+                                }
+                            },
+                            "required": ["minBH"],
+                        },
+                        "else": {"definitions": {"minBH": definitions["minBH"]}},
                     },
-                    "required": ["minBH"],
-                },
-                "else": {"definitions": {"minBH": definitions["minBH"]}},
-            },
-            {
-                "if": {
-                    "properties": {"geometricProcessing": {"const": "primary"}},
-                    "required": ["geometricProcessing"],
-                },
-                "then": {
-                    "definitions": {
-                        "projection": {
-                            "not": {},
-                            "title": "Projection",
-                            "description": "Primary products stay in sensor geometry: no projection.",
-                        }
-                    }
-                },
-                "else": {
-                    "definitions": {"projection": definitions["projection"]},
-                    "required": ["projection"],
-                },
-            },
+                    {
+                        "if": {"properties": {"geometricProcessing": {"const": "primary"}}},
+                        "then": {
+                            "definitions": {
+                                "projection": {
+                                    "const": None,
+                                    "title": "Projection",
+                                    "description": "Primary products stay in sensor geometry: no projection.",
+                                }
+                            }
+                        },
+                        "else": {
+                            "definitions": {"projection": definitions["projection"]},
+                            "required": ["projection"],
+                        },
+                    },
+                ]
+            }
         ],
     }
 
@@ -231,7 +235,7 @@ def _sar_schema() -> dict:
     properties = _common_properties("Polygon")
     properties.update(
         {
-            "acquisitionMode": _ref("sarMode", "Imaging mode"),
+            "acquisitionMode": _ref("sarMode", "Imaging mode", kind="string"),
             "polarization": _ref("polarization", "Polarization"),
             "maxIncidenceAngle": {
                 "title": "Maximum incidence angle (°)",
@@ -261,15 +265,17 @@ def _sar_schema() -> dict:
         "additionalProperties": False,
         "definitions": {
             "Polygon": POLYGON_DEF,
-            "sarMode": _choices(
-                "Imaging mode",
-                [
-                    ("spotlight", "Spotlight (0.5 m)"),
-                    ("stripmap", "Stripmap (1.2 m)"),
-                    ("sliding_spotlight", "Sliding spotlight (0.8 m)"),
+            # The older choice shape: an enum of {id, label} objects (the value sent is the id).
+            "sarMode": {
+                "title": "sarMode",
+                "description": "An enumeration.",
+                "enum": [
+                    {"id": "spotlight", "label": "Spotlight (0.5 m)"},
+                    {"id": "stripmap", "label": "Stripmap (1.2 m)"},
+                    {"id": "sliding_spotlight", "label": "Sliding spotlight (0.8 m)"},
                 ],
-                "stripmap",
-            ),
+                "default": "stripmap",
+            },
             "polarization": _choices("Polarization", [("HH", "HH"), ("VV", "VV")], "HH"),
             "looks": _choices("Looks", [("single", "Single look"), ("multi", "Multi look")], "single"),
             "orbitDirection": _choices(
@@ -451,6 +457,7 @@ def collection_of(product_id: str) -> dict:
 
 # ---- validation of params against the UP42-style schema ----
 def _matches_if(condition: dict, instance: dict) -> bool:
+    """JSON Schema's reading: a property the ``if`` names but the instance lacks does not make it fail."""
     for name in condition.get("required", []):
         if name not in instance:
             return False
@@ -464,18 +471,36 @@ def _matches_if(condition: dict, instance: dict) -> bool:
     return True
 
 
+def conditional_blocks(schema: dict) -> list:
+    """The if/then/else blocks of the top-level allOf, also those grouped one level deeper."""
+    blocks = []
+    for part in schema.get("allOf", []):
+        if "if" in part:
+            blocks.append(part)
+        elif set(part) == {"allOf"}:
+            blocks.extend(inner for inner in part["allOf"] if "if" in inner)
+    return blocks
+
+
 def resolve(schema: dict, instance: dict):
     """Definitions and required names in force for ``instance`` after the if/then/else blocks."""
     definitions = dict(schema.get("definitions", {}))
     required = list(schema.get("required", []))
-    for block in schema.get("allOf", []):
-        if "if" not in block:
-            continue
+    for block in conditional_blocks(schema):
         branch = block.get("then") if _matches_if(block["if"], instance) else block.get("else")
         if branch:
             definitions.update(branch.get("definitions", {}))
             required.extend(n for n in branch.get("required", []) if n not in required)
     return definitions, required
+
+
+def choice_ids(rule: dict):
+    """The values a choice list allows (``anyOf`` of ``const``, or ``enum``, ids of ``{id, label}``), or None."""
+    if "anyOf" in rule:
+        return [c["const"] for c in rule["anyOf"] if "const" in c]
+    if isinstance(rule.get("enum"), list):
+        return [v["id"] if isinstance(v, dict) and "id" in v else v for v in rule["enum"]]
+    return None
 
 
 def _check(name: str, rule: dict, value, definitions: dict, errors: List[str]) -> None:
@@ -484,11 +509,11 @@ def _check(name: str, rule: dict, value, definitions: dict, errors: List[str]) -
             _check(name, definitions[part["$ref"].rsplit("/", 1)[-1]], value, definitions, errors)
         else:
             _check(name, part, value, definitions, errors)
-    if rule.get("not") == {}:
+    if rule.get("not") == {} or ("const" in rule and rule["const"] is None):
         errors.append(f"{name}: not applicable with the chosen options; leave it out")
         return
-    if "anyOf" in rule:
-        allowed = [c["const"] for c in rule["anyOf"] if "const" in c]
+    allowed = choice_ids(rule)
+    if allowed is not None:
         if value not in allowed:
             errors.append(f"{name}: {value!r} is not one of {allowed}")
         return

@@ -160,23 +160,32 @@ def test_collections_and_schemas(client):
     )
     optical = client.get(f"/orders/schema/{OPTICAL}")
     assert optical["additionalProperties"] is False
+    # The shapes of UP42's own schemas (up42-py tests/mock_data): a typed, titled property beside its $ref;
+    # if/then blocks grouped one level deep, their "if" without "required"; "no value" written {"const": null}.
     assert optical["properties"]["acquisitionMode"] == {
         "allOf": [{"$ref": "#/definitions/acquisitionMode"}],
         "title": "Acquisition mode",
+        "type": "string",
     }
     assert [c["const"] for c in optical["definitions"]["acquisitionMode"]["anyOf"]] == ["mono", "stereo"]
     assert optical["properties"]["acquisitionStart"]["format"] == "date-time"
     assert optical["properties"]["maxCloudCover"]["minimum"] == 5
-    stereo = next(b for b in optical["allOf"] if "acquisitionMode" in b["if"]["properties"])
+    (group,) = optical["allOf"]
+    blocks = group["allOf"]
+    assert all("required" not in b["if"] for b in blocks)
+    stereo = next(b for b in blocks if "acquisitionMode" in b["if"]["properties"])
     assert stereo["then"]["definitions"]["minBH"]["minimum"] == 0.2 and stereo["then"]["required"] == [
         "minBH"
     ]
-    primary = next(b for b in optical["allOf"] if "geometricProcessing" in b["if"]["properties"])
-    assert "anyOf" not in primary["then"]["definitions"]["projection"]
+    assert optical["definitions"]["minBH"]["const"] is None
+    primary = next(b for b in blocks if "geometricProcessing" in b["if"]["properties"])
+    assert primary["then"]["definitions"]["projection"]["const"] is None
     point = client.get(f"/orders/schema/{POINT}")
     assert point["properties"]["geometry"]["allOf"][0]["$ref"] == "#/definitions/Point"
     sar = client.get(f"/orders/schema/{SAR}")
     assert sar["properties"]["maxIncidenceAngle"]["type"] == "number"
+    # The older choice shape: an enum of {id, label} objects; the order sends the id.
+    assert {"id": "spotlight", "label": "Spotlight (0.5 m)"} in sar["definitions"]["sarMode"]["enum"]
     assert optical != sar != point
     assert_problem(client.call("GET", "/orders/schema/unknown"), 404)
 
