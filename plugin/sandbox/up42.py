@@ -475,6 +475,15 @@ class UP42Dialect:
         if workspace != user["workspaceId"]:
             raise _err(403, "You have no access to this workspace", request.full_path)
         batch = self._read_batch(request)
+        # UP42 documents neither the status nor the body of these refusals; 403 is the page's conservative
+        # reading. Both are off unless a test names the collections.
+        collection = batch["product"]["collection"]
+        if collection in self.world.settings.get("up42_access_not_approved", ()):
+            raise _err(403, f"Access to the collection {collection} has not been approved for this account",
+                       request.full_path, details={"collection": collection, "reason": "ACCESS_APPROVAL_REQUIRED"})
+        if collection in self.world.settings.get("up42_eula_not_accepted", ()):
+            raise _err(403, f"The EULA of the collection {collection} has not been accepted", request.full_path,
+                       details={"collection": collection, "eulaId": batch["product"].get("eulaId")})
         results, errors = [], []
         now = self.world.clock.now()
         several = len(batch["items"]) > 1
@@ -613,12 +622,6 @@ class UP42Dialect:
         order["status"] = status
         order["orderDetails"]["subStatus"] = sub
         order["updatedAt"] = iso(at)
-
-    def next_event_at(self) -> Optional[datetime]:
-        """When an order's next scheduled step happens (the sandbox clock's "jump to next event")."""
-        due = [at for at, _, order_id, marker in self._heap
-               if order_id in self.orders and self.orders[order_id]["_due"] == marker]
-        return datetime.fromtimestamp(min(due), tz=timezone.utc) if due else None
 
     def next_event_at(self) -> Optional[datetime]:
         """When an order's next scheduled step happens (the sandbox clock's "jump to next event")."""

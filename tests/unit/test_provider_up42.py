@@ -440,3 +440,32 @@ def test_connection_check_goes_through_the_provider(server):
         check_connection(connection(server), Creds("pilot@example.com", "wrong"), session_factory)
     with pytest.raises(CredentialsRejected, match="no credentials"):
         check_connection(connection(server), None, session_factory)
+
+
+# -- refusals: access approval and licence (EULA), UP42's own words beside ours ---------------
+
+@pytest.mark.parametrize("setting, said", [
+    ("up42_access_not_approved", "Access to the collection pneo-tasking has not been approved"),
+    ("up42_eula_not_accepted", "The EULA of the collection pneo-tasking has not been accepted"),
+])
+def test_access_and_eula_refusals_are_shown_as_such_with_the_console(server, setting, said):
+    control(server, "POST", "/_sandbox/settings", {setting: ["pneo-tasking"]})
+    up42 = provider(server)
+    (outcome,) = up42.place(draft(OPTICAL, OPTICAL_PARAMS, [BERLIN], reference=f"qgis-{setting}"))
+    assert not outcome.placed
+    assert "access approval" in outcome.error and "licence (EULA)" in outcome.error
+    assert "https://console.up42.com" in outcome.error
+    assert said in outcome.error and '"collection": "pneo-tasking"' in outcome.error  # message and details, verbatim
+    assert len(log(server, "POST", "/v2/orders")) == 1  # a clear refusal: not repeated
+    (point,) = up42.place(draft(POINT, POINT_PARAMS, [{"type": "Point", "coordinates": [13.4, 52.5]}],
+                                reference=f"qgis-{setting}-point"))
+    assert point.placed  # another collection is not concerned
+
+
+def test_per_feature_refusals_about_access_name_the_console(server):
+    up42 = provider(server)
+    errors = up42._batch_errors({"errors": [{"index": 0, "message": "EULA not accepted", "details": "eula-1"},
+                                            {"index": 1, "message": "Invalid geometry", "details": "not closed"}]},
+                                [4, 7])
+    assert "console" in errors[4] and "EULA not accepted: eula-1" in errors[4]
+    assert errors[7] == "Invalid geometry: not closed"
