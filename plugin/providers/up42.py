@@ -134,6 +134,8 @@ _DECISIONS = {
 _CANCELABLE_STATUSES = frozenset({"CREATED", "PLACEMENT_FAILED"})
 #: While a price waits for the user, the order is ended by rejecting its quotation (which charges nothing).
 QUOTATION_WAITING = "QUOTATION_WAITING_RESPONSE"
+#: The order form's budget choice, sent as the order's ``budgetId`` (up42-py 4.3.0 up42/order_template.py).
+BUDGET_FIELD = "up42:budgetId"
 #: Where UP42 grants collection access and takes the licence (EULA): its console (up42.md "Step 1").
 UP42_CONSOLE_URL = "https://console.up42.com"
 # A per-feature refusal in these words is about access approval or the licence (UP42 gives no code for it).
@@ -274,6 +276,7 @@ class Up42Provider(TaskingProvider):
         self._token_lock = threading.Lock()
         self._workspace_id: Optional[str] = None
         self._schemas: dict = {}
+        self._budgets: Optional[list] = None
 
     # -- addresses and authentication -------------------------------------------------------
     @property
@@ -384,6 +387,7 @@ class Up42Provider(TaskingProvider):
     def check(self) -> str:
         self._access_token(renew=True)
         self._workspace_id = None
+        self._budgets = None
         workspace = self.workspace_id()
         return f"Connected to {self._name}: UP42 accepted the credentials (workspace {workspace})."
 
@@ -438,16 +442,39 @@ class Up42Provider(TaskingProvider):
 
     def order_schema(self, product) -> dict:
         """The product's draft-07 schema of order ``params`` (a copy: callers may change it), its older
-        ``enum`` of ``{id, label}`` choice lists read as ``anyOf`` of ``{const: id, title: label}``."""
+        ``enum`` of ``{id, label}`` choice lists read as ``anyOf`` of ``{const: id, title: label}``; when the
+        workspace has active budgets, an optional ``up42:budgetId`` choice among them (sent as ``budgetId``)."""
         product_id = product.id if isinstance(product, Product) else str(product)
-        return choice_lists_as_any_of(json.loads(json.dumps(self._schema(product_id))))
+        schema = choice_lists_as_any_of(json.loads(json.dumps(self._schema(product_id))))
+        budgets = self.budgets()
+        if budgets and isinstance(schema.get("properties"), dict):
+            schema["properties"][BUDGET_FIELD] = {
+                "title": "Budget", "type": "string",
+                "description": "The budget the credits of this order are counted against (optional).",
+                "anyOf": [{"const": b["id"], "title": b["name"]} for b in budgets]}
+        return schema
+
+    def budgets(self) -> list:
+        """The workspace's active budgets, ``[{"id", "name"}]``; none for accounts without budgets (they are an
+        Enterprise feature, closed to the Viewer role: any refusal means none)."""
+        if self._budgets is None:
+            try:
+                items = list(self._items("/v2/budgets", {"status": "ACTIVE"}))
+            except (AccessForbidden, NotFoundError, RequestRejected) as exc:
+                logger.info("No UP42 budgets for %s (%s)", self._name, type(exc).__name__)
+                items = []
+            self._budgets = [{"id": item["id"], "name": _text(item.get("name")) or item["id"]} for item in items
+                             if isinstance(item.get("id"), str) and item.get("status", "ACTIVE") == "ACTIVE"]
+        return list(self._budgets)
 
     # -- ordering ---------------------------------------------------------------------------
     def _order_body(self, draft: OrderDraft, indexes: list) -> dict:
-        params = {k: v for k, v in (draft.params or {}).items() if k not in ("geometry", "displayName")}
+        params = {k: v for k, v in (draft.params or {}).items()
+                  if k not in ("geometry", "displayName", BUDGET_FIELD)}
+        budget = (draft.params or {}).get(BUDGET_FIELD)
         tags = [draft.client_reference] + [t for t in draft.tags if t != draft.client_reference]
         name = draft.order_name(indexes[0]) if len(indexes) == 1 else draft.name
-        return {
+        body = {
             "dataProduct": draft.product_id,
             "displayName": name,
             "params": params,
@@ -458,6 +485,9 @@ class Up42Provider(TaskingProvider):
                              for i in indexes],
             },
         }
+        if budget:
+            body["budgetId"] = budget
+        return body
 
     @staticmethod
     def _batch_errors(answer: dict, indexes: list) -> dict:

@@ -84,3 +84,26 @@ def test_choice_lists_as_any_of_leaves_other_enums_alone():
     out = choice_lists_as_any_of(schema)
     assert out["definitions"]["a"] == {"anyOf": [{"const": 1, "title": "One"}, {"const": 2, "title": "2"}]}
     assert out["definitions"]["b"] == {"enum": ["x", "y"]} and out["definitions"]["c"] == {"enum": [{"value": 1}]}
+
+
+def test_a_workspace_with_budgets_offers_one_in_the_form(qtbot, up42):
+    assert "up42:budgetId" not in up42.order_schema(OPTICAL)["properties"]  # no budgets: no field
+    import requests
+
+    base = up42.api_base
+    (budget_id,) = requests.post(f"{base}/_sandbox/up42/seed_budgets", json={
+        "username": "forms@example.com", "names": ["Field campaign"]}, timeout=5).json()["ids"]
+    up42._budgets = None  # a new dialog asks again
+    form = make_form(qtbot, up42.order_schema(OPTICAL))
+    choice = form.field("up42:budgetId")
+    assert choice is not None and "Field campaign" in [choice.combo.itemText(i) for i in range(choice.combo.count())]
+    form.set_values({**form.values(), "up42:budgetId": budget_id})
+    values = form.values()
+    assert values["up42:budgetId"] == budget_id
+    params = {k: v for k, v in values.items() if k not in ("displayName", "geometry")}
+    params.update(acquisitionStart="2026-01-10T00:00:00Z", acquisitionEnd="2026-02-10T00:00:00Z")
+    draft = OrderDraft(connection_id="up42-forms", product_id=OPTICAL, name="Budgeted", params=params,
+                       aois=[Aoi(geometry=BERLIN)], client_reference="forms-budget")
+    (outcome,) = up42.place(draft)
+    assert outcome.placed, outcome.error
+    assert outcome.order.raw["budgetId"] == budget_id

@@ -124,11 +124,13 @@ def recorded_provider(server) -> tuple:
 
 def walk_every_code_path(server, tmp_path, recording, up42) -> None:
 
+    control(server, "POST", "/_sandbox/up42/seed_budgets", {"username": "wire@example.com", "names": ["Team"]})
     up42.check()
     products = up42.products()
     assert {p.id for p in products} >= {OPTICAL, POINT}
-    up42.order_schema(OPTICAL)
-    optical = draft(OPTICAL, OPTICAL_PARAMS, [BERLIN, PARIS], "wire-1")
+    schema = up42.order_schema(OPTICAL)
+    budget = schema["properties"]["up42:budgetId"]["anyOf"][0]["const"]
+    optical = draft(OPTICAL, {**OPTICAL_PARAMS, "up42:budgetId": budget}, [BERLIN, PARIS], "wire-1")
     assert up42.estimate(optical).total > 0
     placed = up42.place(optical)
     assert all(o.order for o in placed)
@@ -197,6 +199,8 @@ def test_every_request_the_provider_sends_is_documented(server, tmp_path):
                      "/v2/coverage/orders/{id}", "/v2/assets/{assetId}/download-url",
                      "/v2/assets/stac/collections/{collectionId}/items"]:
         assert any(k and k[1] == template for k in kinds), template
+    placements = [body for m, u, p, body, d in recording.calls if m == "POST" and urlsplit(u).path == "/v2/orders"]
+    assert placements[0]["budgetId"] and "up42:budgetId" not in placements[0]["params"]
 
 
 def test_the_check_catches_an_undocumented_parameter():
