@@ -11,16 +11,16 @@ product; the plugin ships its own for Planet order kinds), so one form serves al
   JSON Schema validation would ignore) each time a value changes, and validates every
   change with jsonschema, showing each error next to its field.
 """
+import bisect
 import json
 import logging
 
-from jsonschema import Draft7Validator, FormatChecker, RefResolver
-from jsonschema.exceptions import relevance
-from jsonschema.validators import validator_for
+from jsonschema import FormatChecker
 from qgis.PyQt.QtCore import pyqtSignal
 from qgis.PyQt.QtGui import QColor, QPalette
 from qgis.PyQt.QtWidgets import QFormLayout, QGroupBox, QVBoxLayout, QWidget
 
+from ..plugin.schema_validation import SchemaReachesOut, SchemaValidator, schema_too_large, validator_class_of
 from .schema_form_widgets import (
     UNSET,
     BooleanField,
@@ -435,17 +435,40 @@ class FormSection(QWidget):
         self.rows = {}
         self.order = []
 
+    @property
+    def order(self):
+        return self._order
+
+    @order.setter
+    def order(self, names):
+        # Where a new row goes is found by bisecting the positions of the rows on screen: looking through
+        # the rows for each new one made building a form of n rows take n² steps (10,000 rows: 25 s).
+        self._order = names if isinstance(names, list) else list(names)
+        self._position = {name: index for index, name in enumerate(self._order)}
+        self._placed = None  # sorted positions of the rows on screen, made when next needed
+
+    def _placed_positions(self):
+        if self._placed is None:
+            self._placed = sorted(self._position[name] for name in self.rows if name in self._position)
+        return self._placed
+
     def put(self, row, order):
         """Insert or replace the row for ``row.name``; ``order`` is the current property order."""
+        if order is not self._order:
+            self.order = order
         old = self.rows.get(row.name)
         if old is not None:
             index = self._index(old)
             self.remove(row.name)
         else:
-            before = set(order[: order.index(row.name)]) if row.name in order else set(self.rows)
-            index = sum(1 for name in self.rows if name in before)
+            position = self._position.get(row.name)
+            # A name not in the order goes after every row, as before.
+            index = len(self.rows) if position is None else bisect.bisect_left(self._placed_positions(), position)
         self.layout_.insertRow(index, row.label, row.container)
         self.rows[row.name] = row
+        position = self._position.get(row.name)
+        if position is not None:
+            bisect.insort(self._placed_positions(), position)
 
     def _index(self, row):
         index, _role = self.layout_.getWidgetPosition(row.container)
@@ -455,6 +478,11 @@ class FormSection(QWidget):
         row = self.rows.pop(name, None)
         if row is None:
             return
+        position = self._position.get(name)
+        if position is not None and self._placed is not None:
+            at = bisect.bisect_left(self._placed, position)
+            if at < len(self._placed) and self._placed[at] == position:
+                del self._placed[at]
         # takeRow keeps the widgets alive; they may be the sender of the signal being handled,
         # so they are deleted later rather than now.
         self.layout_.takeRow(row.container)
@@ -463,8 +491,8 @@ class FormSection(QWidget):
             widget.deleteLater()
 
     def names(self):
-        return [name for name in self.order if name in self.rows] + [
-            name for name in self.rows if name not in self.order
+        return [name for name in self._order if name in self.rows] + [
+            name for name in self.rows if name not in self._position
         ]
 
 
@@ -724,12 +752,14 @@ class SchemaForm(QWidget):
         properties = schema.get("properties", {})
         if not isinstance(properties, dict):
             return "The order form cannot be built: the schema's properties are not a JSON object."
+        too_large = schema_too_large(schema)
+        if too_large:
+            return too_large
         self._root = schema
         self._blocks = _conditional_blocks(schema)
-        try:
-            self._validator_class = validator_for(schema, default=Draft7Validator)
-        except (TypeError, LookupError):
-            self._validator_class = Draft7Validator
+        self._validator_class = validator_class_of(schema)
+        # Conditions are parts of the root schema: their references resolve in it, and only in it.
+        self._root_validator = SchemaValidator(schema, validator_class=self._validator_class)
         self._conditional_refs = frozenset(_branch_definition_refs(schema))
         return None
 
@@ -751,8 +781,10 @@ class SchemaForm(QWidget):
         if not isinstance(condition, dict):
             return False
         try:
-            validator = self._validator_class(condition, resolver=RefResolver.from_schema(self._root))
-            return validator.is_valid(values)
+            return self._root_validator.part(condition).is_valid(values)
+        except SchemaReachesOut as refused:
+            logger.warning("a schema condition is taken as not met: %s", refused)
+            return False
         except Exception:  # noqa: BLE001 - a broken condition counts as not met; the form carries on
             logger.warning("cannot evaluate a schema condition", exc_info=True)
             return False
@@ -944,7 +976,8 @@ class SchemaForm(QWidget):
                 schema["required"] = [n for n in schema["required"] if n not in self._hidden]
                 if not schema["required"]:
                     schema.pop("required")
-            validator = self._validator_class(schema, format_checker=FormatChecker())
+            validator = SchemaValidator(schema, format_checker=FormatChecker(),
+                                        validator_class=self._validator_class)
             self._validators[key] = validator
         return validator
 
@@ -959,7 +992,10 @@ class SchemaForm(QWidget):
                 if message:
                     errors[path] = message
             try:
-                found = sorted(self._validator().iter_errors(values), key=relevance)
+                found = self._validator().errors(values)
+            except SchemaReachesOut as refused:
+                found = []
+                errors.setdefault("", str(refused))
             except Exception as exc:  # noqa: BLE001 - jsonschema cannot apply it (bad regex, cycle…)
                 logger.warning("the schema could not be applied", exc_info=True)
                 found = []

@@ -37,6 +37,8 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
+from ..plugin.schema_validation import pattern_search
+
 logger = logging.getLogger(__name__)
 
 INT32_MIN = -(2**31)
@@ -681,7 +683,8 @@ class BooleanField(Field):
 
 
 class PatternValidator(QValidator):
-    """JSON Schema's ``pattern``: a search anywhere in the text, with Python's re as jsonschema uses.
+    """JSON Schema's ``pattern``: a search anywhere in the text, with bounded work as the form's validation
+    does it (``schema_validation.pattern_search``: a pattern that backtracks without end cannot stall typing).
 
     Text that does not match yet is "intermediate", never refused, so the user can type
     towards a match; the form shows the pattern error until it matches.
@@ -689,10 +692,11 @@ class PatternValidator(QValidator):
 
     def __init__(self, pattern, parent=None):
         super().__init__(parent)
-        self.regex = re.compile(pattern)
+        re.compile(pattern)  # a pattern Python cannot read is reported where the field is built
+        self.pattern = pattern
 
     def validate(self, text, pos):
-        if self.regex.search(text):
+        if pattern_search(self.pattern, text):
             return QValidator.State.Acceptable, text, pos
         return QValidator.State.Intermediate, text, pos
 

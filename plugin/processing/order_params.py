@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 from typing import Optional
 
-from jsonschema import Draft7Validator, FormatChecker
-from jsonschema.exceptions import relevance
-from jsonschema.validators import validator_for
+from jsonschema import FormatChecker
 
 from ...ui.order_dialog import FIELDS_FROM_DIALOG, WINDOW_FIELDS
 from ...ui.schema_form import MAX_CONDITION_PASSES, NotApplicableError, SchemaForm, SchemaFormError, SchemaReader
 from ...ui.schema_form_widgets import shorten
+from ..schema_validation import SchemaReachesOut, SchemaValidator, validator_class_of
 
 MAX_MESSAGES = 6
 
@@ -36,10 +35,8 @@ class _SchemaLogic:
 
     def __init__(self, schema: dict):
         self._root = schema
-        try:
-            self._validator_class = validator_for(schema, default=Draft7Validator)
-        except (TypeError, LookupError):
-            self._validator_class = Draft7Validator
+        self._validator_class = validator_class_of(schema)
+        self._root_validator = SchemaValidator(schema, validator_class=self._validator_class)
 
     def effective_for(self, values: dict) -> dict:
         return self._effective(self._select(values))
@@ -118,9 +115,11 @@ def check_params(schema: dict, values: dict, hidden=FIELDS_FROM_DIALOG) -> list:
     unknown = [name for name in values if name in hidden]
     messages = [f"{name}: this field is filled by the plugin (from the AOIs or the order name); leave it out."
                 for name in unknown]
-    validator = logic._validator_class(effective, format_checker=FormatChecker())
+    validator = SchemaValidator(effective, format_checker=FormatChecker(), validator_class=logic._validator_class)
     try:
-        found = sorted(validator.iter_errors(values), key=relevance)
+        found = validator.errors(values)
+    except SchemaReachesOut as refused:
+        return messages + [str(refused)]
     except Exception as error:  # noqa: BLE001 - jsonschema cannot apply the schema (bad regex, cycle…)
         return messages + [shorten(f"The schema cannot check these values: {error}")]
     for error in found:

@@ -176,7 +176,7 @@ def test_draft4_bounds_follow_the_declared_draft(make_form):
     form = make_form(load("draft4_legacy"))
     assert (form.field("level").spin.minimum(), form.field("level").spin.maximum()) == (11, 20)
     assert form.field("gain").spin.maximum() == pytest.approx(0.99)
-    assert type(form._validator()).__name__ == "Draft4Validator"
+    assert form._validator().validator_class.__name__ == "Draft4Validator"
     assert form.is_valid()
 
 
