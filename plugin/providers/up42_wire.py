@@ -151,6 +151,7 @@ def endpoint_of(method: str, path: str) -> Optional[tuple]:
     """The (method, template) key a request to ``path`` (relative to the API base) falls under, or None.
     Literal templates win over templated ones (``/v2/budgets/settings`` before ``/v2/budgets/{id}``)."""
     method = method.upper()
+    path = path.rstrip("/") or path  # "/v2/assets/stac/" is how pystac-client (up42-py's stac_client) opens it
     if (method, path) in ENDPOINTS:
         return method, path
     for known_method, template, pattern in _PATTERNS:

@@ -1156,7 +1156,8 @@ class UP42Dialect:
                 budget_id = self.world.new_id("up42", "budget", user["accountId"], name, n)
                 self.budgets[budget_id] = {
                     "id": budget_id, "name": name, "description": "", "externalId": None,
-                    "status": payload.get("status", "ACTIVE"), "createdBy": {"id": user["userId"], "type": "USER"},
+                    # up42-py 4.3.0 budgets.py reads createdBy as a string.
+                    "status": payload.get("status", "ACTIVE"), "createdBy": user["userId"],
                     "createdAt": iso(now), "updatedAt": iso(now), "spendLimit": payload.get("spendLimit", 10000),
                     "validityPeriod": {"startDate": iso(now), "endDate": iso(now + timedelta(days=365))},
                     "consumedCredits": 0, "remainingCredits": payload.get("spendLimit", 10000),

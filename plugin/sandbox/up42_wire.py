@@ -56,6 +56,7 @@ _PATTERNS = [
 
 
 def endpoint_of(method: str, path: str) -> Optional[tuple]:
+    path = path.rstrip("/") or path  # "/v2/assets/stac/" is how pystac-client (up42-py's stac_client) opens it
     if (method, path) in ENDPOINTS:
         return method, path
     for known_method, template, pattern in _PATTERNS:

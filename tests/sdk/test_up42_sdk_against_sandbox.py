@@ -184,3 +184,35 @@ def test_cancel_a_fresh_order(sdk):
     order = items[0].order
     canceled = order.cancel()
     assert canceled.status == "CANCELED" and up42.Order.get(order.id).status == "CANCELED"
+
+
+def test_budgets_and_stac_deliveries_of_the_real_sdk(sdk):
+    requests.post(f"{sdk}/_sandbox/up42/seed_budgets", json={"username": "sdk-user@example.com", "names": ["Team"]},
+                  timeout=10).raise_for_status()
+    (budget,) = list(up42.Budget.all(status=["ACTIVE"], include_usage=True))
+    assert budget.name == "Team" and budget.remaining_credits > 0
+    assert up42.Budget.get(budget.id, include_usage=False).id == budget.id
+    assert budget.get_usage().consumed_credits == 0
+    assert up42.BudgetSettings.get().enforcement_enabled is True
+    collections = list(up42.ProductGlossary.get_collections())
+    point = next(p for c in collections if c.name == "blacksky-tasking" for p in c.data_products)
+    template = up42.BatchOrderTemplate(
+        data_product_id=point.id, display_name="Budgeted point", budget_id=budget.id,
+        params={"acquisitionStart": "2026-01-10T00:00:00Z", "acquisitionEnd": "2026-01-20T00:00:00Z",
+                "maxCloudCover": 20, "priority": "STANDARD"},
+        features=geojson.FeatureCollection([geojson.Feature(geometry=geojson.Point((13.4, 52.5)))]))
+    (reference,) = template.place()
+    order = up42.Order.get(reference.id)
+    assert order.budget_id == budget.id
+    advance(sdk, 7 * DAY)
+    assert up42.Order.get(order.id).status == "FULFILLED"
+    # The SDK's STAC client: search the order's items, then a fresh signed URL per asset.
+    client = up42.stac_client()
+    items = list(client.search(filter={"op": "=", "args": [{"property": "order_id"}, order.id]},
+                               filter_lang="cql2-json").items())
+    assert len(items) == 1 and items[0].up42.order_id == order.id
+    (asset,) = items[0].assets.values()
+    image = asset.file
+    assert image is not None
+    data = requests.get(image.url, timeout=10)
+    assert data.status_code == 200 and data.content[:4] == b"II*\x00"
