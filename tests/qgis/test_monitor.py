@@ -336,3 +336,11 @@ def test_download_a_up42_delivery_and_add_it_to_the_map(plugin, recording_iface,
     assert raster.isValid() and raster.name().startswith("Delivered")
     assert Path(raster.source()).is_relative_to(tmp_path / "imagery")
     assert raster.width() > 0 and raster.bandCount() >= 1
+    # Found through UP42's STAC assets API, with a signed URL asked for right before the download.
+    asked = [(e["method"], e["path"]) for e in requests.get(f"{plugin.sandbox.url()}/_sandbox/requests",
+                                                            timeout=10).json()["requests"]]
+    assert ("POST", "/v2/assets/stac/search") in asked
+    signing = [i for i, (m, p) in enumerate(asked) if m == "POST" and p.endswith("/download-url")]
+    fetching = [i for i, (m, p) in enumerate(asked) if p.startswith("/signed/assets/")]
+    assert len(signing) == 1 and fetching and fetching[0] > signing[0]
+    assert not any(p == "/v2/assets" for _, p in asked)  # the legacy listing, which has no orderId filter
