@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextvars
 import email.utils
 import http.client
+import http.cookiejar
 import ipaddress
 import json
 import logging
@@ -582,6 +583,9 @@ class _GuardedSession(requests.Session):
         self.verify = True
         self.mount("https://", _DeadlineAdapter())
         self.mount("http://", _DeadlineAdapter())
+        # No cookies kept: a cookie is bound to a host, not to an origin (another port of the same host gets
+        # it), and no API the plugin speaks authenticates with one.
+        self.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
 
     def send(self, request, **kwargs):
         require_secure_url(request.url, self.connection_name)

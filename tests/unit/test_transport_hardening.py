@@ -183,6 +183,23 @@ def test_a_redirect_that_would_post_the_body_to_another_origin_is_refused(a_serv
     assert b_server.seen == []
 
 
+def test_a_cookie_set_by_the_origin_never_reaches_another_port_of_the_same_host(a_server):
+    other = Recorder("127.0.0.1")
+    thread = _start(other)
+    try:
+        a_server.script = lambda handler, body: reply(handler, 302, b"", headers={
+            "Location": other.url + "/x", "Set-Cookie": f"session={SECRET_TOKEN}; Path=/"})
+        other.script = lambda handler, body: reply(handler, 200, {"ok": True})
+        with session() as s:
+            s.get(a_server.url + "/login")
+            s.get(other.url + "/y")
+        assert_no_secret(other)
+    finally:
+        other.shutdown()
+        other.server_close()
+        thread.join(5)
+
+
 def test_a_same_origin_redirect_keeps_the_credentials(a_server):
     provider = stapi(a_server, "apikey:" + SECRET_KEY)
 
