@@ -102,8 +102,8 @@ _ORDER_DETAIL_KEYS_NOT_PARAMS = frozenset({"geometry", "subStatus", "deliveredGe
 _STATUS_CODES = {
     "CREATED": OrderStatus.RECEIVED,
     "BEING_PLACED": OrderStatus.RECEIVED,
-    # "Error while placing; wait for resolution": UP42 works on it, the order is not over.
-    "PLACEMENT_FAILED": OrderStatus.HELD,
+    # "Error while placing; wait for resolution": UP42 works on it (not the user), the order is not over.
+    "PLACEMENT_FAILED": OrderStatus.RECEIVED,
     "PLACED": OrderStatus.ACCEPTED,
     "BEING_FULFILLED": OrderStatus.TASKED,
     # Delivery problems UP42 works on itself: the acquisition happened, the data is on its way.

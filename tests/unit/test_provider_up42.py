@@ -119,7 +119,7 @@ def test_auth_urls_follow_the_region_or_the_connection():
     ("CREATED", "A_NEW_SUB_STATUS", OrderStatus.RECEIVED),
     ("PLACED", None, OrderStatus.ACCEPTED),
     # "Error while placing; wait for resolution": not over (the SDK keeps polling).
-    ("PLACEMENT_FAILED", None, OrderStatus.HELD),
+    ("PLACEMENT_FAILED", None, OrderStatus.RECEIVED),
     ("BEING_FULFILLED", "QUOTATION_ACCEPTED", OrderStatus.TASKED),
     ("DOWNLOADED", None, OrderStatus.PROCESSING),
     ("FULFILLED", None, OrderStatus.COMPLETED),
