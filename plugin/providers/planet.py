@@ -87,6 +87,8 @@ SCHEMA_FOLDER = Path(__file__).resolve().parents[2] / "resources" / "schemas" / 
 
 MAX_PARALLEL_POSTS = 4
 PAGE_SIZE = 100
+# Orders whose captures one capture stream reads, one request per order (see capture_page_streams).
+ORDERS_PER_CAPTURE_STREAM = 10
 # Bound on pages followed in one listing (100 000 records at the default page size).
 MAX_PAGES = 1000
 MAX_NAME_CHARS = 255
@@ -715,12 +717,27 @@ class PlanetProvider(TaskingProvider):
 
     def capture_page_streams(self, order_ids: Iterable[str], since: Optional[datetime] = None, *,
                              exclusivity_days: Optional[Mapping[str, int]] = None) -> list:
-        """One page iterator per order: Planet documents ``order_id`` with one value only [planet.md
-        "Captures"], so each order is its own listing. Nothing is read before a stream is iterated."""
+        """Page iterators of the captures of ``ORDERS_PER_CAPTURE_STREAM`` orders each. Planet documents
+        ``order_id`` with one value only [planet.md "Captures"], so each order is its own listing; a stream reads
+        its orders one after the other and hands their captures on in pages of about ``page_size`` (most orders
+        have a handful of captures: the store then writes a few large pages instead of many small ones).
+        Nothing is read before a stream is iterated."""
         ids = list(dict.fromkeys(str(i) for i in order_ids if i))
         days = dict(self._exclusivity_days)
         days.update(exclusivity_days or {})
-        return [self._capture_pages_of(order_id, since, days) for order_id in ids]
+        return [self._capture_pages_of_orders(ids[i:i + ORDERS_PER_CAPTURE_STREAM], since, days)
+                for i in range(0, len(ids), ORDERS_PER_CAPTURE_STREAM)]
+
+    def _capture_pages_of_orders(self, order_ids: list, since: Optional[datetime], days: dict) -> Iterator[list]:
+        gathered: list = []
+        for order_id in order_ids:
+            for page in self._capture_pages_of(order_id, since, days):
+                gathered.extend(page)
+                if len(gathered) >= self.page_size:
+                    yield gathered
+                    gathered = []
+        if gathered:
+            yield gathered
 
     def _capture_pages_of(self, order_id: str, since: Optional[datetime], days: dict) -> Iterator[list]:
         seen = set()  # offset paging may show a capture again when the list shifts under it

@@ -383,13 +383,18 @@ def test_listed_orders_and_captures_keep_the_text_planet_sent(sandbox, provider)
     assert provider.order(orders[0].id).raw_json == ""
 
 
-def test_capture_streams_are_one_per_order_and_read_nothing_until_iterated(sandbox, provider):
-    seeded = control(sandbox, "POST", "/_sandbox/planet/seed_orders", {"count": 6, "captures_per_order": 2})
+def test_capture_streams_read_their_orders_one_by_one_and_nothing_until_iterated(sandbox, provider):
+    seeded = control(sandbox, "POST", "/_sandbox/planet/seed_orders", {"count": 25, "captures_per_order": 7})
     control(sandbox, "DELETE", "/_sandbox/requests")
+    provider.page_size = 20
     streams = provider.capture_page_streams(seeded["order_ids"] + seeded["order_ids"][:1])
-    assert len(streams) == 6 and not logged(sandbox)
-    by_stream = [[c for page in stream for c in page] for stream in streams]
-    assert [{c.order_id for c in found} for found in by_stream] == [{i} for i in seeded["order_ids"]]
+    assert len(streams) == 3 and not logged(sandbox)  # 10 + 10 + 5 orders
+    pages = [[page for page in stream] for stream in streams]
+    by_stream = [{c.order_id for page in stream for c in page} for stream in pages]
+    assert by_stream == [set(seeded["order_ids"][:10]), set(seeded["order_ids"][10:20]), set(seeded["order_ids"][20:])]
+    # Pages of about page_size: the captures of several orders together.
+    assert [len(page) for page in pages[0]] == [21, 21, 21, 7]
+    assert len(logged(sandbox, "GET", "/captures/")) == 25
 
 
 def lifecycle_order(sandbox, provider, days, **params):
