@@ -10,7 +10,15 @@ What it guarantees:
   stops waiting for a retry within ``CANCEL_POLL_SECONDS`` (``RequestCancelled``);
 * TLS verification that cannot be switched off, and no plain ``http://`` except to loopback;
 * the proxy the user chose in QGIS (see ``network_proxy.py``, which builds the ``ProxyConfig``);
-* typed exceptions whose messages tell a person what to do, and which never carry credentials.
+* credentials bound to their origin: redirects are followed here hop by hop, a hop to another origin goes
+  without them (and one that would carry the request's body there is refused); ``bind_credentials`` names the
+  origins a provider's credentials belong to, ``follow_link``/``PageTrail`` check the links answers give;
+* bounded answers: one JSON reader (``decode_json``/``decode_listing``) refusing depth beyond
+  ``MAX_JSON_DEPTH``, at most ``MAX_JSON_BYTES`` read, and a total deadline per request that a server sending
+  a byte now and then cannot stretch (``_Watchdog``);
+* downloads (``download_to``) whose interruptions are typed errors, never raw ``requests``/``urllib3`` ones;
+* typed exceptions whose messages tell a person what to do, and which never carry credentials (one
+  redaction list, ``SENSITIVE_QUERY_KEYS``).
 """
 from __future__ import annotations
 
