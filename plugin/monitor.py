@@ -33,6 +33,7 @@ from qgis.PyQt.QtCore import QObject, Qt, QTimer, pyqtSignal
 from qgis.PyQt.QtGui import QGuiApplication
 from qgis.PyQt.QtWidgets import QDialog, QFileDialog, QMessageBox
 
+from . import product_catalogue
 from .layers import ORDERS_ROLE, ensure_layers, find_layers, open_store, refresh_layers
 from .model import ConnectionKind
 from .sandbox_clock import jump_to_next_event, read_clock, set_speed
@@ -260,6 +261,9 @@ class OrderMonitor(QObject):
 
         def known(products):
             if not self._closed and not sip.isdeleted(self.dock):
+                from ..ui.plain_words import product_title
+
+                product_catalogue.remember(connection.id, products, lambda p: product_title(p, with_provider=True))
                 self.dock.set_products(connection.id, products)
 
         self.task_runner.start(BackgroundTask(

@@ -23,6 +23,7 @@ from qgis.PyQt.QtCore import Qt, QTimer, pyqtSlot
 from qgis.PyQt.QtGui import QColor, QStandardItem, QStandardItemModel
 from qgis.PyQt.QtWidgets import QDialog, QLayout, QMessageBox, QPushButton, QTableWidgetItem, QVBoxLayout
 
+from ..plugin import product_catalogue
 from ..plugin.aoi import AoiRules, aois_from_layers
 from ..plugin.drafts import DraftStore, SavedDraft, new_client_reference
 from ..plugin.model import Aoi, OrderDraft, PlacementOutcome
@@ -97,6 +98,22 @@ def placement_question(product, connection_name: str, indexes, estimate, areas_k
         lines.append("The provider sends a price quote first; nothing is charged until you accept it.")
     lines += ["", "Placing may commit you to pay once the provider confirms the price."]
     return "\n".join(lines)
+
+
+_API_NAMES = {"up42": "UP42", "planet": "Planet", "stapi": "STAPI"}
+
+
+def collection_heading(product) -> str:
+    """The heading a product is listed under: its collection, its provider, and the API it is ordered through
+    when a connection speaks several (the sandbox), so no two headings read the same."""
+    heading = product.collection_title or product.collection or product.provider_name
+    provider = (product.provider_name or "").strip()
+    if provider and provider.lower() not in heading.lower():
+        heading += f" · {provider}"
+    api = _API_NAMES.get(product.api or "", product.api)
+    if api and api.lower() not in heading.lower():
+        heading += f" (via {api})"
+    return heading
 
 
 def carry_values(values: dict, schema: dict) -> dict:
@@ -334,10 +351,12 @@ class OrderDialog(QDialog, FORM_CLASS):
         self._loading = True
         self.product_model.clear()
         self.products = {p.id: p for p in products}
+        connection = self.current_connection()
+        if connection is not None:
+            product_catalogue.remember(connection.id, products, lambda p: product_title(p, with_provider=True))
         by_collection = {}
         for product in products:
-            by_collection.setdefault(product.collection_title or product.collection or product.provider_name,
-                                     []).append(product)
+            by_collection.setdefault(collection_heading(product), []).append(product)
         wanted_row = -1
         for collection, members in by_collection.items():
             header = QStandardItem(collection)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 
 from qgis.core import (
+    Qgis,
     QgsCoordinateReferenceSystem,
     QgsFeature,
     QgsFeatureRequest,
@@ -26,10 +27,12 @@ from qgis.core import (
     QgsFields,
     QgsProcessing,
     QgsProcessingException,
+    QgsProcessingFeatureSource,
     QgsProcessingFeatureSourceDefinition,
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
     QgsProcessingParameterDateTime,
+    QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterString,
@@ -38,6 +41,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QVariant
 
 from ...ui.order_dialog import geometry_from_geojson, rules_for
+from .. import product_catalogue
 from ..aoi import WGS84_AUTHID, aois_from_features
 from ..drafts import new_client_reference
 from ..http import RequestCancelled
@@ -60,6 +64,10 @@ TOTAL = "TOTAL"
 UNIT = "UNIT"
 # The share of the progress bar placement takes (preparing the AOIs and the parameters comes before).
 PLACING_FROM, PLACING_TO = 30.0, 90.0
+# QGIS 3.22-3.34 name the flag on QgsProcessingFeatureSource; later ones in Qgis.ProcessingFeatureSourceFlag.
+_SKIP_GEOMETRY_VALIDATION = (getattr(QgsProcessingFeatureSource, "FlagSkipGeometryValidityChecks", None)
+                             or getattr(getattr(Qgis, "ProcessingFeatureSourceFlag", None),
+                                        "SkipGeometryValidityChecks", None))
 REFERENCE_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _FAMILIES = {QgsWkbTypes.GeometryType.PolygonGeometry: "Polygon", QgsWkbTypes.GeometryType.PointGeometry: "Point",
              QgsWkbTypes.GeometryType.LineGeometry: "LineString"}
@@ -121,8 +129,12 @@ class _OrdersAlgorithm(TaskingAlgorithm):
 
     def initAlgorithm(self, config=None):
         self.add_connection_parameter()
-        product = QgsProcessingParameterString(PRODUCT, "Product (id or title)")
-        product.setHelp("The product's id as “List tasking products” shows it, or its title.")
+        # Chosen from the products the connections offered when last asked (no network while QGIS builds the
+        # algorithm); a model or qgis_process may give an id or a title instead (checkParameterValues).
+        product = QgsProcessingParameterEnum(PRODUCT, "Product", options=product_catalogue.options(),
+                                             allowMultiple=False, optional=True, usesStaticStrings=True)
+        product.setHelp("One of the products your connections offer (run “List tasking products” or open the "
+                        "order dialog to fill the list), or a product's id or title.")
         self.addParameter(product)
         self.addParameter(QgsProcessingParameterFeatureSource(INPUT, "Areas of interest (polygons, or points "
                                                                      "or lines where the product takes them)",
@@ -140,6 +152,26 @@ class _OrdersAlgorithm(TaskingAlgorithm):
     def add_extra_parameters(self):
         pass
 
+    def checkParameterValues(self, parameters, context):
+        # The enum lists the products seen so far; an id, a title or a product not listed yet is checked against
+        # the connection's catalogue when the algorithm runs (find_product), not refused here.
+        value = parameters.get(PRODUCT)
+        if value is not None:
+            wanted = self.product_wanted(parameters)
+            listed = [option for option in self.parameterDefinition(PRODUCT).options()
+                      if product_catalogue.product_id_of(option) == wanted]
+            rest = {k: v for k, v in parameters.items() if k != PRODUCT}
+            parameters = {**rest, PRODUCT: listed[0]} if listed else rest
+        return super().checkParameterValues(parameters, context)
+
+    def product_wanted(self, parameters) -> str:
+        value = parameters.get(PRODUCT)
+        if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+            listed = self.parameterDefinition(PRODUCT).options()
+            if int(value) < len(listed):
+                value = listed[int(value)]
+        return product_catalogue.product_id_of(value) if value is not None else ""
+
     # -- shared preparation -------------------------------------------------------------------
     def prepare_orders(self, parameters, context, feedback):
         """(connection, provider, product, draft, aois) — or a QgsProcessingException with the reason."""
@@ -151,7 +183,7 @@ class _OrdersAlgorithm(TaskingAlgorithm):
             return None
         except Exception as error:  # noqa: BLE001
             raise self.failed(connection, error) from None
-        product = find_product(products, self.parameterAsString(parameters, PRODUCT, context), connection.name)
+        product = find_product(products, self.product_wanted(parameters), connection.name)
         feedback.pushInfo(f"Product: {product.collection_title} {product.title} ({product.id})")
         name = self.parameterAsString(parameters, NAME, context).strip()
         if not name:
@@ -204,7 +236,11 @@ class _OrdersAlgorithm(TaskingAlgorithm):
             raise QgsProcessingException(f"Layer '{layer_name}' has no features.")
 
         def features():
-            for index, feature in enumerate(source.getFeatures(QgsFeatureRequest().setNoAttributes())):
+            # Invalid geometries are repaired by aois_from_features, as in the order dialog, not refused by
+            # Processing's generic check.
+            request = QgsFeatureRequest().setNoAttributes()
+            flags = _SKIP_GEOMETRY_VALIDATION
+            for index, feature in enumerate(source.getFeatures(request, flags)):
                 if feedback.isCanceled():
                     return
                 if count > 0:

@@ -15,6 +15,8 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QVariant
 
+from ...ui.plain_words import product_title
+from .. import product_catalogue
 from .algorithm import TaskingAlgorithm
 
 OUTPUT = "OUTPUT"
@@ -61,6 +63,8 @@ class ListProductsAlgorithm(TaskingAlgorithm):
         except Exception as error:  # noqa: BLE001 - provider errors become one sentence
             raise self.failed(connection, error) from None
         feedback.setProgress(60)
+        # Processing's product lists (the Estimate and Place algorithms) offer what was listed here.
+        product_catalogue.remember(connection.id, products, lambda p: product_title(p, with_provider=True))
         sink, sink_id = self.parameterAsSink(parameters, OUTPUT, context, product_fields(), QgsWkbTypes.Type.NoGeometry,
                                              QgsCoordinateReferenceSystem())
         if sink is None:

@@ -46,8 +46,11 @@ def scenario(ctx):
     dialog.productCombo.setCurrentIndex(row)
     yield lambda: dialog.form is not None and dialog.form_product is dialog.products["planet:area"]
     form = dialog.form
-    form.set_values({**form.values(), "start_time": "2026-01-05T01:00:00Z",
-                     "end_time": "2026-01-12T01:00:00Z"})
+    # The plugin's sandbox lives in the real present: a week's window starting within the hour.
+    from datetime import datetime, timedelta, timezone
+    soon = datetime.now(timezone.utc) + timedelta(hours=1)
+    form.set_values({**form.values(), "start_time": f"{soon:%Y-%m-%dT%H:00:00Z}",
+                     "end_time": f"{soon + timedelta(days=7):%Y-%m-%dT%H:00:00Z}"})
     dialog.nameEdit.setText("Berlin fields")
     yield lambda: form.is_valid() and dialog.placeButton.isEnabled()
     yield 0.5

@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 import subprocess
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -94,9 +95,12 @@ def test_bad_parameters_fail_with_a_sentence(profiles, tmp_path):
 
 def test_headless_sandbox_starts_inside_qgis_process_and_keeps_its_orders(profiles, tmp_path):
     """No URL given: the plugin's own sandbox starts in qgis_process, its state in the profile folder."""
+    # The plugin's sandbox lives in the real present: the window starts tomorrow.
+    start = datetime.now(timezone.utc) + timedelta(days=1)
     placed, answer = qgis_process(profiles, "run", "satellitetasking:placeorders", "--", "CONNECTION=sandbox",
                                   "PRODUCT=Area order", f"INPUT={SAMPLE}", "NAME=Headless",
-                                  "START=2026-03-01T00:00:00Z", "END=2026-03-20T00:00:00Z",
+                                  f"START={start:%Y-%m-%dT00:00:00Z}",
+                                  f"END={start + timedelta(days=19):%Y-%m-%dT00:00:00Z}",
                                   f"OUTPUT={tmp_path / 'placed.gpkg'}")
     assert placed.returncode == 0, placed.stdout[-2000:] + placed.stderr[-2000:]
     assert answer["results"]["PLACED"] == 6
