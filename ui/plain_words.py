@@ -78,6 +78,9 @@ def _status_words():
     }
 
 
+# STAPI's "reserved": "action needed by the customer before acceptance, such as payment" (stapi-spec order README).
+_RAW_SENTENCES = {"reserved": "The provider needs an action from you, such as a payment, before it accepts the order."}
+
 _DECISION_SENTENCES = {"feasibility": "The order waits for you to choose a feasibility option.",
                        "quotation": "The order waits for you to accept or reject a price."}
 
@@ -103,7 +106,8 @@ def status_name_waiting() -> str:
 def status_sentence(order) -> str:
     """A sentence on where the order stands, with the provider's own words after it."""
     decision = getattr(order.decision, "value", order.decision)
-    sentence = _DECISION_SENTENCES.get(decision) or _status_words().get(order.status.code, ("", ""))[1]
+    sentence = _DECISION_SENTENCES.get(decision) or _RAW_SENTENCES.get(str(order.status.raw).lower()) \
+        or _status_words().get(order.status.code, ("", ""))[1]
     raw = f"{order.status.raw} / {order.status.raw_sub}" if order.status.raw_sub else order.status.raw
     return f"{sentence} (The provider says: {raw}.)" if raw else sentence
 

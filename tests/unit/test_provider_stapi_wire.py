@@ -216,3 +216,14 @@ def test_undocumented_fields_parameters_and_prefer_values_get_a_400(sandbox, met
                                 headers=headers, timeout=5)
     assert response.status_code == 400, response.text
     assert text in response.json()["detail"]
+
+
+def test_reserved_reads_as_waiting_for_the_customer_on_screen():
+    from satellite_tasking.plugin.model import Decision, Order
+    from satellite_tasking.ui.plain_words import order_status_name, status_sentence
+
+    order = Order(id="o", connection_id="c", name="n", status=stapi_status("reserved"), product_id="p",
+                  decision=Decision.NONE)
+    assert order_status_name(order) == "Waiting for you"
+    assert status_sentence(order).startswith("The provider needs an action from you, such as a payment")
+    assert "scheduled" not in status_sentence(order).lower()
