@@ -277,6 +277,7 @@ class Up42Provider(TaskingProvider):
         self._workspace_id: Optional[str] = None
         self._schemas: dict = {}
         self._budgets: Optional[list] = None
+        self._feasibility_path_missing = False
 
     # -- addresses and authentication -------------------------------------------------------
     @property
@@ -750,6 +751,18 @@ class Up42Provider(TaskingProvider):
             return next((item for item in content if isinstance(item, dict)), None)
         return None
 
+    def _latest_study(self, params: dict) -> Optional[dict]:
+        """The newest study matching ``params``: from ``/v2/tasking/feasibility-studies`` (what the SDK calls), or,
+        where that path is unknown (404), from ``/v2/tasking/feasibility`` (what one docs page shows)."""
+        if not self._feasibility_path_missing:
+            try:
+                return self._latest("/v2/tasking/feasibility-studies", params)
+            except NotFoundError:
+                logger.info("UP42 %s has no /v2/tasking/feasibility-studies; reading /v2/tasking/feasibility",
+                            self._name)
+                self._feasibility_path_missing = True
+        return self._latest("/v2/tasking/feasibility", params)
+
     def _study_from(self, data) -> FeasibilityStudy:
         data = self._object(data, "a feasibility study")
         options = []
@@ -769,7 +782,7 @@ class Up42Provider(TaskingProvider):
                          decision=data.get("decision") or "NOT_DECIDED")
 
     def feasibility(self, order: Order) -> Optional[FeasibilityStudy]:
-        item = self._latest("/v2/tasking/feasibility-studies", {"orderId": order.id})
+        item = self._latest_study({"orderId": order.id})
         return self._study_from(item) if item else None
 
     def choose_option(self, study: FeasibilityStudy, option: FeasibilityOption) -> FeasibilityStudy:
@@ -777,13 +790,13 @@ class Up42Provider(TaskingProvider):
         try:
             self._api("PATCH", path, json={"acceptedOptionId": option.id}, idempotent=False)
         except RequestRejected as exc:
-            current = self._latest("/v2/tasking/feasibility-studies", {"id": study.id})
+            current = self._latest_study({"id": study.id})
             current = self._study_from(current) if current else None
             if current is not None and current.chosen_option_id == option.id:
                 return current
             raise NotSupported(self._name, f"UP42 ({self._name}) refused this feasibility choice: "
                                            f"{exc.provider_message or 'it was decided already'}", exc.status) from None
-        current = self._latest("/v2/tasking/feasibility-studies", {"id": study.id})
+        current = self._latest_study({"id": study.id})
         if current is None:
             raise UnreadableResponse(self._name, f"the provider {self._name} answered something unreadable: the "
                                                  "feasibility study just decided is not listed")

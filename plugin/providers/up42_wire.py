@@ -86,6 +86,10 @@ ENDPOINTS: dict = {
                                                "body": {}},
     ("GET", "/v2/tasking/feasibility-studies"): {"source": f"{_SDK} up42/tasking.py", "query": dict(_DECISION_QUERY),
                                                  "body": {}},
+    ("GET", "/v2/tasking/feasibility"): {
+        "source": "docs.up42.com developers/api-tasking/feasibility (the docs' path; read only when "
+                  "/v2/tasking/feasibility-studies answers 404, the page's conservative reading)",
+        "query": dict(_DECISION_QUERY), "body": {}},
     ("PATCH", "/v2/tasking/feasibility-studies/{id}"): {
         "source": f"{_SDK} up42/tasking.py", "query": {},
         "body": {"acceptedOptionId": f"{_SDK} up42/tasking.py FeasibilityStudy.save"}},

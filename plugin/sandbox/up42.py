@@ -354,7 +354,11 @@ class UP42Dialect:
             if key == ("PATCH", "/v2/orders/{id}"):
                 return json_response(200, self._patch_order(order, request))
             return json_response(200, self._cancel(order, path))
-        if template == "/v2/tasking/feasibility-studies":
+        if template in ("/v2/tasking/feasibility-studies", "/v2/tasking/feasibility"):
+            # Which of the two documented paths lists studies is a setting (the SDK's by default).
+            served = self.world.settings.get("up42_feasibility_path", "/v2/tasking/feasibility-studies")
+            if template != served:
+                raise _err(404, f"No route for {method} {path}", path)
             return json_response(200, self._list_decisions(request, user, self.studies))
         if template == "/v2/tasking/feasibility-studies/{id}":
             return json_response(200, self._decide_study(parts[2], request, user))

@@ -30,6 +30,7 @@ ENDPOINTS = {
     ("PATCH", "/v2/orders/{id}"): ((), ("tags", "budgetId")),
     ("POST", "/v2/orders/{id}/cancellation"): ((), ()),
     ("GET", "/v2/tasking/feasibility-studies"): (_DECISION_QUERY, ()),
+    ("GET", "/v2/tasking/feasibility"): (_DECISION_QUERY, ()),
     ("PATCH", "/v2/tasking/feasibility-studies/{id}"): ((), ("acceptedOptionId",)),
     ("GET", "/v2/tasking/quotation"): (_DECISION_QUERY, ()),
     ("PATCH", "/v2/tasking/quotation/{id}"): ((), ("decision",)),

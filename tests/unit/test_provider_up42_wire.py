@@ -175,6 +175,9 @@ def walk_every_code_path(server, tmp_path, recording, up42) -> None:
     recording.refuse("POST", "/v2/assets/stac/search", lambda: NotFoundError("wire UP42", "no search", 404))
     (again,) = up42.deliveries(first)
     assert [a.id for a in again.assets] == [asset.id]
+    # A server that lists studies only under the docs' /v2/tasking/feasibility: read there after a 404.
+    control(server, "POST", "/_sandbox/settings", {"up42_feasibility_path": "/v2/tasking/feasibility"})
+    assert up42.feasibility(first).decision == "ACCEPTED"
     # A renewed token after a 401.
     up42._token.access_token = "stale"
     up42.order(first.id)
@@ -191,6 +194,7 @@ def test_every_request_the_provider_sends_is_documented(server, tmp_path):
     for expected in [("POST", "/oauth/token"), ("GET", "/userinfo"), ("GET", "/v2/collections"),
                      ("POST", "/v2/orders/estimate"), ("POST", "/v2/orders"), ("GET", "/v2/orders"),
                      ("GET", "/v2/tasking/feasibility-studies"), ("GET", "/v2/tasking/quotation"),
+                     ("GET", "/v2/tasking/feasibility"),
                      ("POST", "/v2/assets/stac/search"), ("GET", "/v2/assets/stac/collections")]:
         assert expected in methods_and_paths, expected
     kinds = {up42_wire.endpoint_of(m, urlsplit(u).path) for m, u, *_ in recording.calls}
