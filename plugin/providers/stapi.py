@@ -624,7 +624,7 @@ class StapiProvider(TaskingProvider):
     def _place_one(self, draft: OrderDraft, index: int, product: Product) -> PlacementOutcome:
         url = self._product_url(product, "create-order", "/orders")
         try:
-            answer = self.session.post(url, json=self._order_body(draft, index), idempotent=False)
+            response = self.session.request("POST", url, json=self._order_body(draft, index), idempotent=False)
         except RequestCancelled:
             # A POST is never retried, so a cancelled one was never sent: nothing was created.
             return PlacementOutcome(index, error=f"Not placed: cancelled before the order was sent to {self._name}.")
@@ -634,9 +634,31 @@ class StapiProvider(TaskingProvider):
             return self._reconcile(draft, index, exc)
         except ProviderError as exc:
             return PlacementOutcome(index, error=exc.user_message)
+        return self._placed_order(draft, index, url, response)
+
+    def _placed_order(self, draft: OrderDraft, index: int, url: str, response) -> PlacementOutcome:
+        """The order a successful POST created, read again: from its ``Location`` (the spec's 201 answer), else
+        from ``/orders/{id}`` of the body's id (the reference server's answer carries the order too)."""
+        answer = _decoded(response) if response.content.strip() else None
+        order_id = answer.get("id") if isinstance(answer, dict) else None
+        location = response.headers.get("Location")
         try:
-            return PlacementOutcome(index, order=self._order_from(answer))
-        except UnreadableResponse as exc:
+            if location:
+                target = follow_link(url, location, self._name, "the new order")
+            elif order_id not in (None, ""):
+                target = self._url("/orders/" + quote(str(order_id), safe=""))
+            else:
+                raise UnreadableResponse(self._name, f"the provider {self._name} answered something unreadable: "
+                                                     "a new order without an id or Location")
+            return PlacementOutcome(index, order=self._order_from(self.session.get(target)))
+        except ProviderError as exc:
+            if isinstance(answer, dict) and order_id not in (None, ""):
+                logger.info("STAPI order %s could not be read again (%s); using the placement's answer",
+                            order_id, type(exc).__name__)
+                try:
+                    return PlacementOutcome(index, order=self._order_from(answer))
+                except UnreadableResponse:
+                    pass
             return self._reconcile(draft, index, exc)
 
     def _reconcile(self, draft: OrderDraft, index: int, cause: ProviderError) -> PlacementOutcome:

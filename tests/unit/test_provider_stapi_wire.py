@@ -227,3 +227,24 @@ def test_reserved_reads_as_waiting_for_the_customer_on_screen():
     assert order_status_name(order) == "Waiting for you"
     assert status_sentence(order).startswith("The provider needs an action from you, such as a payment")
     assert "scheduled" not in status_sentence(order).lower()
+
+
+def test_a_new_order_is_read_again_from_its_location_even_without_a_body(sandbox):
+    """The spec's create-order answer is 201 + Location (the reference server adds the order as body): either way
+    the order is read again from the server."""
+    recording, provider = recorded(sandbox)
+    start, end = sandbox_window(sandbox)
+    params = {**default_parameters(PRODUCT_UUIDS[PLAIN]), "polarization": "VV",
+              START_FIELD: format_instant(start), END_FIELD: format_instant(end)}
+    draft = OrderDraft(connection_id="stapi-wire", product_id=PLAIN, name="Plain", params=params,
+                       aois=[Aoi(geometry=BERLIN)], client_reference="wire-location")
+    (placed,) = provider.place(draft)
+    post = next(i for i, c in enumerate(recording.calls) if c[0] == "POST")
+    assert recording.calls[post + 1][0] == "GET" and recording.calls[post + 1][1].endswith(f"/orders/{placed.order.id}")
+
+    class Bodiless:
+        content = b""
+        headers = {"Location": f"{provider.base_url}/orders/{placed.order.id}"}
+
+    outcome = provider._placed_order(draft, 0, f"{provider.base_url}/products/{PLAIN}/orders", Bodiless())
+    assert outcome.order.id == placed.order.id and outcome.order.status.raw
