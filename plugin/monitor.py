@@ -43,6 +43,7 @@ from .tasks import BackgroundTask, user_message_for
 logger = logging.getLogger(__name__)
 
 SYNC_INTERVAL_KEY = "satellite_tasking/sync_interval_s"
+DOWNLOAD_FOLDER_KEY = "satellite_tasking/download_folder"
 DEFAULT_SYNC_INTERVAL_S = 60
 MIN_SYNC_INTERVAL_S = 0.05
 # A grouped notice lists this many events, then says how many more there are.
@@ -569,9 +570,11 @@ class OrderMonitor(QObject):
 
     def download_order(self, order, folder=None):
         if folder is None:
-            folder = QFileDialog.getExistingDirectory(self.dock, f"Download the delivery of {order.name} into")
+            folder = QFileDialog.getExistingDirectory(self.dock, f"Download the delivery of {order.name} into",
+                                                      download_folder())
         if not folder:
             return None
+        QgsSettings().setValue(DOWNLOAD_FOLDER_KEY, str(folder))
 
         def work(provider, task):
             files = []
@@ -599,8 +602,15 @@ class OrderMonitor(QObject):
                 added += 1
             else:
                 logger.warning("Downloaded file %s is not a readable raster", path)
-        self.messages.success(f"Downloaded {len(files)} file(s) of order “{order.name}” into "
+        files_text = f"{len(files)} file" if len(files) == 1 else f"{len(files)} files"
+        self.messages.success(f"Downloaded {files_text} of order “{order.name}” into "
                               f"{Path(files[0]).parent}; {added} added to the map.")
+
+
+def download_folder() -> str:
+    """Where the download folder picker opens: the folder chosen last, else the user's home."""
+    last = QgsSettings().value(DOWNLOAD_FOLDER_KEY, "", type=str)
+    return last if last and Path(last).is_dir() else str(Path.home())
 
 
 def _quote(value) -> str:

@@ -110,6 +110,16 @@ def _text(moment) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S") if isinstance(moment, datetime) else ""
 
 
+def _style_translucent(layer) -> None:
+    """Footprints as outlines over a light fill: the map under them stays readable."""
+    from qgis.core import QgsFillSymbol, QgsSingleSymbolRenderer
+
+    symbol = QgsFillSymbol.createSimple({"color": "52,152,219,40", "outline_color": "41,128,185,230",
+                                         "outline_width": "0.6"})
+    layer.setRenderer(QgsSingleSymbolRenderer(symbol))
+    layer.setOpacity(0.85)
+
+
 # ---- the dialog ---------------------------------------------------------------------------------
 class OpportunitiesDialog(QDialog, FORM_CLASS):
     opportunityChosen = pyqtSignal(int, object)
@@ -250,6 +260,7 @@ class OpportunitiesDialog(QDialog, FORM_CLASS):
         layer.dataProvider().addFeatures(features)
         layer.updateExtents()
         layer.setCustomProperty(LAYER_PROPERTY, LAYER_KIND)
+        _style_translucent(layer)
         project.addMapLayer(layer)
         self.layer_id = layer.id()
 

@@ -28,7 +28,7 @@ from ..plugin.aoi import AoiRules, aois_from_layers
 from ..plugin.drafts import DraftStore, SavedDraft, new_client_reference
 from ..plugin.model import Aoi, OrderDraft, PlacementOutcome
 from ..plugin.tasks import BackgroundTask
-from .plain_words import amount, plural, product_title
+from .plain_words import amount, plural, product_title, sentences
 from .schema_form import SchemaForm
 from .schema_form_widgets import rich_tooltip
 
@@ -240,8 +240,8 @@ class OrderDialog(QDialog, FORM_CLASS):
         if saved is not None and self.layers:
             answer = QMessageBox.question(
                 self, "Unplaced order draft",
-                rich_tooltip(f"An order draft “{saved.name}” with {len(saved.aois)} area(s) has not been placed "
-                             "yet.\n\nContinue with that draft? (No starts a new draft from the selected "
+                rich_tooltip(f"An order draft “{saved.name}” with {plural(len(saved.aois), 'area')} has not been "
+                             "placed yet.\n\nContinue with that draft? (No starts a new draft from the selected "
                              "features; the old draft is kept in the drafts archive.)"),
                 QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
             if answer == QMessageBox.StandardButton.Yes:
@@ -283,7 +283,7 @@ class OrderDialog(QDialog, FORM_CLASS):
     def _warn_partly_placed(self, saved):
         placed = len(saved.aois) - len(saved.unplaced_indexes)
         if placed and self.messages:
-            self.messages.info(f"The draft “{saved.name}” had {placed} order(s) placed already; it is kept in "
+            self.messages.info(f"The draft “{saved.name}” had {plural(placed, 'order')} placed already; it is kept in "
                                "the drafts archive and its orders stay in the monitor.")
 
     def _draft_edited(self, *_):
@@ -468,7 +468,7 @@ class OrderDialog(QDialog, FORM_CLASS):
             outcome = self.draft.outcomes.get(str(row), {})
             values = (str(row + 1), aoi.get("label", ""), aoi.get("type", aoi["geometry"].get("type", "")),
                       f"{aoi.get('area_km2', 0):.2f}", str(aoi.get("vertex_count", "")),
-                      "; ".join(aoi.get("warnings", [])), aoi.get("estimate", ""),
+                      sentences(aoi.get("warnings", [])), aoi.get("estimate", ""),
                       outcome.get("order_id") or outcome.get("error", ""))
             for column, value in enumerate(values):
                 item = QTableWidgetItem(value)
@@ -709,12 +709,12 @@ class OrderDialog(QDialog, FORM_CLASS):
         placed = sum(1 for o in outcomes if o.placed)
         failed = len(outcomes) - placed
         if cancelled and failed:
-            text = (f"Placement cancelled: {placed} order(s) placed, {failed} not — see the Order column; "
+            text = (f"Placement cancelled: {plural(placed, 'order')} placed, {failed} not — see the Order column; "
                     "“Retry failed” places only those.")
         elif cancelled:
-            text = f"Placement cancelled after all {placed} order(s) were placed."
+            text = f"Placement cancelled after all {plural(placed, 'order')} were placed."
         else:
-            text = f"{placed} order(s) placed" + (f", {failed} failed — see the Order column; "
+            text = f"{plural(placed, 'order')} placed" + (f", {failed} failed — see the Order column; "
                                                    "“Retry failed” places only those." if failed else ".")
         self._status(text)
         if self.messages:
@@ -745,7 +745,7 @@ class OrderDialog(QDialog, FORM_CLASS):
         if sip.isdeleted(self):
             return
         self.busy = False
-        self._status(f"A placement was interrupted; the provider has {len(found)} of its order(s). "
+        self._status(f"A placement was interrupted; the provider has {len(found)} of its orders. "
                      "Place the others when you are ready: nothing is placed twice.")
         self._show_aois()
 

@@ -152,3 +152,9 @@ def product_title(product, with_provider: bool = False) -> str:
     if with_provider and provider and provider.lower() not in label.lower():
         label += f" ({provider})"
     return label
+
+
+def sentences(parts) -> str:
+    """Notes joined as sentences: "Bow-tie repaired. Multipart split." (never "repaired.; Multipart")."""
+    cleaned = [str(part).strip() for part in parts if str(part or "").strip()]
+    return " ".join(part if part.endswith((".", "!", "?", "…")) else part + "." for part in cleaned)

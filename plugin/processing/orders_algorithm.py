@@ -41,6 +41,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QVariant
 
 from ...ui.order_dialog import geometry_from_geojson, rules_for
+from ...ui.plain_words import plural
 from .. import product_catalogue
 from ..aoi import WGS84_AUTHID, aois_from_features
 from ..drafts import new_client_reference
@@ -255,7 +256,7 @@ class _OrdersAlgorithm(TaskingAlgorithm):
             raise QgsProcessingException(f"{result.message or 'No usable areas.'} {reasons}".strip())
         if any(aoi.part_index for aoi in result.aois):
             feedback.pushInfo(result.multipart_policy)
-        feedback.pushInfo(f"{len(result.aois)} AOI(s) from {layer_name}.")
+        feedback.pushInfo(f"{plural(len(result.aois), 'AOI')} from {layer_name}.")
         return result.aois
 
     def _params(self, parameters, context, schema, product) -> dict:
@@ -337,7 +338,7 @@ class EstimateOrdersAlgorithm(_OrdersAlgorithm):
             error = estimate.errors.get(index) or estimate.errors.get(str(index)) or ""
             self.write(sink, fields, aoi, index, [value, estimate.unit, error])
         feedback.setProgress(100)
-        feedback.pushInfo(f"Estimated total: {estimate.total:g} {estimate.unit} for {len(aois)} AOI(s).")
+        feedback.pushInfo(f"Estimated total: {estimate.total:g} {estimate.unit} for {plural(len(aois), 'AOI')}.")
         return {OUTPUT: sink_id, TOTAL: estimate.total, UNIT: estimate.unit}
 
 
@@ -415,7 +416,7 @@ class PlaceOrdersAlgorithm(_OrdersAlgorithm):
         if cancelled:
             feedback.reportError(cancelled_summary(outcomes, connection.name, reference), False)
         else:
-            feedback.pushInfo(f"{placed} of {len(aois)} order(s) placed on {connection.name}.")
+            feedback.pushInfo(f"{placed} of {plural(len(aois), 'order')} placed on {connection.name}.")
         return {OUTPUT: sink_id, PLACED: placed, FAILED: len(aois) - placed, CLIENT_REFERENCE: reference}
 
     @staticmethod
@@ -428,7 +429,8 @@ class PlaceOrdersAlgorithm(_OrdersAlgorithm):
         except RequestCancelled:
             return {}  # cancelled before anything was placed: every AOI is reported as not placed
         if found:
-            feedback.pushInfo(f"{len(found)} AOI(s) already have an order with reference "
+            feedback.pushInfo(f"{plural(len(found), 'AOI')} already {'has' if len(found) == 1 else 'have'} an order "
+                              "with reference "
                               f"{draft.client_reference}; they are not placed again.")
         return {index: PlacementOutcome(index, order=order) for index, order in found.items()}
 
@@ -465,7 +467,7 @@ def cancelled_summary(outcomes: dict, connection_name: str, reference: str) -> s
     """What a cancelled placement leaves behind, in one paragraph."""
     placed = [i for i, o in outcomes.items() if o.placed]
     unplaced = [i for i, o in outcomes.items() if not o.placed]
-    text = (f"Placement cancelled: {len(placed)} of {len(outcomes)} order(s) placed on {connection_name}"
+    text = (f"Placement cancelled: {len(placed)} of {plural(len(outcomes), 'order')} placed on {connection_name}"
             + (f" (AOI {aoi_numbers(placed)})" if placed else ""))
     if unplaced:
         text += (f"; AOI {aoi_numbers(unplaced)} not placed. Run again with client reference {reference} to "

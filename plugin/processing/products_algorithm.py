@@ -15,7 +15,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QVariant
 
-from ...ui.plain_words import product_title
+from ...ui.plain_words import plural, product_title
 from .. import product_catalogue
 from .algorithm import TaskingAlgorithm
 
@@ -76,5 +76,5 @@ class ListProductsAlgorithm(TaskingAlgorithm):
             feature.setAttributes(product_attributes(product))
             sink.addFeature(feature, QgsFeatureSink.Flag.FastInsert)
             feedback.setProgress(60 + 40 * (index + 1) / max(len(products), 1))
-        feedback.pushInfo(f"{len(products)} tasking product(s) on {connection.name}.")
+        feedback.pushInfo(f"{plural(len(products), 'tasking product')} on {connection.name}.")
         return {OUTPUT: sink_id, COUNT: len(products)}

@@ -12,6 +12,7 @@ from qgis.core import (
     QgsProcessingParameterFileDestination,
 )
 
+from ...ui.plain_words import plural
 from ..layers import CAPTURES_ROLE, LAYERS, ORDERS_ROLE, ROLE_PROPERTY, layer_uri
 from ..store import CAPTURES_TABLE, ORDERS_TABLE, TaskingStore
 from ..sync import sync_connection
@@ -94,7 +95,7 @@ class SyncOrdersAlgorithm(TaskingAlgorithm):
                 self._post_processors.append(processor)  # Processing does not keep Python objects alive
                 details.setPostProcessor(processor)
                 context.addLayerToLoadOnCompletion(outputs[output], details)
-        feedback.pushInfo(f"{counts[ORDERS_TABLE]} order(s) and {counts[CAPTURES_TABLE]} capture(s) of "
+        feedback.pushInfo(f"{plural(counts[ORDERS_TABLE], 'order')} and {plural(counts[CAPTURES_TABLE], 'capture')} of "
                           f"{connection.name} in {store.path}.")
         feedback.setProgress(100)
         return outputs

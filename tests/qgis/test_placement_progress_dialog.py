@@ -144,7 +144,7 @@ def test_placement_progress_reaches_the_task_manager_and_the_status_line(plugin,
     assert watch.values == sorted(watch.values)
     assert [t for t in statuses if t.startswith("Placing orders:")] == [
         f"Placing orders: {done} of 6 done…" for done in range(1, 7)]
-    assert statuses[-1] == "6 order(s) placed."
+    assert statuses[-1] == "6 orders placed."
 
 
 def test_a_cancelled_placement_keeps_the_draft_and_never_places_twice(plugin, recording_iface, qtbot, monkeypatch):
@@ -223,7 +223,7 @@ def test_stop_placing_is_offered_only_while_a_placement_runs(plugin, recording_i
     qtbot.waitUntil(lambda: not dialog.busy, timeout=WAIT)
     assert stop_button_state(dialog) == (False, False)
     assert all(o.get("order_id") for o in dialog.draft.outcomes.values()) and len(dialog.draft.outcomes) == 3
-    assert dialog.statusLabel.text() == "3 order(s) placed."
+    assert dialog.statusLabel.text() == "3 orders placed."
 
 
 def test_stop_placing_keeps_what_was_placed_and_retry_places_the_rest_once(plugin, recording_iface, qtbot,
@@ -241,7 +241,8 @@ def test_stop_placing_keeps_what_was_placed_and_retry_places_the_rest_once(plugi
         return QMessageBox.StandardButton.Yes
 
     monkeypatch.setattr(QMessageBox, "question", answer)
-    dialog.placeButton.click()
+    dialog.placeButton.click()  # the price is asked for first, then the question, then the placement
+    qtbot.waitUntil(lambda: dialog._placement_task is not None, timeout=WAIT)
     assert [title for title, _ in questions] == ["Place tasking orders"]
     qtbot.waitUntil(lambda: any(t.startswith("Placing orders: ") for t in statuses), timeout=WAIT)
     dialog.cancelPlacementButton.click()
@@ -263,7 +264,7 @@ def test_stop_placing_keeps_what_was_placed_and_retry_places_the_rest_once(plugi
     assert len(outcomes) == count and len(placed) >= 4 and len(refused) >= 4, outcomes
     assert all("cancelled before the order was sent" in outcomes[i]["error"] for i in refused), outcomes
     assert dialog.statusLabel.text() == (
-        f"Placement cancelled: {len(placed)} order(s) placed, {len(refused)} not — see the Order column; "
+        f"Placement cancelled: {len(placed)} orders placed, {len(refused)} not — see the Order column; "
         "“Retry failed” places only those.")
     assert dialog.aoiTable.item(int(refused[0]), 7).text() == outcomes[refused[0]]["error"]
     assert len(planet_orders_named_with(plugin, reference)) == len(placed)
@@ -274,13 +275,14 @@ def test_stop_placing_keeps_what_was_placed_and_retry_places_the_rest_once(plugi
     sandbox(plugin, "DELETE", "/_sandbox/faults")
     assert dialog.retryButton.isEnabled() and not dialog.placeButton.isEnabled()
     dialog.retryButton.click()
+    qtbot.waitUntil(lambda: dialog._placement_task is not None, timeout=WAIT)
     assert stop_button_state(dialog) == (True, True)
     qtbot.waitUntil(lambda: not dialog.busy, timeout=WAIT)
     assert all(o.get("order_id") for o in dialog.draft.outcomes.values()), dialog.draft.outcomes
     assert {i: dialog.draft.outcomes[i]["order_id"] for i in placed} == placed
     names = [o["name"] for o in planet_orders_named_with(plugin, reference)]
     assert len(names) == len(set(names)) == count
-    assert dialog.statusLabel.text() == f"{len(refused)} order(s) placed."
+    assert dialog.statusLabel.text() == f"{len(refused)} orders placed."
     assert stop_button_state(dialog) == (False, False)
     assert plugin.draft_store.load() is None  # fully placed: archived
 
@@ -290,6 +292,7 @@ def test_closing_the_dialog_while_placing_records_every_outcome(plugin, recordin
     reference = dialog.draft.client_reference
     slow_planet_orders(plugin, 0.3)
     dialog.placeButton.click()
+    qtbot.waitUntil(lambda: dialog._placement_task is not None, timeout=WAIT)
     assert stop_button_state(dialog) == (True, True)
     dialog.closeButton.click()
     qtbot.waitUntil(lambda: sip.isdeleted(dialog), timeout=WAIT)

@@ -262,7 +262,7 @@ def test_placing_reports_progress_per_aoi(tasking):
     placing = [round(v, 1) for v in feedback.values if 30 < v < 100]
     assert placing == [round(30 + 60 * done / 6, 1) for done in range(1, 7)], feedback.values
     assert feedback.values == sorted(feedback.values) and feedback.values[-1] == 100
-    assert "6 of 6 order(s) placed on Sandbox." in feedback.textLog()
+    assert "6 of 6 orders placed on Sandbox." in feedback.textLog()
 
 
 def test_a_cancelled_placement_sends_no_further_order_and_says_what_it_placed(tasking):
@@ -293,7 +293,7 @@ def test_a_cancelled_placement_sends_no_further_order_and_says_what_it_placed(ta
     log = feedback.textLog()
     assert "Traceback" not in log
     summary = next(line for line in log.splitlines() if line.startswith("Placement cancelled:"))
-    assert summary.startswith(f"Placement cancelled: {len(placed)} of {count} order(s) placed on Sandbox (AOI "), log
+    assert summary.startswith(f"Placement cancelled: {len(placed)} of {count} orders placed on Sandbox (AOI "), log
     assert f"not placed. Run again with client reference {reference} to place only those" in summary, summary
 
     # The same run again with the reference: only the rest is placed, nothing twice.
@@ -334,7 +334,7 @@ def test_cancelling_ends_a_retry_wait_before_anything_is_placed(tasking):
     assert all("Not placed: cancelled. Run again with client reference busy-run-1" in row["error"]
                for row in features_of(result["OUTPUT"]))
     assert order_posts(sandbox) == []
-    assert "Placement cancelled: 0 of 3 order(s) placed on Sandbox; AOI 1–3 not placed." in feedback.textLog()
+    assert "Placement cancelled: 0 of 3 orders placed on Sandbox; AOI 1–3 not placed." in feedback.textLog()
 
 
 def test_a_cancelled_sync_ends_its_retry_wait_and_writes_nothing(tasking, tmp_path):
