@@ -715,7 +715,8 @@ class StapiProvider(TaskingProvider):
         if not name:
             window = f" {start:%Y-%m-%d}–{end:%Y-%m-%d}" if start and end else ""
             name = f"{product_id}{window}".strip() or str(order_id)
-        params = properties.get("order_parameters") if isinstance(properties.get("order_parameters"), dict) else {}
+        params = next((value for value in (properties.get("order_parameters"), search.get("order_parameters"))
+                       if isinstance(value, dict)), {})
         return Order(
             id=str(order_id), connection_id=self.connection.id, name=str(name),
             status=stapi_status(status.get("status_code")), product_id=product_id,

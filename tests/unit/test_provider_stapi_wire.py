@@ -248,3 +248,25 @@ def test_a_new_order_is_read_again_from_its_location_even_without_a_body(sandbox
 
     outcome = provider._placed_order(draft, 0, f"{provider.base_url}/products/{PLAIN}/orders", Bodiless())
     assert outcome.order.id == placed.order.id and outcome.order.status.raw
+
+
+def test_a_server_answering_as_the_spec_prose_writes_is_understood(sandbox):
+    """Orders listed under "orders" with their fields at the top level, the search as "request" with a two-item
+    datetime, search records with "request": placing twice still finds the first order, and async searches work."""
+    setting(sandbox, stapi_shapes="spec", stapi_opportunity_search="async")
+    recording, provider = recorded(sandbox)
+    start, end = sandbox_window(sandbox)
+    found = provider.opportunities(SEARCHABLE, BERLIN, start, end, OFF_NADIR_AT_MOST_20)
+    assert found and found[0].order_body["filter"] == OFF_NADIR_AT_MOST_20
+    params = {**default_parameters(PRODUCT_UUIDS[SEARCHABLE]), "maxCloudCover": 15, **found[0].form_values()}
+    draft = OrderDraft(connection_id="stapi-wire", product_id=SEARCHABLE, name="Spec", params=params,
+                       aois=[Aoi(geometry=BERLIN)], client_reference="wire-spec")
+    (placed,) = provider.place(draft)
+    assert placed.placed, placed.error
+    order = placed.order
+    assert order.product_id == SEARCHABLE and order.acquisition_start == found[0].start
+    assert order.params["maxCloudCover"] == 15 and order.geometry == BERLIN
+    (again,) = provider.place(draft)
+    assert again.order.id == order.id
+    assert [o.id for o in provider.orders()] == [order.id]
+    assert undocumented_requests(recording.calls, provider.base_url) == []
