@@ -67,7 +67,7 @@ def _status_words():
         OrderStatus.RECEIVED: ("Received", "The provider has received the order and is reviewing it."),
         OrderStatus.ACCEPTED: ("Accepted", "The provider accepted the order; it will be scheduled."),
         OrderStatus.SCHEDULED: ("Scheduled", "A satellite is scheduled to image the area."),
-        OrderStatus.TASKED: ("Being acquired", "The satellite is tasked; images are being acquired."),
+        OrderStatus.TASKED: ("Tasked", "A satellite is tasked: images are being acquired."),
         OrderStatus.PROCESSING: ("Processing", "Images were taken and are being processed."),
         OrderStatus.HELD: ("Waiting for you", "The order waits for a decision from you."),
         OrderStatus.COMPLETED: ("Completed", "The order is complete: its images are delivered."),

@@ -236,7 +236,7 @@ def test_the_dock_shows_the_stored_orders_after_a_restart_without_any_sync(plugi
         assert not again.sandbox.running
         assert sorted(r["Name"] for r in again.monitor_dock.rows()) == shown
         assert {r["Status"] for r in again.monitor_dock.rows()} <= {"Received", "Accepted", "Scheduled",
-                                                                        "Being acquired"}
+                                                                        "Tasked"}
     finally:
         again.unload()
         plugin.initGui()  # the fixture unloads it once more

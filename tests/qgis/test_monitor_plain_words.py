@@ -145,3 +145,15 @@ def test_a_decision_taken_in_the_decisions_dialog_syncs_its_connection_at_once(p
     qtbot.waitUntil(lambda: not plugin.monitor.syncing, timeout=WAIT)
     dialog._decided("Price of 1 credits accepted for X.")
     assert SANDBOX_CONNECTION_ID in plugin.monitor.syncing
+
+
+def test_the_badge_the_filter_and_the_map_legend_use_one_name_per_state(qgis_app):
+    from pathlib import Path
+
+    from satellite_tasking.plugin.model import OrderStatus
+    from satellite_tasking.ui.plain_words import status_name
+
+    style = (Path(satellite_tasking.__file__).resolve().parent / "resources" / "styles"
+             / "tasking_orders.qml").read_text(encoding="utf-8")
+    legend = set(re.findall(r'label="([^"]*)"', style))
+    assert {status_name(code) for code in OrderStatus} <= legend
