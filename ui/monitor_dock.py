@@ -70,6 +70,11 @@ STATUS_COLOURS = {
 }
 
 
+CANCEL_TOOLTIP = "Cancel the order (when the provider still allows it)"
+CANCEL_BY_REJECTING = ("This order waits for your decision on its price: to end it, reject the quotation "
+                       "(Decide… → Reject price). Rejecting charges nothing.")
+
+
 def plain_tooltip(text: str) -> str:
     """A tooltip that shows ``text`` as the characters it is (Qt guesses tooltips to be rich text)."""
     return "<qt>" + html.escape(text or "").replace("\n", "<br/>") + "</qt>"
@@ -439,6 +444,9 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
             return
         can_cancel, editable = self.capabilities(order) if self.capabilities else (False, frozenset())
         self.cancelButton.setEnabled(can_cancel)
+        # An order waiting on its price is ended by rejecting the quotation (UP42 charges nothing for that).
+        self.cancelButton.setToolTip(
+            CANCEL_BY_REJECTING if order.decision == Decision.QUOTATION and not can_cancel else CANCEL_TOOLTIP)
         self.editButton.setEnabled(bool(editable & {"name", "start_time", "end_time"}))
         self.decideButton.setEnabled(order.decision != Decision.NONE)
         self.downloadButton.setEnabled(order.api == "up42" and order.status.code == OrderStatus.COMPLETED)

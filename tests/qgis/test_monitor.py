@@ -344,3 +344,23 @@ def test_download_a_up42_delivery_and_add_it_to_the_map(plugin, recording_iface,
     fetching = [i for i, (m, p) in enumerate(asked) if p.startswith("/signed/assets/")]
     assert len(signing) == 1 and fetching and fetching[0] > signing[0]
     assert not any(p == "/v2/assets" for _, p in asked)  # the legacy listing, which has no orderId filter
+
+
+def test_up42_cancel_follows_the_sdk_rule_and_a_waiting_price_is_ended_by_rejecting_it(plugin, recording_iface,
+                                                                                          qtbot):
+    (fresh,) = place(plugin, BLACKSKY, "Fresh point", {**UP42_WINDOW, "maxCloudCover": 30, "priority": "STANDARD"},
+                     [{"type": "Point", "coordinates": [2.35, 48.85]}])
+    (quoted,) = place(plugin, SAR, "Priced radar", {**UP42_WINDOW, "acquisitionMode": "stripmap",
+                                                    "polarization": "HH", "maxIncidenceAngle": 40},
+                      [square(-3.7, 40.4)])
+    refresh_and_wait(plugin, qtbot)
+    dock = plugin.monitor_dock
+    assert dock.select_order(SANDBOX_CONNECTION_ID, fresh.id)
+    assert dock.cancelButton.isEnabled()  # CREATED: the SDK lets it be cancelled
+    advance(plugin, DAY + 3600)  # the point order is placed; the radar order waits for a decision on its price
+    refresh_and_wait(plugin, qtbot)
+    assert dock.select_order(SANDBOX_CONNECTION_ID, fresh.id)
+    assert not dock.cancelButton.isEnabled()  # past CREATED: the SDK refuses, so the plugin offers nothing
+    assert dock.select_order(SANDBOX_CONNECTION_ID, quoted.id)
+    assert not dock.cancelButton.isEnabled() and dock.decideButton.isEnabled()
+    assert "reject the quotation" in dock.cancelButton.toolTip()
