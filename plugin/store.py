@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import sqlite3
 import struct
 import time
@@ -439,6 +440,15 @@ class CaptureChange:
     is_new: bool
 
 
+@dataclass(frozen=True)
+class SkippedRecord:
+    """An order or capture the store could not take (a field of the wrong type…): left out, the rest kept."""
+
+    kind: str  # "order" or "capture"
+    record_id: str
+    reason: str
+
+
 @dataclass
 class AppliedChanges:
     """What one ``apply`` changed. Unchanged rows appear nowhere."""
@@ -446,6 +456,7 @@ class AppliedChanges:
     orders: list = field(default_factory=list)  # OrderChange, new or changed
     captures: list = field(default_factory=list)  # CaptureChange, new or changed
     history: list = field(default_factory=list)  # StatusChange rows written
+    skipped: list = field(default_factory=list)  # SkippedRecord: records that could not be stored
     orders_unchanged: int = 0
     captures_unchanged: int = 0
 
@@ -453,6 +464,7 @@ class AppliedChanges:
         self.orders.extend(other.orders)
         self.captures.extend(other.captures)
         self.history.extend(other.history)
+        self.skipped.extend(other.skipped)
         self.orders_unchanged += other.orders_unchanged
         self.captures_unchanged += other.captures_unchanged
 
@@ -491,37 +503,167 @@ def _chunks(items: list, size: int = ID_CHUNK) -> Iterator[list]:
         yield items[start:start + size]
 
 
+class StoreError(Exception):
+    """The store cannot be used as asked; ``user_message`` is a sentence a person can act on."""
+
+    def __init__(self, message: str, kind: str = "other"):
+        super().__init__(message)
+        self.user_message = message
+        self.kind = kind  # full, read_only, damaged, foreign, busy, open, other
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def store_error(path, error: BaseException) -> StoreError:
+    """The sentence for an sqlite3 error met while using the store at ``path``."""
+    text = str(error)
+    lowered = text.lower()
+    if "disk is full" in lowered or "disk i/o error" in lowered and "full" in lowered:
+        return StoreError(f"The order store {path} could not be written: the disk is full. Free some space on it; "
+                          f"the orders shown are those of the last complete sync.", "full")
+    if "readonly" in lowered or "read-only" in lowered:
+        return StoreError(f"The order store {path} is read-only, so syncing is off; the orders shown are those "
+                          f"stored. Make the file (and its folder) writable to sync again.", "read_only")
+    if "not a database" in lowered or "malformed" in lowered or "file is encrypted" in lowered:
+        return StoreError(f"The order store {path} is damaged or is not a GeoPackage ({text}). Move it aside "
+                          f"(the plugin then starts a new one there) or choose another store for this project.",
+                          "damaged")
+    if "locked" in lowered or "busy" in lowered:
+        return StoreError(f"The order store {path} is held by another program ({text}); try again when it is done.",
+                          "busy")
+    if "unable to open" in lowered:
+        return StoreError(f"The order store {path} cannot be opened ({text}); check that its folder exists and "
+                          f"can be read.", "open")
+    return StoreError(f"The order store {path} could not be used ({text}).")
+
+
 class TaskingStore:
-    """The GeoPackage at ``path`` (created with its tables on first use)."""
+    """The GeoPackage at ``path`` (created with its tables on first use).
+
+    A file already at ``path`` is used only when it is a store of this plugin (its tables registered in
+    ``gpkg_contents`` with ``STORE_DESCRIPTION``): another application's SQLite file or GeoPackage is never
+    altered, and a damaged file is refused; both raise ``StoreError`` with a sentence. A store the user may
+    not write is opened read-only: ``read_only`` is True, reads work, writes raise ``StoreError`` saying that
+    syncing is off. sqlite3 errors met later become ``StoreError`` sentences too (a full disk named as such).
+    """
 
     def __init__(self, path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._create()
+        self.read_only = False
+        existing = self._inspect()
+        if existing == "ours" and not self._writable():
+            self.read_only = True
+            logger.info("Order store %s is read-only; syncing is off", self.path)
+            return
+        if existing == "new":
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise StoreError(f"The order store {self.path} cannot be made: {error.strerror or error}.",
+                                 "open") from None
+        try:
+            self._create()
+        except StoreError as error:
+            if existing != "ours" or error.kind != "read_only":
+                raise
+            self.read_only = True  # read-only media, or a lock the folder's rights do not show
+            logger.info("Order store %s is read-only; syncing is off", self.path)
 
     def __repr__(self) -> str:
         return f"TaskingStore({str(self.path)!r})"
 
+    @property
+    def problem(self) -> str:
+        """A sentence about what the store cannot do now ("" when it is fully usable)."""
+        if self.read_only:
+            return (f"The order store {self.path} is read-only, so syncing is off; the orders shown are those "
+                    f"stored. Make the file (and its folder) writable to sync again.")
+        return ""
+
     # -- plumbing ------------------------------------------------------------------------------
+    def _inspect(self) -> str:
+        """"new" (nothing there, or an empty file) or "ours"; raises ``StoreError`` for anything else."""
+        try:
+            with open(self.path, "rb") as handle:
+                header = handle.read(len(SQLITE_HEADER))
+        except FileNotFoundError:
+            return "new"
+        except IsADirectoryError:
+            raise StoreError(f"The order store {self.path} is a folder, not a file; choose a file name for the "
+                             f"store.") from None
+        except OSError as error:
+            raise StoreError(f"The order store {self.path} cannot be read: {error.strerror or error}.") from None
+        if not header:
+            return "new"  # an empty file is an empty SQLite database
+        if header != SQLITE_HEADER:
+            raise StoreError(f"The order store {self.path} is not a GeoPackage (nor any SQLite file). The plugin "
+                             f"leaves it as it is: move it aside or choose another store for this project.",
+                             "damaged")
+        try:
+            connection = sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True,
+                                         timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            try:
+                connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                owned = set()
+                if "gpkg_contents" in tables:
+                    owned = {row[0] for row in connection.execute(
+                        "SELECT table_name FROM gpkg_contents WHERE description = ?", (STORE_DESCRIPTION,))}
+                connection.execute("PRAGMA quick_check(1)").fetchone()
+            finally:
+                connection.close()
+        except sqlite3.Error as error:
+            raise store_error(self.path, error) from None
+        if not tables:
+            return "new"  # an SQLite file without tables: nothing of anyone's to alter
+        if ORDERS_TABLE in owned and ORDERS_TABLE in tables:
+            return "ours"
+        raise StoreError(f"The order store {self.path} belongs to another application (a database without the "
+                         f"plugin's order tables). The plugin does not change it: choose another store file for "
+                         f"this project.", "foreign")
+
+    def _writable(self) -> bool:
+        # SQLite writes a journal beside the file, so the folder must be writable too.
+        return os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK)
+
+    def _connect(self) -> sqlite3.Connection:
+        if self.read_only:
+            return sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+                                   isolation_level=None)
+        return sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
-        connection = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        try:
+            connection = self._connect()
+        except sqlite3.Error as error:
+            raise store_error(self.path, error) from None
         try:
             connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             yield connection
+        except sqlite3.Error as error:
+            # Only the store's own errors become sentences; anything else (a provider's) passes as it is.
+            raise store_error(self.path, error) from error
         finally:
             connection.close()
+
+    def _refuse_writing(self) -> None:
+        if self.read_only:
+            raise StoreError(self.problem, "read_only")
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction: committed when the block ends, rolled back on any exception."""
+        self._refuse_writing()
         with self._connection() as connection:
             # IMMEDIATE takes the write lock now, so two syncs never interleave their reads and writes.
             connection.execute("BEGIN IMMEDIATE")
             try:
                 yield connection
             except BaseException:
-                connection.execute("ROLLBACK")
+                if connection.in_transaction:  # SQLite may have rolled back itself (a full disk)
+                    connection.execute("ROLLBACK")
                 raise
             connection.execute("COMMIT")
 
@@ -733,6 +875,7 @@ class TaskingStore:
         do not hold it. ``beside_threads``: other busy Python threads (a sync's page readers) run meanwhile,
         so writing lets go of Python's lock now and then (``YIELD_EVERY_ROWS``); alone, that would only cost.
         """
+        self._refuse_writing()
         with self._connection() as connection:
             # Pages stay in SQLite's cache until the commit: a cache spilling to the file mid-transaction
             # would take the exclusive lock early and shut QGIS's readers out for the rest of the sync.
@@ -842,7 +985,11 @@ class StoreWriter:
         previous_rows = TaskingStore._rows(db, ORDERS_TABLE, "order_id", connection_id, ids, _ORDER_NAMES)
         order_rows = []
         for order in orders:
-            values = _order_values(order)
+            try:
+                values = _checked_row(_order_values(order))
+            except _RECORD_ERRORS as error:
+                changes.skipped.append(_skipped("order", order, error))
+                continue
             self._names[order.id] = order.name
             self._newest_order = _newer(self._newest_order, order.updated_at)
             if previous_rows.get(order.id) == values:
@@ -899,7 +1046,11 @@ class StoreWriter:
         for index, capture in enumerate(captures):
             if every and index % every == every - 1:
                 time.sleep(0)  # let QGIS's GUI thread (waiting for Python's lock) run: see YIELD_EVERY_ROWS
-            values = _capture_values(capture, names.get(capture.order_id) or "")
+            try:
+                values = _checked_row(_capture_values(capture, names.get(capture.order_id) or ""))
+            except _RECORD_ERRORS as error:
+                changes.skipped.append(_skipped("capture", capture, error))
+                continue
             if capture.updated_at is not None:
                 newest = _newer(newest, capture.updated_at)
             old = previous_captures.get(capture.id)
@@ -951,6 +1102,36 @@ class StoreWriter:
              self._recorded_text))
 
 
+# What turning one provider record into a row can raise: a field of the wrong type ("30" days), a number out
+# of range, a garbled nested value. One such record is skipped and reported; it never fails the whole sync.
+_RECORD_ERRORS = (TypeError, ValueError, OverflowError, AttributeError, KeyError, IndexError, struct.error)
+_SQL_INT_RANGE = (-(2**63), 2**63 - 1)
+
+
+def _checked_row(values: tuple) -> tuple:
+    """``values`` when SQLite can store each of them; a ``TypeError``/``OverflowError`` naming the first it
+    cannot (found here, per record, rather than when a statement of hundreds of rows is bound)."""
+    for value in values:
+        kind = type(value)
+        if kind is str or value is None or kind is float or kind is bytes:
+            continue
+        if kind is int or kind is bool:
+            if not _SQL_INT_RANGE[0] <= value <= _SQL_INT_RANGE[1]:
+                raise OverflowError(f"the number {value} is too large to store")
+            continue
+        raise TypeError(f"a value of type {kind.__name__} where text or a number belongs")
+    return values
+
+
+def _skipped(kind: str, record, error: BaseException) -> SkippedRecord:
+    record_id = str(getattr(record, "id", "") or "?")
+    reason = str(error) or type(error).__name__
+    if len(reason) > 160:
+        reason = reason[:159] + "…"
+    logger.warning("The %s %s could not be stored and was skipped: %s", kind, record_id, reason)
+    return SkippedRecord(kind, record_id, reason)
+
+
 def _newer(newest: Optional[datetime], moment: Optional[datetime]) -> Optional[datetime]:
     moment = _utc(moment)
     if moment is None:
@@ -973,6 +1154,7 @@ def _decision(value) -> Decision:
 
 
 __all__ = [
-    "AppliedChanges", "CaptureChange", "OrderChange", "StatusChange", "StoredOrderState", "SyncState",
+    "AppliedChanges", "CaptureChange", "OrderChange", "SkippedRecord", "StatusChange", "StoreError",
+    "StoredOrderState", "SyncState",
     "TaskingStore", "TERMINAL_ORDER_STATUSES", "capture_outcome",
 ]

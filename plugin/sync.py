@@ -89,6 +89,7 @@ class SyncResult:
     captures_updated: int = 0
     history_rows: int = 0
     events: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)  # store.SkippedRecord: records left out, the rest stored
     seconds: float = 0.0
 
     @property
@@ -105,8 +106,31 @@ class SyncResult:
             return self.error
         if self.cancelled:
             return "Sync cancelled; the orders shown are from the previous sync."
-        return (f"{self.orders_added} new and {self.orders_updated} changed orders, {self.captures_added} new and "
+        text = (f"{self.orders_added} new and {self.orders_updated} changed orders, {self.captures_added} new and "
                 f"{self.captures_updated} changed captures.")
+        skipped = self.skipped_sentence()
+        return f"{text} {skipped}" if skipped else text
+
+    @property
+    def skipped_orders(self) -> int:
+        return sum(1 for record in self.skipped if record.kind == "order")
+
+    @property
+    def skipped_captures(self) -> int:
+        return sum(1 for record in self.skipped if record.kind == "capture")
+
+    def skipped_sentence(self) -> str:
+        """What was left out and why (the first case), or "" when nothing was."""
+        if not self.skipped:
+            return ""
+        parts = []
+        for count, one, many in ((self.skipped_orders, "order", "orders"),
+                                 (self.skipped_captures, "capture", "captures")):
+            if count:
+                parts.append(f"{count} {one if count == 1 else many}")
+        first = self.skipped[0]
+        return (f"{' and '.join(parts)} could not be read and {'was' if len(self.skipped) == 1 else 'were'} "
+                f"skipped (first: {first.kind} {first.record_id}: {first.reason}); everything else is stored.")
 
 
 def _error_sentence(connection_name: str, error: BaseException) -> str:
@@ -137,6 +161,10 @@ def sync_connection(provider, store, connection_id: str, cancelled: Optional[Cal
             return True
         return False
 
+    if getattr(store, "read_only", False):
+        # Nothing is asked of the provider: what it answers could not be kept.
+        result.error = store.problem
+        return _finish(result, started)
     try:
         state = store.sync_state(connection_id)
         result.baseline = not state.synced_before
@@ -154,14 +182,18 @@ def sync_connection(provider, store, connection_id: str, cancelled: Optional[Cal
                 known = writer.order_states([o.id for o in orders])
                 # An order returned again with the same updated_at (a provider reading "since" inclusively) is
                 # no news.
+                applied = writer.write_orders(orders)
+                left_out = {record.record_id for record in applied.skipped}
                 for o in orders:
+                    if o.id in left_out:
+                        continue  # not stored: its captures would have no order
                     previous = known.get(o.id)
                     if previous is None:
                         new_ids.append(o.id)
                     elif (previous.updated_at != _utc(o.updated_at) or previous.status != o.status
                           or previous.decision != o.decision):
                         followed.append(o.id)
-                _count(result, connection_id, writer.write_orders(orders))
+                _count(result, connection_id, applied)
             _check(stop)
             new_ids = list(dict.fromkeys(new_ids))
             new_set = set(new_ids)
@@ -308,6 +340,7 @@ def _count(result: SyncResult, connection_id: str, applied) -> None:
     result.captures_added += applied.captures_added
     result.captures_updated += applied.captures_updated
     result.history_rows += len(applied.history)
+    result.skipped.extend(getattr(applied, "skipped", ()))
     if not result.baseline:
         result.events.extend(events_of(connection_id, applied))
 

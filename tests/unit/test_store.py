@@ -78,15 +78,29 @@ def test_an_interrupted_apply_leaves_the_previous_state_intact(tmp_path):
     store = TaskingStore(tmp_path / "store.gpkg")
     store.apply("c1", [order()], [capture()])
     before = snapshot(store)
-    unwritable = capture("k9", raw={"not json": object()})
     done = Status(OrderStatus.COMPLETED, "FULFILLED")
-    with pytest.raises(TypeError):
-        # The order update and its history row are written before the bad capture fails the transaction.
-        store.apply("c1", [order(status=done, minutes=30), order("o3")], [capture(minutes=30), unwritable])
+
+    def captures_then_a_failure():
+        yield capture(minutes=30)
+        raise RuntimeError("the provider's answer broke off")
+
+    with pytest.raises(RuntimeError):
+        # The order update and its history row are written before the failure ends the transaction.
+        store.apply("c1", [order(status=done, minutes=30), order("o3")], captures_then_a_failure())
     assert snapshot(store) == before
     assert store.counts("c1") == {ORDERS_TABLE: 1, CAPTURES_TABLE: 1, "tasking_status_history": 1}
     # The store still works after the failure.
     assert store.apply("c1", [order(status=done, minutes=30)], []).orders_updated == 1
+
+
+def test_a_record_the_store_cannot_take_is_skipped_and_the_rest_stored(tmp_path):
+    store = TaskingStore(tmp_path / "store.gpkg")
+    unwritable = capture("k9", raw={"not json": object()})
+    wrong_days = capture("k8")
+    wrong_days.exclusivity_days = "30"
+    applied = store.apply("c1", [order(), order("o3")], [unwritable, capture(), wrong_days])
+    assert [(r.kind, r.record_id) for r in applied.skipped] == [("capture", "k9"), ("capture", "k8")]
+    assert store.counts("c1")[CAPTURES_TABLE] == 1 and store.counts("c1")[ORDERS_TABLE] == 2
 
 
 def test_rows_are_updated_in_place_and_unchanged_rows_are_not_written(tmp_path):
