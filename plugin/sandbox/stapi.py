@@ -283,6 +283,10 @@ class StapiDialect:
         return mode in ("sync", "both"), mode in ("async", "both")
 
     def _check_documented(self, request: Request, key: tuple) -> None:
+        """400 naming what the evidence page does not document (ignored with the setting
+        ``stapi_ignore_undocumented``, off)."""
+        if self.world.settings.get("stapi_ignore_undocumented"):
+            return
         body = _json(request) if request.method == "POST" else None
         text = wire.first_undocumented(key, list(request.query), body, request.headers.get("prefer"))
         if text:

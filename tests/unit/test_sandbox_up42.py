@@ -604,3 +604,9 @@ def test_budgets_once_seeded(server, client):
         "dataProduct": OPTICAL, "displayName": "x", "params": OPTICAL_PARAMS, "budgetId": "nope",
         "featureCollection": {"type": "FeatureCollection",
                               "features": [{"type": "Feature", "geometry": BERLIN, "properties": {}}]}}), 400)
+
+
+def test_ignoring_undocumented_parameters_is_a_setting_that_is_off(server, client):
+    assert_problem(client.call("GET", "/v2/orders", params={"colour": "red"}), 400)
+    requests.post(f"{server.base_url}/_sandbox/settings", json={"up42_ignore_undocumented": True}, timeout=5)
+    assert client.get("/v2/orders", params={"colour": "red"})["totalElements"] == 0
