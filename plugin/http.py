@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import contextvars
 import email.utils
+import heapq
 import http.client
 import http.cookiejar
 import ipaddress
+import itertools
 import json
 import logging
 import re
@@ -494,6 +496,14 @@ def extract_provider_message(body: Any) -> Tuple[str, dict]:
         return "", {}
 
     detail = body.get("detail")
+    if isinstance(detail, list) and detail and all(isinstance(d, dict) and "msg" in d for d in detail):
+        # FastAPI's validation errors (STAPI servers): {"detail": [{"loc", "msg", "type"}]}, each kept with
+        # where it points.
+        field_errors: dict = {}
+        for item in detail:
+            loc = [str(part) for part in item.get("loc") or [] if part != "body"]
+            field_errors.setdefault(".".join(loc) or "request", []).append(str(item["msg"]))
+        return _clip("; ".join(f"{k}: {', '.join(v)}" for k, v in field_errors.items())), field_errors
     title = body.get("title")
     if isinstance(detail, str) or isinstance(title, str):
         parts = [p for p in (title, detail) if isinstance(p, str) and p.strip()]
@@ -1175,6 +1185,63 @@ def _socket_of(response: requests.Response) -> Optional[socket.socket]:
 _CURRENT_WATCHDOG: contextvars.ContextVar = contextvars.ContextVar("tasking_watchdog", default=None)
 
 
+class _DeadlineWatcher:
+    """One thread for every watchdog: it sleeps until the earliest deadline, fires those that passed, and ends
+    once no watchdog is pending (a thread per request would cost more than a small answer takes to read)."""
+
+    IDLE_SECONDS = 2.0
+
+    def __init__(self):
+        self._condition = threading.Condition()
+        self._heap: list = []
+        self._order = itertools.count()
+        self._pending = 0
+        self._thread: Optional[threading.Thread] = None
+
+    def watch(self, watchdog: _Watchdog, at: float) -> None:
+        with self._condition:
+            heapq.heappush(self._heap, (at, next(self._order), watchdog))
+            self._pending += 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="tasking-deadlines", daemon=True)
+                self._thread.start()
+            elif self._heap[0][2] is watchdog:
+                self._condition.notify()
+
+    def forget(self, watchdog: _Watchdog) -> None:
+        with self._condition:
+            self._pending -= 1
+            if self._pending == 0:
+                self._heap.clear()  # only finished ones were left
+            elif len(self._heap) > 2 * self._pending + 64:  # finished ones pile up behind a live one
+                self._heap = [entry for entry in self._heap if not entry[2].finished]
+                heapq.heapify(self._heap)
+
+    def _run(self) -> None:
+        while True:
+            due = []
+            with self._condition:
+                while self._heap and self._heap[0][2].finished:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._condition.wait(self.IDLE_SECONDS)
+                    if not self._heap:
+                        self._thread = None
+                        return
+                    continue
+                now = time.monotonic()
+                while self._heap and self._heap[0][0] <= now:
+                    due.append(heapq.heappop(self._heap)[2])
+                if not due:
+                    self._condition.wait(self._heap[0][0] - now)
+                    continue
+            for watchdog in due:
+                watchdog.fire()
+
+
+_DEADLINES = _DeadlineWatcher()
+
+
 class _Watchdog:
     """Shuts the connection of an attempt still running when its request's deadline passes.
 
@@ -1182,27 +1249,28 @@ class _Watchdog:
     now and then — in its headers or its body — would hold the reader for as long as it likes. The
     connection pools of ``_DeadlineAdapter`` attach the connection they use (``_CURRENT_WATCHDOG``); an
     answer's own socket is attached when no pool did (an adapter mounted by someone else). Shutting the
-    socket from a timer thread ends a blocked read at once, on every platform; the reader then sees
-    ``fired``. One short-lived timer per attempt, cancelled when the attempt ends.
+    socket from another thread (``_DeadlineWatcher``) ends a blocked read at once, on every platform; the
+    reader then sees ``fired``.
     """
 
     def __init__(self, seconds: float):
         self.fired = False
+        self.finished = False
+        self._seconds = seconds
         self._connection: Any = None
         self._socket: Optional[socket.socket] = None
-        self._timer = threading.Timer(max(seconds, 0.0), self._fire)
-        self._timer.name = "tasking-deadline"
-        self._timer.daemon = True
         self._token = None
 
     def __enter__(self):
         self._token = _CURRENT_WATCHDOG.set(self)
-        self._timer.start()
+        _DEADLINES.watch(self, time.monotonic() + max(self._seconds, 0.0))
         return self
 
     def __exit__(self, *exc_info):
-        self._timer.cancel()
+        self.finished = True
+        _DEADLINES.forget(self)
         _CURRENT_WATCHDOG.reset(self._token)
+        self._connection = self._socket = None
 
     def attach_connection(self, connection: Any) -> None:
         self._connection = connection
@@ -1211,7 +1279,9 @@ class _Watchdog:
         if self._connection is None:
             self._socket = _socket_of(response)
 
-    def _fire(self) -> None:
+    def fire(self) -> None:
+        if self.finished:
+            return
         self.fired = True
         sock = getattr(self._connection, "sock", None) or self._socket
         if isinstance(sock, socket.socket):

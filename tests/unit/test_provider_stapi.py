@@ -370,3 +370,16 @@ def test_the_reference_servers_async_only_product_is_searched_and_ordered():
         [outcome] = provider.place(draft_for(server, "optical-async", params, [BERLIN], "qgis-async"))
         assert outcome.placed, outcome.error
         assert outcome.order.acquisition_start == found[0].start
+
+
+def test_the_reference_servers_validation_errors_are_shown_with_where_they_point():
+    if not reference_server.STAPI_PYTHON.exists():
+        pytest.fail(reference_server.MISSING_VENV)
+    with reference_server.running(token=TOKEN) as url:
+        server = Server("reference", url, TOKEN, "optical-30", {}, "sar-strip", {}, BERLIN)
+        start, end = window()
+        params = {"max_cloud_cover": 15, "priority": "urgent", START_FIELD: format_instant(start),
+                  END_FIELD: format_instant(end)}
+        [outcome] = server.provider().place(draft_for(server, "optical-30", params, [BERLIN], "qgis-invalid"))
+        assert not outcome.placed
+        assert "HTTP 422" in outcome.error and "order_parameters.priority:" in outcome.error
