@@ -37,6 +37,7 @@ from . import product_catalogue
 from .layers import ORDERS_ROLE, ensure_layers, find_layers, open_store, refresh_layers
 from .model import ConnectionKind
 from .sandbox_clock import jump_to_next_event, read_clock, set_speed
+from .store import StoreError
 from .sync import SyncEventKind, sync_task
 from .tasks import BackgroundTask, user_message_for
 
@@ -101,6 +102,7 @@ class OrderMonitor(QObject):
         self.decisions_opener = decisions_opener
         self.project = project or QgsProject.instance()
         self.store = None
+        self.store_problem = ""  # a sentence when the store cannot be used (or only read)
         self.providers: dict = {}  # connection id -> (connection, provider)
         self.errors: dict = {}  # connection id -> sentence
         self.syncing: dict = {}  # connection id -> task
@@ -120,7 +122,7 @@ class OrderMonitor(QObject):
 
     # -- life cycle -----------------------------------------------------------------------------
     def start(self) -> None:
-        self.store = open_store(self.project)
+        self._open_store()
         self.timer.setInterval(int(sync_interval_seconds() * 1000))
         self.dock.refreshRequested.connect(self.refresh_now)
         self.dock.orderSelected.connect(self._dock_selected)
@@ -223,6 +225,8 @@ class OrderMonitor(QObject):
     def sync_connection(self, connection) -> bool:
         if self._closed or connection.id in self.syncing:
             return False
+        if self.store is None or self.store.read_only:
+            return False  # self.store_problem says why, in the dock
         provider = self.provider(connection)
         if provider is None:
             return False
@@ -303,7 +307,8 @@ class OrderMonitor(QObject):
             gone = self._known_connections - current
             for connection_id in gone:
                 logger.info("Connection %s was deleted; forgetting its orders", connection_id)
-                self.store.forget_connection(connection_id)
+                if self.store is not None and not self.store.read_only:
+                    self.store.forget_connection(connection_id)
                 self.providers.pop(connection_id, None)
                 self.errors.pop(connection_id, None)
             if gone:
@@ -383,10 +388,15 @@ class OrderMonitor(QObject):
         if self._closed:
             return
         names = self.connection_names()
-        self.dock.set_errors({names.get(cid, cid): text for cid, text in self.errors.items()})
+        errors = {names.get(cid, cid): text for cid, text in self.errors.items()}
+        if self.store_problem:
+            errors["Order store"] = self.store_problem
+        self.dock.set_errors(errors)
         self.dock.set_syncing(sorted(names.get(cid, cid) for cid in self.syncing))
 
     def details_of(self, order) -> tuple:
+        if self.store is None:
+            return [], []
         return (self.store.status_history(order.connection_id, order.id),
                 self.store.captures(order.connection_id, order.id))
 
@@ -415,8 +425,21 @@ class OrderMonitor(QObject):
             canvas.refresh()
         return layers
 
+    def _open_store(self) -> None:
+        """The project's store; one that cannot be used (damaged, another application's) leaves the monitor
+        without a store and a sentence in the dock instead of a traceback; a read-only one is shown, not synced."""
+        try:
+            self.store = open_store(self.project)
+            self.store_problem = self.store.problem
+        except StoreError as error:
+            self.store = None
+            self.store_problem = error.user_message
+        if self.store_problem:
+            logger.warning("%s", self.store_problem)
+        self._show_state()
+
     def _project_read(self, *_):
-        self.store = open_store(self.project)
+        self._open_store()
         self.providers.clear()
         self._watch_layer_selections([])
         self.reload_dock()
