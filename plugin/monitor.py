@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from qgis.core import (
+    QgsExpression,
     QgsFeatureRequest,
     QgsProject,
     QgsRasterLayer,
@@ -467,9 +468,7 @@ class OrderMonitor(QObject):
                 if order is None:
                     layer.removeSelection()
                     continue
-                key = "order_id"
-                expression = (f"\"connection_id\" = {_quote(order.connection_id)} AND "
-                              f"\"{key}\" = {_quote(order.id)}")
+                expression = order_expression(order.connection_id, order.id)
                 ids = [f.id() for f in layer.getFeatures(QgsFeatureRequest().setFilterExpression(expression)
                                                          .setNoAttributes()
                                                          .setFlags(QgsFeatureRequest.Flag.NoGeometry))]
@@ -496,8 +495,7 @@ class OrderMonitor(QObject):
                 for other in self._layers().values():
                     if other is layer:
                         continue
-                    expression = (f"\"connection_id\" = {_quote(order.connection_id)} AND "
-                                  f"\"order_id\" = {_quote(order.id)}")
+                    expression = order_expression(order.connection_id, order.id)
                     other.selectByIds([f.id() for f in other.getFeatures(
                         QgsFeatureRequest().setFilterExpression(expression).setNoAttributes()
                         .setFlags(QgsFeatureRequest.Flag.NoGeometry))])
@@ -510,7 +508,7 @@ class OrderMonitor(QObject):
             layer = next(iter(self.show_layers()), None)
         if layer is None:
             return
-        expression = f"\"connection_id\" = {_quote(order.connection_id)} AND \"order_id\" = {_quote(order.id)}"
+        expression = order_expression(order.connection_id, order.id)
         ids = [f.id() for f in layer.getFeatures(QgsFeatureRequest().setFilterExpression(expression)
                                                  .setNoAttributes())]
         if ids:
@@ -556,10 +554,13 @@ class OrderMonitor(QObject):
         return self.task_runner.start(task)
 
     def cancel_order(self, order):
+        from ..ui.schema_form_widgets import rich_tooltip
+
+        # The order's name and id are the provider's text: escaped, so markup in them shows as written.
         answer = QMessageBox.question(
             self.dock, "Cancel order",
-            f"Cancel order “{order.name}” ({order.id})? This cannot be undone, and the provider may still charge "
-            f"for it.", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            rich_tooltip(f"Cancel order “{order.name}” ({order.id})? This cannot be undone, and the provider may "
+                         f"still charge for it."), QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
             QMessageBox.StandardButton.No)
         if answer != QMessageBox.StandardButton.Yes:
             return None
@@ -636,8 +637,11 @@ def download_folder() -> str:
     return last if last and Path(last).is_dir() else str(Path.home())
 
 
-def _quote(value) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
+def order_expression(connection_id, order_id) -> str:
+    """The expression selecting one order's features. Ids come from providers: QGIS's own quoting escapes
+    what would end the string early (a quote, and a backslash before the closing quote)."""
+    return (f"{QgsExpression.quotedColumnRef('connection_id')} = {QgsExpression.quotedString(str(connection_id))} "
+            f"AND {QgsExpression.quotedColumnRef('order_id')} = {QgsExpression.quotedString(str(order_id))}")
 
 
 def _folder_name(order) -> str:
