@@ -1212,7 +1212,8 @@ class _DeadlineWatcher:
         with self._condition:
             self._pending -= 1
             if self._pending == 0:
-                self._heap.clear()  # only finished ones were left
+                self._heap.clear()  # only finished ones were left: the thread idles, then ends
+                self._condition.notify()
             elif len(self._heap) > 2 * self._pending + 64:  # finished ones pile up behind a live one
                 self._heap = [entry for entry in self._heap if not entry[2].finished]
                 heapq.heapify(self._heap)

@@ -694,3 +694,14 @@ def test_up42_order_answered_too_deep_is_read_back_not_lost():
         proxy.server_close()
         thread.join(5)
         sandbox.stop()
+
+
+def test_the_deadline_thread_ends_when_no_request_is_running(a_server):
+    a_server.script = lambda handler, body: reply(handler, 200, {"ok": True})
+    with session() as s:
+        for _ in range(20):
+            s.get(a_server.url + "/ok")
+    give_up = time.monotonic() + 10
+    while any(t.name == "tasking-deadlines" for t in threading.enumerate()) and time.monotonic() < give_up:
+        time.sleep(0.1)
+    assert not any(t.name == "tasking-deadlines" for t in threading.enumerate())
