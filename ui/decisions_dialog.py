@@ -3,6 +3,10 @@
 Lists the orders of a connection that wait for the user; for a feasibility study it shows
 the options with their descriptions and confirms the chosen one; for a quotation it shows
 the price and accepts or rejects it after a confirmation that names the amount.
+
+Several orders are decided at once: select them (Ctrl/Shift-click) and confirm one option (each order
+gets its own option with the same description) or accept/reject all their prices after one question that
+names the total. The list keeps its order while decisions come in: nothing moves under the cursor.
 """
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from pathlib import Path
 
 from qgis.PyQt import sip, uic
 from qgis.PyQt.QtCore import Qt, pyqtSignal
-from qgis.PyQt.QtWidgets import QDialog, QListWidgetItem, QMessageBox
+from qgis.PyQt.QtWidgets import QAbstractItemView, QDialog, QListWidgetItem, QMessageBox
 
 from ..plugin.model import Decision
 from ..plugin.tasks import BackgroundTask
@@ -41,8 +45,11 @@ class DecisionsDialog(QDialog, FORM_CLASS):
         self.orders = {}
         self.study = None
         self.quotation = None
+        self._positions = {}  # order id -> place in the list: kept across refreshes
         self.setWindowTitle(f"Feasibility and price quotes — {provider.connection.name}")
+        self.ordersList.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.ordersList.currentItemChanged.connect(self._order_selected)
+        self.ordersList.itemSelectionChanged.connect(self._update_buttons)
         self.optionsList.currentItemChanged.connect(self._update_buttons)
         self.confirmOptionButton.clicked.connect(self.confirm_option)
         self.acceptButton.clicked.connect(lambda: self.decide_quote(True))
@@ -73,7 +80,14 @@ class DecisionsDialog(QDialog, FORM_CLASS):
 
     def _orders_loaded(self, orders):
         selected = self.current_order()
+        chosen = {order.id for order in self.selected_orders()}
+        # Orders seen before keep their places; new ones come after them.
+        for order in orders:
+            self._positions.setdefault(order.id, len(self._positions))
+        orders = sorted(orders, key=lambda order: self._positions[order.id])
+        self.ordersList.blockSignals(True)
         self.ordersList.clear()
+        self.ordersList.blockSignals(False)
         self.orders = {order.id: order for order in orders}
         for order in orders:
             item = QListWidgetItem(f"{order.name} — {_DECISION_WORDS[order.decision]}")
@@ -82,11 +96,23 @@ class DecisionsDialog(QDialog, FORM_CLASS):
             self.ordersList.addItem(item)
             if selected is not None and order.id == selected.id:
                 self.ordersList.setCurrentItem(item)
+            item.setSelected(order.id in chosen or (selected is not None and order.id == selected.id))
         if not orders:
             self._show_detail(None)
             self.detailsLabel.setText("No order waits for a feasibility choice or a price decision.")
         elif self.ordersList.currentItem() is None:
             self.ordersList.setCurrentRow(0)
+
+    def selected_orders(self) -> list:
+        """The orders selected, in list order (the current one when nothing else is)."""
+        found = [self.orders[item.data(ORDER_ROLE)] for item in self.ordersList.selectedItems()
+                 if item.data(ORDER_ROLE) in self.orders]
+        found.sort(key=lambda order: self._positions.get(order.id, 0))
+        current = self.current_order()
+        return found or ([current] if current is not None else [])
+
+    def _selected_of(self, decision) -> list:
+        return [order for order in self.selected_orders() if order.decision == decision]
 
     def current_order(self):
         item = self.ordersList.currentItem()
@@ -148,10 +174,16 @@ class DecisionsDialog(QDialog, FORM_CLASS):
         self._update_buttons()
 
     def _update_buttons(self, *_):
+        studies = len(self._selected_of(Decision.FEASIBILITY))
+        quotes = len(self._selected_of(Decision.QUOTATION))
         self.confirmOptionButton.setEnabled(self.study is not None and self.optionsList.currentItem() is not None)
+        self.confirmOptionButton.setText("Confirm chosen option" if studies < 2
+                                         else f"Confirm chosen option for {studies} orders")
         undecided = self.quotation is not None and self.quotation.decision == "NOT_DECIDED"
-        self.acceptButton.setEnabled(undecided)
-        self.rejectButton.setEnabled(undecided)
+        self.acceptButton.setEnabled(undecided or quotes > 1)
+        self.rejectButton.setEnabled(undecided or quotes > 1)
+        self.acceptButton.setText("Accept price…" if quotes < 2 else f"Accept {quotes} prices…")
+        self.rejectButton.setText("Reject price…" if quotes < 2 else f"Reject {quotes} prices…")
 
     # -- deciding -------------------------------------------------------------------------
     def confirm_option(self):
@@ -159,6 +191,10 @@ class DecisionsDialog(QDialog, FORM_CLASS):
         if order is None or study is None or item is None:
             return
         option = next(o for o in study.options if o.id == item.data(ORDER_ROLE))
+        others = [o for o in self._selected_of(Decision.FEASIBILITY) if o.id != order.id]
+        if others:
+            self._confirm_option_for_many(order, study, option, others)
+            return
         answer = QMessageBox.question(
             self, "Confirm feasibility option",
             rich_tooltip(f"Confirm this option for {order.name}?\n\n{option.description}\n\n"
@@ -170,7 +206,53 @@ class DecisionsDialog(QDialog, FORM_CLASS):
         self._run(f"Confirming the option for {order.name}", lambda task: provider.choose_option(study, option),
                   lambda result: self._decided(f"Option confirmed for {order.name}; a price quote follows."))
 
+    def _confirm_option_for_many(self, order, study, option, others):
+        """One question, then the option with the same description for every selected order."""
+        provider = self.provider
+
+        def studies(task):
+            return [(other, provider.feasibility(other)) for other in others]
+
+        position = next(i for i, o in enumerate(study.options) if o.id == option.id)
+
+        def matching(other_study):
+            """The other order's option like this one: the same description, else the option at the same place
+            in its study's list. The question shows each order's own option before anything is confirmed."""
+            options = other_study.options if other_study else []
+            same = next((o for o in options if o.description == option.description), None)
+            if same is None and position < len(options):
+                same = options[position]
+            return same
+
+        def loaded(pairs):
+            plan = [(order, study, option)]
+            missing = []
+            for other, other_study in pairs:
+                match = matching(other_study)
+                if match is None:
+                    missing.append(other.name)
+                else:
+                    plan.append((other, other_study, match))
+            text = (f"Confirm option {position + 1} for {plural(len(plan), 'order')}?\n\n"
+                    + "\n".join(f"• {o.name}: {chosen.description or chosen.id}" for o, _, chosen in plan)
+                    + (f"\n\nNot offered to: {', '.join(missing)} (decide those one by one)." if missing else "")
+                    + "\n\nYou can't modify these orders after accepting an option; price quotes follow.")
+            answer = QMessageBox.question(self, "Confirm feasibility option", rich_tooltip(text), _YES_NO, _NO)
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+            self._run(f"Confirming the option for {plural(len(plan), 'order')}",
+                      lambda task: [provider.choose_option(s, o) for _, s, o in plan],
+                      lambda results: self._decided(f"Option confirmed for {plural(len(plan), 'order')}; price "
+                                                    "quotes follow."))
+
+        self._run(f"Reading {plural(len(others) + 1, 'feasibility study', 'feasibility studies')}", studies,
+                  loaded)
+
     def decide_quote(self, accept: bool):
+        chosen = self._selected_of(Decision.QUOTATION)
+        if len(chosen) > 1:
+            self._decide_many_quotes(chosen, accept)
+            return
         order, quotation = self.current_order(), self.quotation
         if order is None or quotation is None:
             return
@@ -186,6 +268,38 @@ class DecisionsDialog(QDialog, FORM_CLASS):
         verb = "accepted" if accept else "rejected"
         self._run(f"Sending your decision on {order.name}", lambda task: provider.decide(quotation, accept),
                   lambda result: self._decided(f"Price of {amount} {verb} for {order.name}."))
+
+    def _decide_many_quotes(self, orders, accept: bool):
+        """One question naming the total (per unit), then every selected price accepted or rejected."""
+        provider = self.provider
+
+        def quotes(task):
+            return [(order, provider.quotation(order)) for order in orders]
+
+        def loaded(pairs):
+            open_quotes = [(o, q) for o, q in pairs if q is not None and q.decision == "NOT_DECIDED"]
+            if not open_quotes:
+                self.statusLabel.setText("None of the selected prices waits for a decision any more.")
+                return
+            totals = {}
+            for _, quotation in open_quotes:
+                totals[quotation.unit] = totals.get(quotation.unit, 0) + quotation.price
+            total = " + ".join(amount_text(value, unit) for unit, value in totals.items())
+            lines = "\n".join(f"• {o.name}: {amount_text(q.price, q.unit)}" for o, q in open_quotes)
+            count = plural(len(open_quotes), "price")
+            question = (f"Accept {count}, {total} in all?\n\n{lines}\n\nThe amount is deducted from your credit "
+                        "balance and tasking starts." if accept else
+                        f"Reject {count} ({total} in all)?\n\n{lines}\n\nThese orders will not be carried out.")
+            answer = QMessageBox.question(self, "Accept prices" if accept else "Reject prices",
+                                          rich_tooltip(question), _YES_NO, _NO)
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+            verb = "accepted" if accept else "rejected"
+            self._run(f"Sending your decision on {count}",
+                      lambda task: [provider.decide(q, accept) for _, q in open_quotes],
+                      lambda results: self._decided(f"{count[0].upper() + count[1:]} {verb}: {total}."))
+
+        self._run(f"Reading {plural(len(orders), 'price quote')}", quotes, loaded)
 
     def _decided(self, text):
         self.decided.emit(self.provider.connection.id)
