@@ -541,6 +541,8 @@ class OrderDialog(QDialog, FORM_CLASS):
         self.newOrderButton.setEnabled(placed_any and not self.busy and self._placement_task is None)
         if placed_any and not never_tried and not failed:
             self.placeButton.setToolTip("Every area of this order has been placed. “New order” orders them again.")
+        elif self.form is not None and not self.form.is_valid():
+            self.placeButton.setToolTip("Complete the order form first: the fields marked * are required.")
         else:
             self.placeButton.setToolTip("")
         placing = self._placement_task is not None

@@ -651,6 +651,10 @@ class SchemaForm(QWidget):
         self._hidden = frozenset(hidden or ())
         self._first = tuple(first or ())
         self._ranges = tuple(ranges or ())
+        # "Required" is said of a field once the user has been there (or asked to place): an empty form is not
+        # a page of errors. Every other error shows at once.
+        self._touched = set()
+        self._reveal_required = bool(values)
         self._rows_order = []
         self._selection = None
         self._validators = {}
@@ -911,6 +915,7 @@ class SchemaForm(QWidget):
             elif pending is not None:
                 field.clear()
             field.changed.connect(self._on_field_changed)
+            field.changed.connect(lambda *_args, touched=name: self._touched.add(touched))
             row = FieldRow(name, field, _row_schema(reader, sub), name in required, signature)
             self.section.put(row, order)
         for name in list(self.section.rows):
@@ -1065,11 +1070,20 @@ class SchemaForm(QWidget):
             section = field.section if isinstance(field, ObjectField) else None
         return "/".join(shown)
 
+    def reveal_required(self):
+        """Say "required" for every empty required field (the user tried to go on without them)."""
+        self._reveal_required = True
+        self._show_errors(self._errors)
+
     def _show_errors(self, errors):
         for path, _field in self._walk_fields():
             row = self.row(path)
             if row is not None:
-                row.show_error(errors.get(path))
+                message = errors.get(path)
+                if (message == "This field is required." and not self._reveal_required
+                        and path.split("/")[0] not in self._touched):
+                    message = None
+                row.show_error(message)
         general = errors.get("")
         if self._broken:
             general = None  # already shown at the top

@@ -144,3 +144,20 @@ def test_reopened_after_a_placement_the_dialog_starts_from_the_last_product_and_
     assert dialog.product.id == SAR and dialog.nameEdit.text() == "Fields"
     assert dialog.form.values()["acquisitionStart"] == params["acquisitionStart"]
     assert dialog.draft.outcomes == {}
+
+
+def test_required_fields_are_not_errors_before_the_user_has_been_there(qtbot):
+    schema = {"type": "object", "required": ["name", "size"],
+              "properties": {"name": {"type": "string", "title": "Name"}, "size": {"type": "integer"}}}
+    form = SchemaForm(schema)
+    qtbot.addWidget(form)
+    assert not form.is_valid() and set(form.errors()) == {"name", "size"}
+    shown = [row.error.text() for row in form.section.rows.values() if row._error is not None
+             and not row.error.isHidden()]
+    assert shown == [], "an empty form is not a page of errors"
+    form.field("size").set_value(3)
+    form.field("size").clear()
+    assert form.row("size").error.text() == "This field is required." and not form.row("size").error.isHidden()
+    assert form.row("name")._error is None or form.row("name").error.isHidden()
+    form.reveal_required()
+    assert not form.row("name").error.isHidden()

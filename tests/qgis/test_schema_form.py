@@ -187,6 +187,9 @@ def test_form_becomes_valid_when_required_fields_are_set(make_form, qtbot):
     form = make_form(load("up42_optical"))
     assert not form.is_valid()
     assert set(form.errors()) == {"displayName", "acquisitionStart", "acquisitionEnd"}
+    # Nothing touched yet: an empty form is not a page of errors (issue 13), until the user asks to go on.
+    assert form.row("displayName")._error is None or form.row("displayName").error.isHidden()
+    form.reveal_required()
     assert form.row("displayName").error.text() == "This field is required."
     assert not form.row("displayName").error.isHidden()
     form.field("acquisitionStart").set_value("2030-05-01T00:00:00Z")
@@ -229,6 +232,7 @@ def test_nested_errors_are_shown_in_the_group(make_form):
     form = make_form(load("constructs"))
     form.field("count").set_value(10)
     assert form.errors() == {"delivery/bucket": "This field is required."}
+    form.reveal_required()
     assert form.row("delivery/bucket").error.text() == "This field is required."
     form.field("delivery/bucket").line.setText("ab")
     assert "too short" in form.errors()["delivery/bucket"]
