@@ -189,7 +189,8 @@ class OrderDialog(QDialog, FORM_CLASS):
 
         self.aoiTable.verticalHeader().setVisible(False)
         self.splitter.setStretchFactor(0, 1)
-        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setStretchFactor(1, 3)
+        self._fit_to_screen()
         self.aoiTable.setColumnCount(len(AOI_COLUMNS))
         self.aoiTable.setHorizontalHeaderLabels(AOI_COLUMNS)
         self.aoiTable.itemSelectionChanged.connect(self._highlight_selected)
@@ -229,6 +230,17 @@ class OrderDialog(QDialog, FORM_CLASS):
         self._show_aois()
         self._update_buttons()
         self._connection_changed()
+
+    def _fit_to_screen(self):
+        """Tall enough for the order's parameters: most of the screen's height, the form getting most of it."""
+        screen = self.screen() if hasattr(self, "screen") else None
+        available = screen.availableGeometry() if screen is not None else None
+        if available is None or available.height() <= 0:
+            return
+        height = max(self.height(), int(available.height() * 0.85))
+        self.resize(max(self.width(), min(1000, available.width())), min(height, available.height()))
+        table = max(160, int(height * 0.25))
+        self.splitter.setSizes([table, max(height - table, 200)])
 
     # -- draft ----------------------------------------------------------------------------
     def _initial_draft(self) -> SavedDraft:
