@@ -38,6 +38,7 @@ from . import product_catalogue
 from .layers import ORDERS_ROLE, ensure_layers, find_layers, open_store, refresh_layers
 from .model import ConnectionKind
 from .sandbox_clock import jump_to_next_event, read_clock, set_speed
+from .settings import credentials_locked, needs_stored_credentials
 from .store import StoreError
 from .sync import SyncEventKind, sync_task
 from .tasks import BackgroundTask, user_message_for
@@ -46,6 +47,8 @@ logger = logging.getLogger(__name__)
 
 SYNC_INTERVAL_KEY = "satellite_tasking/sync_interval_s"
 DOWNLOAD_FOLDER_KEY = "satellite_tasking/download_folder"
+LOCKED_MESSAGE = ("not synced: its credentials are locked in the QGIS authentication database. Click "
+                  "“Refresh now” to enter the master password.")
 DEFAULT_SYNC_INTERVAL_S = 60
 MIN_SYNC_INTERVAL_S = 0.05
 # A grouped notice lists this many events, then says how many more there are.
@@ -198,16 +201,20 @@ class OrderMonitor(QObject):
             self.sync_all()
 
     def refresh_now(self):
+        """The user's "Refresh now": the one sync that may unlock the authentication database."""
         self._watch_existing_layers()
-        self.sync_all()
+        self.sync_all(may_ask=True)
 
     def set_interval(self, seconds: float) -> None:
         QgsSettings().setValue(SYNC_INTERVAL_KEY, seconds)
         self.timer.setInterval(int(sync_interval_seconds() * 1000))
 
     # -- syncing --------------------------------------------------------------------------------
-    def sync_all(self) -> list:
-        """Start one sync task per connection that has none running; returns the connection ids started."""
+    def sync_all(self, may_ask: bool = False) -> list:
+        """Start one sync task per connection that has none running; returns the connection ids started.
+
+        Only a user's act (``may_ask``) may make QGIS ask for its master password: the timer's rounds leave
+        locked connections alone and say so in the dock."""
         if self._closed:
             return []
         self.last_round_at = time.monotonic()
@@ -216,15 +223,19 @@ class OrderMonitor(QObject):
         self._follow_sandbox_clock(connections)
         started = []
         for connection in connections:
-            if self.sync_connection(connection):
+            if self.sync_connection(connection, may_ask=may_ask):
                 started.append(connection.id)
         self._show_state()
         if not self.syncing and not started:
             self._finish_round()
         return started
 
-    def sync_connection(self, connection) -> bool:
+    def sync_connection(self, connection, may_ask: bool = True) -> bool:
         if self._closed or connection.id in self.syncing:
+            return False
+        if (not may_ask and connection.id not in self.providers and needs_stored_credentials(connection)
+                and credentials_locked()):
+            self.errors[connection.id] = LOCKED_MESSAGE
             return False
         if self.store is None or self.store.read_only:
             return False  # self.store_problem says why, in the dock

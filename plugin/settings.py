@@ -144,6 +144,20 @@ def _auth_manager():
 _master_password_asked = False
 
 
+def credentials_locked() -> bool:
+    """Whether reading a stored secret now would make QGIS ask for its master password."""
+    try:
+        return not _auth_manager().masterPasswordIsSet()
+    except CredentialsError:
+        return False
+
+
+def needs_stored_credentials(connection: Connection) -> bool:
+    """Whether the connection's provider reads a secret from the authentication database (never the sandbox)."""
+    return connection.kind in (ConnectionKind.UP42, ConnectionKind.PLANET) or (
+        connection.kind == ConnectionKind.STAPI and bool(connection.authcfg))
+
+
 def may_ask_again() -> None:
     global _master_password_asked
     _master_password_asked = False

@@ -148,3 +148,22 @@ def test_opening_the_monitor_adds_nothing_to_the_project_until_show_on_map(plugi
     assert not project.isDirty()
     plugin.monitor_dock.mapButton.click()
     assert set(find_layers(project)) == {"orders", "captures"}
+
+
+def test_the_monitor_asks_for_the_master_password_only_when_the_user_refreshes(plugin, recording_iface, qtbot,
+                                                                              clean_settings, locked):
+    clean_settings.save(Connection(id="up42a", name="My UP42", kind=ConnectionKind.UP42,
+                                   base_url="https://api.up42.com", authcfg="cfg-a"))
+    recording_iface.main_window.show()
+    plugin.monitor.is_app_active = lambda: True
+    rounds = []
+    plugin.monitor.roundFinished.connect(rounds.append)
+    plugin.monitor_dock.setUserVisible(True)
+    qtbot.waitUntil(lambda: len(rounds) >= 2, timeout=20000)  # the timer's rounds
+    assert locked.prompts == 0, "nothing is asked before the user does something"
+    assert "Refresh now" in plugin.monitor_dock.errorLabel.text()
+    plugin.monitor_dock.refreshButton.click()
+    assert locked.prompts == 1
+    qtbot.waitUntil(lambda: not plugin.monitor.syncing, timeout=20000)
+    plugin.monitor_dock.refreshButton.click()
+    assert locked.prompts == 1, "asked once per session"
