@@ -47,6 +47,11 @@ WGS84_AUTHID = "EPSG:4326"
 COORDINATE_DECIMALS = 7
 # below a square metre an "area" is a rounding artefact, not something a satellite can image
 MIN_AREA_KM2 = 1e-6
+# Vertices of one selected feature the plugin starts from. AOIs are prepared on the GUI thread (the order
+# dialog opens with them): a simple polygon of 100,000 vertices takes about 1 s to reproject, check and
+# simplify to a provider's limit, one of 1,000,000 about 17 s. Past this a feature is refused with a
+# sentence before any work on it, and the user simplifies it in QGIS first.
+MAX_FEATURE_VERTICES = 100_000
 
 # WGS84 ellipsoid
 _A = 6378137.0
@@ -180,12 +185,17 @@ def aois_from_layers(layers: Sequence[QgsMapLayer], rules: AoiRules) -> AoiResul
     context = QgsProject.instance().transformContext()
     request = QgsFeatureRequest().setNoAttributes()
     for layer in selected:
+        if not layer.crs().isValid():
+            result.notes.append(_no_crs_sentence(layer.name()))
+            continue
         part = aois_from_features(
             layer.getSelectedFeatures(request), layer.crs(), rules, layer.name(), context
         )
         result.aois.extend(part.aois)
         result.refusals.extend(part.refusals)
-    if not result.aois:
+    if not result.aois and not result.refusals:
+        result.message = " ".join(result.notes)
+    elif not result.aois:
         count = len(result.refusals)
         result.message = (
             f"None of the selected features can be used ({count} refused): "
@@ -203,6 +213,9 @@ def aois_from_features(
     transform_context: Optional[QgsCoordinateTransformContext] = None,
 ) -> AoiResult:
     """AOIs from QgsFeatures whose geometries are in ``crs``; in the features' order."""
+    if crs is None or not crs.isValid():
+        # An invalid CRS makes QgsCoordinateTransform a no-op: the coordinates would be read as lon/lat.
+        return AoiResult(rules=rules, message=_no_crs_sentence(layer_name))
     if transform_context is None:
         transform_context = QgsProject.instance().transformContext()
     job = _Job(crs, rules, layer_name, transform_context)
@@ -214,6 +227,11 @@ def aois_from_features(
         result.message = f"None of the {job.seen} selected features on '{layer_name}' can be used."
     logger.debug("%s: %d AOIs, %d refused (%d fast)", layer_name, len(job.aois), len(job.refusals), job.fast)
     return result
+
+
+def _no_crs_sentence(layer_name: str) -> str:
+    return (f"Layer '{layer_name}' has no valid coordinate reference system, so where its features lie on "
+            f"Earth is unknown; set the layer's CRS (Layer Properties ▸ Source) and select the features again.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -442,6 +460,12 @@ class _Job:
         rules = self.rules
         if source is None or source.isNull() or source.isEmpty():
             raise _Refused(f"{self.label(fid)} has no geometry.")
+        vertices = source.constGet().nCoordinates()
+        if vertices > MAX_FEATURE_VERTICES:
+            raise _Refused(
+                f"{self.label(fid)} has {vertices:,} vertices, more than the {MAX_FEATURE_VERTICES:,} an AOI is "
+                f"prepared from; simplify it first (Vector ▸ Geometry Tools ▸ Simplify) and select the result."
+            )
         geometry = QgsGeometry(source)
         warnings = []
         wkb_type = geometry.wkbType()
