@@ -293,6 +293,11 @@ class OrderMonitor(QObject):
         self.syncing.pop(result.connection_id, None)
         if result.error:
             self.errors[result.connection_id] = result.error
+        elif result.ok and result.skipped:
+            # Records left out are named until the next sync; everything else was stored.
+            self.errors[result.connection_id] = result.skipped_sentence()
+            name = self.connection_names().get(result.connection_id, result.connection_id)
+            self.messages.warning(f"{name}: {result.skipped_sentence()}")
         elif result.ok:
             self.errors.pop(result.connection_id, None)
         if result.changed:

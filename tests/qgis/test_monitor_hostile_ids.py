@@ -55,3 +55,20 @@ def test_an_order_name_with_markup_is_plain_text_in_the_cancel_confirmation(plug
     document = QTextDocument()
     document.setHtml(asked[0])
     assert f"Cancel order “{name}” (o-9)?" in document.toPlainText()
+
+
+def test_records_a_sync_skipped_are_named_in_the_dock_and_a_notice(plugin, qgis_iface):  # noqa: F811
+    from qgis.core import Qgis
+
+    from satellite_tasking.plugin.store import SkippedRecord
+    from satellite_tasking.plugin.sync import SyncResult
+
+    result = SyncResult("c1", orders_added=2,
+                        skipped=[SkippedRecord("capture", "k1", "unsupported type for timedelta days: 'str'")])
+    plugin.monitor._on_synced(result)
+    shown = plugin.monitor_dock.errorLabel.text()
+    assert "1 capture could not be read and was skipped (first: capture k1" in shown
+    warnings = qgis_iface.messageBar().get_messages(Qgis.Warning)
+    assert any("capture k1" in message for message in warnings)
+    plugin.monitor._on_synced(SyncResult("c1"))
+    assert "capture k1" not in plugin.monitor_dock.errorLabel.text()
