@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
 from .model import TERMINAL_ORDER_STATUSES, Capture, Decision, Order, OrderStatus, Status
+from .records import SkippedRecord, skipped_record
 
 logger = logging.getLogger(__name__)
 
@@ -438,15 +439,6 @@ class CaptureChange:
     previous_status: Optional[str]
     previous_assessment: Optional[str]
     is_new: bool
-
-
-@dataclass(frozen=True)
-class SkippedRecord:
-    """An order or capture the store could not take (a field of the wrong type…): left out, the rest kept."""
-
-    kind: str  # "order" or "capture"
-    record_id: str
-    reason: str
 
 
 @dataclass
@@ -1124,12 +1116,7 @@ def _checked_row(values: tuple) -> tuple:
 
 
 def _skipped(kind: str, record, error: BaseException) -> SkippedRecord:
-    record_id = str(getattr(record, "id", "") or "?")
-    reason = str(error) or type(error).__name__
-    if len(reason) > 160:
-        reason = reason[:159] + "…"
-    logger.warning("The %s %s could not be stored and was skipped: %s", kind, record_id, reason)
-    return SkippedRecord(kind, record_id, reason)
+    return skipped_record(kind, getattr(record, "id", ""), error)
 
 
 def _newer(newest: Optional[datetime], moment: Optional[datetime]) -> Optional[datetime]:

@@ -28,6 +28,7 @@ from typing import Callable, Iterator, Optional
 
 from .http import RequestCancelled, cancellable
 from .model import Decision, OrderStatus
+from .records import collecting_skipped
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class SyncResult:
     captures_updated: int = 0
     history_rows: int = 0
     events: list = field(default_factory=list)
-    skipped: list = field(default_factory=list)  # store.SkippedRecord: records left out, the rest stored
+    skipped: list = field(default_factory=list)  # records.SkippedRecord: records left out, the rest stored
     seconds: float = 0.0
 
     @property
@@ -172,8 +173,9 @@ def sync_connection(provider, store, connection_id: str, cancelled: Optional[Cal
         active = store.active_order_ids(connection_id)
         # cancellable: a cancel also ends the provider's retry waits (RequestCancelled) instead of only being
         # seen between pages.
+        # Records a provider cannot read are skipped into `unreadable` (page readers included), not raised.
         with store.writer(connection_id, recorded_at=clock(), beside_threads=True) as writer, \
-                cancellable(cancelled):
+                cancellable(cancelled), collecting_skipped() as unreadable:
             new_ids: list = []
             followed: list = []
             for orders in read_ahead(provider.iter_order_pages(since=_overlapped(state.orders_cursor))):
@@ -207,6 +209,7 @@ def sync_connection(provider, store, connection_id: str, cancelled: Optional[Cal
                     result.captures_read += len(captures)
                     _count(result, connection_id, writer.write_captures(captures, of_new_orders=of_new))
                 _check(stop)
+            result.skipped[:0] = unreadable
     except (_Cancelled, RequestCancelled):
         result.cancelled = True
         result.events = []

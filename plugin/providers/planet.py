@@ -78,6 +78,8 @@ from ..model import (
     Product,
     Status,
 )
+from ..records import isolated
+from ..schema_validation import SchemaValidator
 from . import planet_wire as wire
 from .base import NotSupported, PlacementProgress, PlacementProgressCallback, TaskingProvider, placement_indexes
 
@@ -625,7 +627,9 @@ class PlanetProvider(TaskingProvider):
         schema["required"] = [name for name in schema.get("required", []) if name != "geometry"]
         values = {key: (format_time(value) if isinstance(value, datetime) else value)
                   for key, value in (params or {}).items() if value is not None and value != ""}
-        error = best_match(Draft7Validator(schema).iter_errors(values))
+        # The plugin's one validator (references resolved only inside the schema), though these schemas ship
+        # with the plugin.
+        error = best_match(SchemaValidator(schema, validator_class=Draft7Validator).errors(values))
         if error is None:
             return rrule_problem(params) if kind.id == "monitoring" else None
         where = ".".join(str(part) for part in error.absolute_path)
@@ -687,7 +691,9 @@ class PlanetProvider(TaskingProvider):
         for raws in self._page_lists("orders/", {"ordering": "-updated_time"}):
             page = []
             for raw, text in raws:
-                order = self._order_from(raw, text)
+                order = isolated("order", raw, self._order_from, raw, text)
+                if order is None:
+                    continue  # unreadable: skipped and named by the sync
                 if since is not None and order.updated_at is not None and order.updated_at <= since:
                     if page:
                         yield page
@@ -744,7 +750,9 @@ class PlanetProvider(TaskingProvider):
         for raws in self._page_lists("captures/", {"order_id": order_id}):
             page = []
             for raw, text in raws:
-                capture = self._capture_from(raw, text)
+                capture = isolated("capture", raw, self._capture_from, raw, text)
+                if capture is None:
+                    continue  # unreadable: skipped and named by the sync
                 # No documented ordering or time filter on captures: ``since`` is applied here.
                 if since is not None and capture.updated_at is not None and capture.updated_at <= since:
                     continue

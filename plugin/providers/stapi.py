@@ -67,6 +67,7 @@ from ..http import (
     follow_link,
 )
 from ..model import Connection, Order, OrderDraft, OrderStatus, PlacementOutcome, Product, Status
+from ..records import isolated
 from .aoi_matching import aoi_geometry, match_orders_to_aois
 from .base import NotSupported, PlacementProgress, PlacementProgressCallback, TaskingProvider, placement_indexes
 from .up42 import parse_up42_time
@@ -730,8 +731,10 @@ class StapiProvider(TaskingProvider):
         if since is not None and since.tzinfo is None:
             since = since.replace(tzinfo=timezone.utc)
         # The reference server (and generated OpenAPI) list orders under "features", the spec prose under "orders".
-        orders = [self._order_from(raw) for raw in self._pages("GET", self._url("/orders"), ("features", "orders"),
-                                                                 params={"limit": self.page_size})]
+        read = (isolated("order", raw, self._order_from, raw)
+                for raw in self._pages("GET", self._url("/orders"), ("features", "orders"),
+                                       params={"limit": self.page_size}))
+        orders = [order for order in read if order is not None]  # unreadable ones: skipped, named by the sync
         if since is not None:
             orders = [o for o in orders if o.updated_at is None or o.updated_at >= since]
         epoch = datetime.min.replace(tzinfo=timezone.utc)

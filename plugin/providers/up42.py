@@ -72,6 +72,7 @@ from ..model import (
     Quotation,
     Status,
 )
+from ..records import isolated
 from .aoi_matching import aoi_geometry, match_orders_to_aois
 from .base import (
     Delivery,
@@ -692,7 +693,9 @@ class Up42Provider(TaskingProvider):
         out = []
         for content in self._pages("/v2/orders", params):
             for item in content:
-                order = self._order_from(item)
+                order = isolated("order", item, self._order_from, item)
+                if order is None:
+                    continue  # unreadable: skipped and named by the sync
                 if since is not None and order.updated_at is not None and order.updated_at < since:
                     return out
                 out.append(order)

@@ -61,3 +61,30 @@ def test_an_order_with_an_unstorable_field_is_skipped_with_its_captures_and_the_
     assert "1 order could not be read" in result.summary()
     again = sync_connection(PagesProvider([orders_of(3)], [captures_of(3)]), store, "c")
     assert again.ok and sorted(o.id for o in store.orders("c")) == ["o0", "o1", "o2"]
+
+
+def test_a_listed_order_the_provider_cannot_read_is_skipped_and_the_rest_stored(tmp_path):
+    """Over real HTTP: the sandbox's Planet listing with one order whose id is missing (a record the parser
+    refuses); the shared isolation skips it and names it, the other order and its captures are stored."""
+    import requests
+
+    from satellite_tasking.plugin.model import Aoi, OrderDraft
+    from satellite_tasking.plugin.sandbox import SandboxServer
+
+    from .test_sync import LOCK_IN, PARIS, QUIET, make_provider
+
+    server = SandboxServer(port=0, seed=5, speed=0, settings=QUIET).start()
+    try:
+        provider = make_provider(server.base_url)
+        placed = [o.order for o in provider.place(OrderDraft("sandbox-1", "planet:area", "Harbour", dict(LOCK_IN),
+                                                             [Aoi(SQUARE), Aoi(PARIS)], "ref-1"))]
+        requests.post(server.base_url + "/_sandbox/clock", json={"advance_seconds": 8 * 86400}, timeout=30)
+        server.dialects["planet"].orders[placed[0].id]["id"] = None
+        store = TaskingStore(tmp_path / "store.gpkg")
+        result = sync_connection(make_provider(server.base_url), store, "sandbox-1")
+        assert result.ok, result.error
+        assert [o.id for o in store.orders("sandbox-1") if o.api == "planet"] == [placed[1].id]
+        assert [r.kind for r in result.skipped] == ["order"] and result.skipped_orders == 1
+        assert "1 order could not be read and was skipped" in result.summary()
+    finally:
+        server.stop()
