@@ -135,6 +135,10 @@ def walk_every_path(server, provider):
     windows = provider.imaging_windows(POINT, {"pl_number": "PL-123456", "start_time": "2026-01-05T01:00:00Z",
                                                "end_time": "2026-01-10T00:00:00Z", "sat_elevation_angle_min": 60,
                                                "sat_elevation_angle_max": 90}, sleep=lambda s: None)
+    assured = next(p for p in provider.products() if p.id == "assured")
+    provider.queryables(assured)
+    provider.opportunities(assured, POINT, START, START + timedelta(days=14),
+                           {"op": "=", "args": [{"property": "pl_number"}, "PL-123456"]}, sleep=lambda s: None)
     placed.append(provider.place(draft("assured", POINT, {"pl_number": "PL-123456", "imaging_window":
                                                           windows[0]["id"], "sat_elevation_angle_min": 60},
                                        "ref-assured"))[0])
