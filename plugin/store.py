@@ -530,6 +530,20 @@ def store_error(path, error: BaseException) -> StoreError:
     return StoreError(f"The order store {path} could not be used ({text}).")
 
 
+def _truncated(header: bytes, size: int) -> bool:
+    """True when an SQLite file is shorter than the page count its header vouches for (a check in constant
+    time: reading the whole file at start-up would cost a second per few hundred MB)."""
+    if len(header) < 100:
+        return True
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    # The page count is valid only when the change counter and the "version valid for" number agree.
+    if pages == 0 or header[24:28] != header[92:96]:
+        return False
+    return size < page_size * pages
+
+
 class TaskingStore:
     """The GeoPackage at ``path`` (created with its tables on first use).
 
@@ -578,7 +592,9 @@ class TaskingStore:
         """"new" (nothing there, or an empty file) or "ours"; raises ``StoreError`` for anything else."""
         try:
             with open(self.path, "rb") as handle:
-                header = handle.read(len(SQLITE_HEADER))
+                first = handle.read(100)  # SQLite's database header
+                size = os.fstat(handle.fileno()).st_size
+            header = first[:len(SQLITE_HEADER)]
         except FileNotFoundError:
             return "new"
         except IsADirectoryError:
@@ -592,6 +608,10 @@ class TaskingStore:
             raise StoreError(f"The order store {self.path} is not a GeoPackage (nor any SQLite file). The plugin "
                              f"leaves it as it is: move it aside or choose another store for this project.",
                              "damaged")
+        if _truncated(first, size):
+            raise StoreError(f"The order store {self.path} is damaged: it is shorter than its own header says "
+                             f"(cut off while copied or written). Move it aside (the plugin then starts a new one "
+                             f"there) or choose another store for this project.", "damaged")
         try:
             connection = sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True,
                                          timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
@@ -602,7 +622,6 @@ class TaskingStore:
                 if "gpkg_contents" in tables:
                     owned = {row[0] for row in connection.execute(
                         "SELECT table_name FROM gpkg_contents WHERE description = ?", (STORE_DESCRIPTION,))}
-                connection.execute("PRAGMA quick_check(1)").fetchone()
             finally:
                 connection.close()
         except sqlite3.Error as error:
