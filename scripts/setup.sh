@@ -5,7 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(python3-qgis qgis qgis-providers python3-gdal python3-venv xvfb xauth imagemagick tinyproxy openssl)
+# postgresql + postgresql-postgis: the shared team store's tests start a PostgreSQL of their own (initdb/pg_ctl);
+# both names follow the release's PostgreSQL (15 on bookworm, 17 on trixie, 18 on sid). python3-psycopg2, its
+# driver, comes with python3-qgis.
+DEB_PACKAGES=(python3-qgis qgis qgis-providers python3-gdal python3-venv xvfb xauth imagemagick tinyproxy openssl
+              postgresql postgresql-postgis python3-psycopg2)
 SYSTEM_PYTHON=/usr/bin/python3
 
 if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then
@@ -14,6 +18,7 @@ This set-up needs a Debian-like system (apt-get and dpkg), and this one is not.
 Install by hand:
   - QGIS 3.22 or newer with its Python bindings (Debian/Ubuntu: python3-qgis qgis qgis-providers)
   - Xvfb, xauth, ImageMagick and tinyproxy (for the desktop and proxy tests)
+  - PostgreSQL with PostGIS and psycopg2 (for the team store tests: postgresql postgresql-postgis python3-psycopg2)
 then run:
   <python that imports qgis> -m venv --system-site-packages .venv
   .venv/bin/pip install -r requirements-test.txt
