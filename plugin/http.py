@@ -1383,10 +1383,10 @@ def check_json_depth(content: bytes, limit: int = MAX_JSON_DEPTH) -> None:
     No Python loop over the bytes (``json_depth`` is that plain reference): the structure is kept (escaped
     backslashes and quotes removed, then all but brackets and quotes, then the strings), and the innermost
     pairs are removed ``limit`` times (``bytes.replace`` removes exactly one level a round); anything left
-    nests deeper. A body with fewer openers than ``limit`` is not looked at. Brackets that do not pair up
-    are not JSON: ``ValueError``, without recursing either.
+    nests deeper. A body too short to nest deeper is not looked at. Brackets that do not pair up are not
+    JSON: ``ValueError``, without recursing either.
     """
-    if content.count(b"[") + content.count(b"{") <= limit:
+    if len(content) <= 2 * limit:  # too short to hold more than ``limit`` pairs
         return
     if b'\\"' in content:  # only then can a quote be escaped (and only then do escaped backslashes matter)
         content = content.replace(b"\\\\", b"").replace(b'\\"', b"")
@@ -1394,6 +1394,8 @@ def check_json_depth(content: bytes, limit: int = MAX_JSON_DEPTH) -> None:
     skeleton = skeleton.replace(b'""', b"")
     if b'"' in skeleton:
         skeleton = _STRING_SKELETON.sub(b"", skeleton)
+    if not skeleton:
+        return
     for _level in range(limit):
         shorter = skeleton.replace(b"[]", b"")
         if not shorter:
