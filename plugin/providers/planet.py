@@ -617,6 +617,8 @@ class PlanetProvider(TaskingProvider):
             body.setdefault("product", ASSURED_PRODUCT)
         else:
             body.pop("imaging_window", None)
+        if kind.id != "monitoring":
+            body.pop("early_start", None)
         body["name"] = unique_order_name(draft, index)
         body["geometry"] = self._aoi_geometry(draft.aois[index])
         return body

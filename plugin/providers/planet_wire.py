@@ -40,6 +40,7 @@ ORDER_FIELDS = {
     "scheduling_type": "scheduling_type: \"MONITORING\" with rrule [nb/monitoring_orders]",
     "rrule": "Monitoring: scheduling_type MONITORING, start_time, rrule such as FREQ=WEEKLY;COUNT=4;INTERVAL=1;"
              "BYDAY=MO [nb/monitoring_orders]",
+    "early_start": "early_start flag (Monitoring, with BYDAY) [developers.planet.com tasking/examples/monitoring]",
     "imaging_window": "The community adapter sends it as \"imaging_window\": \"<window id>\" [stapi-planet "
                       "conversions.py — UNVERIFIED in Planet docs; the page's one tolerated guess for Assured]",
 }

@@ -180,6 +180,8 @@ def test_monitoring_order_sends_the_recurrence_built_from_the_form(sandbox, prov
     order = outcome.order
     assert order.product_id == "monitoring"
     assert order.raw["scheduling_type"] == "MONITORING" and order.raw["rrule"] == "FREQ=WEEKLY;COUNT=5;INTERVAL=2"
+    [sent] = [e for e in logged(sandbox, "POST", "/orders/")]
+    assert sent["status"] == 201
     # end_time is ignored for Monitoring: the sandbox derives it from the recurrence.
     assert order.acquisition_end == START + timedelta(days=2 + 5 * 14)
     refused = provider.place(draft("monitoring", [SQUARE], params, reference="r2"))[0]
@@ -199,6 +201,15 @@ def test_monitoring_limits_are_checked_before_sending(sandbox, provider, params,
     outcome = provider.place(draft("monitoring", [POINT], {"start_time": ts(START + timedelta(days=2)), **params}))[0]
     assert not outcome.placed and problem in outcome.error
     assert logged(sandbox, "POST") == []
+
+
+def test_monitoring_early_start_with_days_named_in_the_rule(sandbox, provider):
+    params = {"start_time": ts(START + timedelta(days=2)), "rrule": "FREQ=WEEKLY;COUNT=4;INTERVAL=1;BYDAY=MO",
+              "early_start": True}
+    outcome = provider.place(draft("monitoring", [POINT], params))[0]
+    assert outcome.placed, outcome.error
+    refused = provider.place(draft("point", [POINT], {"early_start": True}, reference="r2"))[0]
+    assert "early_start" in refused.error  # Monitoring only: not in the point form
 
 
 def test_rrule_text_and_form_agree():

@@ -130,7 +130,7 @@ def walk_every_path(server, provider):
     placed = []
     for kind, geometry in (("point", POINT), ("strip", LINE), ("area", SQUARE), ("monitoring", LINE)):
         placed.append(provider.place(draft(kind, geometry, PARAMS[kind], f"ref-{kind}"))[0])
-    as_text = {"rrule": "FREQ=DAILY;COUNT=3", "start_time": "2026-01-06T00:00:00Z"}
+    as_text = {"rrule": "FREQ=WEEKLY;COUNT=3;BYDAY=MO", "start_time": "2026-01-06T00:00:00Z", "early_start": True}
     placed.append(provider.place(draft("monitoring", POINT, as_text, "ref-rrule"))[0])
     windows = provider.imaging_windows(POINT, {"pl_number": "PL-123456", "start_time": "2026-01-05T01:00:00Z",
                                                "end_time": "2026-01-10T00:00:00Z", "sat_elevation_angle_min": 60,
