@@ -16,12 +16,28 @@ import logging
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from qgis.core import QgsCoordinateReferenceSystem, QgsFields, QgsGeometry, QgsJsonUtils, QgsWkbTypes
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsDistanceArea,
+    QgsFields,
+    QgsGeometry,
+    QgsJsonUtils,
+    QgsProject,
+    QgsWkbTypes,
+)
 from qgis.gui import QgsRubberBand
 from qgis.PyQt import sip, uic
 from qgis.PyQt.QtCore import Qt, QTimer, pyqtSlot
 from qgis.PyQt.QtGui import QColor, QStandardItem, QStandardItemModel
-from qgis.PyQt.QtWidgets import QDialog, QLayout, QMessageBox, QPushButton, QTableWidgetItem, QVBoxLayout
+from qgis.PyQt.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QLayout,
+    QMessageBox,
+    QPushButton,
+    QTableWidgetItem,
+    QVBoxLayout,
+)
 
 from ..plugin import product_catalogue
 from ..plugin.aoi import AoiRules, aois_from_layers
@@ -71,7 +87,8 @@ def product_label(product) -> str:
     return product_title(product)
 
 
-def placement_question(product, connection_name: str, indexes, estimate, areas_km2, estimate_error: str = "") -> str:
+def placement_question(product, connection_name: str, indexes, estimate, areas_km2, estimate_error: str = "",
+                       split: int = 0) -> str:
     """The confirmation a placement asks for: how many orders of what, the estimated total with its unit, and
     the minimum charged area the provider states (with how many of the areas it raises).
 
@@ -94,6 +111,9 @@ def placement_question(product, connection_name: str, indexes, estimate, areas_k
         else:
             lines.append(f"{rule}: {len(smaller)} of these areas are smaller and are each charged as "
                          f"{amount(minimum, 'km²')}.")
+    if split:
+        lines.append(f"{plural(split, 'multipart feature')} {'is' if split == 1 else 'are'} split: each part is an "
+                     "order of its own (and pays any minimum on its own).")
     if getattr(product, "needs_quotation", False):
         lines.append("The provider sends a price quote first; nothing is charged until you accept it.")
     lines += ["", "Placing may commit you to pay once the provider confirms the price."]
@@ -147,10 +167,51 @@ def default_window(form, now=None) -> None:
 
 
 def saved_aoi(aoi) -> dict:
-    return {"geometry": aoi.geometry, "label": f"{aoi.source_layer_name} #{aoi.feature_id}"
+    return {"geometry": aoi.geometry, "feature": f"{aoi.source_layer_name} #{aoi.feature_id}",
+            "label": f"{aoi.source_layer_name} #{aoi.feature_id}"
             + (f" part {aoi.part_index + 1}" if aoi.part_index else ""),
             "type": aoi.geometry_type, "area_km2": round(aoi.area_km2, 3), "vertex_count": aoi.vertex_count,
             "warnings": list(aoi.warnings)}
+
+
+def split_features(aois) -> int:
+    """How many features were split into several AOIs."""
+    counts = {}
+    for aoi in aois:
+        key = aoi.get("feature")
+        if key:
+            counts[key] = counts.get(key, 0) + 1
+    return sum(1 for count in counts.values() if count > 1)
+
+
+def merged_parts(aois) -> list:
+    """One AOI per multipart feature: the outline (convex hull) around its parts, measured on the ellipsoid.
+    One order instead of one per part: one minimum charge instead of several."""
+    groups, keys = {}, []
+    for aoi in aois:
+        key = aoi.get("feature") or aoi.get("label")
+        if key not in groups:
+            keys.append(key)
+            groups[key] = []
+        groups[key].append(aoi)
+    measure = QgsDistanceArea()
+    measure.setSourceCrs(QgsCoordinateReferenceSystem("EPSG:4326"), QgsProject.instance().transformContext())
+    measure.setEllipsoid("EPSG:7030")
+    result = []
+    for key in keys:
+        members = groups[key]
+        geometries = [g for g in (geometry_from_geojson(m["geometry"]) for m in members) if g is not None]
+        if len(members) < 2 or len(geometries) < 2 or not all(m.get("type") == "Polygon" for m in members):
+            result.extend(members)
+            continue
+        hull = QgsGeometry.unaryUnion(geometries).convexHull()
+        notes = [w for m in members for w in m.get("warnings", []) if not w.startswith("Multipart feature")]
+        result.append({"geometry": json.loads(hull.asJson()), "feature": key, "label": key, "type": "Polygon",
+                       "area_km2": round(measure.measureArea(hull) / 1e6, 3),
+                       "vertex_count": sum(1 for _ in hull.vertices()),
+                       "warnings": list(dict.fromkeys(notes)) + [
+                           f"{len(members)} parts ordered as one area: the outline around them."]})
+    return result
 
 
 class OrderDialog(QDialog, FORM_CLASS):
@@ -222,6 +283,16 @@ class OrderDialog(QDialog, FORM_CLASS):
                       None)
         if holder is not None:
             holder.insertWidget(holder.indexOf(self.placeButton), self.newOrderButton)
+        # Split multipart features are separate orders (each may pay a minimum area): offer one order each.
+        self.keepPartsCheck = QCheckBox("Order each multipart feature as one area (the outline around its parts)",
+                                        self)
+        self.keepPartsCheck.setObjectName("keepPartsCheck")
+        self.keepPartsCheck.setVisible(False)
+        self.keepPartsCheck.toggled.connect(self._keep_parts_toggled)
+        notes_holder = next((layout for layout in self.findChildren(QLayout) if layout.indexOf(self.aoiNotes) >= 0),
+                            None)
+        if notes_holder is not None:
+            notes_holder.insertWidget(notes_holder.indexOf(self.aoiNotes) + 1, self.keepPartsCheck)
         self.decisionsButton.clicked.connect(self._open_decisions)
         self.opportunitiesButton.clicked.connect(self._find_opportunities)
         self._opportunities_dialog = None
@@ -465,7 +536,9 @@ class OrderDialog(QDialog, FORM_CLASS):
             self._show_aois()
             return
         result = aois_from_layers(self.layers, rules_for(self.product))
-        self.draft.aois = [saved_aoi(aoi) for aoi in result.aois]
+        aois = [saved_aoi(aoi) for aoi in result.aois]
+        self.keepPartsCheck.setVisible(bool(split_features(aois)) or self.keepPartsCheck.isChecked())
+        self.draft.aois = merged_parts(aois) if self.keepPartsCheck.isChecked() else aois
         # When nothing is usable, the message already names the skipped layers.
         notes = [result.message] if result.message else list(result.notes)
         notes += [f"Refused: {refusal.reason}" for refusal in result.refusals]
@@ -473,6 +546,11 @@ class OrderDialog(QDialog, FORM_CLASS):
             notes.insert(0, result.multipart_policy)
         self.aoiNotes.setText("\n".join(notes))
         self._show_aois()
+
+    def _keep_parts_toggled(self, *_):
+        if self.product is not None and not self.draft.outcomes:
+            self._forget_estimate()
+            self._prepare_aois()
 
     def _show_aois(self):
         self.aoiTable.setRowCount(len(self.draft.aois))
@@ -636,7 +714,7 @@ class OrderDialog(QDialog, FORM_CLASS):
         answer = QMessageBox.question(
             self, "Place tasking orders",
             rich_tooltip(placement_question(self.product, connection.name, indexes, estimate, areas,
-                                            estimate_error)),
+                                            estimate_error, split=split_features(self.draft.aois))),
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
         if answer != QMessageBox.StandardButton.Yes:
             self._status("Nothing was placed.")

@@ -158,3 +158,40 @@ def test_place_asks_with_the_estimated_total_defaults_to_no_and_no_places_nothin
     assert "Estimated total:" in question.text and "credits" in question.text, question.text
     assert dialog.draft.outcomes == {} and dialog.draft.placing == []
     assert dialog.placeButton.isEnabled()
+
+
+def test_a_multipart_feature_may_be_ordered_as_one_area_and_the_question_says_when_it_is_split(
+        plugin, recording_iface, qtbot, questions):
+    from qgis.core import QgsFeature, QgsGeometry, QgsProject, QgsVectorLayer
+
+    from satellite_tasking.ui.order_dialog import PRODUCT_ROLE
+
+    layer = QgsVectorLayer("MultiPolygon?crs=EPSG:4326", "islands", "memory")
+    feature = QgsFeature()
+    feature.setGeometry(QgsGeometry.fromWkt("MULTIPOLYGON(((13 52, 13.02 52, 13.02 52.02, 13 52.02, 13 52)),"
+                                            "((13.1 52, 13.12 52, 13.12 52.02, 13.1 52.02, 13.1 52)))"))
+    layer.dataProvider().addFeatures([feature])
+    QgsProject.instance().addMapLayer(layer)
+    layer.selectAll()
+    dialog = plugin.open_order_dialog([layer])
+    qtbot.waitUntil(lambda: bool(dialog.products), timeout=30000)
+    row = next(r for r in range(dialog.product_model.rowCount())
+               if dialog.product_model.item(r).data(PRODUCT_ROLE) == "up42:d1e4a9c3-8f6b-4ea1-8c54-3b9f5a7e0d44")
+    dialog.productCombo.setCurrentIndex(row)
+    qtbot.waitUntil(lambda: dialog.form is not None and dialog.form_product is not None, timeout=30000)
+    assert len(dialog.draft.aois) == 2 and dialog.keepPartsCheck.isVisibleTo(dialog)
+    parts_area = sum(aoi["area_km2"] for aoi in dialog.draft.aois)
+    dialog.nameEdit.setText("Islands")
+    qtbot.waitUntil(dialog.placeButton.isEnabled, timeout=30000)
+    dialog.placeButton.click()
+    qtbot.waitUntil(lambda: bool(questions.asked) and not dialog.busy, timeout=30000)
+    assert "1 multipart feature is split" in questions.asked[-1].text
+
+    dialog.keepPartsCheck.setChecked(True)
+    assert len(dialog.draft.aois) == 1
+    whole = dialog.draft.aois[0]
+    assert whole["type"] == "Polygon" and whole["area_km2"] > parts_area
+    assert any("outline around them" in w for w in whole["warnings"])
+    dialog.placeButton.click()
+    qtbot.waitUntil(lambda: len(questions.asked) == 2 and not dialog.busy, timeout=30000)
+    assert "multipart" not in questions.asked[-1].text and "Place 1 order of" in questions.asked[-1].text
