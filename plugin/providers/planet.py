@@ -66,6 +66,7 @@ from ..http import (
     cancellation_requested,
     decode_json,
     follow_link,
+    parse_retry_after,
 )
 from ..model import (
     Capture,
@@ -89,6 +90,8 @@ SCHEMA_FOLDER = Path(__file__).resolve().parents[2] / "resources" / "schemas" / 
 
 MAX_PARALLEL_POSTS = 4
 PAGE_SIZE = 100
+# The longest a 429's Retry-After holds every request of a provider (the session gives up on longer waits).
+MAX_HOLD_SECONDS = 60.0
 # Orders whose captures one capture stream reads, one request per order (see capture_page_streams).
 ORDERS_PER_CAPTURE_STREAM = 10
 # Bound on pages followed in one listing (100 000 records at the default page size).
@@ -168,12 +171,19 @@ class RatePacer:
         self._sleep = sleep
         self._sent: deque = deque()
         self._lock = threading.Lock()
+        self._held_until = 0.0
         self.waited = 0.0
+
+    def hold(self, seconds: float) -> None:
+        """Send nothing for ``seconds`` (a 429's ``Retry-After``): every thread of the provider waits, not only
+        the one whose request was refused."""
+        with self._lock:
+            self._held_until = max(self._held_until, self._clock() + max(0.0, seconds))
 
     def _delay(self, now: float) -> float:
         while self._sent and self._sent[0] <= now - 60.0:
             self._sent.popleft()
-        delay = 0.0
+        delay = max(0.0, self._held_until - now)
         if len(self._sent) >= self.per_minute:
             delay = self._sent[len(self._sent) - self.per_minute] + 60.0 - now
         if len(self._sent) >= self.per_second:
@@ -208,9 +218,18 @@ class PlanetApiKeyAuth(requests.auth.AuthBase):
     def __call__(self, request):
         if self._pacer is not None:
             self._pacer.wait(self._connection_name)
+            request.register_hook("response", self._heard)
         if self._key:
             request.headers["Authorization"] = f"api-key {self._key}"
         return request
+
+    def _heard(self, response, *args, **kwargs):
+        """A 429 with ``Retry-After`` holds the whole provider that long [planet.md "Rate limits"]."""
+        if response.status_code == 429 and self._pacer is not None:
+            seconds = parse_retry_after(response.headers.get("Retry-After"))
+            if seconds is not None:
+                self._pacer.hold(min(seconds, MAX_HOLD_SECONDS))
+        return response
 
     def __repr__(self) -> str:
         return "PlanetApiKeyAuth(<hidden>)"

@@ -660,3 +660,26 @@ def test_imaging_windows_as_opportunities_for_the_order_dialog(sandbox, provider
     assert found[0].geometry == POINT and set(found[0].properties) >= {"satellite_type", "cloud_forecast"}
     with pytest.raises(NotSupported, match="needs pl_number"):
         provider.opportunities(products["assured"], POINT, start, start + timedelta(days=2))
+
+
+def test_a_429_with_retry_after_holds_every_request_of_the_provider(sandbox):
+    pacer = RatePacer()
+    provider = make_provider(sandbox, pacer=pacer)  # the session's own backoff sleeps are skipped here
+    try:
+        control(sandbox, "POST", "/_sandbox/faults", [{"path": r"^/tasking/v2/orders/$", "method": "GET",
+                                                       "kind": "status", "status": 429, "retry_after": 1,
+                                                       "count": 1}])
+        assert provider.orders() == []
+    finally:
+        provider.session.close()
+    assert [e["status"] for e in logged(sandbox, "GET", "/orders/")] == [429, 200]
+    assert pacer.waited >= 0.9  # the next request, from any thread, waited out Retry-After
+
+
+def test_pacer_hold_delays_the_next_request():
+    now = [100.0]
+    pacer = RatePacer(clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
+    pacer.wait()
+    pacer.hold(5)
+    pacer.wait()
+    assert now[0] == pytest.approx(105.0)
