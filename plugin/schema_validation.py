@@ -242,6 +242,17 @@ def _bounded_pattern(validator, pattern, instance, schema):
         yield ValidationError(f"{shorten_value(instance)} does not match {pattern!r}")
 
 
+def _bounded_pattern_properties(validator, pattern_properties, instance, schema):
+    """jsonschema's ``patternProperties`` keyword, with the names matched by ``pattern_search`` (a free JSON
+    object typed into the form may hold a name of any length)."""
+    if not validator.is_type(instance, "object") or not isinstance(pattern_properties, dict):
+        return
+    for pattern, subschema in pattern_properties.items():
+        for name, value in instance.items():
+            if isinstance(pattern, str) and pattern_search(pattern, name):
+                yield from validator.descend(value, subschema, path=name, schema_path=pattern)
+
+
 def shorten_value(value, limit: int = 80) -> str:
     shown = repr(value)
     return shown if len(shown) <= limit else shown[:limit - 1] + "…"
@@ -254,5 +265,6 @@ def _with_bounded_pattern(cls):
     """``cls`` with its ``pattern`` keyword matched by ``pattern_search`` (one class per base class)."""
     bounded = _BOUNDED_CLASSES.get(cls)
     if bounded is None:
-        bounded = _BOUNDED_CLASSES[cls] = extend(cls, {"pattern": _bounded_pattern})
+        bounded = _BOUNDED_CLASSES[cls] = extend(cls, {"pattern": _bounded_pattern,
+                                                      "patternProperties": _bounded_pattern_properties})
     return bounded

@@ -143,3 +143,13 @@ def test_a_restored_draft_against_a_backtracking_pattern_does_not_stall(make_for
     assert "does not match" in form.errors()["code"]
     form.set_values({"code": "aaaa"})
     assert form.is_valid()
+
+
+def test_pattern_properties_are_matched_with_bounded_work_too():
+    from satellite_tasking.plugin.schema_validation import SchemaValidator
+
+    validator = SchemaValidator({"type": "object", "patternProperties": {"^((a+)+)+$": {"type": "integer"}}})
+    started = time.perf_counter()
+    assert validator.errors({"a" * 5_000 + "!": "not checked", "aaa": 1}) == []
+    assert [e.message for e in validator.errors({"aaa": "x"})] == ["'x' is not of type 'integer'"]
+    assert time.perf_counter() - started < 1.5
