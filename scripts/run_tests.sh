@@ -8,11 +8,13 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 # folder, the python that runs it, extra pytest arguments
+# A test that hangs fails after TIMEOUT seconds (pytest-timeout, in .venv) instead of holding CI until its end.
+TIMEOUT="--timeout=${TEST_TIMEOUT:-600}"
 SUITES=(
-    "tests/unit|.venv/bin/python|"
-    "tests/qgis|.venv/bin/python|"
-    "tests/stapi|.venv/bin/python|"
-    "tests/e2e|.venv/bin/python|"
+    "tests/unit|.venv/bin/python|$TIMEOUT"
+    "tests/qgis|.venv/bin/python|$TIMEOUT"
+    "tests/stapi|.venv/bin/python|$TIMEOUT"
+    "tests/e2e|.venv/bin/python|$TIMEOUT"
     "tests/sdk|.venv-sdk/bin/python|"
     "tests/qt6|.venv-qt6/bin/python|"
 )
