@@ -50,7 +50,8 @@ CAPTURES_TABLE = "tasking_captures"
 HISTORY_TABLE = "tasking_status_history"
 SYNC_TABLE = "tasking_sync_state"
 SCHEMA_VERSION = 1
-STORE_DESCRIPTION = f"satellite_tasking store, schema {SCHEMA_VERSION}"
+STORE_MARKER = "satellite_tasking store, schema "  # what tells the plugin's stores from other GeoPackages
+STORE_DESCRIPTION = f"{STORE_MARKER}{SCHEMA_VERSION}"
 
 GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
 GPKG_USER_VERSION = 10200
@@ -620,8 +621,15 @@ class TaskingStore:
                 tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
                 owned = set()
                 if "gpkg_contents" in tables:
+                    # Any schema version of the plugin's stores (the text has been the same since the first).
                     owned = {row[0] for row in connection.execute(
-                        "SELECT table_name FROM gpkg_contents WHERE description = ?", (STORE_DESCRIPTION,))}
+                        "SELECT table_name FROM gpkg_contents WHERE description LIKE ?", (STORE_MARKER + "%",))}
+                if ORDERS_TABLE not in owned and {ORDERS_TABLE, CAPTURES_TABLE, SYNC_TABLE} <= tables:
+                    # A description changed by hand (QGIS can write a layer's description back): the plugin's
+                    # tables with the plugin's sync cursors are the plugin's too.
+                    columns = {row[1] for row in connection.execute(f"PRAGMA table_info({SYNC_TABLE})")}
+                    if {"connection_id", "orders_cursor", "captures_cursor"} <= columns:
+                        owned.add(ORDERS_TABLE)
             finally:
                 connection.close()
         except sqlite3.Error as error:

@@ -152,3 +152,12 @@ def test_a_full_disk_is_named_as_such(tmp_path, monkeypatch):
     result = sync_connection(Provider(), store, "c1")
     assert "disk is full" in result.error, result.error
     assert str(path) in result.error
+
+
+def test_a_store_whose_layer_description_was_changed_is_still_the_plugins(tmp_path):
+    path = tmp_path / "orders.gpkg"
+    TaskingStore(path).apply("c1", [an_order()], [])
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE gpkg_contents SET description = 'my orders'")
+    db.close()
+    assert [o.name for o in TaskingStore(path).orders("c1")] == ["Harbour"]
