@@ -619,6 +619,8 @@ class TaskingStore:
             try:
                 connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
                 tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                marks = (connection.execute("PRAGMA application_id").fetchone()[0],
+                         connection.execute("PRAGMA user_version").fetchone()[0])
                 owned = set()
                 if "gpkg_contents" in tables:
                     # Any schema version of the plugin's stores (the text has been the same since the first).
@@ -634,8 +636,8 @@ class TaskingStore:
                 connection.close()
         except sqlite3.Error as error:
             raise store_error(self.path, error) from None
-        if not tables:
-            return "new"  # an SQLite file without tables: nothing of anyone's to alter
+        if not tables and marks[0] in (0, GPKG_APPLICATION_ID) and marks[1] in (0, GPKG_USER_VERSION):
+            return "new"  # an SQLite file without tables or another application's marks: nothing to alter
         if ORDERS_TABLE in owned and ORDERS_TABLE in tables:
             return "ours"
         raise StoreError(f"The order store {self.path} belongs to another application (a database without the "

@@ -161,3 +161,13 @@ def test_a_store_whose_layer_description_was_changed_is_still_the_plugins(tmp_pa
         db.execute("UPDATE gpkg_contents SET description = 'my orders'")
     db.close()
     assert [o.name for o in TaskingStore(path).orders("c1")] == ["Harbour"]
+
+
+def test_an_empty_database_marked_by_another_application_is_left_alone(tmp_path):
+    path = tmp_path / "theirs.db"
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA application_id = 12345")
+    db.close()
+    before = path.read_bytes()
+    assert "another application" in store_error_of(path).user_message
+    assert path.read_bytes() == before
