@@ -90,6 +90,8 @@ SCHEMA_FOLDER = Path(__file__).resolve().parents[2] / "resources" / "schemas" / 
 
 MAX_PARALLEL_POSTS = 4
 PAGE_SIZE = 100
+# Seconds added to the pacer's 1 s and 60 s windows.
+PACING_MARGIN_S = 0.1
 # The longest a 429's Retry-After holds every request of a provider (the session gives up on longer waits).
 MAX_HOLD_SECONDS = 60.0
 # Orders whose captures one capture stream reads, one request per order (see capture_page_streams).
@@ -181,13 +183,14 @@ class RatePacer:
             self._held_until = max(self._held_until, self._clock() + max(0.0, seconds))
 
     def _delay(self, now: float) -> float:
-        while self._sent and self._sent[0] <= now - 60.0:
+        while self._sent and self._sent[0] <= now - 60.0 - PACING_MARGIN_S:
             self._sent.popleft()
         delay = max(0.0, self._held_until - now)
+        # A margin over each window: requests reach Planet a little later or closer together than they leave.
         if len(self._sent) >= self.per_minute:
-            delay = self._sent[len(self._sent) - self.per_minute] + 60.0 - now
+            delay = max(delay, self._sent[len(self._sent) - self.per_minute] + 60.0 + PACING_MARGIN_S - now)
         if len(self._sent) >= self.per_second:
-            delay = max(delay, self._sent[len(self._sent) - self.per_second] + 1.0 - now)
+            delay = max(delay, self._sent[len(self._sent) - self.per_second] + 1.0 + PACING_MARGIN_S - now)
         return max(delay, 0.0)
 
     def wait(self, connection_name: str = "Planet") -> None:

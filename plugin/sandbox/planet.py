@@ -11,6 +11,8 @@ source confirms sits behind settings that are off by default (``POST /_sandbox/s
   enforced with 400.
 - ``planet_max_duration_days`` (None): orders longer than this many days refused with 400.
 - ``planet_max_active_orders`` (None): an organisation limit on active orders (RECEIVED too) answered 400.
+- ``planet_rate_limits`` (False): Planet's published limits (300 requests a minute, 40 a second per API key, real
+  time) answered with 429 and ``Retry-After``.
 - ``planet_pricing`` (False): ``POST /pricing/`` and ``GET /orders/<id>/pricing/`` (paths unconfirmed), answering
   ``estimated_quota_cost`` with ``units``; off, they are 404.
 
@@ -52,7 +54,10 @@ import binascii
 import heapq
 import json
 import logging
+import math
+import time
 import uuid
+from collections import deque
 from datetime import datetime, timedelta, timezone
 from typing import Dict, List, Optional
 from urllib.parse import urlencode
@@ -97,6 +102,8 @@ RRULE_DAYS = {"DAILY": 1, "WEEKLY": 7, "MONTHLY": 30}
 CREATED_BY = "sandbox.user@example.com"
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 1000
+RATE_PER_MINUTE = 300  # published for List Tasking Orders; applied to every call (planet.md "Rate limits")
+RATE_PER_SECOND = 40
 
 SETTING_DEFAULTS = {
     "planet_max_active_orders": None,
@@ -105,6 +112,7 @@ SETTING_DEFAULTS = {
     "planet_multi_order_id": False,
     "planet_ignore_unknown_fields": False,
     "planet_pricing": False,
+    "planet_rate_limits": False,
     "planet_contract_cloud_cover": DEFAULT_CLOUD_THRESHOLD,
     "planet_window_search_polls": 2,
     "planet_max_area_sqkm": 3000.0,
@@ -212,6 +220,7 @@ class PlanetDialect:
         self._reset()
 
     def _reset(self) -> None:
+        self._arrivals: Dict[str, deque] = {}
         self.orders: Dict[str, dict] = {}
         self.captures: Dict[str, dict] = {}
         self.windows: Dict[str, dict] = {}
@@ -508,7 +517,9 @@ class PlanetDialect:
         now = self.world.clock.now()
         self.tick(now)
         now_us = to_us(now)
-        self._authenticate(request)
+        key = self._authenticate(request)
+        if self._setting("planet_rate_limits"):
+            self._throttle(key)
         path = request.path
         parts = [p for p in path.split("/") if p]
         collection = path.endswith("/")
@@ -563,6 +574,21 @@ class PlanetDialect:
                 return self._window_search_result(parts[2])
             raise self._not_allowed(method)
         raise HttpError(404, NOT_FOUND)
+
+    def _throttle(self, key: str) -> None:
+        """429 with Retry-After beyond 300 requests in 60 s or 40 in 1 s of one key (sliding, real time)."""
+        now = time.monotonic()
+        arrivals = self._arrivals.setdefault(key, deque())
+        while arrivals and arrivals[0] <= now - 60.0:
+            arrivals.popleft()
+        wait = 0.0
+        if len(arrivals) >= RATE_PER_MINUTE:
+            wait = arrivals[len(arrivals) - RATE_PER_MINUTE] + 60.0 - now
+        if len(arrivals) >= RATE_PER_SECOND:
+            wait = max(wait, arrivals[len(arrivals) - RATE_PER_SECOND] + 1.0 - now)
+        if wait > 0:
+            raise HttpError(429, {"detail": "Request was throttled."}, {"Retry-After": str(max(1, math.ceil(wait)))})
+        arrivals.append(now)
 
     @staticmethod
     def _no_query(request: Request) -> None:

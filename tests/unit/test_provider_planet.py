@@ -683,3 +683,23 @@ def test_pacer_hold_delays_the_next_request():
     pacer.hold(5)
     pacer.wait()
     assert now[0] == pytest.approx(105.0)
+
+
+def test_the_provider_keeps_within_planet_published_limits(sandbox):
+    settings(sandbox, planet_rate_limits=True)
+    seeded = control(sandbox, "POST", "/_sandbox/planet/seed_orders", {"count": 60, "captures_per_order": 1})
+    paced = make_provider(sandbox)
+    try:
+        assert len(paced.captures(seeded["order_ids"])) == 60
+    finally:
+        paced.session.close()
+    assert {e["status"] for e in logged(sandbox, "GET", "/captures/")} == {200}
+    control(sandbox, "DELETE", "/_sandbox/requests")
+    # Unpaced, the sandbox answers 429 with Retry-After; the provider holds every request that long and goes on.
+    unpaced = make_provider(sandbox, pacer=RatePacer(per_second=10 ** 6, per_minute=10 ** 6))
+    try:
+        assert len(unpaced.captures(seeded["order_ids"])) == 60
+    finally:
+        unpaced.session.close()
+    statuses = [e["status"] for e in logged(sandbox, "GET", "/captures/")]
+    assert 429 in statuses and statuses.count(200) == 60

@@ -815,3 +815,14 @@ def test_tick_is_idempotent_and_independent_of_granularity():
         return json.dumps(dialect.to_state(), sort_keys=True)
 
     assert run(1) == run(30) == run(720)
+
+
+def test_published_rate_limits_only_behind_their_setting(planet):
+    assert all(planet.call("GET", "/orders/").status_code == 200 for _ in range(45))
+    planet.settings(planet_rate_limits=True)
+    answers = [planet.call("GET", "/orders/") for _ in range(45)]
+    assert [a.status_code for a in answers[:40]] == [200] * 40
+    refused = next(a for a in answers if a.status_code == 429)
+    assert refused.json() == {"detail": "Request was throttled."} and int(refused.headers["Retry-After"]) >= 1
+    # Per API key: another key is not throttled.
+    assert planet.call("GET", "/orders/", headers={"Authorization": "api-key other"}).status_code == 200
