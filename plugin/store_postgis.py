@@ -605,6 +605,22 @@ class PostgisStore:
             finally:
                 db.close()  # ends the session, which lets go of its advisory locks in any case
 
+    # -- live updates ---------------------------------------------------------------------------------
+    @property
+    def channel(self) -> str:
+        """The LISTEN/NOTIFY channel on which applied syncs of this store are announced."""
+        return f"{self.schema}_synced"
+
+    def notify_synced(self, connection_id: str, **details) -> None:
+        """Tell every listener (open docks) that a sync of ``connection_id`` was applied."""
+        payload = json.dumps({"connection_id": connection_id, **details}, default=str)
+        with self._transaction() as cursor:
+            cursor.execute("SELECT pg_notify(%s, %s)", (self.channel, payload[:7900]))  # NOTIFY's limit: 8000 B
+
+    def listen(self) -> SyncListener:
+        """A listener of this store's applied syncs (close it when done)."""
+        return SyncListener(self.connect(autocommit=True), self.channel)
+
     # -- no duplicate across the team ---------------------------------------------------------------
     def claim_placement(self, connection_id: str, draft_reference: str, aoi_geometry, placed_by: str,
                         aoi_index: Optional[int] = None) -> PlacementClaim:
@@ -661,6 +677,48 @@ class PostgisStore:
                            f"WHERE o.connection_id = %s AND o.order_id = ANY(%s) AND o.placed_by IS NULL "
                            f"AND p.connection_id = o.connection_id AND p.order_id = o.order_id",
                            (connection_id, order_ids))
+
+
+class SyncListener:
+    """LISTENs on a store's channel. ``fileno()`` is the socket to watch (a ``QSocketNotifier`` in a dock, or
+    ``select``), so nobody polls the database; ``take()`` returns the announcements that arrived (dicts)."""
+
+    def __init__(self, db, channel: str):
+        self._db = db
+        with db.cursor() as cursor:
+            cursor.execute(f'LISTEN "{channel}"')  # a channel is an identifier, not a value (checked schema)
+
+    def fileno(self) -> int:
+        return self._db.fileno()
+
+    def take(self) -> list:
+        self._db.poll()
+        found = []
+        while self._db.notifies:
+            notify = self._db.notifies.pop(0)
+            try:
+                found.append(json.loads(notify.payload))
+            except ValueError:
+                found.append({"payload": notify.payload})
+        return found
+
+    def wait(self, timeout: float) -> list:
+        """The announcements that arrive within ``timeout`` seconds (returns at the first)."""
+        import select
+
+        found = self.take()
+        if not found and select.select([self], [], [], timeout)[0]:
+            found = self.take()
+        return found
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> SyncListener:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 class PostgisStoreWriter:
@@ -800,5 +858,6 @@ class PostgisStoreWriter:
              self.recorded_at))
 
 
-__all__ = ["MIGRATIONS", "PlacementClaim", "PostgisStore", "PostgisStoreWriter", "SharedStoreError", "aoi_key",
+__all__ = ["MIGRATIONS", "PlacementClaim", "PostgisStore", "PostgisStoreWriter", "SharedStoreError", "SyncListener",
+           "aoi_key",
            "default_user_name", "lock_key", "redacted"]

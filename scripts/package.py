@@ -22,7 +22,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-INCLUDED_FILES = ("metadata.txt", "__init__.py", "README.md", "LICENSE")
+INCLUDED_FILES = ("metadata.txt", "__init__.py", "service.py", "README.md", "LICENSE")
 INCLUDED_DIRS = ("plugin", "ui", "resources")
 EXCLUDED_PARTS = {"__pycache__", ".pytest_cache"}
 EXCLUDED_SUFFIXES = {".pyc", ".pyo", ".part"}
