@@ -328,3 +328,21 @@ def test_placers_and_syncers_in_four_processes_place_every_aoi_exactly_once(post
     assert len(placed) == ROUNDS * AOIS and {who for who, _ in placed.values()} <= {"anna", "ben"}
     assert store.counts("c1")[ORDERS_TABLE] == ROUNDS * AOIS
     assert sorted(o.id for o in store.orders("c1")) == sorted(f"{r}-{a}" for r, a, _ in sent)
+
+
+def test_a_user_who_may_only_read_gets_a_read_only_store_that_says_so(postgis_server, postgis_conninfo):
+    writer = PostgisStore(postgis_conninfo)
+    writer.apply("c1", [order()], [capture()])
+    database = postgis_conninfo.split("dbname=")[1]
+    postgis_server.admin("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'reader') THEN "
+                         "CREATE ROLE reader LOGIN; END IF; END $$")
+    postgis_server.admin("GRANT USAGE ON SCHEMA tasking TO reader; "
+                         "GRANT SELECT ON ALL TABLES IN SCHEMA tasking TO reader", database)
+    reader = PostgisStore(postgis_conninfo.replace(f"user={postgis_server.user}", "user=reader"))
+    assert reader.read_only and "may only read" in reader.problem and not writer.read_only
+    assert [o.id for o in reader.orders("c1")] == ["o1"] and len(reader.captures("c1")) == 1
+    with pytest.raises(SharedStoreError, match="may only read"):
+        reader.apply("c1", [order(minutes=5)], [])
+    with pytest.raises(SharedStoreError):
+        reader.claim_placement("c1", "qgis-x", SQUARE, "reader")
+    assert writer.orders("c1")[0].updated_at == ms(_SUITE.T0)
