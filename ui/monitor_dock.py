@@ -8,6 +8,7 @@ shown as plain text: table cells are plain by nature, labels are ``Qt.PlainText`
 from __future__ import annotations
 
 import html
+import re
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -78,6 +79,15 @@ CANCEL_BY_REJECTING = ("This order waits for your decision on its price: to end 
 def plain_tooltip(text: str) -> str:
     """A tooltip that shows ``text`` as the characters it is (Qt guesses tooltips to be rich text)."""
     return "<qt>" + html.escape(text or "").replace("\n", "<br/>") + "</qt>"
+
+
+# The draft reference some providers keep in the order's name ("Fields 1 [qgis-0123456789ab]"): the plugin's
+# bookkeeping, not the user's words. Shown names leave it out; the search still finds it.
+_REFERENCE_SUFFIX = re.compile(r"\s*\[qgis-[0-9a-f]{6,}\]$")
+
+
+def shown_name(order) -> str:
+    return _REFERENCE_SUFFIX.sub("", order.name or "") or order.name or order.id
 
 
 def short_time(when) -> str:
@@ -295,7 +305,7 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
         product = self.product_label(order)
         state = order_status_name(order)
         cells = [
-            ((WAITING_MARKER if waiting else "") + order.name, order.name.lower()),
+            ((WAITING_MARKER if waiting else "") + shown_name(order), shown_name(order).lower()),
             (connection, connection.lower()),
             (state, state),
             (raw, raw),
@@ -306,7 +316,7 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
             (short_time(order.updated_at), _timestamp(order.updated_at)),
         ]
         items = []
-        tip_lines = [order.name, f"{connection} · {product}", status_sentence(order)]
+        tip_lines = [shown_name(order), f"{connection} · {product}", status_sentence(order)]
         tooltip = plain_tooltip("\n".join(tip_lines))
         for text, sort in cells:
             item = QStandardItem(str(text or ""))
@@ -431,7 +441,7 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
         order = self.current_order()
         if order is not None:
             QApplication.clipboard().setText(order.id)
-            self.show_message(f"Copied the id of “{order.name}”.")
+            self.show_message(f"Copied the id of “{shown_name(order)}”.")
 
     # -- details --------------------------------------------------------------------------------
     def _show_details(self, order):
@@ -458,7 +468,7 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
                 ("Updated", short_time(order.updated_at) or "—"), ("Order id", order.id)]
         parameters = [(field_label(name, self.parameter_titles), value_text(value))
                       for name, value in (order.params or {}).items() if name not in _PARAMETERS_SHOWN_ELSEWHERE]
-        self.detailsText.setPlainText("\n".join([order.name, ""] + _table(rows) + (
+        self.detailsText.setPlainText("\n".join([shown_name(order), ""] + _table(rows) + (
             ["", "Parameters"] + _table(parameters) if parameters else [])))
         history, captures = self.details(order) if self.details else ([], [])
         self.historyText.setPlainText("\n".join(

@@ -157,3 +157,19 @@ def test_the_badge_the_filter_and_the_map_legend_use_one_name_per_state(qgis_app
              / "tasking_orders.qml").read_text(encoding="utf-8")
     legend = set(re.findall(r'label="([^"]*)"', style))
     assert {status_name(code) for code in OrderStatus} <= legend
+
+
+def test_the_draft_reference_in_a_providers_order_name_is_not_shown(plugin, qtbot):
+    connection = next(c for c in plugin.provider_factory.connections() if c.id == SANDBOX_CONNECTION_ID)
+    provider = plugin.provider_factory.provider_for(connection)
+    geometry = {"type": "Polygon", "coordinates": [[[13, 52], [13.05, 52], [13.05, 52.05], [13, 52.05], [13, 52]]]}
+    window = {"start_time": "2026-01-05T01:00:00Z", "end_time": "2026-01-12T01:00:00Z"}
+    outcome = provider.place(OrderDraft(SANDBOX_CONNECTION_ID, "planet:area", "Harbour", window, [Aoi(geometry)],
+                                        "qgis-0123456789ab"))[0]
+    assert outcome.placed, outcome.error
+    open_and_sync(plugin, qtbot)
+    dock = plugin.monitor_dock
+    qtbot.waitUntil(lambda: bool(dock.rows()), timeout=WAIT)
+    assert [row["Name"] for row in dock.rows()] == ["Harbour"]
+    dock.textFilter.setText("qgis-0123456789ab")  # still found by its reference
+    assert len(dock.rows()) == 1
