@@ -542,7 +542,7 @@ class OrderDialog(QDialog, FORM_CLASS):
         # When nothing is usable, the message already names the skipped layers.
         notes = [result.message] if result.message else list(result.notes)
         notes += [f"Refused: {refusal.reason}" for refusal in result.refusals]
-        if result.aois:
+        if result.aois and split_features(aois):  # said only where a feature was split
             notes.insert(0, result.multipart_policy)
         self.aoiNotes.setText("\n".join(notes))
         self._show_aois()

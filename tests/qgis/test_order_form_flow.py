@@ -161,3 +161,9 @@ def test_required_fields_are_not_errors_before_the_user_has_been_there(qtbot):
     assert form.row("name")._error is None or form.row("name").error.isHidden()
     form.reveal_required()
     assert not form.row("name").error.isHidden()
+
+
+def test_the_multipart_note_appears_only_when_a_feature_was_split(plugin, qtbot):
+    dialog = plugin.open_order_dialog([fields_layer()])  # two single polygons
+    choose(qtbot, dialog, SAR)
+    assert "multipart" not in dialog.aoiNotes.text().lower()
