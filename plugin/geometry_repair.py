@@ -5,6 +5,11 @@ polygons, e.g. a polygon whose inner ring folds back onto itself (issue 18); a c
 project. OGR's ``MakeValid`` runs the same GEOS algorithm (the "linework" method, QGIS's default) through GDAL's
 own conversion and handles those cases, so every repair of the plugin goes through here, on every version.
 
+GEOS itself crashes too, on every version seen, on rings that bound no area: GEOS 3.15 (Debian sid, QGIS 3.44)
+takes the process down in ``MakeValid`` on a polygon with an empty ring. Rings that cannot bound an area add
+nothing to what a polygon covers (a hole of no area removes nothing; an outline of no area covers nothing), so they
+are dropped before any repair: rings of fewer than four positions or of fewer than three distinct points.
+
 The geometries cross as WKB: no QGIS object is shared with OGR.
 """
 import logging
@@ -47,7 +52,42 @@ def _make_valid_with(ogr, wkb: bytes) -> Optional[bytes]:
     geometry = ogr.CreateGeometryFromWkb(bytes(wkb))
     if geometry is None:
         return None
+    geometry = _without_arealess_rings(ogr, geometry)
+    if geometry is None or geometry.IsEmpty():
+        return None
     valid = geometry.MakeValid()
     if valid is None or valid.IsEmpty():
         return None
     return bytes(valid.ExportToIsoWkb())
+
+
+def ring_bounds_an_area(points) -> bool:
+    """Whether a closed ring of (x, y[, ...]) positions can bound any area at all: four positions or more, three
+    of them distinct. (A signed area of zero is no test: a bow-tie's two halves cancel out.)"""
+    return len(points) >= 4 and len({(p[0], p[1]) for p in points}) >= 3
+
+
+def _without_arealess_rings(ogr, geometry):
+    """The geometry with every ring that bounds no area left out (see the module's note); None if nothing is left."""
+    kind = ogr.GT_Flatten(geometry.GetGeometryType())
+    if kind == ogr.wkbPolygon:
+        rings = [geometry.GetGeometryRef(i) for i in range(geometry.GetGeometryCount())]
+        if not rings or not ring_bounds_an_area(rings[0].GetPoints() or []):
+            return None
+        kept = ogr.Geometry(ogr.wkbPolygon)
+        for ring in rings:
+            points = ring.GetPoints() or []
+            if ring_bounds_an_area(points):
+                copy = ogr.Geometry(ogr.wkbLinearRing)
+                for point in points:
+                    copy.AddPoint_2D(point[0], point[1])
+                kept.AddGeometry(copy)
+        return kept
+    if kind in (ogr.wkbMultiPolygon, ogr.wkbGeometryCollection):
+        kept = ogr.Geometry(kind)
+        for i in range(geometry.GetGeometryCount()):
+            part = _without_arealess_rings(ogr, geometry.GetGeometryRef(i))
+            if part is not None and not part.IsEmpty():
+                kept.AddGeometry(part)
+        return kept if kept.GetGeometryCount() else None
+    return geometry
