@@ -102,7 +102,11 @@ class DesktopRun:
 class Xvfb:
     """An own X server on a display number it picks itself (-displayfd), so parallel runs never collide."""
 
-    def __init__(self, size=SCREEN_SIZE, depth=24, timeout=15.0):
+    # A loaded 2-core machine (CI runs suites one after another, but other work may share it) can take many
+    # seconds to start an X server; one that failed to start is tried again, and its own words are kept.
+    ATTEMPTS = 3
+
+    def __init__(self, size=SCREEN_SIZE, depth=24, timeout=60.0):
         self.size, self.depth, self.timeout = size, depth, timeout
         self.process = None
         self.display = None
@@ -111,23 +115,38 @@ class Xvfb:
         xvfb = shutil.which("Xvfb")
         if xvfb is None:
             raise RuntimeError("Xvfb not found: apt-get install xvfb")
+        failures = []
+        for _attempt in range(self.ATTEMPTS):
+            try:
+                self._start(xvfb)
+                return self
+            except RuntimeError as failure:
+                failures.append(str(failure))
+        raise RuntimeError("Xvfb did not start: " + " | ".join(failures))
+
+    def _start(self, xvfb):
         read_fd, write_fd = os.pipe()
         width, height = self.size
-        self.process = subprocess.Popen(
-            [xvfb, "-displayfd", str(write_fd), "-screen", "0", f"{width}x{height}x{self.depth}",
-             "-nolisten", "tcp", "-noreset"],
-            pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        os.close(write_fd)
-        try:
-            self.display = ":" + self._read_display(read_fd)
-        except BaseException:
-            self.stop()
-            raise
-        finally:
-            os.close(read_fd)
-        return self
+        with tempfile.TemporaryFile() as errors:
+            self.process = subprocess.Popen(
+                [xvfb, "-displayfd", str(write_fd), "-screen", "0", f"{width}x{height}x{self.depth}",
+                 "-nolisten", "tcp", "-noreset"],
+                pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=errors,
+                start_new_session=True,
+            )
+            os.close(write_fd)
+            try:
+                self.display = ":" + self._read_display(read_fd)
+            except RuntimeError as failure:
+                self.stop()
+                errors.seek(0)
+                said = errors.read().decode(errors="replace").strip().splitlines()[-3:]
+                raise RuntimeError(f"{failure} ({'; '.join(said) or 'it said nothing'})") from None
+            except BaseException:
+                self.stop()
+                raise
+            finally:
+                os.close(read_fd)
 
     def _read_display(self, fd) -> str:
         import select
