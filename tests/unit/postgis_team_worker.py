@@ -2,7 +2,9 @@
 
     python postgis_team_worker.py <role> <conninfo> [arguments]
 
-Roles: ``open`` (open the store, print its schema version), ``try-sync-lock <connection>`` (print whether the
+Roles: ``open`` (open the store, print its schema version),
+``team-placer <sandbox url> <user> <rounds>`` and ``team-syncer <sandbox url> <stop file>`` (the same, through
+the sandbox's Planet API and the plugin's own placement and sync), ``try-sync-lock <connection>`` (print whether the
 sync lock was free), ``placer <user> <rounds> <aois>`` (claim each round's AOIs; a granted claim sends its
 request, recorded in the table ``sent``), ``syncer <rounds> <aois>`` (sync whenever holding the lock: every
 order sent so far, as a provider would list them). Prints one JSON value.
@@ -84,6 +86,76 @@ def syncer(store, conninfo, rounds, aois):
     return runs
 
 
+TEAM_PARAMS = {"start_time": "2026-01-05T01:00:00Z", "end_time": "2026-01-12T01:00:00Z"}
+TEAM_AOIS = 2
+MAX_RETRIES = 8
+
+
+def team_draft(round_number):
+    """The draft both placers place in a round: the same reference, the same AOIs."""
+    from satellite_tasking.plugin.model import Aoi, OrderDraft
+
+    aois = []
+    for i in range(TEAM_AOIS):
+        x, y = -150 + round_number * 0.5, -40 + i * 0.5
+        aois.append(Aoi({"type": "Polygon", "coordinates": [[[x, y], [x + 0.1, y], [x + 0.1, y + 0.1],
+                                                              [x, y + 0.1], [x, y]]]}, label=f"A{i + 1}"))
+    return OrderDraft("team-1", "planet:area", f"Team {round_number}", dict(TEAM_PARAMS), aois,
+                      f"team-round-{round_number:03d}")
+
+
+def sandbox_provider(url):
+    from satellite_tasking.plugin.http import build_session
+    from satellite_tasking.plugin.model import Connection
+    from satellite_tasking.plugin.providers.sandbox import SandboxProvider
+
+    connection = Connection(id="team-1", name="Team sandbox", kind="sandbox")
+    return SandboxProvider(connection, lambda c: build_session(c.name, "SatelliteTasking/team-test",
+                                                               timeout=(1.0, 2.0), sleep=lambda s: None), url)
+
+
+def team_placer(store, url, user, rounds):
+    from satellite_tasking.plugin.team_placement import place_as_team
+
+    provider = sandbox_provider(url)
+    figures = {"placed": 0, "placed_elsewhere": 0, "retries": 0, "unplaced": 0}
+    for round_number in range(rounds):
+        draft = team_draft(round_number)
+        outcomes = place_as_team(provider, store, draft, user)
+        attempt = 0
+        while True:
+            figures["placed"] += sum(1 for o in outcomes if o.placed)
+            figures["placed_elsewhere"] += sum(1 for o in outcomes if o.placed_elsewhere)
+            failed = [o.aoi_index for o in outcomes if not o.placed and not o.placed_elsewhere]
+            if not failed:
+                break
+            attempt += 1
+            if attempt > MAX_RETRIES:
+                figures["unplaced"] += len(failed)
+                break
+            figures["retries"] += 1
+            outcomes = place_as_team(provider, store, draft, user, only=failed)
+    return figures
+
+
+def team_syncer(store, url, stop_file):
+    from satellite_tasking.plugin.team_service import sync_round
+
+    provider = sandbox_provider(url)
+    figures = {"synced": 0, "left_alone": 0, "failed": 0}
+    deadline = time.monotonic() + 300
+    while not Path(stop_file).exists() and time.monotonic() < deadline:
+        for done in sync_round(store, [provider]):
+            if done.locked_elsewhere:
+                figures["left_alone"] += 1
+            elif done.result is not None and done.result.ok:
+                figures["synced"] += 1
+            else:
+                figures["failed"] += 1
+        time.sleep(0.05)
+    return figures
+
+
 def main(argv):
     _register_package()
     from satellite_tasking.plugin.store_postgis import PostgisStore
@@ -97,6 +169,10 @@ def main(argv):
             result = held
     elif role == "placer":
         result = placer(store, conninfo, rest[0], int(rest[1]), int(rest[2]))
+    elif role == "team-placer":
+        result = team_placer(store, rest[0], rest[1], int(rest[2]))
+    elif role == "team-syncer":
+        result = team_syncer(store, rest[0], rest[1])
     elif role == "syncer":
         result = syncer(store, conninfo, int(rest[0]), int(rest[1]))
     else:

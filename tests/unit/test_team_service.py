@@ -1,5 +1,6 @@
 """The team's sync service against the sandbox and a real PostGIS: the desktop's own sync, unchanged, fills the
 shared store exactly as it fills a GeoPackage; one syncer per connection; listeners hear every applied sync."""
+import json
 import subprocess
 import sys
 import threading
@@ -9,7 +10,7 @@ import pytest
 import requests
 
 from satellite_tasking.plugin.http import build_session
-from satellite_tasking.plugin.model import Connection
+from satellite_tasking.plugin.model import Aoi, Connection, OrderDraft
 from satellite_tasking.plugin.providers.sandbox import SandboxProvider
 from satellite_tasking.plugin.sandbox import SandboxServer
 from satellite_tasking.plugin.store import TaskingStore
@@ -110,3 +111,83 @@ def test_the_service_command_says_how_it_is_used(tmp_path):
                           text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "--store" in done.stdout and "--interval" in done.stdout
+
+
+# -- the team at work: two placers and two syncers at once, faults on -----------------------------------------
+WORKER = Path(__file__).with_name("postgis_team_worker.py")
+TEAM_ROUNDS = 25
+TEAM_AOIS = 2  # as postgis_team_worker.TEAM_AOIS
+PLANET_CREATE = r"^/tasking/v2/orders/$"
+FAULTS = [
+    {"method": "POST", "path": PLANET_CREATE, "kind": "status", "status": 500, "probability": 0.06},
+    {"method": "POST", "path": PLANET_CREATE, "kind": "status", "status": 503, "retry_after": 0, "probability": 0.04},
+    {"method": "POST", "path": PLANET_CREATE, "kind": "status", "status": 429, "probability": 0.04},
+    {"method": "POST", "path": PLANET_CREATE, "kind": "drop_before", "probability": 0.05},
+    {"method": "POST", "path": PLANET_CREATE, "kind": "drop_after", "probability": 0.06},
+    {"method": "POST", "path": PLANET_CREATE, "kind": "malformed", "probability": 0.05},
+    {"method": "GET", "path": r"^/tasking/v2/orders/$", "kind": "status", "status": 502, "probability": 0.05},
+]
+
+
+def test_two_placers_and_two_syncers_place_each_aoi_once_and_the_store_ends_equal_to_the_provider(
+        sandbox, postgis_conninfo, tmp_path):
+    from satellite_tasking.plugin.providers.planet import unique_order_name
+    from satellite_tasking.plugin.store_postgis import PostgisStore
+
+    PostgisStore(postgis_conninfo)  # created before the team arrives
+    control(sandbox, "POST", "/_sandbox/faults", {"rules": FAULTS})
+    stop = tmp_path / "stop"
+
+    def start(*arguments):
+        return subprocess.Popen([sys.executable, str(WORKER), arguments[0], postgis_conninfo, *arguments[1:]],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    placers = [start("team-placer", sandbox.base_url, user, str(TEAM_ROUNDS)) for user in ("anna", "ben")]
+    syncers = [start("team-syncer", sandbox.base_url, str(stop)) for _ in range(2)]
+    figures = []
+    try:
+        for process in placers:
+            out, err = process.communicate(timeout=300)
+            assert process.returncode == 0, err[-3000:]
+            figures.append(json.loads(out.strip().splitlines()[-1]))
+        stop.touch()
+        syncing = []
+        for process in syncers:
+            out, err = process.communicate(timeout=120)
+            assert process.returncode == 0, err[-3000:]
+            syncing.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        stop.touch()
+        for process in placers + syncers:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+    control(sandbox, "POST", "/_sandbox/faults", {"rules": []})
+    truth = {}  # (reference, AOI index) -> the sandbox's order ids
+    for round_number in range(TEAM_ROUNDS):
+        reference = f"team-round-{round_number:03d}"
+        draft = OrderDraft("team-1", "planet:area", f"Team {round_number}", {},
+                           [Aoi({"type": "Point", "coordinates": [0, 0]})] * TEAM_AOIS, reference)
+        names = {unique_order_name(draft, index): index for index in range(TEAM_AOIS)}
+        page = requests.get(sandbox.base_url + "/tasking/v2/orders/", headers={"Authorization": "api-key truth"},
+                            params={"name__icontains": f"[{reference}]", "limit": 500}, timeout=30).json()
+        for order in page["results"]:
+            truth.setdefault((reference, names[order["name"]]), []).append(order["id"])
+    duplicates = sum(len(ids) - 1 for ids in truth.values())
+    lost = TEAM_ROUNDS * TEAM_AOIS - len(truth)
+    placed = figures[0]["placed"] + figures[1]["placed"]
+    print(f"team placement: {placed} placed, {figures[0]['placed_elsewhere'] + figures[1]['placed_elsewhere']} "
+          f"refused as placed by the other, {figures[0]['retries'] + figures[1]['retries']} retries; syncs "
+          f"{syncing}; duplicates {duplicates}, lost {lost}")
+    assert (duplicates, lost) == (0, 0)
+    assert placed == TEAM_ROUNDS * TEAM_AOIS and figures[0]["unplaced"] == figures[1]["unplaced"] == 0
+    assert sum(s["synced"] for s in syncing) >= 1
+
+    store = PostgisStore(postgis_conninfo)
+    final = sync_round(store, [provider_for(sandbox)])  # one more sync, faults off: the store equals the truth
+    assert final[0].result.ok, final[0].summary()
+    every_order = {ids[0] for ids in truth.values()}
+    assert {o.id for o in store.orders("team-1")} == every_order
+    assert set(store.placed_by("team-1")) == every_order
+    assert {who for who, _ in store.placed_by("team-1").values()} <= {"anna", "ben"}
