@@ -506,9 +506,17 @@ class OrderDialog(QDialog, FORM_CLASS):
                               first=WINDOW_FIRST, ranges=WINDOW_FIELDS)
         else:
             form = SchemaForm(schema, hidden=FIELDS_FROM_DIALOG, first=WINDOW_FIRST, ranges=WINDOW_FIELDS)
+            defaults = form.values()
             carried = carry_values(carry, schema)
             if carried:
-                form.set_values({**form.values(), **carried})
+                # A value the new product does not offer (SAR's "stripmap" for an optical mode) is not carried:
+                # the new product's default stays, rather than an error the user did not make.
+                trial = SchemaForm(schema, values={**defaults, **carried}, hidden=FIELDS_FROM_DIALOG)
+                misfits = {name for name, message in trial.errors().items() if "could not be restored" in message}
+                trial.deleteLater()
+                kept = {name: value for name, value in carried.items() if name not in misfits}
+                if kept:
+                    form.set_values({**defaults, **kept})
         default_window(form)
         self._set_form(form)
         self._status("")

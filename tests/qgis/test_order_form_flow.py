@@ -167,3 +167,12 @@ def test_the_multipart_note_appears_only_when_a_feature_was_split(plugin, qtbot)
     dialog = plugin.open_order_dialog([fields_layer()])  # two single polygons
     choose(qtbot, dialog, SAR)
     assert "multipart" not in dialog.aoiNotes.text().lower()
+
+
+def test_a_value_the_next_product_does_not_offer_is_not_carried(plugin, qtbot):
+    dialog = plugin.open_order_dialog([fields_layer()])
+    form = choose(qtbot, dialog, SAR)
+    assert form.values().get("acquisitionMode") == "stripmap"
+    form = choose(qtbot, dialog, PLEIADES)
+    assert not any("could not be restored" in message for message in form.errors().values()), form.errors()
+    assert form.values().get("acquisitionMode") != "stripmap"
