@@ -19,7 +19,7 @@ from qgis.PyQt.QtWidgets import QAbstractItemView, QDialog, QListWidgetItem, QMe
 from ..plugin.model import Decision
 from ..plugin.tasks import BackgroundTask
 from .plain_words import amount as amount_text
-from .plain_words import plural
+from .plain_words import plural, status_sentence
 from .schema_form_widgets import rich_tooltip
 
 FORM_CLASS, _ = uic.loadUiType(str(Path(__file__).with_name("decisions_dialog.ui")))
@@ -92,7 +92,7 @@ class DecisionsDialog(QDialog, FORM_CLASS):
         for order in orders:
             item = QListWidgetItem(f"{order.name} — {_DECISION_WORDS[order.decision]}")
             item.setData(ORDER_ROLE, order.id)
-            item.setToolTip(rich_tooltip(f"{order.id}\n{order.status.describe()}"))
+            item.setToolTip(rich_tooltip(f"{status_sentence(order)}\nOrder id: {order.id}"))
             self.ordersList.addItem(item)
             if selected is not None and order.id == selected.id:
                 self.ordersList.setCurrentItem(item)
@@ -143,7 +143,8 @@ class DecisionsDialog(QDialog, FORM_CLASS):
         self.acceptButton.setVisible(quotation)
         self.rejectButton.setVisible(quotation)
         self.priceLabel.clear()
-        self.detailsLabel.setText("" if order is None else f"{order.name}\n{order.status.describe()}\n{order.id}")
+        self.detailsLabel.setText("" if order is None else f"{order.name}\n{status_sentence(order)}")
+        self.detailsLabel.setToolTip("" if order is None else rich_tooltip(f"Order id: {order.id}"))
         self._update_buttons()
 
     def _study_loaded(self, order, study):
