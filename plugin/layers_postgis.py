@@ -22,6 +22,8 @@ def postgis_layer_uri(store, table: str) -> str:
     """The ``postgres`` provider's data source of ``table`` in ``store`` (a ``PostgisStore``)."""
     uri = QgsDataSourceUri(store.conninfo)
     uri.setDataSource(store.schema, table, "geom", "", "fid")
+    if getattr(store, "authcfg", ""):
+        uri.setAuthConfigId(store.authcfg)  # QGIS reads the credentials itself; the project keeps only the id
     uri.setSrid("4326")  # the column's type says MultiPolygon, so the provider need not scan for it
     return uri.uri(False)
 

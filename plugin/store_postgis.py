@@ -45,7 +45,7 @@ import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Iterable, Iterator, Optional
+from typing import Callable, Iterable, Iterator, Optional
 
 from .model import Capture, Order
 from .store import (
@@ -262,11 +262,16 @@ class PlacementClaim:
 class PostgisStore:
     """The shared store in schema ``schema`` of the database ``conninfo`` names (created/migrated on open)."""
 
-    def __init__(self, conninfo: str, schema: str = DEFAULT_SCHEMA):
+    def __init__(self, conninfo: str, schema: str = DEFAULT_SCHEMA,
+                 credentials: Optional[Callable[[], dict]] = None):
+        """``credentials``: called at each connect for more connection parameters (the user name and password of
+        a QGIS authentication config), so they are never kept here."""
         if not SCHEMA_NAME.match(schema or ""):
             raise ValueError(f"Not a plain PostgreSQL schema name: {schema!r}")
         self.conninfo = conninfo
         self.schema = schema
+        self._credentials = credentials
+        self.authcfg = ""  # the QGIS authentication config behind ``credentials``, if any (for QGIS's own layers)
         self.read_only = False
         if not self._current():
             self._migrate()
@@ -297,9 +302,10 @@ class PostgisStore:
     def connect(self, autocommit: bool = False):
         """A new psycopg2 connection to the store's database (the caller closes it)."""
         psycopg2 = _driver()
+        extra = self._credentials() if self._credentials is not None else {}
         try:
             db = psycopg2.connect(self.conninfo, connect_timeout=CONNECT_TIMEOUT_S,
-                                  application_name=APPLICATION_NAME)
+                                  application_name=APPLICATION_NAME, **extra)
         except psycopg2.Error as error:
             first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
             raise SharedStoreError(f"Cannot open the shared store ({redacted(self.conninfo)}): {first_line}") from None
