@@ -118,6 +118,8 @@ class OrderMonitor(QObject):
         self._updating_selection = False
         self._closed = False
         self._reload_generation = 0
+        self._titled_products: set = set()
+        self._products: dict = {}  # connection id -> its products, once read
         self._shown_generation = 0
         self.is_app_active = lambda: QGuiApplication.applicationState() == Qt.ApplicationState.ApplicationActive
         self.timer = QTimer(self)
@@ -271,6 +273,32 @@ class OrderMonitor(QObject):
         self._learn_products(connection, provider)
         return provider
 
+    def _learn_parameter_titles(self, connection, provider, products):
+        """The dock labels an order's parameters with its product's schema titles: read once per product ordered."""
+        used = {order.product_id for order in self.dock.orders.values() if order.connection_id == connection.id}
+        wanted = [p for p in products if (p.id in used or p.id.split(":", 1)[-1] in used)
+                  and p.id not in self._titled_products]
+        if not wanted:
+            return
+        self._titled_products.update(p.id for p in wanted)
+
+        def work(task):
+            titles = {}
+            for product in wanted:
+                try:
+                    titles.update({k: v for k, v in schema_titles(provider.order_schema(product)).items()
+                                   if k not in titles})
+                except Exception:  # noqa: BLE001 - a schema that cannot be read leaves the names in words
+                    logger.debug("No schema titles for %s", product.id, exc_info=True)
+            return titles
+
+        def known(titles):
+            if not self._closed and not sip.isdeleted(self.dock):
+                self.dock.set_parameter_titles(titles)
+
+        self.task_runner.start(BackgroundTask(f"Reading the order forms of {connection.name}", work,
+                                              on_success=known))
+
     def _learn_products(self, connection, provider):
         """The dock names products by title: the connection's catalogue is read once per provider."""
         def work(task):
@@ -282,6 +310,8 @@ class OrderMonitor(QObject):
 
                 product_catalogue.remember(connection.id, products, lambda p: product_title(p, with_provider=True))
                 self.dock.set_products(connection.id, products)
+                self._products[connection.id] = products
+                self._learn_parameter_titles(connection, provider, products)
 
         self.task_runner.start(BackgroundTask(
             f"Reading the products of {connection.name}", work, on_success=known,
@@ -399,6 +429,9 @@ class OrderMonitor(QObject):
         self._shown_generation = generation
         orders, summaries = snapshot
         self.dock.set_orders(orders, summaries, self.connection_names())
+        for connection_id, (connection, provider) in list(self.providers.items()):
+            if connection_id in self._products:
+                self._learn_parameter_titles(connection, provider, self._products[connection_id])
         self._show_state()
 
     def _show_state(self):
@@ -645,6 +678,24 @@ class OrderMonitor(QObject):
         files_text = f"{len(files)} file" if len(files) == 1 else f"{len(files)} files"
         self.messages.success(f"Downloaded {files_text} of order “{order.name}” into "
                               f"{Path(files[0]).parent}; {added} added to the map.")
+
+
+def schema_titles(schema, limit: int = 2000) -> dict:
+    """Property name -> title, from every "properties" map of an order schema (branches included)."""
+    titles, stack, seen = {}, [schema], 0
+    while stack and seen < limit:
+        node = stack.pop()
+        seen += 1
+        if isinstance(node, dict):
+            properties = node.get("properties")
+            if isinstance(properties, dict):
+                for name, sub in properties.items():
+                    if isinstance(sub, dict) and isinstance(sub.get("title"), str) and sub["title"].strip():
+                        titles.setdefault(str(name), sub["title"].strip())
+            stack.extend(value for value in node.values() if isinstance(value, (dict, list)))
+        elif isinstance(node, list):
+            stack.extend(value for value in node if isinstance(value, (dict, list)))
+    return titles
 
 
 def download_folder() -> str:

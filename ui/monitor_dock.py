@@ -352,6 +352,12 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
                 return titles[key]
         return order.product_id
 
+    def set_parameter_titles(self, titles: dict) -> None:
+        """Parameter name -> the schema's title; the details shown are relabelled at once."""
+        self.parameter_titles = {**self.parameter_titles, **titles}
+        if self.current_order() is not None:
+            self._show_details(self.current_order())
+
     def set_products(self, connection_id: str, products) -> None:
         """The products of a connection (Product objects): rows show their titles, labelled with the provider."""
         titles = dict(self.product_titles)
