@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import socket
 import sys
 import threading
 
@@ -101,6 +102,9 @@ def main(argv=None) -> int:
         if store.read_only:
             logger.error("%s", store.problem)
             return 2
+        # The store's setting that desktops read: a service keeps it current (they stop polling the providers while
+        # its heartbeat is fresh, and take over when it is not).
+        store.set_service_syncs(True, changed_by=f"service on {socket.gethostname()}")
         factory = ProviderFactory(_SandboxAt(arguments.sandbox_url))
 
         def on_round(rounds):

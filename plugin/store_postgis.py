@@ -90,6 +90,9 @@ DEFAULT_SCHEMA = "tasking"
 SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 VERSION_TABLE = "tasking_schema_version"
 PLACEMENTS_TABLE = "tasking_placements"
+SETTINGS_TABLE = "tasking_store_settings"
+SYNCERS_TABLE = "tasking_syncers"
+SERVICE_SYNCS_KEY = "service_syncs"
 WGS84 = 4326
 CONNECT_TIMEOUT_S = 10
 APPLICATION_NAME = "satellite_tasking"
@@ -150,6 +153,14 @@ MIGRATIONS = (
         ' CONSTRAINT tasking_placements_once UNIQUE (draft_reference, aoi_key))',
         'CREATE INDEX tasking_placements_order ON {s}.tasking_placements (connection_id, order_id)',
         'ALTER TABLE {s}.tasking_orders ADD COLUMN placed_by text, ADD COLUMN placed_at timestamptz',
+    )),
+    (3, "store settings and the sync service's heartbeat per connection", (
+        'CREATE TABLE {s}.tasking_store_settings ('
+        ' key text PRIMARY KEY, value text NOT NULL, changed_at timestamptz NOT NULL DEFAULT now(),'
+        ' changed_by text)',
+        'CREATE TABLE {s}.tasking_syncers ('
+        ' connection_id text NOT NULL, syncer text NOT NULL, host text, interval_s double precision,'
+        ' last_round_at timestamptz NOT NULL, last_error text, PRIMARY KEY (connection_id, syncer))',
     )),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -610,6 +621,38 @@ class PostgisStore:
                         cursor.execute("SELECT pg_advisory_unlock(%s, %s)", self._sync_lock_key(connection_id))
             finally:
                 db.close()  # ends the session, which lets go of its advisory locks in any case
+
+    # -- who keeps the store current -----------------------------------------------------------------
+    def service_syncs(self) -> bool:
+        """The store's setting: a sync service keeps it current, so desktops read it instead of polling the
+        providers (while the service is seen at work: ``team_service.desktop_sync_policy``)."""
+        rows = self._query(f"SELECT value FROM {self._table(SETTINGS_TABLE)} WHERE key = %s", (SERVICE_SYNCS_KEY,))  # nosec B608  # checked schema, constant names
+        return bool(rows) and rows[0][0] == "true"
+
+    def set_service_syncs(self, on: bool, changed_by: str = "") -> None:
+        self._refuse_writing()
+        with self._transaction() as cursor:
+            cursor.execute(f"INSERT INTO {self._table(SETTINGS_TABLE)} (key, value, changed_by) VALUES (%s, %s, %s) "  # nosec B608  # checked schema, constant names
+                           f"ON CONFLICT (key) DO UPDATE SET value = excluded.value, changed_at = now(), "
+                           f"changed_by = excluded.changed_by", (SERVICE_SYNCS_KEY, "true" if on else "false",
+                                                                 _text(changed_by)))
+
+    def record_syncer_round(self, connection_id: str, syncer: str, host: str, interval_s: float,
+                            error: str = "", at: Optional[datetime] = None) -> None:
+        """A syncer's heartbeat: it went over ``connection_id`` now (``error``: and failed)."""
+        with self._transaction() as cursor:
+            cursor.execute(f"INSERT INTO {self._table(SYNCERS_TABLE)} (connection_id, syncer, host, interval_s, "  # nosec B608  # checked schema, constant names
+                           f"last_round_at, last_error) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (connection_id, "
+                           f"syncer) DO UPDATE SET host = excluded.host, interval_s = excluded.interval_s, "
+                           f"last_round_at = excluded.last_round_at, last_error = excluded.last_error",
+                           (connection_id, _text(syncer), _text(host), interval_s,
+                            _utc(at) or datetime.now(timezone.utc), _text(error)))
+
+    def syncers(self, connection_id: str) -> list:
+        """(syncer, host, last round at, interval s, last error) of those who sync ``connection_id``, latest first."""
+        return [(r[0], r[1], parse_stored_time(r[2]), r[3], r[4] or "") for r in self._query(
+            f"SELECT syncer, host, last_round_at, interval_s, last_error FROM {self._table(SYNCERS_TABLE)} "  # nosec B608  # checked schema, constant names
+            f"WHERE connection_id = %s ORDER BY last_round_at DESC", (connection_id,))]
 
     # -- live updates ---------------------------------------------------------------------------------
     @property

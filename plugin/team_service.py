@@ -8,8 +8,10 @@ polling the database or the provider. The command line around it is ``satellite_
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Callable, Iterable, Optional
 
 from .sync import SyncResult, sync_connection
@@ -34,10 +36,54 @@ class ConnectionRound:
         return self.result.summary() if self.result is not None else ""
 
 
-def sync_round(store, providers: Iterable, cancelled: Optional[Callable[[], bool]] = None) -> list:
+# A service not seen at work for this many of its intervals is taken for stopped: desktops sync themselves.
+STALE_AFTER_INTERVALS = 3
+SERVICE_SYNCER = "service"
+
+
+@dataclass(frozen=True)
+class DesktopSync:
+    """Whether a desktop polls the provider for a connection itself, and the sentence its dock shows."""
+
+    poll: bool
+    sentence: str
+
+
+def desktop_sync_policy(store, connection_id: str, now: Optional[datetime] = None) -> DesktopSync:
+    """A desktop reads a shared store kept current by a service instead of polling the provider; if the
+    service has not been seen at work for a while, the desktop syncs the connection itself meanwhile."""
+    if not getattr(store, "service_syncs", None) or not store.service_syncs():
+        return DesktopSync(True, "")
+    now = now or datetime.now(timezone.utc)
+    services = [s for s in store.syncers(connection_id) if s[0] == SERVICE_SYNCER]
+    if not services:
+        return DesktopSync(True, "The sync service has not synced this connection yet; this QGIS syncs it "
+                                 "meanwhile.")
+    _, host, last, interval_s, error = services[0]
+    age = (now - last).total_seconds() if last else float("inf")
+    if age > STALE_AFTER_INTERVALS * max(interval_s or 60.0, 1.0):
+        return DesktopSync(True, f"The sync service on {host} was last seen {_ago(age)}; this QGIS syncs the "
+                                 f"connection itself until it is back.")
+    sentence = f"Kept current by the sync service on {host}; last synced {_ago(age)}."
+    if error:
+        sentence += f" Its last sync failed: {error}"
+    return DesktopSync(False, sentence)
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(0, int(seconds))} s ago"
+    if seconds < 5400:
+        return f"{int(seconds // 60)} min ago"
+    return f"{seconds / 3600:.1f} h ago"
+
+
+def sync_round(store, providers: Iterable, cancelled: Optional[Callable[[], bool]] = None,
+               syncer: str = SERVICE_SYNCER, interval_s: float = 60.0) -> list:
     """One pass over ``providers`` (TaskingProviders, each with its ``connection``); never raises for one
-    connection's failure."""
+    connection's failure. Each connection synced (or tried) leaves ``syncer``'s heartbeat in the store."""
     rounds = []
+    host = socket.gethostname()
     for provider in providers:
         if cancelled is not None and cancelled():
             break
@@ -59,6 +105,12 @@ def sync_round(store, providers: Iterable, cancelled: Optional[Callable[[], bool
         except Exception as error:  # noqa: BLE001 - one connection's failure must not stop the others
             done.error = getattr(error, "user_message", "") or f"{type(error).__name__}: {error}"
             logger.warning("Connection %s could not be synced: %s", connection_id, done.error)
+        if not done.locked_elsewhere:
+            try:
+                store.record_syncer_round(connection_id, syncer, host, interval_s,
+                                          done.error or (done.result.error if done.result is not None else ""))
+            except Exception as error:  # noqa: BLE001 - a heartbeat lost is not a sync lost
+                logger.warning("The heartbeat of %s could not be recorded: %s", connection_id, error)
     return rounds
 
 
@@ -74,7 +126,7 @@ def run(store, providers_source: Callable[[], Iterable], interval_s: float, stop
         except Exception as error:  # noqa: BLE001 - settings unreadable this round: try again next round
             logger.warning("The team connections could not be read: %s", error)
             providers = []
-        results = sync_round(store, providers, cancelled=stop.is_set)
+        results = sync_round(store, providers, cancelled=stop.is_set, interval_s=interval_s)
         done += 1
         if on_round is not None:
             on_round(results)
@@ -84,4 +136,4 @@ def run(store, providers_source: Callable[[], Iterable], interval_s: float, stop
     return done
 
 
-__all__ = ["ConnectionRound", "run", "sync_round"]
+__all__ = ["ConnectionRound", "DesktopSync", "desktop_sync_policy", "run", "sync_round"]

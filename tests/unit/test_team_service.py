@@ -191,3 +191,27 @@ def test_two_placers_and_two_syncers_place_each_aoi_once_and_the_store_ends_equa
     assert {o.id for o in store.orders("team-1")} == every_order
     assert set(store.placed_by("team-1")) == every_order
     assert {who for who, _ in store.placed_by("team-1").values()} <= {"anna", "ben"}
+
+
+def test_desktops_read_a_store_the_service_keeps_current_and_take_over_when_it_stops(sandbox, postgis_conninfo):
+    from datetime import datetime, timedelta, timezone
+
+    from satellite_tasking.plugin.store_postgis import PostgisStore
+    from satellite_tasking.plugin.team_service import DesktopSync, desktop_sync_policy
+
+    store = PostgisStore(postgis_conninfo)
+    assert desktop_sync_policy(store, "team-1") == DesktopSync(True, "")  # no service: each desktop syncs
+    store.set_service_syncs(True, "ops")
+    assert store.service_syncs()
+    waiting = desktop_sync_policy(store, "team-1")
+    assert waiting.poll and "not synced this connection yet" in waiting.sentence
+    sync_round(store, [provider_for(sandbox)], interval_s=60)
+    now = datetime.now(timezone.utc)
+    current = desktop_sync_policy(store, "team-1", now)
+    assert not current.poll and current.sentence.startswith("Kept current by the sync service on ")
+    assert not desktop_sync_policy(store, "team-1", now + timedelta(seconds=150)).poll
+    gone = desktop_sync_policy(store, "team-1", now + timedelta(seconds=400))
+    assert gone.poll and "last seen 6 min ago" in gone.sentence
+    assert desktop_sync_policy(store, "team-2", now).poll  # a connection the service does not sync
+    store.set_service_syncs(False, "ops")
+    assert desktop_sync_policy(store, "team-1", now) == DesktopSync(True, "")
