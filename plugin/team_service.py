@@ -78,6 +78,20 @@ def _ago(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h ago"
 
 
+def sync_when_free(provider, store, connection_id: str, cancelled: Optional[Callable[[], bool]] = None,
+                   now: Optional[Callable[[], datetime]] = None) -> Optional[SyncResult]:
+    """A desktop's sync of one connection: ``sync_connection`` as ever on a store of its own; on a shared store
+    only when nobody else syncs the connection right now (its sync lock), else None (nothing asked of the
+    provider: the other syncer's result arrives through the store)."""
+    lock = getattr(store, "sync_lock", None)
+    if lock is None:
+        return sync_connection(provider, store, connection_id, cancelled=cancelled, now=now)
+    with lock(connection_id) as held:
+        if not held:
+            return None
+        return sync_connection(provider, store, connection_id, cancelled=cancelled, now=now)
+
+
 def sync_round(store, providers: Iterable, cancelled: Optional[Callable[[], bool]] = None,
                syncer: str = SERVICE_SYNCER, interval_s: float = 60.0) -> list:
     """One pass over ``providers`` (TaskingProviders, each with its ``connection``); never raises for one
@@ -136,4 +150,4 @@ def run(store, providers_source: Callable[[], Iterable], interval_s: float, stop
     return done
 
 
-__all__ = ["ConnectionRound", "DesktopSync", "desktop_sync_policy", "run", "sync_round"]
+__all__ = ["ConnectionRound", "DesktopSync", "desktop_sync_policy", "run", "sync_round", "sync_when_free"]

@@ -215,3 +215,18 @@ def test_desktops_read_a_store_the_service_keeps_current_and_take_over_when_it_s
     assert desktop_sync_policy(store, "team-2", now).poll  # a connection the service does not sync
     store.set_service_syncs(False, "ops")
     assert desktop_sync_policy(store, "team-1", now) == DesktopSync(True, "")
+
+
+def test_a_desktop_syncs_a_connection_only_when_nobody_else_does(sandbox, postgis_conninfo, tmp_path):
+    from satellite_tasking.plugin.store_postgis import PostgisStore
+    from satellite_tasking.plugin.team_service import sync_when_free
+
+    control(sandbox, "POST", "/_sandbox/planet/seed_orders", {"count": 3, "captures_per_order": 1})
+    own = sync_when_free(provider_for(sandbox), TaskingStore(tmp_path / "own.gpkg"), "team-1")
+    assert own.ok and own.orders_added == 3  # a store of its own: no lock to take
+    shared, service = PostgisStore(postgis_conninfo), PostgisStore(postgis_conninfo)
+    asked = provider_requests(sandbox)
+    with service.sync_lock("team-1"):
+        assert sync_when_free(provider_for(sandbox), shared, "team-1") is None
+    assert provider_requests(sandbox) == asked
+    assert sync_when_free(provider_for(sandbox), shared, "team-1").orders_added == 3
