@@ -47,6 +47,7 @@ logger = logging.getLogger(__name__)
 
 SYNC_INTERVAL_KEY = "satellite_tasking/sync_interval_s"
 DOWNLOAD_FOLDER_KEY = "satellite_tasking/download_folder"
+SANDBOX_SPEED_KEY = "satellite_tasking/sandbox_speed"
 LOCKED_MESSAGE = ("not synced: its credentials are locked in the QGIS authentication database. Click "
                   "“Refresh now” to enter the master password.")
 DEFAULT_SYNC_INTERVAL_S = 60
@@ -373,6 +374,7 @@ class OrderMonitor(QObject):
         self._sandbox_clock_task("Reading the sandbox's clock", read_clock)
 
     def set_sandbox_speed(self, speed: float):
+        QgsSettings().setValue(SANDBOX_SPEED_KEY, float(speed))  # the next QGIS session starts at this speed
         return self._sandbox_clock_task(f"Setting the sandbox's clock to ×{speed:g}",
                                         lambda url: set_speed(url, speed))
 

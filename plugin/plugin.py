@@ -39,6 +39,19 @@ def icon(name: str) -> QIcon:
     return QIcon(str(ICONS_DIR / name))
 
 
+def _saved_sandbox_speed():
+    """The sandbox clock's speed the user chose last in the monitor (None: the environment's or the default)."""
+    from qgis.core import QgsSettings
+
+    from .monitor import SANDBOX_SPEED_KEY
+
+    value = QgsSettings().value(SANDBOX_SPEED_KEY, None)
+    try:
+        return None if value in (None, "") else max(float(value), 0.0)
+    except (TypeError, ValueError):
+        return None
+
+
 def is_taskable_layer(layer) -> bool:
     """Vector layers whose features can become AOIs: polygons (and points/lines for some products)."""
     return isinstance(layer, QgsVectorLayer) and layer.geometryType() in (
@@ -57,6 +70,7 @@ class TaskingPlugin:
         self.sandbox = SandboxService(
             state_file=Path(QgsApplication.qgisSettingsDirPath()) / SETTINGS_PREFIX / "sandbox-state.json",
             start=lambda: datetime.now(timezone.utc),
+            speed=_saved_sandbox_speed(),
         )
         self.actions = []
         self.toolbar = None

@@ -100,6 +100,7 @@ def plugin(recording_iface, clean_settings, tmp_path):
     loaded.sandbox.stop()
     set_project_store_path(QgsProject.instance(), "")
     QgsSettings().remove(SYNC_INTERVAL_KEY)
+    QgsSettings().remove("satellite_tasking/sandbox_speed")
 
 
 def test_the_dock_shows_the_sandbox_time_and_steers_its_clock(plugin, recording_iface, qtbot):
@@ -116,6 +117,7 @@ def test_the_dock_shows_the_sandbox_time_and_steers_its_clock(plugin, recording_
     qtbot.waitUntil(lambda: bar.time.speed == 60, timeout=WAIT)
     assert bar.minuteButton.isChecked()
     assert clock(plugin.sandbox.url())["speed"] == 60
+    assert satellite_tasking.classFactory(recording_iface).sandbox.speed == 60, "the next session keeps it"
     bar.pauseButton.click()
     qtbot.waitUntil(lambda: bar.time.speed == 0, timeout=WAIT)
 
