@@ -270,6 +270,13 @@ class StapiDialect:
         # An order's life is fixed at creation; reads show the steps whose time has come.
         return None
 
+    def next_event_at(self) -> Optional[datetime]:
+        """The next step still to come in any order's fixed timeline (the sandbox clock's "jump to next event")."""
+        now = self.world.clock.now()
+        upcoming = [moment for order in self.orders.values() for step in order.get("timeline", [])
+                    for moment in [parse_time(step[0])] if moment > now]
+        return min(upcoming) if upcoming else None
+
     def to_state(self) -> dict:
         return {"orders": self.orders, "searches": self.searches}
 

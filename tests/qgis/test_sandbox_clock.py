@@ -132,3 +132,22 @@ def test_the_dock_shows_the_sandbox_time_and_steers_its_clock(plugin, recording_
     plugin.provider_factory.settings.remove(SANDBOX_CONNECTION_ID)
     plugin.monitor_dock.refreshButton.click()
     qtbot.waitUntil(lambda: not bar.isVisible(), timeout=WAIT)
+
+
+def test_next_event_knows_the_steps_of_stapi_orders(qgis_app):
+    from satellite_tasking.plugin.sandbox import SandboxServer
+    from satellite_tasking.plugin.sandbox.stapi import PRODUCT_UUIDS, default_parameters
+    from satellite_tasking.plugin.sandbox_clock import jump_to_next_event, read_clock
+
+    with SandboxServer(port=0, seed=7, speed=0, dialects=("stapi",)) as server:
+        assert read_clock(server.base_url).next_event is None
+        uuid = PRODUCT_UUIDS["blacksky-tasking-standard"]
+        body = {"datetime": "2026-01-10T00:00:00Z/2026-01-24T00:00:00Z",
+                "geometry": {"type": "Point", "coordinates": [2.35, 48.85]},
+                "order_parameters": default_parameters(uuid)}
+        created = requests.post(f"{server.base_url}/stapi/products/blacksky-tasking-standard/orders", json=body,
+                                timeout=5)
+        assert created.status_code == 201
+        before = read_clock(server.base_url)
+        assert before.next_event is not None and before.next_event > before.now
+        assert jump_to_next_event(server.base_url).now == before.next_event
