@@ -344,9 +344,13 @@ class PostgisStore:
             db.commit()
 
     def _query(self, sql: str, args=()) -> list:
+        return [tuple(_read(v) for v in row) for row in self._query_raw(sql, args)]
+
+    def _query_raw(self, sql: str, args=()) -> list:
+        """Rows as psycopg2 gives them (times as datetimes): the dock's large reads skip ``_read``."""
         with self._connection() as db, db.cursor() as cursor:
             cursor.execute(sql, args)
-            return [tuple(_read(v) for v in row) for row in cursor.fetchall()]
+            return cursor.fetchall()
 
     def _current(self) -> bool:
         """True when the schema is there at this plugin's version (nothing to migrate, nothing to create: a
@@ -450,14 +454,13 @@ class PostgisStore:
             query += " WHERE " + " AND ".join(conditions)
         query += " ORDER BY updated_at DESC NULLS LAST, fid DESC"  # NULLS LAST: as SQLite sorts them
         orders = []
-        for r in self._query(query, args):
+        for r in self._query_raw(query, args):
             raw, raw_json = _stored_raw(r[15])
             orders.append(Order(id=r[1], connection_id=r[0], api=r[2] or "", name=r[3] or "",
                                 status=_status(r[4], r[5], r[6]), decision=_decision(r[7]), product_id=r[8] or "",
-                                created_at=parse_stored_time(r[9]), updated_at=parse_stored_time(r[10]),
-                                acquisition_start=parse_stored_time(r[11]), acquisition_end=parse_stored_time(r[12]),
-                                geometry=_part_from(r[13], raw), params=_loads(r[14], {}), raw=raw,
-                                raw_json=raw_json))
+                                created_at=_utc(r[9]), updated_at=_utc(r[10]), acquisition_start=_utc(r[11]),
+                                acquisition_end=_utc(r[12]), geometry=_part_from(r[13], raw),
+                                params=_loads(r[14], {}), raw=raw, raw_json=raw_json))
         return orders
 
     def orders(self, connection_id: Optional[str] = None) -> list:
@@ -485,12 +488,12 @@ class PostgisStore:
             query += " WHERE " + " AND ".join(conditions)
         query += " ORDER BY acquired_at DESC NULLS LAST, fid DESC"
         captures = []
-        for r in self._query(query, args):
+        for r in self._query_raw(query, args):
             raw, raw_json = _stored_raw(r[10])
             captures.append(Capture(id=r[0], order_id=r[1], status=r[2] or "", assessment=r[3], cloud_cover=r[4],
-                                    footprint=_part_from(r[5], raw), acquired_at=parse_stored_time(r[6]),
-                                    published_at=parse_stored_time(r[7]), exclusivity_days=r[8],
-                                    updated_at=parse_stored_time(r[9]), raw=raw, raw_json=raw_json))
+                                    footprint=_part_from(r[5], raw), acquired_at=_utc(r[6]),
+                                    published_at=_utc(r[7]), exclusivity_days=r[8], updated_at=_utc(r[9]),
+                                    raw=raw, raw_json=raw_json))
         return captures
 
     def capture_summaries(self) -> dict:
