@@ -13,10 +13,11 @@ from .decision_algorithm import DecideOrderAlgorithm
 from .orders_algorithm import EstimateOrdersAlgorithm, PlaceOrdersAlgorithm
 from .products_algorithm import ListProductsAlgorithm
 from .sync_algorithm import SyncOrdersAlgorithm
+from .team_sync_algorithm import SyncTeamStoreAlgorithm
 
 PROVIDER_ID = "satellitetasking"
 ALGORITHMS = (ListProductsAlgorithm, EstimateOrdersAlgorithm, PlaceOrdersAlgorithm, DecideOrderAlgorithm,
-              SyncOrdersAlgorithm)
+              SyncOrdersAlgorithm, SyncTeamStoreAlgorithm)
 
 
 class TaskingProcessingProvider(QgsProcessingProvider):

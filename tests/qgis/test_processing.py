@@ -78,7 +78,7 @@ def features_of(output):
 def test_provider_lists_its_algorithms_with_help(tasking):
     provider = QgsApplication.processingRegistry().providerById(PROVIDER_ID)
     names = sorted(a.name() for a in provider.algorithms())
-    assert names == ["decideorder", "estimateorders", "listproducts", "placeorders", "syncorders"]
+    assert names == ["decideorder", "estimateorders", "listproducts", "placeorders", "syncorders", "syncteamstore"]
     for algorithm in provider.algorithms():
         assert len(algorithm.shortHelpString()) > 80, algorithm.name()
         assert algorithm.parameterDefinition("CONNECTION").options()[0] == "Sandbox"
