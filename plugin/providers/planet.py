@@ -166,9 +166,10 @@ class RatePacer:
     """
 
     def __init__(self, per_second: int = wire.REQUESTS_PER_SECOND, per_minute: int = wire.REQUESTS_PER_MINUTE,
-                 clock=time.monotonic, sleep=time.sleep):
+                 clock=time.monotonic, sleep=time.sleep, honour_holds: bool = True):
         self.per_second = per_second
         self.per_minute = per_minute
+        self.honour_holds = honour_holds
         self._clock = clock
         self._sleep = sleep
         self._sent: deque = deque()
@@ -176,9 +177,16 @@ class RatePacer:
         self._held_until = 0.0
         self.waited = 0.0
 
+    @classmethod
+    def unpaced(cls) -> RatePacer:
+        """No pacing at all: for benchmarks and soaks against the local sandbox, which skip every wait."""
+        return cls(per_second=10 ** 9, per_minute=10 ** 9, honour_holds=False)
+
     def hold(self, seconds: float) -> None:
         """Send nothing for ``seconds`` (a 429's ``Retry-After``): every thread of the provider waits, not only
         the one whose request was refused."""
+        if not self.honour_holds:
+            return
         with self._lock:
             self._held_until = max(self._held_until, self._clock() + max(0.0, seconds))
 
@@ -384,7 +392,13 @@ class PlanetProvider(TaskingProvider):
         # order id -> exclusivity days, when an order read says so (an optional field; never asked for).
         self._exclusivity_days: dict = {}
         key = getattr(credentials, "username", "") if credentials is not None else ""
-        session.auth = PlanetApiKeyAuth(key or "", self.pacer, connection.name)
+        self._auth = PlanetApiKeyAuth(key or "", self.pacer, connection.name)
+        session.auth = self._auth
+
+    def pace_with(self, pacer: RatePacer) -> None:
+        """Keep to ``pacer`` from now on (e.g. ``RatePacer.unpaced()`` against the local sandbox)."""
+        self.pacer = pacer
+        self._auth._pacer = pacer
 
     # -- identity ---------------------------------------------------------------------------
     def check(self) -> str:

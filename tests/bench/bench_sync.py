@@ -41,6 +41,7 @@ from satellite_tasking.plugin.http import build_session  # noqa: E402
 from satellite_tasking.plugin.layers import ensure_layers, refresh_layers  # noqa: E402
 from satellite_tasking.plugin.model import Connection  # noqa: E402
 from satellite_tasking.plugin.providers.planet import PAGE_SIZE as PLANET_PAGE  # noqa: E402
+from satellite_tasking.plugin.providers.planet import RatePacer  # noqa: E402
 from satellite_tasking.plugin.providers.planet_wire import REQUESTS_PER_MINUTE as PLANET_PER_MINUTE  # noqa: E402
 from satellite_tasking.plugin.providers.planet_wire import REQUESTS_PER_SECOND as PLANET_PER_SECOND  # noqa: E402
 from satellite_tasking.plugin.providers.sandbox import SANDBOX_PLANET_KEY, SandboxProvider  # noqa: E402
@@ -84,8 +85,7 @@ def make_provider(server):
     provider = SandboxProvider(connection, lambda c: build_session(c.name, "SatelliteTasking/bench"), server.base_url)
     # The sandbox is local: the bench measures the sync itself, unpaced; what Planet's published limits add to a
     # real sync is computed from the request count (paced_seconds).
-    pacer = provider.parts["planet"].pacer
-    pacer.per_second = pacer.per_minute = 10 ** 9
+    provider.parts["planet"].pace_with(RatePacer.unpaced())
     return provider
 
 

@@ -1,6 +1,7 @@
 """PlanetProvider against the sandbox's Planet dialect over real HTTP on 127.0.0.1 (clock frozen, driven here)."""
 import json
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
@@ -703,3 +704,16 @@ def test_the_provider_keeps_within_planet_published_limits(sandbox):
         unpaced.session.close()
     statuses = [e["status"] for e in logged(sandbox, "GET", "/captures/")]
     assert 429 in statuses and statuses.count(200) == 60
+
+
+def test_an_unpaced_provider_waits_for_nothing(sandbox):
+    provider = make_provider(sandbox)
+    provider.pace_with(RatePacer.unpaced())
+    try:
+        provider.pacer.hold(30)
+        started = time.monotonic()
+        for _ in range(50):
+            provider.check()
+        assert time.monotonic() - started < 10 and provider.pacer.waited == 0
+    finally:
+        provider.session.close()
