@@ -20,6 +20,8 @@ MIRROR=${SATELLITE_TASKING_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 CACHE_DIR=${SATELLITE_TASKING_CHROOT_CACHE:-/var/cache/satellite-tasking}
 # Bump when the way a chroot is prepared changes, so cached tarballs of the old recipe are not reused.
 RECIPE=3
+# Packing is done often (whenever the set-up changes) and must be quick on two cores: fast zstd, all threads.
+PACK="zstd -1 -T0"
 BASE_PACKAGES=ca-certificates,make,git,procps,python3,xz-utils
 
 run_bench=false
@@ -144,7 +146,7 @@ build_chroot() {
     in_chroot "$root" "apt-get clean"
     unmount_all
     echo "[$suite] packing the prepared chroot into $tarball"
-    tar -C "$root" --zstd -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
+    tar -C "$root" -I "$PACK" -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
     remove_root "$root"
 }
 
@@ -187,7 +189,7 @@ main() {
             echo "[$suite] the set-up changed; packing the chroot again into $tarball"
             in_chroot "$root" "apt-get clean"
             unmount_all
-            tar -C "$root" --zstd -cf "$tarball.tmp" --exclude=./proc/* --exclude=./sys/* --exclude=./dev/* . \
+            tar -C "$root" -I "$PACK" -cf "$tarball.tmp" --exclude=./proc/* --exclude=./sys/* --exclude=./dev/* . \
                 && mv "$tarball.tmp" "$tarball"
             mount_into "$root"
         fi
