@@ -65,8 +65,9 @@ lint: setup
 package:
 	@/usr/bin/python3 scripts/package.py --name $(PLUGIN_NAME) --output dist
 
+BENCHES ?= tests/bench/bench_*.py
 bench: setup
-	@set -e; for bench in tests/bench/bench_*.py; do \
+	@set -e; for bench in $(BENCHES); do \
 		[ -e "$$bench" ] || { echo "no benchmarks yet"; break; }; \
 		echo "== $$bench"; QT_QPA_PLATFORM=offscreen $(PYTHON) "$$bench"; \
 	done
