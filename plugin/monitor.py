@@ -298,7 +298,7 @@ class OrderMonitor(QObject):
                 self.dock.set_parameter_titles(titles)
 
         self.task_runner.start(BackgroundTask(f"Reading the order forms of {connection.name}", work,
-                                              on_success=known))
+                                              on_success=known, cancel_without_prompt=True))
 
     def _learn_products(self, connection, provider):
         """The dock names products by title: the connection's catalogue is read once per provider."""
@@ -316,7 +316,8 @@ class OrderMonitor(QObject):
 
         self.task_runner.start(BackgroundTask(
             f"Reading the products of {connection.name}", work, on_success=known,
-            on_failure=lambda message: logger.info("Products of %s unknown: %s", connection.name, message)))
+            on_failure=lambda message: logger.info("Products of %s unknown: %s", connection.name, message),
+            cancel_without_prompt=True))
 
     def _on_synced(self, result):
         if self._closed:
@@ -403,7 +404,8 @@ class OrderMonitor(QObject):
 
         return self.task_runner.start(BackgroundTask(
             description, work, on_success=shown,
-            on_failure=lambda message: logger.info("The sandbox's clock could not be read: %s", message)))
+            on_failure=lambda message: logger.info("The sandbox's clock could not be read: %s", message),
+            cancel_without_prompt=True))
 
     # -- showing --------------------------------------------------------------------------------
     def connection_names(self) -> dict:
@@ -419,7 +421,8 @@ class OrderMonitor(QObject):
         self.task_runner.start(BackgroundTask(
             "Reading the tasking order store", lambda task: read_snapshot(store),
             on_success=lambda snapshot: self._show_snapshot(generation, snapshot),
-            on_failure=lambda message: logger.warning("The order store could not be read: %s", message)))
+            on_failure=lambda message: logger.warning("The order store could not be read: %s", message),
+            cancel_without_prompt=True))
 
     def dock_up_to_date(self) -> bool:
         """No store read under way and the dock's rows filled (tests and scripts wait on this)."""

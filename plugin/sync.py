@@ -421,5 +421,6 @@ def sync_task(provider, store, connection_id: str, on_done: Callable[[SyncResult
         on_done(result)
 
     name = getattr(getattr(provider, "connection", None), "name", connection_id)
-    task = BackgroundTask(description or f"Syncing orders of {name}", work, on_success=on_done, on_failure=failed)
+    task = BackgroundTask(description or f"Syncing orders of {name}", work, on_success=on_done, on_failure=failed,
+                          cancel_without_prompt=True)
     return task

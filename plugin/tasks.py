@@ -41,8 +41,15 @@ class BackgroundTask(QgsTask):
         on_success: Optional[Callable[[Any], None]] = None,
         on_failure: Optional[Callable[[str], None]] = None,
         can_cancel: bool = True,
+        cancel_without_prompt: bool = False,
     ):
         flags = QgsTask.Flag.CanCancel if can_cancel else QgsTask.Flag(0)
+        # A task that changes nothing at the provider (a sync, a read) may end when the user closes QGIS or the
+        # project; QGIS 3.26+ asks "Do you want to try canceling these active tasks?" for every other task, which a
+        # background sync every minute would otherwise make a question at every exit. Placing and deciding keep it.
+        quiet = getattr(QgsTask.Flag, "CancelWithoutPrompt", None)
+        if cancel_without_prompt and can_cancel and quiet is not None:
+            flags = flags | quiet
         super().__init__(description, flags)
         self._work = work
         self._on_success = on_success
