@@ -76,8 +76,7 @@ def scenario(ctx):
                             "acquisitionEnd": "2026-01-30T00:00:00Z"}})
     dialog.nameEdit.setText("Crash test")
     yield lambda: dialog.placeButton.isEnabled()
-    dialog.placeButton.click()
-    saved = json.loads(dialog.draft_store.current_path.read_text())
+    dialog.placeButton.click()  # the price is asked first, then the question (answered Yes), then the placement
 
     def request_in_flight():
         # The sandbox counts a request against the delay fault as soon as it arrives (then holds it).
@@ -86,6 +85,8 @@ def scenario(ctx):
             return any(rule["matched"] for rule in json.load(answer)["rules"])
 
     yield request_in_flight
+    # what the draft on disk says while the request is held: the AOIs being placed were recorded before it left
+    saved = json.loads(dialog.draft_store.current_path.read_text())
     ctx.event("placing", client_reference=dialog.draft.client_reference, aois=len(dialog.draft.aois),
               saved_placing=saved["placing"], busy=dialog.busy)
     yield 60  # the harness kills QGIS here
