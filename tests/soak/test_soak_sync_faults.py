@@ -20,6 +20,7 @@ import requests
 
 from satellite_tasking.plugin.http import build_session
 from satellite_tasking.plugin.model import Aoi, Connection, OrderDraft
+from satellite_tasking.plugin.providers.planet import RatePacer
 from satellite_tasking.plugin.providers.sandbox import SANDBOX_USER, SandboxProvider
 from satellite_tasking.plugin.sandbox import SandboxServer
 from satellite_tasking.plugin.store import TaskingStore
@@ -69,7 +70,10 @@ def make_provider(server, connection_id):
     def sessions(conn):
         return build_session(conn.name, "SatelliteTasking/soak", timeout=CLIENT_TIMEOUT, sleep=lambda s: None)
 
-    return SandboxProvider(connection, sessions, server.base_url)
+    provider = SandboxProvider(connection, sessions, server.base_url)
+    # Like the sessions' retry waits, Planet's pacing and Retry-After holds are skipped (tested on their own).
+    provider.parts["planet"].pace_with(RatePacer.unpaced())
+    return provider
 
 
 def seed(server):
