@@ -1277,19 +1277,20 @@ class _Watchdog:
         self._connection = connection
 
     def attach_response(self, response: requests.Response) -> None:
-        if self._connection is None:
-            self._socket = _socket_of(response)
+        # Also when a pool attached its connection: an answer saying "Connection: close" leaves the connection
+        # without a socket (http.client hands it to the answer's file), and the body is read from there.
+        self._socket = _socket_of(response)
 
     def fire(self) -> None:
         if self.finished:
             return
         self.fired = True
-        sock = getattr(self._connection, "sock", None) or self._socket
-        if isinstance(sock, socket.socket):
-            try:
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
-            except OSError:
-                pass
+        for sock in (getattr(self._connection, "sock", None), self._socket):
+            if isinstance(sock, socket.socket):
+                try:
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
 
 class _WatchedPool:

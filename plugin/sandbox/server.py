@@ -13,18 +13,30 @@ import re
 import socket
 import tempfile
 import threading
+import time
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Dict, List, Optional
 from urllib.parse import parse_qs, urlsplit
 
-from .core import DEFAULT_START, Clock, HttpError, Request, Response, World, iso, json_response, problem
+from .core import DEFAULT_START, Clock, HttpError, Request, Response, World, dumps, iso, json_response, problem
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_DIALECTS = ("up42", "planet", "stapi")
 _DIALECT_CLASSES = {"up42": "UP42Dialect", "planet": "PlanetDialect", "stapi": "StapiDialect"}
-FAULT_KINDS = ("status", "delay", "drop_before", "drop_after", "malformed", "truncate")
+FAULT_KINDS = ("status", "delay", "drop_before", "drop_after", "malformed", "truncate",
+               "redirect", "deep", "huge", "drip", "poison")
+# Hostile kinds: what an attacker's server or a broken proxy might answer (see SandboxServer.add_faults).
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+DEFAULT_DEEP_LEVELS = 100_000
+MAX_DEEP_LEVELS = 10_000_000
+DEFAULT_HUGE_BYTES = 80 * 1024 * 1024  # more than the plugin reads at once (64 MB)
+HUGE_CHUNK = b" " * (1 << 16)
+DEFAULT_HOSTILE_SECONDS = {"huge": 60.0, "drip": 10.0}
+DEFAULT_DRIP_INTERVAL = 0.05
+# The keys under which the dialects list their records (Planet, UP42, STAPI), looked for in this order.
+LISTING_KEYS = ("orders", "captures", "content", "data", "features", "items", "results")
 # Internal header (never sent) that tells the handler to cut the body short.
 TRUNCATE_MARKER = "x-sandbox-truncate"
 REQUEST_LOG_LIMIT = 200_000
@@ -82,9 +94,45 @@ class FaultRule:
         self.after = int(spec.get("after", 0))  # let this many matching requests through first
         self.status = int(spec.get("status", 503 if kind == "status" else 200))
         self.retry_after = spec.get("retry_after")
-        self.seconds = float(spec.get("seconds", 30.0))
+        self.seconds = float(spec.get("seconds", DEFAULT_HOSTILE_SECONDS.get(kind, 30.0)))
         self.matched = 0
         self.fired = 0
+        self.applied = 0  # poison: answers that held a record to poison (the others went out as they were)
+        if kind == "redirect":
+            self._check_redirect(spec)
+        elif kind == "deep":
+            self.levels = int(spec.get("levels", DEFAULT_DEEP_LEVELS))
+            if not 1 <= self.levels <= MAX_DEEP_LEVELS:
+                raise ValueError(f"a deep fault's levels must be 1 to {MAX_DEEP_LEVELS}")
+        elif kind == "huge":
+            self.size = int(spec.get("bytes", DEFAULT_HUGE_BYTES))
+            self.announce = bool(spec.get("announce", True))
+            if self.size <= 0:
+                raise ValueError("a huge fault's bytes must be positive")
+        elif kind == "drip":
+            self.interval = float(spec.get("interval", DEFAULT_DRIP_INTERVAL))
+            if self.interval < 0:
+                raise ValueError("a drip fault's interval must not be negative")
+        elif kind == "poison":
+            if not spec.get("field"):
+                raise ValueError("a poison fault names the field to poison ('field', dotted for nested ones)")
+            self.field = str(spec["field"]).split(".")
+            self.value = spec.get("value", "30")
+            self.record_id = spec.get("id")
+            self.index = int(spec.get("index", 0))
+        if kind in ("huge", "drip") and not 0 < self.seconds <= 3600:
+            raise ValueError(f"a {kind} fault's seconds must be more than 0 and at most 3600")
+
+    def _check_redirect(self, spec: dict) -> None:
+        self.status = int(spec.get("status", 302))
+        if self.status not in REDIRECT_STATUSES:
+            raise ValueError(f"a redirect's status is one of {REDIRECT_STATUSES}")
+        location = urlsplit(str(spec.get("location") or ""))
+        if location.scheme != "http" or not location.hostname:
+            raise ValueError("a redirect fault needs a location: http://127.0.0.x:port of another server")
+        # The other origin is a loopback server too: nothing the sandbox says sends a client off this machine.
+        check_loopback(location.hostname)
+        self.location = f"http://{location.netloc}{location.path.rstrip('/')}"
 
     def matches(self, method: str, path: str) -> bool:
         if self.methods and method not in self.methods:
@@ -99,7 +147,55 @@ class FaultRule:
         return self.count is not None and self.fired >= int(self.count)
 
     def describe(self) -> dict:
-        return {**self.spec, "id": self.id, "kind": self.kind, "matched": self.matched, "fired": self.fired}
+        described = {**self.spec, "id": self.id, "kind": self.kind, "matched": self.matched, "fired": self.fired}
+        if self.kind == "poison":
+            described["applied"] = self.applied
+        return described
+
+    def poisoned(self, body: bytes) -> Optional[bytes]:
+        """The JSON answer with one listed record's field given the rule's (wrong-typed) value, or None when
+        the answer lists no such record."""
+        try:
+            data = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return None
+        records = _listed_records(data)
+        if self.record_id is not None:
+            chosen = [r for r in records if str(r.get("id")) == str(self.record_id)]
+        else:
+            chosen = records[self.index:self.index + 1] if -len(records) <= self.index < len(records) else []
+        done = False
+        for record in chosen:
+            target = record
+            for key in self.field[:-1]:
+                target = target.get(key) if isinstance(target, dict) else None
+            if isinstance(target, dict):
+                target[self.field[-1]] = self.value
+                done = True
+        return dumps(data) if done else None
+
+
+def _listed_records(data) -> list:
+    """The records of a listing: the first list of objects under one of LISTING_KEYS, at the top or one level
+    down (UP42 wraps its pages in ``data``)."""
+    if isinstance(data, list):
+        return [item for item in data if isinstance(item, dict)]
+    if not isinstance(data, dict):
+        return []
+    for holder in [data] + [data[key] for key in LISTING_KEYS if isinstance(data.get(key), dict)]:
+        for key in LISTING_KEYS:
+            value = holder.get(key)
+            if isinstance(value, list):
+                return [item for item in value if isinstance(item, dict)]
+    return []
+
+
+class _StreamedResponse(Response):
+    """An answer written by ``stream(handler)`` instead of from a body built in memory (huge, drip)."""
+
+    def __init__(self, status: int, headers: dict, stream):
+        super().__init__(status, b"", headers)
+        self.stream = stream
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -138,6 +234,9 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _send(self, response: Response, head_only: bool = False) -> None:
+        if isinstance(response, _StreamedResponse):
+            self._send_streamed(response, head_only)
+            return
         self.send_response(response.status)
         headers = {k.lower(): (k, v) for k, v in response.headers.items()}
         truncate = headers.pop(TRUNCATE_MARKER, None) is not None
@@ -158,6 +257,28 @@ class _Handler(BaseHTTPRequestHandler):
                     pass
                 return
             self.wfile.write(response.body)
+
+    def _send_streamed(self, response: _StreamedResponse, head_only: bool) -> None:
+        """Headers as given (Content-Length or chunked), then the body from ``response.stream``; the
+        connection is closed afterwards: a client may have stopped reading part-way."""
+        self.close_connection = True
+        self.send_response(response.status)
+        for key, value in response.headers.items():
+            if key.lower() != "connection":
+                self.send_header(key, str(value))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if head_only:
+            return
+        try:
+            response.stream(self.wfile)
+            self.wfile.flush()
+        except OSError:  # the client hung up (refused the size, met its deadline): what the fault is for
+            logger.debug("Sandbox client hung up during a streamed fault answer")
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def _dispatch(self):
         sandbox: SandboxServer = self.server.sandbox
@@ -376,6 +497,16 @@ class SandboxServer:
           close without answering), ``malformed`` (handle, then answer a truncated JSON body
           with the real status), ``truncate`` (handle, announce the full Content-Length, send half the
           body and hang up: an interrupted download).
+        - Hostile kinds: ``redirect`` (answer ``status`` 301/302/303/307/308, default 302, without handling,
+          to ``location`` — ``http://127.0.0.x:port`` of another loopback server — plus the request's path and
+          query), ``deep`` (handle, then answer JSON arrays nested ``levels`` deep, default 100,000),
+          ``huge`` (handle, then answer ``bytes`` of JSON, default 80 MB, streamed from one small chunk, with
+          that Content-Length or, with ``announce`` false, chunked), ``drip`` (handle, then send the answer a
+          byte at a time ``interval`` seconds apart, default 0.05), ``poison`` (handle, then give one listed
+          record's ``field`` — dotted for a nested one, e.g. ``properties.status`` — the wrong-typed ``value``,
+          default ``"30"``: the record whose ``id`` is given, else the one at ``index``, default 0; an answer
+          listing no such record goes out as it was, and the rule's ``applied`` counts those poisoned).
+          ``huge`` and ``drip`` stop after ``seconds`` (default 60 and 10) or when the client hangs up.
         - ``count``: fire at most this many times (default unlimited); ``after``: let the first N matching
           requests through; ``probability``: chance of firing per matching request, drawn from the seed.
         """
@@ -452,6 +583,10 @@ class SandboxServer:
             if self._stopping.wait(rule.seconds):
                 self._record(method, path, query, None, "delay")
                 return None
+        if rule is not None and rule.kind == "redirect":
+            # Not handled here: the client is sent to the other origin with the same path and query.
+            self._record(method, path, query, rule.status, "redirect")
+            return Response(rule.status, b"", {"Location": rule.location + raw_path, "Content-Type": "text/plain"})
         if rule is not None and rule.kind == "status":
             headers_out = {}
             if rule.retry_after is not None:
@@ -473,8 +608,76 @@ class SandboxServer:
                 response.body[: max(1, len(response.body) // 2)] or b"{",
                 {"Content-Type": "application/json"},
             )
+        if fault == "huge":
+            # Handled for real too; the answer is larger than any client should read.
+            self._record(method, path, query, response.status, fault)
+            return self._huge_answer(rule, response.status)
+        if fault == "deep":
+            # Handled for real (an order may have been created), answered with JSON nested `levels` deep.
+            response = Response(response.status, b"[" * rule.levels + b"]" * rule.levels,
+                                {"Content-Type": "application/json"})
+        if fault == "drip":
+            response = self._drip_answer(rule, response)
+        if fault == "poison":
+            poisoned = rule.poisoned(response.body) if 200 <= response.status < 300 else None
+            if poisoned is None:
+                fault = None  # nothing listed to poison: the answer goes out as it was
+            else:
+                with self._fault_lock:
+                    rule.applied += 1
+                response = Response(response.status, poisoned, response.headers)
         self._record(method, path, query, response.status, fault)
         return response
+
+    def _huge_answer(self, rule: FaultRule, status: int) -> Response:
+        """``rule.size`` bytes of a JSON object that never closes, announced by Content-Length (or chunked),
+        streamed from one small chunk: nothing that size is ever built. Ends when all is sent, the client
+        hangs up, the sandbox stops or ``rule.seconds`` pass."""
+        size, seconds, stopping = rule.size, rule.seconds, self._stopping
+        head = b'{"orders": [], "padding": "'
+
+        def stream(out) -> None:
+            ends_at = time.monotonic() + seconds
+
+            def send(piece: bytes) -> None:
+                out.write(piece if rule.announce else b"%x\r\n%s\r\n" % (len(piece), piece))
+
+            first = head[:size]
+            send(first)
+            left = size - len(first)
+            # Bounded: at most size / len(HUGE_CHUNK) writes, and no longer than `seconds`.
+            while left > 0 and not stopping.is_set() and time.monotonic() < ends_at:
+                piece = HUGE_CHUNK[:left]
+                send(piece)
+                left -= len(piece)
+            if not rule.announce and left <= 0:
+                out.write(b"0\r\n\r\n")
+
+        headers = {"Content-Type": "application/json"}
+        if rule.announce:
+            headers["Content-Length"] = str(size)
+        else:
+            headers["Transfer-Encoding"] = "chunked"
+        return _StreamedResponse(status, headers, stream)
+
+    def _drip_answer(self, rule: FaultRule, response: Response) -> Response:
+        """The real answer (its whole length announced) a byte at a time, ``rule.interval`` apart; after
+        ``rule.seconds`` the rest is not sent and the connection is closed."""
+        body, interval, seconds, stopping = response.body, rule.interval, rule.seconds, self._stopping
+
+        def stream(out) -> None:
+            ends_at = time.monotonic() + seconds
+            for index in range(len(body)):
+                if time.monotonic() >= ends_at:
+                    return
+                out.write(body[index:index + 1])
+                out.flush()
+                if stopping.wait(interval):
+                    return
+
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+        headers["Content-Length"] = str(len(body))
+        return _StreamedResponse(response.status, headers, stream)
 
     def _base_url(self, headers: dict) -> str:
         return self.base_url if self._httpd is not None else f"http://{headers.get('host', self.host)}"
