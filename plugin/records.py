@@ -45,6 +45,15 @@ def skipped_record(kind: str, record_id, error: BaseException) -> SkippedRecord:
     return SkippedRecord(kind, record_id, reason)
 
 
+def record_id_text(value) -> Optional[str]:
+    """A record's id as text, or None when it is not one: ids are non-empty strings or integers. An id of
+    another type (a list, an object, true) would be turned into text the provider never gave, and every later
+    request about that record (its captures…) would fail for the whole sync instead of the record alone."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
+        return None
+    return str(value)
+
+
 @contextmanager
 def collecting_skipped() -> Iterator[list]:
     """Within the block, ``isolated`` skips unreadable records into the list yielded here."""

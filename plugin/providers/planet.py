@@ -79,7 +79,7 @@ from ..model import (
     Product,
     Status,
 )
-from ..records import isolated
+from ..records import isolated, record_id_text
 from ..schema_validation import SchemaValidator
 from . import planet_wire as wire
 from .base import NotSupported, PlacementProgress, PlacementProgressCallback, TaskingProvider, placement_indexes
@@ -857,10 +857,10 @@ class PlanetProvider(TaskingProvider):
 
     # -- mapping ----------------------------------------------------------------------------
     def _order_from(self, raw, raw_json: str = "") -> Order:
-        if not isinstance(raw, dict) or not raw.get("id"):
+        if not isinstance(raw, dict) or not record_id_text(raw.get("id")):
             raise UnreadableResponse(self.connection.name,
                                      f"{self.connection.name} answered an order without an id.")
-        order_id = str(raw["id"])
+        order_id = record_id_text(raw["id"])
         if raw.get("exclusivity_days") is not None:
             self._exclusivity_days[order_id] = raw["exclusivity_days"]
         return Order(
@@ -880,7 +880,7 @@ class PlanetProvider(TaskingProvider):
         )
 
     def _capture_from(self, raw, raw_json: str = "") -> Capture:
-        if not isinstance(raw, dict) or not raw.get("id"):
+        if not isinstance(raw, dict) or not record_id_text(raw.get("id")):
             raise UnreadableResponse(self.connection.name,
                                      f"{self.connection.name} answered a capture without an id.")
         order_id = str(raw.get("order_id") or "")

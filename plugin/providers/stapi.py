@@ -67,7 +67,7 @@ from ..http import (
     follow_link,
 )
 from ..model import Connection, Order, OrderDraft, OrderStatus, PlacementOutcome, Product, Status
-from ..records import isolated
+from ..records import isolated, record_id_text
 from .aoi_matching import aoi_geometry, match_orders_to_aois
 from .base import NotSupported, PlacementProgress, PlacementProgressCallback, TaskingProvider, placement_indexes
 from .up42 import parse_up42_time
@@ -699,8 +699,8 @@ class StapiProvider(TaskingProvider):
     # -- reading ----------------------------------------------------------------------------
     def _order_from(self, raw) -> Order:
         raw = self._object(raw, "an order")
-        order_id = raw.get("id")
-        if order_id is None or order_id == "":
+        order_id = record_id_text(raw.get("id"))
+        if order_id is None:
             raise UnreadableResponse(self._name, f"the provider {self._name} answered something unreadable: "
                                                  "an order without an id")
         # The reference server keeps order fields under "properties"; the spec prose at the top level.
