@@ -153,12 +153,18 @@ def test_unload_stops_the_in_process_sandbox(recording_iface, tmp_path):
 
     import requests
 
+    def sandbox_threads():
+        return {t for t in threading.enumerate() if t.name.startswith("sandbox") and t.is_alive()}
+
+    # only this plugin's own sandbox counts: a server another test left running is not the plugin's to stop
+    before = sandbox_threads()
     plugin = _load(recording_iface)
     plugin.sandbox.state_file = tmp_path / "sandbox-state.json"
     url = plugin.sandbox.url()
     assert requests.get(f"{url}/_sandbox/clock", timeout=5).ok
+    assert sandbox_threads() - before
     plugin.unload()
     assert not plugin.sandbox.running
-    assert not [t for t in threading.enumerate() if t.name.startswith("sandbox") and t.is_alive()]
+    assert not sandbox_threads() - before
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{url}/_sandbox/clock", timeout=2)
