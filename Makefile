@@ -55,7 +55,8 @@ demo: setup
 soak: setup
 	QT_QPA_PLATFORM=offscreen $(PYTHON) -m pytest -q -s -p no:randomly tests/soak tests/qgis/test_secrets_everywhere.py
 	FUZZ_EXAMPLES=500 QT_QPA_PLATFORM=offscreen $(PYTHON) -m pytest -q -s -p no:randomly \
-		tests/unit/test_provider_parsers_fuzz.py tests/qgis/test_aoi_properties.py tests/qgis/test_schema_form_properties.py
+		tests/unit/test_provider_parsers_fuzz.py tests/unit/test_poisoned_listings_fuzz.py \
+		tests/qgis/test_aoi_properties.py tests/qgis/test_schema_form_properties.py
 
 lint: setup
 	$(VENV)/bin/ruff check .

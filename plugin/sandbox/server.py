@@ -118,7 +118,9 @@ class FaultRule:
                 raise ValueError("a poison fault names the field to poison ('field', dotted for nested ones)")
             self.field = str(spec["field"]).split(".")
             self.value = spec.get("value", "30")
-            self.record_id = spec.get("id")
+            ids = spec.get("id")
+            # One rule fires per request, so several records poisoned together are named by one rule.
+            self.record_ids = None if ids is None else {str(i) for i in (ids if isinstance(ids, list) else [ids])}
             self.index = int(spec.get("index", 0))
         if kind in ("huge", "drip") and not 0 < self.seconds <= 3600:
             raise ValueError(f"a {kind} fault's seconds must be more than 0 and at most 3600")
@@ -160,8 +162,8 @@ class FaultRule:
         except (UnicodeDecodeError, ValueError):
             return None
         records = _listed_records(data)
-        if self.record_id is not None:
-            chosen = [r for r in records if str(r.get("id")) == str(self.record_id)]
+        if self.record_ids is not None:
+            chosen = [r for r in records if str(r.get("id")) in self.record_ids]
         else:
             chosen = records[self.index:self.index + 1] if -len(records) <= self.index < len(records) else []
         done = False
@@ -504,8 +506,9 @@ class SandboxServer:
           that Content-Length or, with ``announce`` false, chunked), ``drip`` (handle, then send the answer a
           byte at a time ``interval`` seconds apart, default 0.05), ``poison`` (handle, then give one listed
           record's ``field`` — dotted for a nested one, e.g. ``properties.status`` — the wrong-typed ``value``,
-          default ``"30"``: the record whose ``id`` is given, else the one at ``index``, default 0; an answer
-          listing no such record goes out as it was, and the rule's ``applied`` counts those poisoned).
+          default ``"30"``: the records whose ``id`` is given (one or a list), else the one at ``index``,
+          default 0; an answer listing no such record goes out as it was; the rule's ``applied`` counts those
+          poisoned).
           ``huge`` and ``drip`` stop after ``seconds`` (default 60 and 10) or when the client hangs up.
         - ``count``: fire at most this many times (default unlimited); ``after``: let the first N matching
           requests through; ``probability``: chance of firing per matching request, drawn from the seed.

@@ -243,6 +243,12 @@ def test_poison_gives_one_listed_record_a_wrong_typed_field(sandbox, faults):
     assert sandbox.requests_log()[-1]["fault"] == "poison"
 
 
+def test_poison_of_several_records_named_by_one_rule(sandbox, faults):
+    truth = raw_get(sandbox).json()["results"]
+    faults(kind="poison", id=[truth[0]["id"], truth[2]["id"]], field="status", value=3)
+    assert [r["status"] for r in raw_get(sandbox).json()["results"]] == [3, truth[1]["status"], 3]
+
+
 def test_poison_by_index_and_a_nested_field(sandbox, faults):
     faults(kind="poison", index=0, field="geometry.type", value=7, count=1)
     assert raw_get(sandbox).json()["results"][0]["geometry"]["type"] == 7
