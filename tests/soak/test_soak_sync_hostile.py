@@ -283,7 +283,8 @@ def test_sync_soak_under_hostile_answers(hostile, tmp_path):
     print(f"[soak hostile] poisoned: {len(poisons)} orders ("
           + ", ".join(f"{api} {n}" for api, n in sorted(Counter(api for api, _ in poisons).items()))
           + f"; {poisoned_answers} answers carried one); "
-          f"records skipped over the run: {len(skipped)}, other records skipped: {len(stray_skips)}")
+          f"records skipped over the run: {len(skipped)} ({sum(1 for k in skipped if k.kind == 'order')} orders, "
+          f"{sum(1 for k in skipped if k.kind == 'capture')} captures), other records skipped: {len(stray_skips)}")
     print(f"[soak hostile] last sync: {final.error or 'ok'}; skipped {final.skipped_orders} orders and "
           f"{final.skipped_captures} captures (the poisoned ones), stored everything else")
     print(f"[soak hostile] truth: {order_count} orders, {capture_count} captures; mismatches outside the "
