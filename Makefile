@@ -23,9 +23,9 @@ test: setup
 test-qgis-versions:
 	@scripts/qgis_versions.sh $(SUITES)
 
-# The benchmarks too, on each of those versions.
+# The AOI and sync benchmarks on each of those versions (the suite is not run again).
 bench-qgis-versions:
-	@scripts/qgis_versions.sh --bench $(SUITES)
+	@scripts/qgis_versions.sh --bench-only $(SUITES)
 
 test-unit: setup
 	$(PYTHON) -m pytest -q tests/unit
