@@ -78,7 +78,11 @@ trap 'unmount_all; exit 130' INT TERM
 
 remove_root() {
     # Never delete through a bind mount into the host's /dev or /sys: refuse while anything is mounted below.
-    local root=$1
+    local root=$1 mountpoint
+    # a run that was killed outright (no trap) can leave its mounts behind: undo them first, deepest first
+    for mountpoint in $(awk -v prefix="$root/" 'index($2, prefix) == 1 {print $2}' /proc/mounts | sort -r); do
+        umount -l "$mountpoint" 2>/dev/null || true
+    done
     if grep -q " $root/" /proc/mounts; then
         echo "Not removing $root: something is still mounted below it." >&2
         return 1
