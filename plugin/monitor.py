@@ -83,8 +83,8 @@ def notice_for(events: list) -> tuple:
 def read_snapshot(store) -> tuple:
     """The dock's view of the store: its orders and their capture counts.
 
-    Nothing here may change how Python collects garbage (no gc.freeze): the collector is the whole QGIS
-    process's, and freezing it would keep every other plugin's objects of that moment forever.
+    Nothing here may change how Python collects garbage (no freezing of the collector): it serves the whole QGIS
+    process, and freezing it would keep every other plugin's objects of that moment forever.
     """
     return (store.orders(), store.capture_summaries())
 
