@@ -35,13 +35,15 @@ from qgis.PyQt.QtGui import QGuiApplication
 from qgis.PyQt.QtWidgets import QDialog, QFileDialog, QMessageBox
 
 from . import product_catalogue
-from .layers import ORDERS_ROLE, ensure_layers, find_layers, open_store, refresh_layers
+from .layers import ORDERS_ROLE, find_layers, refresh_layers
 from .model import ConnectionKind
 from .sandbox_clock import jump_to_next_event, read_clock, set_speed
 from .settings import credentials_locked, needs_stored_credentials
 from .store import StoreError
-from .sync import SyncEventKind, sync_task
+from .store_choice import ensure_store_layers, is_shared, open_project_store
+from .sync import SyncEventKind
 from .tasks import BackgroundTask, user_message_for
+from .team_service import desktop_sync_task
 
 logger = logging.getLogger(__name__)
 
@@ -245,8 +247,10 @@ class OrderMonitor(QObject):
         provider = self.provider(connection)
         if provider is None:
             return False
-        task = sync_task(provider, self.store, connection.id, self._on_synced,
-                         description=f"Syncing tasking orders of {connection.name}")
+        # On the team's shared store the task asks the provider only when no service keeps the store current
+        # and nobody else syncs the connection now (team_service.desktop_sync).
+        task = desktop_sync_task(provider, self.store, connection.id, self._on_synced,
+                                 description=f"Syncing tasking orders of {connection.name}")
         self.syncing[connection.id] = task
         self.task_runner.start(task)
         return True
@@ -356,8 +360,8 @@ class OrderMonitor(QObject):
             gone = self._known_connections - current
             for connection_id in gone:
                 logger.info("Connection %s was deleted; forgetting its orders", connection_id)
-                if self.store is not None and not self.store.read_only:
-                    self.store.forget_connection(connection_id)
+                if self.store is not None and not self.store.read_only and not is_shared(self.store):
+                    self.store.forget_connection(connection_id)  # a shared store's rows are the team's
                 self.providers.pop(connection_id, None)
                 self.errors.pop(connection_id, None)
             if gone:
@@ -459,7 +463,7 @@ class OrderMonitor(QObject):
         """The orders and captures layers in the project (added when missing), watched for selections."""
         if self._closed or self.store is None:
             return ()
-        layers = ensure_layers(self.project, self.store)
+        layers = ensure_store_layers(self.project, self.store)
         self._watch_layer_selections(list(layers))
         return layers
 
@@ -484,7 +488,7 @@ class OrderMonitor(QObject):
         """The project's store; one that cannot be used (damaged, another application's) leaves the monitor
         without a store and a sentence in the dock instead of a traceback; a read-only one is shown, not synced."""
         try:
-            self.store = open_store(self.project)
+            self.store = open_project_store(self.project)  # the GeoPackage, or the shared store chosen
             self.store_problem = self.store.problem
         except StoreError as error:
             self.store = None

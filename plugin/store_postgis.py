@@ -64,6 +64,7 @@ from .store import (
     OrderChange,
     StatusChange,
     StoredOrderState,
+    StoreError,
     SyncState,
     _capture_values,
     _checked_row,
@@ -173,12 +174,12 @@ _CAPTURE_ASSESSMENT = 1 + _CAPTURE_NAMES.index("assessment")
 _IS_TERMINAL = 1 + _ORDER_NAMES.index("is_terminal")
 
 
-class SharedStoreError(Exception):
-    """The shared store cannot be used; ``user_message`` is a sentence for the user (no password in it)."""
+class SharedStoreError(StoreError):
+    """The shared store cannot be used; ``user_message`` is a sentence for the user (no password in it). A
+    ``StoreError``, so whoever handles a store that cannot be opened handles both stores alike."""
 
-    def __init__(self, user_message: str):
-        super().__init__(user_message)
-        self.user_message = user_message
+    def __init__(self, user_message: str, kind: str = "other"):
+        super().__init__(user_message, kind)
 
 
 def _driver():
@@ -272,6 +273,10 @@ class PlacementClaim:
 
 class PostgisStore:
     """The shared store in schema ``schema`` of the database ``conninfo`` names (created/migrated on open)."""
+
+    #: Its rows belong to the whole team: a desktop never forgets a connection's orders in it, places through
+    #: its claims (``team_placement``) and leaves syncing to the service while one keeps it current.
+    shared = True
 
     def __init__(self, conninfo: str, schema: str = DEFAULT_SCHEMA,
                  credentials: Optional[Callable[[], dict]] = None):

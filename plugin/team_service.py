@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Iterable, Optional
 
@@ -92,6 +92,67 @@ def sync_when_free(provider, store, connection_id: str, cancelled: Optional[Call
         return sync_connection(provider, store, connection_id, cancelled=cancelled, now=now)
 
 
+@dataclass
+class LeftToTheTeam(SyncResult):
+    """A desktop's sync that did not ask the provider: the service keeps the shared store current, or another
+    syncer holds the connection right now. Its orders arrive through the store (and its announcement)."""
+
+    sentence: str = field(default="")
+
+
+BEING_SYNCED_ELSEWHERE = ("Being synced by the sync service or another QGIS right now; its orders arrive through "
+                          "the shared store.")
+
+
+def desktop_sync(provider, store, connection_id: str, cancelled: Optional[Callable[[], bool]] = None,
+                 now: Optional[Callable[[], datetime]] = None) -> SyncResult:
+    """What a desktop's sync timer does for one connection (in a background task: it talks to the database).
+
+    A store of its own: ``sync_connection`` as ever. The team's shared store: nothing asked of the provider while
+    a service keeps the store current (``desktop_sync_policy``) or someone else syncs the connection now (its
+    sync lock) — a ``LeftToTheTeam`` saying so; otherwise this desktop syncs it and announces what it applied,
+    so the other desktops' docks refresh as they do after the service's syncs."""
+    if not getattr(store, "shared", False):
+        return sync_connection(provider, store, connection_id, cancelled=cancelled, now=now)
+    policy = desktop_sync_policy(store, connection_id)
+    if not policy.poll:
+        return LeftToTheTeam(connection_id, sentence=policy.sentence)
+    result = sync_when_free(provider, store, connection_id, cancelled=cancelled, now=now)
+    if result is None:
+        return LeftToTheTeam(connection_id, sentence=BEING_SYNCED_ELSEWHERE)
+    if result.ok and result.changed:
+        try:
+            store.notify_synced(connection_id, changed=True, orders_added=result.orders_added,
+                                orders_updated=result.orders_updated, captures_added=result.captures_added,
+                                captures_updated=result.captures_updated)
+        except Exception as error:  # noqa: BLE001 - the sync is applied; the others see it at their next read
+            logger.warning("The sync of %s was not announced: %s", connection_id, error)
+    return result
+
+
+def desktop_sync_task(provider, store, connection_id: str, on_done: Callable[[SyncResult], None],
+                      description: str = ""):
+    """``sync.sync_task`` with ``desktop_sync`` inside: a BackgroundTask whose ``on_done(result)`` runs on the GUI
+    thread (a ``LeftToTheTeam`` when this desktop left the connection to the team)."""
+    from .sync import SyncFailed
+    from .tasks import BackgroundTask
+
+    def work(task):
+        result = desktop_sync(provider, store, connection_id, cancelled=task.isCanceled)
+        if result.error:
+            task.result = result
+            raise SyncFailed(result.error)  # a failed sync ends as a failed task, as in sync_task
+        return result
+
+    def failed(message: str) -> None:
+        on_done(task.result if isinstance(task.result, SyncResult) else SyncResult(connection_id, error=message))
+
+    name = getattr(getattr(provider, "connection", None), "name", connection_id)
+    task = BackgroundTask(description or f"Syncing orders of {name}", work, on_success=on_done, on_failure=failed,
+                          cancel_without_prompt=True)
+    return task
+
+
 def sync_round(store, providers: Iterable, cancelled: Optional[Callable[[], bool]] = None,
                syncer: str = SERVICE_SYNCER, interval_s: float = 60.0) -> list:
     """One pass over ``providers`` (TaskingProviders, each with its ``connection``); never raises for one
@@ -150,4 +211,5 @@ def run(store, providers_source: Callable[[], Iterable], interval_s: float, stop
     return done
 
 
-__all__ = ["ConnectionRound", "DesktopSync", "desktop_sync_policy", "run", "sync_round", "sync_when_free"]
+__all__ = ["ConnectionRound", "DesktopSync", "LeftToTheTeam", "desktop_sync", "desktop_sync_policy",
+           "desktop_sync_task", "run", "sync_round", "sync_when_free"]

@@ -230,3 +230,34 @@ def test_a_desktop_syncs_a_connection_only_when_nobody_else_does(sandbox, postgi
         assert sync_when_free(provider_for(sandbox), shared, "team-1") is None
     assert provider_requests(sandbox) == asked
     assert sync_when_free(provider_for(sandbox), shared, "team-1").orders_added == 3
+
+
+def test_a_desktops_sync_timer_leaves_the_provider_alone_while_the_service_keeps_the_store_current(
+        sandbox, postgis_conninfo, tmp_path):
+    from satellite_tasking.plugin.store_postgis import PostgisStore
+    from satellite_tasking.plugin.team_service import LeftToTheTeam, desktop_sync
+
+    control(sandbox, "POST", "/_sandbox/planet/seed_orders", {"count": 4, "captures_per_order": 1})
+    own = desktop_sync(provider_for(sandbox), TaskingStore(tmp_path / "own.gpkg"), "team-1")
+    assert own.ok and own.orders_added == 4 and not isinstance(own, LeftToTheTeam)  # its own store: as ever
+
+    shared = PostgisStore(postgis_conninfo)
+    with shared.listen() as listener:
+        first = desktop_sync(provider_for(sandbox), shared, "team-1")  # no service: this desktop syncs…
+        assert first.ok and first.orders_added == 4
+        heard = listener.wait(2.0)  # …and tells the other desktops, as the service would
+        assert [h["connection_id"] for h in heard] == ["team-1"] and heard[0]["orders_added"] == 4
+
+    shared.set_service_syncs(True, "ops")
+    sync_round(shared, [provider_for(sandbox)], interval_s=60)  # the service at work
+    asked = provider_requests(sandbox)
+    left = desktop_sync(provider_for(sandbox), shared, "team-1")
+    assert isinstance(left, LeftToTheTeam) and left.ok and not left.changed
+    assert left.sentence.startswith("Kept current by the sync service on ")
+    assert provider_requests(sandbox) == asked  # the provider was not asked
+
+    shared.set_service_syncs(False, "ops")
+    with PostgisStore(postgis_conninfo).sync_lock("team-1"):  # another desktop syncing it right now
+        busy = desktop_sync(provider_for(sandbox), shared, "team-1")
+    assert isinstance(busy, LeftToTheTeam) and "right now" in busy.sentence
+    assert provider_requests(sandbox) == asked
