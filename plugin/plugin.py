@@ -8,6 +8,7 @@ import logging
 import os
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Optional
 
 from qgis.core import Qgis, QgsApplication, QgsMapLayerType, QgsProject, QgsVectorLayer, QgsWkbTypes
 from qgis.PyQt import sip
@@ -21,6 +22,7 @@ from .message_bar import MessageBar
 from .metadata import plugin_metadata, plugin_name, plugin_version
 from .provider_factory import ProviderFactory
 from .sandbox_service import SandboxService
+from .sessions import SessionFactory
 from .settings import SETTINGS_PREFIX, ConnectionSettings
 from .tasks import TaskRunner
 
@@ -62,13 +64,27 @@ def is_taskable_layer(layer) -> bool:
 
 
 class TaskingPlugin:
-    def __init__(self, iface):
+    def __init__(
+        self,
+        iface,
+        *,
+        sandbox: Optional[SandboxService] = None,
+        provider_factory: Optional[ProviderFactory] = None,
+        draft_store: Optional[DraftStore] = None,
+        task_runner: Optional[TaskRunner] = None,
+        session_factory: Optional[SessionFactory] = None,
+    ):
+        """QGIS calls this with ``iface`` alone (classFactory); the keyword parts are for those who build the
+        plugin around other parts: a sandbox on a fixed clock, drafts in a folder of their own, sessions with
+        another user agent. ``session_factory`` goes into the default provider factory (None: from QGIS's
+        proxy settings when a provider is made)."""
         self.iface = iface
         self.messages = MessageBar(iface)
-        self.task_runner = TaskRunner()
+        self.task_runner = task_runner if task_runner is not None else TaskRunner()
+        settings_dir = Path(QgsApplication.qgisSettingsDirPath()) / SETTINGS_PREFIX
         # A new sandbox lives in the real present, like the order form's dates; saved state continues its own time.
-        self.sandbox = SandboxService(
-            state_file=Path(QgsApplication.qgisSettingsDirPath()) / SETTINGS_PREFIX / "sandbox-state.json",
+        self.sandbox = sandbox if sandbox is not None else SandboxService(
+            state_file=settings_dir / "sandbox-state.json",
             start=lambda: datetime.now(timezone.utc),
             speed=_saved_sandbox_speed(),
         )
@@ -82,8 +98,9 @@ class TaskingPlugin:
         self._connections_dialog = None
         self._order_dialog = None
         self._decisions_dialog = None
-        self.provider_factory = ProviderFactory(self.sandbox)
-        self.draft_store = DraftStore(Path(QgsApplication.qgisSettingsDirPath()) / SETTINGS_PREFIX / "drafts")
+        self.provider_factory = provider_factory if provider_factory is not None else ProviderFactory(
+            self.sandbox, session_factory=session_factory)
+        self.draft_store = draft_store if draft_store is not None else DraftStore(settings_dir / "drafts")
         self.processing_provider = None
 
     # -- life cycle -----------------------------------------------------------
