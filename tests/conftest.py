@@ -3,6 +3,20 @@
 The repository root is the plugin folder, so QGIS imports it as a package under the
 folder name it was installed as. Tests import it the same way, as ``satellite_tasking``,
 whatever the checkout's folder is called.
+
+Fixtures for every folder (tests/qgis/conftest.py adds the QGIS ones, among them the loaded plugin):
+
+- ``start_sandbox(seed=1, speed=0, settings=QUIET, **options)``: starts a ``SandboxServer`` on 127.0.0.1 (a
+  frozen clock unless ``speed`` is given), stopped after the test.
+- ``sandbox_server``: one started with ``sandbox_options`` — a fixture a test module overrides to choose its seed
+  and settings (default: seed 1, frozen clock, ``QUIET``).
+- ``sandbox_control``: the ``SandboxControl`` of ``sandbox_server`` (clock, request log, faults, settings, seeds).
+- ``up42_provider``, ``planet_provider``, ``stapi_provider``, ``sandbox_provider``: a provider of each kind
+  connected to ``sandbox_server``, its session closed after the test.
+- ``postgis_server``, ``postgis_conninfo``: a real PostgreSQL with PostGIS, a new database a test.
+
+The helpers behind them (``SandboxControl``, ``control``, ``quick_session``, ``*_provider_for``, ``QUIET``) are
+importable as ``sandbox_harness`` (tests/sandbox_harness.py), registered here by name.
 """
 import glob
 import importlib.util
@@ -38,6 +52,81 @@ def _register_plugin_package():
 
 
 _register_plugin_package()
+
+
+def _register_harness(name: str) -> None:
+    """Makes tests/<name>.py importable by name: tests import with --import-mode=importlib, nothing on sys.path."""
+    if name in sys.modules:
+        return
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+
+
+_register_harness("sandbox_harness")
+
+import sandbox_harness  # noqa: E402  (registered just above)
+
+
+# -- the sandbox, its control API and providers connected to it ----------------------------------------
+@pytest.fixture
+def start_sandbox():
+    """Starts sandboxes for a test: ``start_sandbox(seed=1, speed=0, settings=QUIET, **options)``."""
+    from satellite_tasking.plugin.sandbox import SandboxServer
+
+    started = []
+
+    def start(seed: int = 1, speed: float = 0, settings=None, **options):
+        server = SandboxServer(port=0, seed=seed, speed=speed,
+                               settings=sandbox_harness.QUIET if settings is None else settings, **options)
+        started.append(server.start())
+        return server
+
+    yield start
+    for server in reversed(started):
+        server.stop()
+
+
+@pytest.fixture
+def sandbox_options() -> dict:
+    """How ``sandbox_server`` is started; a test module overrides this fixture to choose its seed or settings."""
+    return {}
+
+
+@pytest.fixture
+def sandbox_server(start_sandbox, sandbox_options):
+    return start_sandbox(**sandbox_options)
+
+
+@pytest.fixture
+def sandbox_control(sandbox_server) -> "sandbox_harness.SandboxControl":
+    return sandbox_harness.SandboxControl(sandbox_server)
+
+
+def _closing(provider):
+    yield provider
+    provider.session.close()
+
+
+@pytest.fixture
+def up42_provider(sandbox_server):
+    yield from _closing(sandbox_harness.up42_provider_for(sandbox_server))
+
+
+@pytest.fixture
+def planet_provider(sandbox_server):
+    yield from _closing(sandbox_harness.planet_provider_for(sandbox_server))
+
+
+@pytest.fixture
+def stapi_provider(sandbox_server):
+    yield from _closing(sandbox_harness.stapi_provider_for(sandbox_server))
+
+
+@pytest.fixture
+def sandbox_provider(sandbox_server):
+    yield from _closing(sandbox_harness.sandbox_provider_for(sandbox_server))
 
 
 # -- a real PostgreSQL with PostGIS (the shared team store) ---------------------------------------------

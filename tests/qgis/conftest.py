@@ -1,4 +1,16 @@
-"""Fixtures for tests that need QGIS (pytest-qgis, offscreen)."""
+"""Fixtures for tests that need QGIS (pytest-qgis, offscreen).
+
+Beside those of tests/conftest.py (the sandbox, its control API, providers of each kind):
+
+- ``recording_iface``: a QgisInterface whose toolbar, dock, Web menu and layer-tree actions are real Qt objects.
+- ``clean_settings``: the plugin's settings emptied before and after the test (a ``ConnectionSettings``).
+- ``auth_manager``: QGIS's authentication database, unlocked.
+- ``load_plugin(seed=5, start=None, sync_interval=None, store_path=None, answer_yes=False)``: the plugin built by
+  constructor injection on ``recording_iface`` — its own sandbox (frozen clock, that seed), drafts in the test's
+  folder, sessions with the test user agent — and ``initGui()`` run; unloaded after the test, with the settings,
+  project store path and layers it touched put back.
+- ``plugin``: ``load_plugin()`` with its defaults; a module overrides it to load the plugin its way.
+"""
 import time
 
 import pytest
@@ -112,6 +124,60 @@ def drained_task_manager(qgis_app):
     while manager.countActiveTasks() and time.monotonic() < deadline:
         QCoreApplication.processEvents()
         time.sleep(0.02)
+
+
+TEST_QGIS_AGENT = "SatelliteTasking/test QGIS/test"
+
+
+@pytest.fixture
+def load_plugin(recording_iface, clean_settings, tmp_path, monkeypatch):
+    from qgis.core import QgsSettings
+    from qgis.PyQt.QtWidgets import QMessageBox
+
+    from satellite_tasking.plugin.drafts import DraftStore
+    from satellite_tasking.plugin.layers import set_project_store_path
+    from satellite_tasking.plugin.monitor import SYNC_INTERVAL_KEY
+    from satellite_tasking.plugin.plugin import TaskingPlugin
+    from satellite_tasking.plugin.sandbox_service import SandboxService
+    from satellite_tasking.plugin.sessions import SessionFactory
+
+    loaded = []
+    touched = set()
+
+    def load(seed: int = 5, start=None, sync_interval=None, store_path=None, answer_yes: bool = False):
+        """``answer_yes``: every QMessageBox.question is answered Yes (placing asks before it places)."""
+        if answer_yes:
+            monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+        if store_path is not None:
+            set_project_store_path(QgsProject.instance(), store_path)
+            touched.add("store_path")
+        if sync_interval is not None:
+            QgsSettings().setValue(SYNC_INTERVAL_KEY, sync_interval)
+            touched.add("sync_interval")
+        plugin = TaskingPlugin(
+            recording_iface,
+            sandbox=SandboxService(state_file=None, speed=0, port=0, seed=seed, start=start),
+            session_factory=SessionFactory(agent=TEST_QGIS_AGENT),
+            draft_store=DraftStore(tmp_path / "drafts"),
+        )
+        plugin.initGui()
+        loaded.append(plugin)
+        return plugin
+
+    yield load
+    for plugin in reversed(loaded):
+        plugin.unload()
+        plugin.sandbox.stop()
+    QgsProject.instance().removeAllMapLayers()
+    if "store_path" in touched:
+        set_project_store_path(QgsProject.instance(), "")
+    if "sync_interval" in touched:
+        QgsSettings().remove(SYNC_INTERVAL_KEY)
+
+
+@pytest.fixture
+def plugin(load_plugin):
+    return load_plugin()
 
 
 @pytest.fixture

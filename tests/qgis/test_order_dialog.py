@@ -5,12 +5,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 from qgis.core import QgsFeature, QgsGeometry, QgsProject, QgsVectorLayer
-from qgis.PyQt.QtWidgets import QMessageBox
 
 import satellite_tasking
-from satellite_tasking.plugin.drafts import DraftStore
-from satellite_tasking.plugin.sandbox_service import SandboxService
-from satellite_tasking.plugin.sessions import SessionFactory
 from satellite_tasking.ui.decisions_dialog import ORDER_ROLE
 
 OPTICAL = "Pléiades Neo"
@@ -18,16 +14,8 @@ WAIT = 30000
 
 
 @pytest.fixture
-def plugin(recording_iface, clean_settings, tmp_path, monkeypatch):
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
-    loaded = satellite_tasking.classFactory(recording_iface)
-    loaded.sandbox = SandboxService(state_file=None, speed=0, port=0, seed=5)
-    loaded.provider_factory.sandbox = loaded.sandbox
-    loaded.provider_factory.session_factory = SessionFactory(agent="SatelliteTasking/test QGIS/test")
-    loaded.draft_store = DraftStore(tmp_path / "drafts")
-    loaded.initGui()
-    yield loaded
-    loaded.unload()
+def plugin(load_plugin):
+    return load_plugin(seed=5, answer_yes=True)
 
 
 def fields_layer():

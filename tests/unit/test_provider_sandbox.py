@@ -1,46 +1,29 @@
 """The Sandbox connection: UP42 and Planet behind one provider, each call routed to its API."""
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
-import requests
+from sandbox_harness import sandbox_provider_for
 
-from satellite_tasking.plugin.http import build_session
-from satellite_tasking.plugin.model import Aoi, Connection, Decision, OrderDraft
+from satellite_tasking.plugin.model import Aoi, Decision, OrderDraft
 from satellite_tasking.plugin.providers.base import NotSupported
-from satellite_tasking.plugin.providers.registry import create_provider
-from satellite_tasking.plugin.sandbox import SandboxServer
 
 DAY = 86400
-QUIET = {"planet_rejection_rate": 0.0, "planet_capture_failure_rate": 0.0, "planet_reassessment_rate": 0.0,
-         "up42_failure_rate": 0.0}
 SQUARE = {"type": "Polygon", "coordinates": [[[13.0, 52.0], [13.05, 52.0], [13.05, 52.05], [13.0, 52.05],
                                               [13.0, 52.0]]]}
 
 
 @pytest.fixture
-def server():
-    sandbox = SandboxServer(port=0, seed=4, speed=0, settings=QUIET).start()
-    yield sandbox
-    sandbox.stop()
+def sandbox_options():
+    return {"seed": 4}
 
 
 @pytest.fixture
-def provider(server):
-    connection = Connection(id="sandbox", name="Sandbox", kind="sandbox")
-    made = create_provider(connection, None, lambda c: build_session(c.name, "SatelliteTasking/test",
-                                                                      timeout=(2, 5), sleep=lambda s: None),
-                           sandbox_url=server.base_url)
-    yield made
-    made.session.close()
+def provider(sandbox_provider):
+    return sandbox_provider
 
 
 def iso(moment):
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def sandbox_now(server):
-    now = requests.get(f"{server.base_url}/_sandbox/clock", timeout=5).json()["now"]
-    return datetime.strptime(now[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
 
 
 def test_products_of_both_apis_with_routable_ids(provider):
@@ -55,11 +38,11 @@ def test_products_of_both_apis_with_routable_ids(provider):
     assert "acquisitionMode" in provider.order_schema(optical)["properties"]
 
 
-def test_orders_of_both_apis_are_placed_listed_and_routed(provider, server):
+def test_orders_of_both_apis_are_placed_listed_and_routed(provider, sandbox_control):
     products = provider.products()
     planet_area = next(p for p in products if p.api == "planet" and "Polygon" in p.geometry_types)
     sar = next(p for p in products if p.api == "up42" and "SAR" in (p.title + p.collection_title))
-    start = sandbox_now(server) + timedelta(hours=2)
+    start = sandbox_control.now() + timedelta(hours=2)
     planet_draft = OrderDraft(
         connection_id="sandbox", product_id=planet_area.id, name="Harbour",
         params={"start_time": iso(start), "end_time": iso(start + timedelta(days=5))},
@@ -79,7 +62,7 @@ def test_orders_of_both_apis_are_placed_listed_and_routed(provider, server):
 
     orders = provider.orders()
     assert {o.id: o.api for o in orders} == {planet_outcome.order.id: "planet", up42_outcome.order.id: "up42"}
-    requests.post(f"{server.base_url}/_sandbox/clock", json={"advance_seconds": 3 * DAY}, timeout=5)
+    sandbox_control.advance(3 * DAY)
     captures = provider.captures([o.id for o in orders])
     assert captures and {c.order_id for c in captures} == {planet_outcome.order.id}
     radar = provider.order(up42_outcome.order.id)
@@ -99,28 +82,26 @@ def test_unknown_products_and_orders_are_refused_with_a_sentence(provider):
         provider.cancel(stray)
 
 
-def test_the_sandbox_connection_speaks_stapi_too_with_opportunities(provider, server):
+def test_the_sandbox_connection_speaks_stapi_too_with_opportunities(provider, sandbox_control):
     products = [p for p in provider.products() if p.api == "stapi"]
     assert products, "the sandbox's STAPI dialect lists its products"
     offering = [p for p in products if provider.offers_opportunities(p)]
     assert offering
     product = offering[0]
     assert provider.queryables(product).get("properties")
-    start = sandbox_now(server) + timedelta(hours=2)
+    start = sandbox_control.now() + timedelta(hours=2)
     found = provider.opportunities(product, SQUARE, start, start + timedelta(days=10))
     assert found
 
 
-def test_an_order_id_not_seen_yet_is_found_in_whichever_api_holds_it(provider, server):
+def test_an_order_id_not_seen_yet_is_found_in_whichever_api_holds_it(provider, sandbox_control):
     products = provider.products()
     planet_area = next(p for p in products if p.api == "planet" and "Polygon" in p.geometry_types)
-    start = sandbox_now(server) + timedelta(hours=2)
+    start = sandbox_control.now() + timedelta(hours=2)
     draft = OrderDraft(connection_id="sandbox", product_id=planet_area.id, name="Lookup",
                        params={"start_time": iso(start),
                                "end_time": iso(start + timedelta(days=5))},
                        aois=[Aoi(geometry=SQUARE)], client_reference="qgis-lookup1")
     (outcome,) = provider.place(draft)
-    fresh = create_provider(Connection(id="sandbox", name="Sandbox", kind="sandbox"), None,
-                            lambda c: build_session(c.name, "SatelliteTasking/test", timeout=(2, 5)),
-                            sandbox_url=server.base_url)
+    fresh = sandbox_provider_for(sandbox_control.base_url)
     assert fresh.order(outcome.order.id).api == "planet"

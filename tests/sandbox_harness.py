@@ -1,0 +1,157 @@
+"""The sandbox as tests use it: its control API and providers of each kind connected to it.
+
+Importable as ``sandbox_harness`` from every test folder (tests/conftest.py registers it by name, as tests import
+with --import-mode=importlib and no folder is on ``sys.path``). The fixtures built on it live in tests/conftest.py.
+
+- ``SandboxControl(target)``: the sandbox's ``/_sandbox/...`` control API (clock, request log, faults, settings,
+  seeded orders); ``target`` is a ``SandboxServer``, the plugin's ``SandboxService`` or a base URL.
+- ``control(target, method, path, payload=None)``: one control call, its JSON answer (a non-2xx answer fails
+  with its text).
+- ``quick_session(name)``: a provider session for tests: short timeouts, retries without their waits.
+- ``up42_provider_for``, ``planet_provider_for``, ``stapi_provider_for``, ``sandbox_provider_for``: a provider of
+  that kind connected to a sandbox.
+- ``QUIET``: sandbox settings with no random rejections, failures or re-assessments.
+"""
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Dict, List, Optional
+
+QUIET: Dict[str, float] = {
+    "planet_rejection_rate": 0.0,
+    "planet_capture_failure_rate": 0.0,
+    "planet_reassessment_rate": 0.0,
+    "up42_failure_rate": 0.0,
+}
+TEST_AGENT = "SatelliteTasking/test"
+
+
+def base_url_of(target: Any) -> str:
+    """The sandbox's base URL from a SandboxServer (``base_url``), a SandboxService (``url()``) or a URL."""
+    if isinstance(target, str):
+        return target.rstrip("/")
+    url = getattr(target, "base_url", None)
+    return (url if isinstance(url, str) else target.url()).rstrip("/")
+
+
+class SandboxControl:
+    """The sandbox's control API, spoken over HTTP as a test (or a person with curl) would."""
+
+    def __init__(self, target: Any, timeout: float = 30):
+        self.target = target
+        self.timeout = timeout
+
+    @property
+    def base_url(self) -> str:
+        return base_url_of(self.target)
+
+    def call(self, method: str, path: str, payload: Any = None, *, params: Optional[dict] = None,
+             headers: Optional[dict] = None) -> Any:
+        import requests
+
+        response = requests.request(method, self.base_url + path, json=payload, params=params, headers=headers,
+                                    timeout=self.timeout)
+        assert response.ok, f"{method} {path}: {response.status_code} {response.text}"
+        return response.json()
+
+    # -- the clock -------------------------------------------------------------------------------------------
+    def clock(self) -> dict:
+        return self.call("GET", "/_sandbox/clock")
+
+    def now(self) -> datetime:
+        text = self.clock()["now"]
+        return datetime.strptime(text[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+
+    def advance(self, seconds: float) -> dict:
+        return self.call("POST", "/_sandbox/clock", {"advance_seconds": seconds})
+
+    # -- what it was asked -------------------------------------------------------------------------------------
+    def requests(self, method: Optional[str] = None, path_part: str = "") -> List[dict]:
+        """The logged requests, those of ``method`` whose path contains ``path_part`` when given."""
+        entries = self.call("GET", "/_sandbox/requests")["requests"]
+        return [e for e in entries if (method is None or e["method"] == method) and path_part in e["path"]]
+
+    def forget_requests(self) -> None:
+        self.call("DELETE", "/_sandbox/requests")
+
+    # -- how it answers ----------------------------------------------------------------------------------------
+    def add_fault(self, **rule: Any) -> dict:
+        return self.call("POST", "/_sandbox/faults", rule)
+
+    def faults(self) -> List[dict]:
+        return self.call("GET", "/_sandbox/faults")["faults"]
+
+    def clear_faults(self) -> None:
+        self.call("DELETE", "/_sandbox/faults")
+
+    def settings(self, **values: Any) -> dict:
+        return self.call("POST", "/_sandbox/settings", values)
+
+    def seed_orders(self, api: str, payload: dict) -> dict:
+        """Orders made directly in the sandbox (``api``: up42, planet or stapi), as if placed elsewhere."""
+        return self.call("POST", f"/_sandbox/{api}/seed_orders", payload)
+
+
+def control(target: Any, method: str, path: str, payload: Any = None, **options: Any) -> Any:
+    """One control call (``options``: params, headers, timeout), its JSON answer; a non-2xx answer fails."""
+    timeout = options.pop("timeout", 30)
+    return SandboxControl(target, timeout=timeout).call(method, path, payload, **options)
+
+
+def quick_session(name: str, agent: str = TEST_AGENT, **options: Any):
+    """A provider session as the plugin builds it, with short timeouts and retries that do not wait."""
+    from satellite_tasking.plugin.http import build_session
+
+    settings: Dict[str, Any] = {"timeout": (2, 5), "sleep": lambda seconds: None}
+    settings.update(options)
+    return build_session(name, agent, **settings)
+
+
+def session_factory(**options: Any) -> Callable[[Any], Any]:
+    """What providers take to make a session for a connection: ``quick_session`` named after it."""
+    return lambda connection: quick_session(connection.name, **options)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A username and password as QGIS's authentication database hands them to a provider."""
+
+    username: str
+    password: str = field(default="", repr=False)
+
+
+def up42_provider_for(target: Any, username: str = "pilot@example.com", password: str = "secret",
+                      name: str = "test UP42", connection_id: str = "up42-test", **provider_options: Any):
+    from satellite_tasking.plugin.model import Connection
+    from satellite_tasking.plugin.providers.up42 import Up42Provider
+
+    connection = Connection(id=connection_id, name=name, kind="up42", base_url=base_url_of(target))
+    return Up42Provider(connection, Credentials(username, password), quick_session(name), **provider_options)
+
+
+def planet_provider_for(target: Any, key: str = "sandbox-key", name: str = "test Planet",
+                        connection_id: str = "planet-1", **provider_options: Any):
+    from satellite_tasking.plugin.model import Connection
+    from satellite_tasking.plugin.providers.planet import PlanetProvider
+
+    connection = Connection(id=connection_id, name=name, kind="planet",
+                            base_url=base_url_of(target) + "/tasking/v2")
+    return PlanetProvider(connection, Credentials(key), quick_session(name), **provider_options)
+
+
+def stapi_provider_for(target: Any, name: str = "test STAPI", connection_id: str = "stapi-1",
+                       credentials: Optional[Credentials] = None):
+    from satellite_tasking.plugin.model import Connection
+    from satellite_tasking.plugin.providers.registry import create_provider
+
+    connection = Connection(id=connection_id, name=name, kind="stapi", base_url=base_url_of(target) + "/stapi")
+    return create_provider(connection, credentials, session_factory())
+
+
+def sandbox_provider_for(target: Any, connection_id: str = "sandbox", name: str = "Sandbox"):
+    """The Sandbox connection's provider: UP42, Planet and STAPI behind one, each call routed to its API."""
+    from satellite_tasking.plugin.model import Connection
+    from satellite_tasking.plugin.providers.registry import create_provider
+
+    connection = Connection(id=connection_id, name=name, kind="sandbox")
+    return create_provider(connection, None, session_factory(), sandbox_url=base_url_of(target))
+
