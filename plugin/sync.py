@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator, Optional
 
+from .capture_publication import final_orders_awaiting_publication
 from .http import RequestCancelled, cancellable
 from .model import Decision, OrderStatus
 from .records import collecting_skipped
@@ -169,8 +170,10 @@ def sync_connection(provider, store, connection_id: str, cancelled: Optional[Cal
     try:
         state = store.sync_state(connection_id)
         result.baseline = not state.synced_before
-        # Orders followed although unchanged: those still active before this sync (read before it writes).
-        active = store.active_order_ids(connection_id)
+        # Orders followed although unchanged: those still active before this sync (read before it writes), and
+        # final ones whose captures are not all published yet when the provider says so.
+        active = store.active_order_ids(connection_id) + final_orders_awaiting_publication(
+            provider, store, connection_id, clock())
         # cancellable: a cancel also ends the provider's retry waits (RequestCancelled) instead of only being
         # seen between pages.
         # Records a provider cannot read are skipped into `unreadable` (page readers included), not raised.

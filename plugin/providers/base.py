@@ -16,7 +16,7 @@ import re
 import secrets
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Optional
+from typing import Callable, Iterable, Iterator, Mapping, Optional
 
 from ..http import ProviderError, TaskingSession
 from ..model import (
@@ -29,6 +29,7 @@ from ..model import (
     OrderDraft,
     Product,
     Quotation,
+    Status,
 )
 
 logger = logging.getLogger(__name__)
@@ -185,6 +186,12 @@ class TaskingProvider:
         reads captures in several listings gives one per listing), so a sync may read them side by side.
         Together they give what ``iter_capture_pages`` gives; nothing is read before one is iterated."""
         return [self.iter_capture_pages(order_ids, since=since)]
+
+    def final_orders_to_follow(self, unpublished: Callable[[], Mapping[str, Status]], now: datetime) -> list:
+        """Of the orders in a final status whose stored captures are not all published, the ids whose captures
+        a sync at ``now`` reads again. ``unpublished()`` reads them from the store (order id -> stored status);
+        call it only when following is due. By default a final status is final: nothing is followed."""
+        return []
 
     # -- changing ---------------------------------------------------------------------------
     def can_cancel(self, order: Order) -> bool:

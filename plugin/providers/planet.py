@@ -94,6 +94,10 @@ PAGE_SIZE = 100
 PACING_MARGIN_S = 0.1
 # The longest a 429's Retry-After holds every request of a provider (the session gives up on longer waits).
 MAX_HOLD_SECONDS = 60.0
+# planet.md "Order object and statuses": never treat FULFILLED as final for polling until its captures are
+# PUBLISHED; keep polling slowly. Such orders have their captures read again at most this often.
+FOLLOWED_UNTIL_PUBLISHED = frozenset({"FULFILLED"})
+UNPUBLISHED_FOLLOW_INTERVAL = timedelta(minutes=15)
 # Orders whose captures one capture stream reads, one request per order (see capture_page_streams).
 ORDERS_PER_CAPTURE_STREAM = 10
 # Bound on pages followed in one listing (100 000 records at the default page size).
@@ -391,6 +395,8 @@ class PlanetProvider(TaskingProvider):
         self.pacer = pacer if pacer is not None else RatePacer()
         # order id -> exclusivity days, when an order read says so (an optional field; never asked for).
         self._exclusivity_days: dict = {}
+        # When FULFILLED orders with unpublished captures were last followed (the sync's clock).
+        self._unpublished_followed_at: Optional[datetime] = None
         key = getattr(credentials, "username", "") if credentials is not None else ""
         self._auth = PlanetApiKeyAuth(key or "", self.pacer, connection.name)
         session.auth = self._auth
@@ -771,6 +777,17 @@ class PlanetProvider(TaskingProvider):
         days.update(exclusivity_days or {})
         return [self._capture_pages_of_orders(ids[i:i + ORDERS_PER_CAPTURE_STREAM], since, days)
                 for i in range(0, len(ids), ORDERS_PER_CAPTURE_STREAM)]
+
+    def final_orders_to_follow(self, unpublished: Callable[[], Mapping[str, Status]], now: datetime) -> list:
+        """FULFILLED orders whose captures are not all PUBLISHED, once every ``UNPUBLISHED_FOLLOW_INTERVAL``
+        (a capture may still be Queued or Processing when its order is FULFILLED; Planet does not say that the
+        order's ``updated_time`` moves when a capture is published, so the order alone would never show it)."""
+        last = self._unpublished_followed_at
+        if last is not None and timedelta(0) <= now - last < UNPUBLISHED_FOLLOW_INTERVAL:
+            return []
+        self._unpublished_followed_at = now
+        return [order_id for order_id, status in unpublished().items()
+                if status.raw.upper() in FOLLOWED_UNTIL_PUBLISHED]
 
     def _capture_pages_of_orders(self, order_ids: list, since: Optional[datetime], days: dict) -> Iterator[list]:
         gathered: list = []

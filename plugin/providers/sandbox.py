@@ -171,6 +171,10 @@ class SandboxProvider(TaskingProvider):
         planet_ids = [i for i in order_ids if self._order_api.get(i, "planet") == "planet"]
         return self.parts["planet"].capture_page_streams(planet_ids, since=since) if planet_ids else []
 
+    def final_orders_to_follow(self, unpublished, now: datetime) -> list:
+        # Only Planet orders have captures (UP42's stored orders never have unpublished ones).
+        return self.parts["planet"].final_orders_to_follow(unpublished, now)
+
     def can_cancel(self, order: Order) -> bool:
         return self._for_order(order).can_cancel(order)
 

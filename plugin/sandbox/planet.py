@@ -13,6 +13,8 @@ source confirms sits behind settings that are off by default (``POST /_sandbox/s
 - ``planet_max_active_orders`` (None): an organisation limit on active orders (RECEIVED too) answered 400.
 - ``planet_rate_limits`` (False): Planet's published limits (300 requests a minute, 40 a second per API key, real
   time) answered with 429 and ``Retry-After``.
+- ``planet_publication_touches_order`` (True): a capture's publication moves its order's ``updated_time``. Planet
+  does not say whether it does; off, only the capture changes (a client must follow such orders itself).
 - ``planet_pricing`` (False): ``POST /pricing/`` and ``GET /orders/<id>/pricing/`` (paths unconfirmed), answering
   ``estimated_quota_cost`` with ``units``; off, they are 404.
 
@@ -112,6 +114,7 @@ SETTING_DEFAULTS = {
     "planet_multi_order_id": False,
     "planet_ignore_unknown_fields": False,
     "planet_pricing": False,
+    "planet_publication_touches_order": True,
     "planet_rate_limits": False,
     "planet_contract_cloud_cover": DEFAULT_CLOUD_THRESHOLD,
     "planet_window_search_polls": 2,
@@ -471,7 +474,8 @@ class PlanetDialect:
             if capture["_reassess_delay"] is not None:
                 self._push(at + capture["_reassess_delay"], "reassess", order["id"], capture["id"])
         self._count_captures(order)
-        self._touch(order, at)
+        if order["status"] == "IN_PROGRESS" or self._setting("planet_publication_touches_order"):
+            self._touch(order, at)
         if order["status"] != "IN_PROGRESS":
             return
         if capture["assessment"] == "SUCCESS":
@@ -1241,12 +1245,15 @@ class PlanetDialect:
 
         ``statuses`` (cycled, default ["FULFILLED", "EXPIRED"]): FULFILLED, EXPIRED and CANCELLED orders lie in
         the past; IN_PROGRESS orders started in the past, end in the future and continue to live; PENDING orders
-        start in the future and have no captures. ``name_prefix`` (default "seeded").
+        start in the future and have no captures. ``name_prefix`` (default "seeded"). ``unpublished_hours``
+        (default none): the fulfilling capture of each FULFILLED order is still PROCESSING and is published that
+        many hours from now (the order is FULFILLED already).
         """
         count = int(payload.get("count", 100))
         per_order = int(payload.get("captures_per_order", 3))
         statuses = payload.get("statuses") or ["FULFILLED", "EXPIRED"]
         prefix = str(payload.get("name_prefix", "seeded"))
+        unpublished_hours = payload.get("unpublished_hours")
         if not 0 <= count <= 100_000 or not 0 <= per_order <= 100:
             raise HttpError(400, {"detail": "count must be 0..100000 and captures_per_order 0..100."})
         allowed = ("FULFILLED", "EXPIRED", "CANCELLED", "IN_PROGRESS", "PENDING")
@@ -1300,6 +1307,8 @@ class PlanetDialect:
             order["last_acquired_time"] = (
                 self.captures[order["_captures"][-1]]["acquired_time"] if captures else None
             )
+            if status == "FULFILLED" and unpublished_hours is not None and captures:
+                last = self._unpublish(order, now_us + int(float(unpublished_hours) * HOUR))
             if status == "FULFILLED":
                 closed = last
                 order["fulfilled_time"] = iso_us(last)
@@ -1321,6 +1330,17 @@ class PlanetDialect:
                 self._plan_attempt(order, now_us)
             ids.append(order_id)
         return {"created": len(ids), "captures": total_captures, "order_ids": ids}
+
+    def _unpublish(self, order: dict, publish_at: int) -> int:
+        """The order's last capture back to PROCESSING, published at ``publish_at``; when it was acquired."""
+        capture = self.captures[order["_captures"][-1]]
+        acquired = parse_us(capture["acquired_time"])
+        capture.update({"status": "PROCESSING", "assessment": None, "assessment_time": None, "cloud_cover": None,
+                        "item_ids": [], "item_types": [], "published_time": None, "_failed": False,
+                        "updated_time": capture["acquired_time"], "_publish_delay": publish_at - acquired})
+        self._push(publish_at, "publish", order["id"], capture["id"])
+        self._count_captures(order)
+        return acquired
 
     def _seed_capture(self, order, n, rnd, acquire, published, failed, cloud, succeed, area) -> None:
         capture_id = _uuid_from(rnd)
