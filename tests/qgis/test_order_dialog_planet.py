@@ -10,12 +10,8 @@ import pytest
 import requests
 from qgis.core import QgsApplication, QgsFeature, QgsGeometry, QgsProject, QgsVectorLayer
 from qgis.PyQt.QtCore import QDateTime, Qt
-from qgis.PyQt.QtWidgets import QMessageBox
+from sandbox_harness import control
 
-import satellite_tasking
-from satellite_tasking.plugin.drafts import DraftStore
-from satellite_tasking.plugin.sandbox_service import SandboxService
-from satellite_tasking.plugin.sessions import SessionFactory
 from satellite_tasking.ui.order_dialog import PRODUCT_ROLE
 
 WAIT = 30000
@@ -23,27 +19,12 @@ QUIET = {"planet_rejection_rate": 0.0}
 
 
 @pytest.fixture
-def plugin(recording_iface, clean_settings, tmp_path, monkeypatch):
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
-    loaded = satellite_tasking.classFactory(recording_iface)
-    loaded.sandbox = SandboxService(state_file=None, speed=0, port=0, seed=9)
-    loaded.provider_factory.sandbox = loaded.sandbox
-    loaded.provider_factory.session_factory = SessionFactory(agent="SatelliteTasking/test QGIS/test")
-    loaded.draft_store = DraftStore(tmp_path / "drafts")
-    loaded.initGui()
-    yield loaded
-    loaded.unload()
-    QgsProject.instance().removeAllMapLayers()
-
-
-def sandbox(plugin, method, path, payload=None):
-    response = requests.request(method, f"{plugin.sandbox.url()}{path}", json=payload, timeout=10)
-    response.raise_for_status()
-    return response.json()
+def plugin(load_plugin):
+    return load_plugin(seed=9, answer_yes=True)
 
 
 def sandbox_now(plugin):
-    return datetime.fromisoformat(sandbox(plugin, "GET", "/_sandbox/clock")["now"].replace("Z", "+00:00"))
+    return datetime.fromisoformat(control(plugin.sandbox, "GET", "/_sandbox/clock")["now"].replace("Z", "+00:00"))
 
 
 def planet_order(plugin, order_id):
@@ -62,7 +43,7 @@ def points_layer():
 
 
 def order_dialog(plugin, recording_iface, qtbot, product_id):
-    sandbox(plugin, "POST", "/_sandbox/settings", QUIET)
+    control(plugin.sandbox, "POST", "/_sandbox/settings", QUIET)
     recording_iface.layer_tree_view.setCurrentLayer(points_layer())
     plugin.layer_task_action.trigger()
     dialog = plugin._order_dialog

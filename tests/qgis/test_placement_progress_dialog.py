@@ -11,12 +11,9 @@ import requests
 from qgis.core import QgsApplication, QgsFeature, QgsGeometry, QgsProject, QgsVectorLayer
 from qgis.PyQt import sip
 from qgis.PyQt.QtWidgets import QMessageBox
+from sandbox_harness import control
 
-import satellite_tasking
-from satellite_tasking.plugin.drafts import DraftStore
 from satellite_tasking.plugin.http import build_session
-from satellite_tasking.plugin.sandbox_service import SandboxService
-from satellite_tasking.plugin.sessions import SessionFactory
 from satellite_tasking.plugin.tasks import BackgroundTask, TaskRunner
 from satellite_tasking.ui.order_dialog import PRODUCT_ROLE
 
@@ -26,22 +23,8 @@ QUIET = {"planet_rejection_rate": 0.0, "planet_pricing": True}
 
 
 @pytest.fixture
-def plugin(recording_iface, clean_settings, tmp_path, monkeypatch):
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
-    loaded = satellite_tasking.classFactory(recording_iface)
-    loaded.sandbox = SandboxService(state_file=None, speed=0, port=0, seed=5)
-    loaded.provider_factory.sandbox = loaded.sandbox
-    loaded.provider_factory.session_factory = SessionFactory(agent="SatelliteTasking/test QGIS/test")
-    loaded.draft_store = DraftStore(tmp_path / "drafts")
-    loaded.initGui()
-    yield loaded
-    loaded.unload()
-
-
-def sandbox(plugin, method, path, payload=None):
-    response = requests.request(method, f"{plugin.sandbox.url()}{path}", json=payload, timeout=10)
-    response.raise_for_status()
-    return response.json()
+def plugin(load_plugin):
+    return load_plugin(seed=5, answer_yes=True)
 
 
 def squares_layer(count):
@@ -60,7 +43,7 @@ def squares_layer(count):
 
 
 def planet_dialog(plugin, recording_iface, qtbot, count, name):
-    sandbox(plugin, "POST", "/_sandbox/settings", QUIET)
+    control(plugin.sandbox, "POST", "/_sandbox/settings", QUIET)
     layer = squares_layer(count)
     recording_iface.layer_tree_view.setCurrentLayer(layer)
     plugin.layer_task_action.trigger()
@@ -151,7 +134,7 @@ def test_a_cancelled_placement_keeps_the_draft_and_never_places_twice(plugin, re
     dialog = planet_dialog(plugin, recording_iface, qtbot, 12, "Cancelled halfway")
     reference = dialog.draft.client_reference
     # Slow answers (4 in flight at once): the cancel comes with the first one, long before the last AOIs are sent.
-    sandbox(plugin, "POST", "/_sandbox/faults", {"path": r"^/tasking/v2/orders/?$", "method": "POST",
+    control(plugin.sandbox, "POST", "/_sandbox/faults", {"path": r"^/tasking/v2/orders/?$", "method": "POST",
                                                  "kind": "delay", "seconds": 0.4})
     cancelled = []
 
@@ -178,7 +161,7 @@ def test_a_cancelled_placement_keeps_the_draft_and_never_places_twice(plugin, re
     assert kept is not None and kept.client_reference == reference and kept.placing == []
 
     # "Retry failed" places only the rest; the first orders are not placed again.
-    sandbox(plugin, "DELETE", "/_sandbox/faults")
+    control(plugin.sandbox, "DELETE", "/_sandbox/faults")
     assert dialog.retryButton.isEnabled()
     dialog.retryButton.click()
     qtbot.waitUntil(lambda: not dialog.busy and all(o.get("order_id") for o in dialog.draft.outcomes.values()),
@@ -193,7 +176,7 @@ PLANET_ORDERS = r"^/tasking/v2/orders/?$"
 
 
 def slow_planet_orders(plugin, seconds):
-    sandbox(plugin, "POST", "/_sandbox/faults", {"path": PLANET_ORDERS, "method": "POST", "kind": "delay",
+    control(plugin.sandbox, "POST", "/_sandbox/faults", {"path": PLANET_ORDERS, "method": "POST", "kind": "delay",
                                                  "seconds": seconds})
 
 
@@ -272,7 +255,7 @@ def test_stop_placing_keeps_what_was_placed_and_retry_places_the_rest_once(plugi
     assert kept is not None and kept.client_reference == reference and kept.placing == []
     assert kept.outcomes == outcomes
 
-    sandbox(plugin, "DELETE", "/_sandbox/faults")
+    control(plugin.sandbox, "DELETE", "/_sandbox/faults")
     assert dialog.retryButton.isEnabled() and not dialog.placeButton.isEnabled()
     dialog.retryButton.click()
     qtbot.waitUntil(lambda: dialog._placement_task is not None, timeout=WAIT)
