@@ -106,24 +106,6 @@ def test_without_an_estimate_the_question_says_so():
     assert "No price estimate" in text and "UP42 said no" in text
 
 
-@pytest.fixture
-def plugin(recording_iface, clean_settings, tmp_path):
-    import satellite_tasking
-    from satellite_tasking.plugin.drafts import DraftStore
-    from satellite_tasking.plugin.sandbox_service import SandboxService
-    from satellite_tasking.plugin.sessions import SessionFactory
-
-    loaded = satellite_tasking.classFactory(recording_iface)
-    loaded.sandbox = SandboxService(state_file=None, speed=0, port=0, seed=5)
-    loaded.provider_factory.sandbox = loaded.sandbox
-    loaded.provider_factory.session_factory = SessionFactory(agent="SatelliteTasking/test QGIS/test")
-    loaded.draft_store = DraftStore(tmp_path / "drafts")
-    loaded.initGui()
-    yield loaded
-    loaded.unload()
-    loaded.sandbox.stop()
-
-
 def test_place_asks_with_the_estimated_total_defaults_to_no_and_no_places_nothing(plugin, recording_iface, qtbot,
                                                                                   questions):
     from qgis.core import QgsFeature, QgsGeometry, QgsProject, QgsVectorLayer

@@ -5,12 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from qgis.core import QgsFeature, QgsGeometry, QgsProject, QgsVectorLayer
-from qgis.PyQt.QtWidgets import QMessageBox
 
-import satellite_tasking
-from satellite_tasking.plugin.drafts import DraftStore
-from satellite_tasking.plugin.sandbox_service import SandboxService
-from satellite_tasking.plugin.sessions import SessionFactory
 from satellite_tasking.ui.order_dialog import PRODUCT_ROLE, carry_values
 from satellite_tasking.ui.schema_form import SchemaForm
 
@@ -20,18 +15,8 @@ PLEIADES = "up42:a8b1d6f0-5c3e-4b7a-9f21-0e6c2d4b7a11"
 
 
 @pytest.fixture
-def plugin(recording_iface, clean_settings, tmp_path, monkeypatch):
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
-    loaded = satellite_tasking.classFactory(recording_iface)
-    loaded.sandbox = SandboxService(state_file=None, speed=0, port=0, seed=5,
-                                    start=datetime.now(timezone.utc).replace(microsecond=0))
-    loaded.provider_factory.sandbox = loaded.sandbox
-    loaded.provider_factory.session_factory = SessionFactory(agent="SatelliteTasking/test QGIS/test")
-    loaded.draft_store = DraftStore(tmp_path / "drafts")
-    loaded.initGui()
-    yield loaded
-    loaded.unload()
-    loaded.sandbox.stop()
+def plugin(load_plugin):
+    return load_plugin(seed=5, start=datetime.now(timezone.utc).replace(microsecond=0), answer_yes=True)
 
 
 def fields_layer():
