@@ -15,8 +15,8 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QVariant
 
-from ...ui.plain_words import plural, product_title
 from .. import product_catalogue
+from ..wording import plural, product_title
 from .algorithm import TaskingAlgorithm
 
 OUTPUT = "OUTPUT"

@@ -12,10 +12,10 @@ from qgis.core import (
     QgsProcessingParameterFileDestination,
 )
 
-from ...ui.plain_words import plural
 from ..layers import CAPTURES_ROLE, LAYERS, ORDERS_ROLE, ROLE_PROPERTY, layer_uri
 from ..store import CAPTURES_TABLE, ORDERS_TABLE, TaskingStore
 from ..sync import sync_connection
+from ..wording import plural
 from .algorithm import TaskingAlgorithm
 
 GEOPACKAGE = "GEOPACKAGE"

@@ -9,11 +9,11 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from ...ui.plain_words import plural
 from ..store import CAPTURES_TABLE, ORDERS_TABLE
 from ..store_choice import QGIS_CONNECTION_PREFIX, SharedStoreSource, credentials_of, qgis_postgres_connections
 from ..store_postgis import DEFAULT_SCHEMA, PostgisStore, SharedStoreError
 from ..team_service import sync_when_free
+from ..wording import plural
 from .algorithm import TaskingAlgorithm
 
 STORE = "STORE"

@@ -153,7 +153,7 @@ def test_the_badge_the_filter_and_the_map_legend_use_one_name_per_state(qgis_app
     from pathlib import Path
 
     from satellite_tasking.plugin.model import OrderStatus
-    from satellite_tasking.ui.plain_words import status_name
+    from satellite_tasking.plugin.wording import status_name
 
     style = (Path(satellite_tasking.__file__).resolve().parent / "resources" / "styles"
              / "tasking_orders.qml").read_text(encoding="utf-8")

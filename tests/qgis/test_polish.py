@@ -10,8 +10,8 @@ from qgis.PyQt.QtWidgets import QFileDialog
 import satellite_tasking
 from satellite_tasking.plugin.model import Order, OrderStatus, Status
 from satellite_tasking.plugin.monitor import DOWNLOAD_FOLDER_KEY
+from satellite_tasking.plugin.wording import amount, moment, plural, sentences
 from satellite_tasking.ui.opportunities import _style_translucent
-from satellite_tasking.ui.plain_words import amount, moment, plural, sentences
 
 ROOT = Path(satellite_tasking.__file__).resolve().parent
 

@@ -220,7 +220,7 @@ def test_undocumented_fields_parameters_and_prefer_values_get_a_400(sandbox, met
 
 def test_reserved_reads_as_waiting_for_the_customer_on_screen():
     from satellite_tasking.plugin.model import Decision, Order
-    from satellite_tasking.ui.plain_words import order_status_name, status_sentence
+    from satellite_tasking.plugin.wording import order_status_name, status_sentence
 
     order = Order(id="o", connection_id="c", name="n", status=stapi_status("reserved"), product_id="p",
                   decision=Decision.NONE)

@@ -1,11 +1,17 @@
-"""How numbers, amounts and moments read on screen: "1 order", "6 orders", "2,252 credits", "today 14:05".
+"""How numbers, amounts, moments and states read for a person: "1 order", "2,252 credits", "today 14:05 UTC".
 
-Plain Python (no Qt), shared by the dialogs and the dock so every screen says things the same way.
+Plain Python (no Qt), in the core so that the dialogs, the dock and the Processing algorithms all say things the
+same way (Processing is a front end beside ``ui/`` and imports nothing from it).
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from typing import Optional
+
+from .model import OrderStatus
+
+MAX_MESSAGE_CHARS = 300
 
 _IRREGULAR = {"capture": "captures", "AOI": "AOIs", "area": "areas", "order": "orders"}
 
@@ -15,6 +21,12 @@ def plural(count: int, word: str, many: Optional[str] = None) -> str:
     if count == 1:
         return f"{count} {word}"
     return f"{count:,} {many or _IRREGULAR.get(word) or word + 's'}"
+
+
+def shorten(message, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``message`` as text, cut to ``limit`` characters with an ellipsis (a server's error can be a page long)."""
+    message = str(message)
+    return message if len(message) <= limit else message[: limit - 1] + "…"
 
 
 def amount(value, unit: str = "") -> str:
@@ -61,8 +73,6 @@ def _as_datetime(value) -> Optional[datetime]:
 
 # ---- order states: one name per state, the same on the badge, in the legend, the filter and the history -------
 def _status_words():
-    from ..plugin.model import OrderStatus
-
     return {
         OrderStatus.RECEIVED: ("Received", "The provider has received the order and is reviewing it."),
         OrderStatus.ACCEPTED: ("Accepted", "The provider accepted the order; it will be scheduled."),
@@ -98,8 +108,6 @@ def order_status_name(order) -> str:
 
 
 def status_name_waiting() -> str:
-    from ..plugin.model import OrderStatus
-
     return status_name(OrderStatus.HELD)
 
 
@@ -117,8 +125,6 @@ def field_label(name: str, titles: Optional[dict] = None) -> str:
     cover", "sun_elevation" → "Sun elevation")."""
     if titles and titles.get(name):
         return str(titles[name])
-    import re
-
     words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", str(name)).replace("_", " ").replace("-", " ").split()
     if not words:
         return str(name)
