@@ -44,7 +44,7 @@ from ..plugin.aoi import AoiRules, aois_from_layers
 from ..plugin.drafts import DraftStore, SavedDraft, new_client_reference
 from ..plugin.model import Aoi, OrderDraft, PlacementOutcome
 from ..plugin.tasks import BackgroundTask
-from .plain_words import amount, plural, product_title, sentences
+from ..plugin.wording import amount, plural, product_title, sentences
 from .schema_form import SchemaForm
 from .schema_form_widgets import rich_tooltip
 
