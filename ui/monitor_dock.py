@@ -30,7 +30,7 @@ from qgis.PyQt.QtWidgets import (
 
 from ..plugin.model import Decision, OrderStatus
 from ..plugin.store import CaptureSummary
-from .plain_words import (
+from ..plugin.wording import (
     field_label,
     moment,
     order_status_name,
