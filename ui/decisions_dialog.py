@@ -18,8 +18,8 @@ from qgis.PyQt.QtWidgets import QAbstractItemView, QDialog, QListWidgetItem, QMe
 
 from ..plugin.model import Decision
 from ..plugin.tasks import BackgroundTask
-from .plain_words import amount as amount_text
-from .plain_words import plural, status_sentence
+from ..plugin.wording import amount as amount_text
+from ..plugin.wording import plural, status_sentence
 from .schema_form_widgets import rich_tooltip
 
 FORM_CLASS, _ = uic.loadUiType(str(Path(__file__).with_name("decisions_dialog.ui")))
