@@ -3,13 +3,12 @@ import threading
 
 import pytest
 import requests
+from sandbox_harness import control, sandbox_provider_for
 
-from satellite_tasking.plugin.http import RequestCancelled, build_session, cancellable
-from satellite_tasking.plugin.model import Aoi, Connection, OrderDraft
+from satellite_tasking.plugin.http import RequestCancelled, cancellable
+from satellite_tasking.plugin.model import Aoi, OrderDraft
 from satellite_tasking.plugin.providers.base import PlacementProgress
-from satellite_tasking.plugin.providers.registry import create_provider
 from satellite_tasking.plugin.providers.stapi import END_FIELD, START_FIELD
-from satellite_tasking.plugin.sandbox import SandboxServer
 from satellite_tasking.plugin.sandbox.stapi import PRODUCT_UUIDS, default_parameters
 
 QUIET = {"planet_max_active_orders": 100, "planet_rejection_rate": 0.0, "planet_capture_failure_rate": 0.0,
@@ -36,18 +35,13 @@ def square(index):
 
 
 @pytest.fixture
-def server():
-    sandbox = SandboxServer(port=0, seed=3, speed=0, settings=QUIET).start()
-    yield sandbox
-    sandbox.stop()
+def server(start_sandbox):
+    return start_sandbox(seed=3, settings=QUIET)
 
 
 @pytest.fixture
 def provider(server):
-    connection = Connection(id="sandbox", name="Sandbox", kind="sandbox")
-    made = create_provider(connection, None, lambda c: build_session(c.name, "SatelliteTasking/test",
-                                                                      timeout=(2, 5), sleep=lambda s: None),
-                           sandbox_url=server.base_url)
+    made = sandbox_provider_for(server)
     yield made
     made.session.close()
 
@@ -70,12 +64,6 @@ class Steps:
         self.threads.add(threading.get_ident())
         if self.then is not None:
             self.then(done, total)
-
-
-def control(server, method, path, payload=None):
-    response = requests.request(method, server.base_url + path, json=payload, timeout=10)
-    response.raise_for_status()
-    return response.json()
 
 
 def planet_orders_named_with(server, reference):
