@@ -18,6 +18,7 @@ from qgis.PyQt import sip, uic
 from qgis.PyQt.QtCore import QDateTime, Qt, QVariant, pyqtSignal
 from qgis.PyQt.QtWidgets import QDialog, QTableWidgetItem, QVBoxLayout
 
+from ..plugin.aoi_rules import geometry_from_geojson
 from ..plugin.tasks import BackgroundTask
 from .schema_form import SchemaForm
 from .schema_form_widgets import rich_tooltip
@@ -226,8 +227,6 @@ class OpportunitiesDialog(QDialog, FORM_CLASS):
         self._update_buttons()
 
     def _show_layer(self, keys):
-        from .order_dialog import geometry_from_geojson
-
         project = QgsProject.instance()
         if self.layer_id and project.mapLayer(self.layer_id) is not None:
             project.removeMapLayer(self.layer_id)

@@ -3,24 +3,41 @@
 Providers describe their order parameters as JSON Schema (UP42 serves one per data
 product; the plugin ships its own for Planet order kinds), so one form serves all.
 
-* :func:`widget_for` is the single factory: it resolves local ``$ref``/``allOf``, picks
-  the editor for the resolved schema, and falls back to a JSON text field for anything it
-  does not know, so no property is ever dropped and no schema ends in a traceback.
-* :class:`SchemaForm` lays the editors out, applies UP42's top-level ``if/then/else``
-  blocks (whose ``then``/``else`` *replace definitions* or add properties, which plain
-  JSON Schema validation would ignore) each time a value changes, and validates every
-  change with jsonschema, showing each error next to its field.
+Reading the schema (references, ``allOf``, UP42's if/then/else blocks, defaults, what is
+validated) is not a widget's business: it lives in :mod:`..plugin.order_schema`, which the
+Processing algorithm uses too. This module only builds widgets from what it reads:
+
+* :func:`widget_for` is the single factory: it picks the editor for a resolved property
+  schema and falls back to a JSON text field for anything it does not know, so no
+  property is ever dropped and no schema ends in a traceback.
+* :class:`SchemaForm` lays the editors out, re-applies the conditional blocks each time a
+  value changes, and validates every change, showing each error next to its field.
 """
 import bisect
 import json
 import logging
 
-from jsonschema import FormatChecker
 from qgis.PyQt.QtCore import pyqtSignal
 from qgis.PyQt.QtGui import QColor, QPalette
 from qgis.PyQt.QtWidgets import QFormLayout, QGroupBox, QVBoxLayout, QWidget
 
-from ..plugin.schema_validation import SchemaReachesOut, SchemaValidator, schema_too_large, validator_class_of
+from ..plugin.order_schema import (
+    MAX_CONDITION_PASSES,
+    NotApplicableError,
+    OrderSchema,
+    SchemaReader,
+    UnreadableSchemaError,
+    choice_key,
+    choice_label,
+    is_no_value,
+    missing_required,
+    reversed_ranges,
+    schema_problem,
+    schema_type,
+    text_of,
+)
+from ..plugin.schema_validation import SchemaReachesOut
+from ..plugin.wording import shorten
 from .schema_form_widgets import (
     UNSET,
     BooleanField,
@@ -32,246 +49,18 @@ from .schema_form_widgets import (
     JsonTextField,
     MultiChoiceField,
     NumberField,
-    SchemaFormError,
     StringField,
-    choice_key,
-    choice_label,
     plain_label,
     rich_tooltip,
-    shorten,
 )
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["UNSET", "SchemaForm", "SchemaFormError", "widget_for"]
+__all__ = ["UNSET", "SchemaForm", "widget_for"]
 
 MAX_NESTING = 8
-MAX_ALL_OF = 64
-MAX_CONDITIONAL_BLOCKS = 64
-MAX_CONDITION_PASSES = 6
 # A list of check boxes is built item by item; past this a JSON array is quicker to type.
 MAX_MULTI_CHOICES = 500
-KNOWN_TYPES = {"string", "integer", "number", "boolean", "object", "array", "null"}
-DEFINITION_KEYS = ("definitions", "$defs")
-
-
-class NotApplicableError(Exception):
-    """The property accepts no value in the current state (schema ``false``, or a
-    definition that only a conditional branch provides): its field is not shown."""
-
-
-# ---------------------------------------------------------------------------------------
-# Schema reading (no Qt)
-# ---------------------------------------------------------------------------------------
-
-
-def resolve_pointer(root, ref):
-    """The part of ``root`` a local ``$ref`` ("#/definitions/x") points to."""
-    if not isinstance(ref, str):
-        raise SchemaFormError(f"$ref is {choice_label(ref)}, not a string")
-    if not ref.startswith("#"):
-        raise SchemaFormError(f"$ref {ref!r} points outside this schema; only local references are followed")
-    node = root
-    fragment = ref[1:]
-    if fragment in ("", "/"):
-        return root
-    for raw in fragment.lstrip("/").split("/"):
-        part = raw.replace("~1", "/").replace("~0", "~")
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            raise MissingReferenceError(ref)
-    return node
-
-
-class MissingReferenceError(SchemaFormError):
-    def __init__(self, ref):
-        super().__init__(f"$ref {ref!r} points to nothing in the schema")
-        self.ref = ref
-
-
-TIGHTER_IS_LARGER = {"minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties"}
-TIGHTER_IS_SMALLER = {"maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties"}
-
-
-def _moment(value):
-    """An ISO 8601 date-time as an aware datetime, or None."""
-    from datetime import datetime, timezone
-
-    if not isinstance(value, str) or len(value) < 10:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
-def _is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def merge_schemas(low, high):
-    """``high`` over ``low``; bounds keep the tighter one, required lists add up.
-
-    Only used to choose and shape the editor: validation always runs on the real schema,
-    so a loose merge never lets a wrong value through.
-    """
-    merged = dict(low)
-    for key, value in high.items():
-        old = merged.get(key)
-        if key in TIGHTER_IS_LARGER and _is_number(old) and _is_number(value):
-            merged[key] = max(old, value)
-        elif key in TIGHTER_IS_SMALLER and _is_number(old) and _is_number(value):
-            merged[key] = min(old, value)
-        elif key == "required" and isinstance(old, list) and isinstance(value, list):
-            merged[key] = old + [name for name in value if name not in old]
-        elif key == "properties" and isinstance(old, dict) and isinstance(value, dict):
-            merged[key] = {**old, **value}
-        else:
-            merged[key] = value
-    return merged
-
-
-class SchemaReader:
-    """Resolves property schemas against one (effective) root schema."""
-
-    def __init__(self, root, conditional_refs=frozenset()):
-        self.root = root
-        # Definitions only some if/then/else branch provides: a $ref to one of them that
-        # points to nothing now means "not in this mode", not a broken schema.
-        self.conditional_refs = conditional_refs
-
-    def flatten(self, schema, visiting=frozenset(), used=None):
-        """One dict for a schema written with ``$ref`` and ``allOf`` (UP42's style).
-
-        ``used`` collects the references followed, so nested objects can spot recursion.
-        """
-        if schema is True:
-            return {}
-        if schema is False:
-            raise NotApplicableError()
-        if not isinstance(schema, dict):
-            shown = shorten(choice_label(schema), 60)
-            raise SchemaFormError(f"the schema is {type(schema).__name__} {shown}, not a JSON object")
-        merged = {}
-        ref = schema.get("$ref")
-        if ref is not None:
-            if ref in visiting:
-                raise SchemaFormError(f"$ref {ref!r} refers back to itself (a cycle)")
-            try:
-                target = resolve_pointer(self.root, ref)
-            except MissingReferenceError:
-                if ref in self.conditional_refs:
-                    raise NotApplicableError() from None
-                raise
-            if used is not None:
-                used.add(ref)
-            merged = self.flatten(target, visiting | {ref}, used)
-        all_of = schema.get("allOf")
-        if all_of is not None:
-            if not isinstance(all_of, list):
-                raise SchemaFormError("allOf is not a list")
-            if len(all_of) > MAX_ALL_OF:
-                raise SchemaFormError(f"allOf has {len(all_of)} parts")
-            for part in all_of:
-                merged = merge_schemas(merged, self.flatten(part, visiting, used))
-        own = {key: value for key, value in schema.items() if key not in ("$ref", "allOf")}
-        return merge_schemas(merged, own)
-
-    def choices(self, schema, visiting=frozenset()):
-        """[(value, label, description)] when the schema is a closed list of values, else None."""
-        if "enum" in schema:
-            values = schema["enum"]
-            if not isinstance(values, list):
-                raise SchemaFormError("enum is not a list")
-            return [(value, choice_label(value), "") for value in values]
-        if "const" in schema:
-            return [(schema["const"], _title_or(schema, choice_label(schema["const"])), "")]
-        for key in ("anyOf", "oneOf"):
-            options = schema.get(key)
-            if not isinstance(options, list) or not options:
-                continue
-            found = []
-            for option in options:
-                try:
-                    option = self.flatten(option, visiting)
-                except NotApplicableError:
-                    continue
-                if "const" in option:
-                    found.append((option["const"], _title_or(option, choice_label(option["const"])),
-                                  _text(option.get("description"))))
-                elif isinstance(option.get("enum"), list) and len(option["enum"]) == 1:
-                    value = option["enum"][0]
-                    found.append(
-                        (value, _title_or(option, choice_label(value)), _text(option.get("description")))
-                    )
-                else:
-                    return None
-            return found
-        return None
-
-    def nullable_alternative(self, schema):
-        """``anyOf: [X, {"type": "null"}]`` → X merged into the schema (sent as X or left out)."""
-        for key in ("anyOf", "oneOf"):
-            options = schema.get(key)
-            if not isinstance(options, list) or len(options) != 2:
-                continue
-            flat = [self.flatten(option) for option in options]
-            others = [option for option in flat if option.get("type") != "null"]
-            if len(others) == 1:
-                rest = {k: v for k, v in schema.items() if k != key}
-                return merge_schemas(others[0], rest)
-        return None
-
-    def references_of(self, schema, limit=2000):
-        """Every local reference reachable from ``schema``, with what it points to now."""
-        found, stack, seen = {}, [schema], 0
-        while stack and seen < limit:
-            node = stack.pop()
-            seen += 1
-            if isinstance(node, dict):
-                ref = node.get("$ref")
-                if isinstance(ref, str) and ref not in found:
-                    try:
-                        found[ref] = resolve_pointer(self.root, ref)
-                    except SchemaFormError:
-                        found[ref] = None
-                    stack.append(found[ref])
-                stack.extend(node.values())
-            elif isinstance(node, list):
-                stack.extend(node)
-        return found
-
-
-def _text(value):
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else choice_label(value)
-
-
-def _title_or(schema, fallback):
-    title = schema.get("title")
-    return _text(title) if title not in (None, "") else fallback
-
-
-def _schema_type(schema):
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        named = [k for k in kind if k != "null"]
-        if not all(isinstance(k, str) for k in kind):
-            raise SchemaFormError(f"type {choice_label(kind)} is not a list of names")
-        if len(named) == 1:
-            kind = named[0]
-        elif not named:
-            kind = "null"
-        else:
-            raise SchemaFormError(f"the value may be any of {', '.join(named)}")
-    if kind is not None and (not isinstance(kind, str) or kind not in KNOWN_TYPES):
-        raise SchemaFormError(f"type {choice_label(kind)} is not a JSON Schema type")
-    return kind
 
 
 # ---------------------------------------------------------------------------------------
@@ -288,12 +77,12 @@ def widget_for(schema, *, required=False, reader=None, depth=0, ancestry=frozens
     used = set()
     try:
         spec = reader.flatten(schema, used=used)
-        if "const" in spec and spec["const"] is None:
+        if is_no_value(spec):
             raise NotApplicableError()  # UP42's "no value in this branch": no field, nothing sent
         field = _editor_for(spec, required, reader, depth, ancestry | used, parent)
     except NotApplicableError:
         return None
-    except SchemaFormError as problem:
+    except UnreadableSchemaError as problem:
         field = JsonTextField(_safe_dict(schema), str(problem), required=required, parent=parent)
     except RecursionError:
         field = JsonTextField(_safe_dict(schema), "the schema nests too deeply", required=required,
@@ -314,7 +103,7 @@ def _editor_for(spec, required, reader, depth, ancestry, parent):
     alternative = reader.nullable_alternative(spec)
     if alternative is not None:
         spec = alternative
-    kind = _schema_type(spec)
+    kind = schema_type(spec)
     choices = reader.choices(spec)
     if choices is not None:
         return ChoiceField(spec, choices, required=required, parent=parent)
@@ -346,21 +135,21 @@ def _editor_for(spec, required, reader, depth, ancestry, parent):
             item_choices = reader.choices(reader.flatten(items))
             if item_choices is not None:
                 if len(item_choices) > MAX_MULTI_CHOICES:
-                    raise SchemaFormError(f"{len(item_choices)} choices are too many for a list; "
+                    raise UnreadableSchemaError(f"{len(item_choices)} choices are too many for a list; "
                                         "type a JSON array of values")
                 return MultiChoiceField(spec, item_choices, required=required, parent=parent)
-        raise SchemaFormError("a list of free values; type a JSON array")
+        raise UnreadableSchemaError("a list of free values; type a JSON array")
     if kind == "object":
         properties = spec.get("properties")
         if isinstance(properties, dict) and properties:
             if depth >= MAX_NESTING:
-                raise SchemaFormError("the objects nest too deeply")
+                raise UnreadableSchemaError("the objects nest too deeply")
             return ObjectField(spec, reader, required=required, depth=depth + 1, ancestry=ancestry,
                                parent=parent)
-        raise SchemaFormError("an object with free keys; type a JSON object")
+        raise UnreadableSchemaError("an object with free keys; type a JSON object")
     if kind == "null":
-        raise SchemaFormError("the only value allowed is null")
-    raise SchemaFormError("the schema does not say what kind of value this is")
+        raise UnreadableSchemaError("the only value allowed is null")
+    raise UnreadableSchemaError("the schema does not say what kind of value this is")
 
 
 # ---------------------------------------------------------------------------------------
@@ -376,8 +165,8 @@ class FieldRow:
         self.field = field
         self.signature = signature
         title = schema.get("title") if isinstance(schema, dict) else None
-        title = _text(title) if title not in (None, "") else name
-        description = _text(schema.get("description")) if isinstance(schema, dict) else ""
+        title = text_of(title) if title not in (None, "") else name
+        description = text_of(schema.get("description")) if isinstance(schema, dict) else ""
         self.container = QWidget()
         self._box = QVBoxLayout(self.container)
         self._box.setContentsMargins(0, 0, 0, 0)
@@ -585,53 +374,13 @@ def _row_schema(reader, schema):
     """Title and description for a row: the property's own words over its definition's."""
     try:
         return reader.flatten(schema)
-    except (SchemaFormError, NotApplicableError, RecursionError):
+    except (UnreadableSchemaError, NotApplicableError, RecursionError):
         return schema if isinstance(schema, dict) else {}
 
 
 # ---------------------------------------------------------------------------------------
 # The form
 # ---------------------------------------------------------------------------------------
-
-
-def _conditional_blocks(schema):
-    """The if/then/else blocks of a schema: its own and those in its top-level allOf."""
-    blocks = []
-    if not isinstance(schema, dict):
-        return blocks
-    if "if" in schema:
-        blocks.append(schema)
-    all_of = schema.get("allOf")
-    if isinstance(all_of, list):
-        for part in all_of:
-            if isinstance(part, dict) and "if" in part:
-                blocks.append(part)
-            elif _is_block_group(part):
-                # UP42 nests them one level deeper: {"allOf": [{"if": …}, {"if": …}]}.
-                blocks.extend(inner for inner in part["allOf"] if isinstance(inner, dict) and "if" in inner)
-    return blocks[:MAX_CONDITIONAL_BLOCKS]
-
-
-def _is_block_group(part):
-    """An allOf item that only groups if/then/else blocks."""
-    return (isinstance(part, dict) and set(part) == {"allOf"} and isinstance(part["allOf"], list)
-            and all(isinstance(inner, dict) and "if" in inner for inner in part["allOf"]))
-
-
-def _branch_definition_refs(schema, depth=0):
-    refs = set()
-    for block in _conditional_blocks(schema):
-        for key in ("then", "else"):
-            branch = block.get(key)
-            if not isinstance(branch, dict):
-                continue
-            for definitions_key in DEFINITION_KEYS:
-                definitions = branch.get(definitions_key)
-                if isinstance(definitions, dict):
-                    refs.update(f"#/{definitions_key}/{name}" for name in definitions)
-            if depth < 4:
-                refs |= _branch_definition_refs(branch, depth + 1)
-    return refs
 
 
 class SchemaForm(QWidget):
@@ -657,12 +406,11 @@ class SchemaForm(QWidget):
         self._reveal_required = bool(values)
         self._rows_order = []
         self._selection = None
-        self._validators = {}
         self._errors = {}
         self._valid = False
         self._updating = False
         self._broken = None
-        self._root = {}
+        self._schema = OrderSchema({})  # replaced by the real one in _load(); stays for a broken schema
         self._blocks = []
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -746,112 +494,21 @@ class SchemaForm(QWidget):
     def _load(self, schema):
         if schema is True:
             schema = {}
-        if not isinstance(schema, dict):
-            return (f"The order form cannot be built: the schema is a {type(schema).__name__}, "
-                    "not a JSON object.")
-        kind = schema.get("type", "object")
-        if kind != "object" and not (isinstance(kind, list) and "object" in kind):
-            shown = shorten(choice_label(kind), 80)
-            return f"The order form cannot be built: its schema describes {shown}, not an object."
-        properties = schema.get("properties", {})
-        if not isinstance(properties, dict):
-            return "The order form cannot be built: the schema's properties are not a JSON object."
-        too_large = schema_too_large(schema)
-        if too_large:
-            return too_large
-        self._root = schema
-        self._blocks = _conditional_blocks(schema)
-        self._validator_class = validator_class_of(schema)
-        # Conditions are parts of the root schema: their references resolve in it, and only in it.
-        self._root_validator = SchemaValidator(schema, validator_class=self._validator_class)
-        self._conditional_refs = frozenset(_branch_definition_refs(schema))
+        problem = schema_problem(schema)
+        if problem:
+            return problem
+        self._schema = OrderSchema(schema)
+        self._blocks = self._schema.blocks
+        self._conditional_refs = self._schema.conditional_refs
         return None
 
-    def _select(self, values, schema=None, depth=0):
+    def _select(self, values):
         """Which branch each if/then/else block takes for ``values``: a tuple of (path, bool)."""
-        schema = self._root if schema is None else schema
-        chosen = []
-        for index, block in enumerate(_conditional_blocks(schema)):
-            matched = self._condition_holds(block.get("if"), values)
-            chosen.append(((depth, index), matched))
-            branch = block.get("then" if matched else "else")
-            if isinstance(branch, dict) and depth < 4:
-                chosen.extend(self._select(values, branch, depth + 1))
-        return tuple(chosen)
-
-    def _condition_holds(self, condition, values):
-        if isinstance(condition, bool):
-            return condition
-        if not isinstance(condition, dict):
-            return False
-        try:
-            return self._root_validator.part(condition).is_valid(values)
-        except SchemaReachesOut as refused:
-            logger.warning("a schema condition is taken as not met: %s", refused)
-            return False
-        except Exception:  # noqa: BLE001 - a broken condition counts as not met; the form carries on
-            logger.warning("cannot evaluate a schema condition", exc_info=True)
-            return False
-
-    def _branches(self, selection):
-        """The then/else branches the selection takes, in order."""
-        taken = dict(selection)
-        branches = []
-
-        def walk(schema, depth):
-            for index, block in enumerate(_conditional_blocks(schema)):
-                matched = taken.get((depth, index))
-                if matched is None:
-                    continue
-                branch = block.get("then" if matched else "else")
-                if isinstance(branch, dict):
-                    branches.append(branch)
-                    if depth < 4:
-                        walk(branch, depth + 1)
-
-        walk(self._root, 0)
-        return branches
+        return self._schema.select(values)
 
     def _effective(self, selection):
-        """The root schema with the chosen branches merged in.
-
-        UP42's branches *replace definitions* and may add properties and required names;
-        plain validation would ignore a ``then: {definitions: ...}``, so the branches are
-        merged here and the conditional blocks left out of what is validated.
-        """
-        root = self._root
-        effective = {key: value for key, value in root.items() if key not in ("if", "then", "else")}
-        for key in DEFINITION_KEYS:
-            if isinstance(root.get(key), dict):
-                effective[key] = dict(root[key])
-        effective["properties"] = dict(root.get("properties", {}))
-        required = root.get("required", [])
-        effective["required"] = list(required) if isinstance(required, list) else []
-        all_of = root.get("allOf")
-        extra = [part for part in all_of
-                 if not (isinstance(part, dict) and "if" in part) and not _is_block_group(part)] \
-            if isinstance(all_of, list) else []
-        for branch in self._branches(selection):
-            for key in DEFINITION_KEYS:
-                if isinstance(branch.get(key), dict):
-                    effective[key] = {**effective.get(key, {}), **branch[key]}
-            if isinstance(branch.get("properties"), dict):
-                effective["properties"].update(branch["properties"])
-            if isinstance(branch.get("required"), list):
-                effective["required"] += [n for n in branch["required"] if n not in effective["required"]]
-            rest = {key: value for key, value in branch.items()
-                    if key not in ("properties", "required", "if", "then", "else", "allOf", *DEFINITION_KEYS)}
-            if rest:
-                extra.append(rest)
-            if isinstance(branch.get("allOf"), list):
-                extra += [part for part in branch["allOf"] if not (isinstance(part, dict) and "if" in part)]
-        if extra:
-            effective["allOf"] = extra
-        else:
-            effective.pop("allOf", None)
-        if not effective["required"]:
-            effective.pop("required")
-        return effective
+        """The root schema with the chosen branches merged in (see OrderSchema.effective)."""
+        return self._schema.effective(selection)
 
     # -- building rows -------------------------------------------------------------------
     def _evaluate_conditions(self, pending=None, guess=None):
@@ -869,20 +526,7 @@ class SchemaForm(QWidget):
             self._sync_rows(self._effective(selection), pending)
 
     def _initial_guess(self, values):
-        if not self._blocks:
-            return {}
-        reader = SchemaReader(self._root, _branch_definition_refs(self._root))
-        guess = {}
-        for name, sub in self._root.get("properties", {}).items():
-            try:
-                spec = reader.flatten(sub)
-            except (SchemaFormError, NotApplicableError, RecursionError):
-                continue
-            if "default" in spec:
-                guess[name] = spec["default"]
-        if isinstance(values, dict):
-            guess.update(values)
-        return guess
+        return self._schema.initial_guess(values)
 
     def _sync_rows(self, effective, pending=None):
         reader = SchemaReader(effective, self._conditional_refs)
@@ -970,21 +614,7 @@ class SchemaForm(QWidget):
         self.valuesChanged.emit()
 
     def _validator(self):
-        key = self._selection or ()
-        validator = self._validators.get(key)
-        if validator is None:
-            schema = self._effective(key)
-            # Hidden properties (the geometry) are required by UP42's schemas but come later
-            # from the AOIs, one order per AOI: the form checks everything else, so the hidden
-            # names leave `required` here and the provider adds the geometry when placing.
-            if self._hidden and "required" in schema:
-                schema["required"] = [n for n in schema["required"] if n not in self._hidden]
-                if not schema["required"]:
-                    schema.pop("required")
-            validator = SchemaValidator(schema, format_checker=FormatChecker(),
-                                        validator_class=self._validator_class)
-            self._validators[key] = validator
-        return validator
+        return self._schema.validator(self._selection or (), self._hidden)
 
     def _validate(self, emit=True):
         errors = {}
@@ -1025,10 +655,8 @@ class SchemaForm(QWidget):
     def _range_errors(self):
         """(end field, message) for each range whose end is not after its start: checked here, before
         anything is sent, so the provider's own words for it never reach the user."""
-        values = self.values()
-        for start_name, end_name in self._ranges:
-            start, end = _moment(values.get(start_name)), _moment(values.get(end_name))
-            if start is not None and end is not None and end <= start and end_name in self.section.rows:
+        for start_name, end_name in reversed_ranges(self.values(), self._ranges):
+            if end_name in self.section.rows:
                 start_title = self.section.rows[start_name].title if start_name in self.section.rows else start_name
                 yield end_name, f"Must be after {start_title.lower()}."
 
@@ -1044,8 +672,7 @@ class SchemaForm(QWidget):
         """(field path, message) pairs for one jsonschema error."""
         parts = [str(part) for part in error.absolute_path]
         if error.validator == "required" and isinstance(error.instance, dict):
-            missing = [name for name in error.validator_value or [] if isinstance(name, str)
-                       and name not in error.instance]
+            missing = missing_required(error)
             if missing:
                 return [(self._shown_path(parts + [name]), "This field is required.") for name in missing]
             return [(self._shown_path(parts), shorten(error.message))]

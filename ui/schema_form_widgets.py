@@ -37,7 +37,9 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
+from ..plugin.order_schema import UnreadableSchemaError, choice_key, choice_label
 from ..plugin.schema_validation import pattern_search
+from ..plugin.wording import shorten
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +50,6 @@ INT32_MAX = 2**31 - 1
 DOUBLE_LIMIT = 1e15
 DOUBLE_OPEN_END = 1e12
 MAX_DECIMALS = 10
-MAX_MESSAGE_CHARS = 300
 
 
 class _Unset:
@@ -71,10 +72,6 @@ class _Unset:
 UNSET = _Unset()
 
 
-class SchemaFormError(Exception):
-    """A part of a schema the form cannot turn into an editor; the message says why."""
-
-
 def plain_label(text, parent=None, *, word_wrap=False):
     label = QLabel(parent)
     label.setTextFormat(Qt.TextFormat.PlainText)
@@ -93,32 +90,6 @@ def rich_tooltip(text):
     if not text:
         return ""
     return "<p style='white-space:pre-wrap'>" + html.escape(str(text)) + "</p>"
-
-
-def shorten(message, limit=MAX_MESSAGE_CHARS):
-    message = str(message)
-    return message if len(message) <= limit else message[: limit - 1] + "…"
-
-
-def choice_key(value):
-    """Identity of a JSON value as JSON Schema compares it (1 == 1.0, True != 1)."""
-    if isinstance(value, bool):
-        return ("bool", value)
-    if isinstance(value, (int, float)):
-        return ("number", value)
-    try:
-        return ("json", json.dumps(value, sort_keys=True, allow_nan=True))
-    except (TypeError, ValueError):
-        return ("repr", repr(value))
-
-
-def choice_label(value):
-    if isinstance(value, str):
-        return value
-    try:
-        return json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return repr(value)
 
 
 class Field(QWidget):
@@ -429,7 +400,7 @@ def _number(schema, key):
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise SchemaFormError(f"{key} is {choice_label(value)}, not a number")
+        raise UnreadableSchemaError(f"{key} is {choice_label(value)}, not a number")
     if not math.isfinite(value):
         return None
     return value
@@ -454,10 +425,10 @@ def numeric_bounds(schema):
             high, high_ex = value, True
     multiple_of = _number(schema, "multipleOf")
     if multiple_of is not None and multiple_of <= 0:
-        raise SchemaFormError(f"multipleOf is {choice_label(multiple_of)}; it must be greater than 0")
+        raise UnreadableSchemaError(f"multipleOf is {choice_label(multiple_of)}; it must be greater than 0")
     if low is not None and high is not None:
         if low > high or (low == high and (low_ex or high_ex)):
-            raise SchemaFormError(
+            raise UnreadableSchemaError(
                 f"the bounds contradict each other (minimum {choice_label(low)} is above maximum "
                 f"{choice_label(high)}): no value can be valid"
             )
@@ -495,9 +466,9 @@ class IntegerField(_SpinField):
             step = int(multiple_of)
             low, high = math.ceil(low / step) * step, math.floor(high / step) * step
         if low > high:
-            raise SchemaFormError("no whole number fits between the bounds")
+            raise UnreadableSchemaError("no whole number fits between the bounds")
         if high < INT32_MIN or low > INT32_MAX:
-            raise SchemaFormError("the bounds are beyond what a number box can hold")
+            raise UnreadableSchemaError("the bounds are beyond what a number box can hold")
         self.spin = LenientSpinBox(self)
         self.spin.setRange(max(low, INT32_MIN), min(high, INT32_MAX))
         self.spin.setSingleStep(max(1, min(step, INT32_MAX)))
@@ -536,7 +507,7 @@ class NumberField(_SpinField):
         high = DOUBLE_OPEN_END if high is None else (high - tick if high_ex else high)
         low, high = max(low, -DOUBLE_LIMIT), min(high, DOUBLE_LIMIT)
         if low > high:
-            raise SchemaFormError("no number fits between the bounds")
+            raise UnreadableSchemaError("no number fits between the bounds")
         self.decimals = decimals
         self.spin = LenientDoubleSpinBox(self)
         self.spin.setDecimals(decimals)
@@ -712,11 +683,11 @@ class StringField(Field):
         self.validator = None
         if pattern is not None:
             if not isinstance(pattern, str):
-                raise SchemaFormError("pattern is not a string")
+                raise UnreadableSchemaError("pattern is not a string")
             try:
                 self.validator = PatternValidator(pattern, self.line)
             except re.error as exc:
-                raise SchemaFormError(f"pattern is not a valid regular expression ({exc})") from exc
+                raise UnreadableSchemaError(f"pattern is not a valid regular expression ({exc})") from exc
             self.line.setValidator(self.validator)
         fmt = schema.get("format")
         if isinstance(fmt, str) and fmt:
