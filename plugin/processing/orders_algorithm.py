@@ -40,16 +40,17 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QVariant
 
-from ...ui.order_dialog import geometry_from_geojson, rules_for
-from ...ui.plain_words import plural
 from .. import product_catalogue
 from ..aoi import WGS84_AUTHID, aois_from_features
+from ..aoi_rules import geometry_from_geojson, rules_for
 from ..drafts import new_client_reference
 from ..http import RequestCancelled
 from ..model import Aoi, OrderDraft, PlacementOutcome
+from ..order_schema import window_fields
+from ..wording import plural
 from .algorithm import TaskingAlgorithm
 from .connections import keep_sandbox_state
-from .order_params import OrderParamsError, check_params, explain, parse_params, window_fields, with_defaults
+from .order_params import OrderParamsError, check_params, explain, parse_params, with_defaults
 
 PRODUCT = "PRODUCT"
 INPUT = "INPUT"
