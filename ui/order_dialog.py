@@ -19,9 +19,7 @@ from pathlib import Path
 from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsDistanceArea,
-    QgsFields,
     QgsGeometry,
-    QgsJsonUtils,
     QgsProject,
     QgsWkbTypes,
 )
@@ -40,9 +38,11 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ..plugin import product_catalogue
-from ..plugin.aoi import AoiRules, aois_from_layers
+from ..plugin.aoi import aois_from_layers
+from ..plugin.aoi_rules import geometry_from_geojson, rules_for
 from ..plugin.drafts import DraftStore, SavedDraft, new_client_reference
 from ..plugin.model import Aoi, OrderDraft, PlacementOutcome
+from ..plugin.order_schema import PLUGIN_FILLED_FIELDS, WINDOW_FIELDS
 from ..plugin.tasks import BackgroundTask
 from ..plugin.wording import amount, plural, product_title, sentences
 from .schema_form import SchemaForm
@@ -57,11 +57,6 @@ COL_ESTIMATE = 6
 COL_ORDER = 7
 PRODUCT_ROLE = Qt.ItemDataRole.UserRole + 1
 SAVE_DELAY_MS = 300
-# Fields the dialog fills itself: the geometry from each AOI, the order name from "Order name".
-FIELDS_FROM_DIALOG = ("geometry", "displayName", "name")
-# The acquisition window, per API (UP42's order schemas, Planet's): shown first, checked start < end, carried
-# from one product to another even where the two APIs name it differently.
-WINDOW_FIELDS = (("acquisitionStart", "acquisitionEnd"), ("start_time", "end_time"))
 WINDOW_FIRST = tuple(name for pair in WINDOW_FIELDS for name in pair)
 DEFAULT_WINDOW_DAYS = 14
 
@@ -71,16 +66,6 @@ _LAYER_FAMILIES = {
     QgsWkbTypes.GeometryType.PointGeometry: "Point",
     QgsWkbTypes.GeometryType.LineGeometry: "LineString",
 }
-
-
-def rules_for(product) -> AoiRules:
-    """What the product accepts, as AOI rules (limits the provider states, else the defaults)."""
-    extra = product.extra or {}
-    kwargs = {"geometry_types": frozenset(product.geometry_types or ("Polygon",))}
-    for key in ("holes_allowed", "max_vertices", "min_area_km2", "max_area_km2"):
-        if extra.get(key) is not None:
-            kwargs[key] = extra[key]
-    return AoiRules(**kwargs)
 
 
 def product_label(product) -> str:
@@ -143,7 +128,7 @@ def carry_values(values: dict, schema: dict) -> dict:
     if not isinstance(properties, dict) or not values:
         return {}
     carried = {name: value for name, value in values.items()
-               if name in properties and name not in FIELDS_FROM_DIALOG}
+               if name in properties and name not in PLUGIN_FILLED_FIELDS}
     target = next((pair for pair in WINDOW_FIELDS if pair[0] in properties and pair[1] in properties), None)
     source = next((pair for pair in WINDOW_FIELDS if pair[0] in values and pair[1] in values), None)
     if target and source and target != source:
@@ -502,16 +487,16 @@ class OrderDialog(QDialog, FORM_CLASS):
         self.form_product = product
         carry, self._carry = self._carry, None
         if carry is None:
-            form = SchemaForm(schema, values=self.draft.params or None, hidden=FIELDS_FROM_DIALOG,
+            form = SchemaForm(schema, values=self.draft.params or None, hidden=PLUGIN_FILLED_FIELDS,
                               first=WINDOW_FIRST, ranges=WINDOW_FIELDS)
         else:
-            form = SchemaForm(schema, hidden=FIELDS_FROM_DIALOG, first=WINDOW_FIRST, ranges=WINDOW_FIELDS)
+            form = SchemaForm(schema, hidden=PLUGIN_FILLED_FIELDS, first=WINDOW_FIRST, ranges=WINDOW_FIELDS)
             defaults = form.values()
             carried = carry_values(carry, schema)
             if carried:
                 # A value the new product does not offer (SAR's "stripmap" for an optical mode) is not carried:
                 # the new product's default stays, rather than an error the user did not make.
-                trial = SchemaForm(schema, values={**defaults, **carried}, hidden=FIELDS_FROM_DIALOG)
+                trial = SchemaForm(schema, values={**defaults, **carried}, hidden=PLUGIN_FILLED_FIELDS)
                 misfits = {name for name, message in trial.errors().items() if "could not be restored" in message}
                 trial.deleteLater()
                 kept = {name: value for name, value in carried.items() if name not in misfits}
@@ -902,19 +887,6 @@ class OrderDialog(QDialog, FORM_CLASS):
         if self._save_timer.isActive():
             self.save_draft()
         self._clear_rubber_bands()
-
-
-def geometry_from_geojson(geometry: dict):
-    """A QgsGeometry from a GeoJSON geometry (QGIS 3.22 has no direct reader for a bare geometry)."""
-    if not geometry:
-        return None
-    text = json.dumps({"type": "FeatureCollection",
-                       "features": [{"type": "Feature", "properties": {}, "geometry": geometry}]})
-    features = QgsJsonUtils.stringToFeatureList(text, QgsFields(), None)
-    if not features or not features[0].hasGeometry():
-        return None
-    parsed = QgsGeometry(features[0].geometry())
-    return None if parsed.type() == QgsWkbTypes.GeometryType.UnknownGeometry else parsed
 
 
 __all__ = ["OrderDialog", "PlacementOutcome"]
