@@ -11,6 +11,8 @@ with --import-mode=importlib and no folder is on ``sys.path``). The fixtures bui
 - ``up42_provider_for``, ``planet_provider_for``, ``stapi_provider_for``, ``sandbox_provider_for``: a provider of
   that kind connected to a sandbox.
 - ``QUIET``: sandbox settings with no random rejections, failures or re-assessments.
+- ``UP42_OPTICAL``, ``UP42_OPTICAL_PARAMS``: the sandbox's UP42 optical product and valid parameters for it;
+  ``BERLIN``, ``PARIS``: two small valid polygons (GeoJSON).
 """
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -23,6 +25,19 @@ QUIET: Dict[str, float] = {
     "up42_failure_rate": 0.0,
 }
 TEST_AGENT = "SatelliteTasking/test"
+
+# The sandbox's UP42 optical product (Pléiades Neo) and a complete set of its order parameters.
+UP42_OPTICAL = "a8b1d6f0-5c3e-4b7a-9f21-0e6c2d4b7a11"
+UP42_OPTICAL_PARAMS: Dict[str, Any] = {
+    "acquisitionStart": "2026-01-10T00:00:00Z", "acquisitionEnd": "2026-02-10T23:59:59Z",
+    "acquisitionMode": "mono", "maxCloudCover": 10, "maxIncidenceAngle": 30, "geometricProcessing": "ortho",
+    "projection": "UTM", "spectralBands": "4BANDS", "pixelCoding": "12bits",
+    "radiometricProcessing": "REFLECTANCE", "priority": "STANDARD",
+}
+BERLIN = {"type": "Polygon",
+          "coordinates": [[[13.30, 52.45], [13.50, 52.45], [13.50, 52.58], [13.30, 52.58], [13.30, 52.45]]]}
+PARIS = {"type": "Polygon",
+         "coordinates": [[[2.25, 48.80], [2.42, 48.80], [2.42, 48.90], [2.25, 48.90], [2.25, 48.80]]]}
 
 
 def base_url_of(target: Any) -> str:
@@ -116,26 +131,32 @@ class Credentials:
     """A username and password as QGIS's authentication database hands them to a provider."""
 
     username: str
-    password: str = field(default="", repr=False)
+    password: str = field(default="secret", repr=False)
 
 
 def up42_provider_for(target: Any, username: str = "pilot@example.com", password: str = "secret",
-                      name: str = "test UP42", connection_id: str = "up42-test", **provider_options: Any):
+                      name: str = "test UP42", connection_id: str = "up42-test",
+                      session_options: Optional[dict] = None, **provider_options: Any):
+    """``session_options`` go to ``quick_session`` (timeout, retries, …), ``provider_options`` to Up42Provider."""
     from satellite_tasking.plugin.model import Connection
     from satellite_tasking.plugin.providers.up42 import Up42Provider
 
     connection = Connection(id=connection_id, name=name, kind="up42", base_url=base_url_of(target))
-    return Up42Provider(connection, Credentials(username, password), quick_session(name), **provider_options)
+    session = quick_session(name, **(session_options or {}))
+    return Up42Provider(connection, Credentials(username, password), session, **provider_options)
 
 
 def planet_provider_for(target: Any, key: str = "sandbox-key", name: str = "test Planet",
-                        connection_id: str = "planet-1", **provider_options: Any):
+                        connection_id: str = "planet-1", session_options: Optional[dict] = None,
+                        **provider_options: Any):
+    """``session_options`` go to ``quick_session``, ``provider_options`` (pacer, …) to PlanetProvider."""
     from satellite_tasking.plugin.model import Connection
     from satellite_tasking.plugin.providers.planet import PlanetProvider
 
     connection = Connection(id=connection_id, name=name, kind="planet",
                             base_url=base_url_of(target) + "/tasking/v2")
-    return PlanetProvider(connection, Credentials(key), quick_session(name), **provider_options)
+    session = quick_session(name, **(session_options or {}))
+    return PlanetProvider(connection, Credentials(key, ""), session, **provider_options)
 
 
 def stapi_provider_for(target: Any, name: str = "test STAPI", connection_id: str = "stapi-1",

@@ -1,13 +1,22 @@
 """Up42Provider against the sandbox's UP42 dialect over real HTTP on 127.0.0.1."""
 import time
-from dataclasses import dataclass, field
 from datetime import timezone
 
 import pytest
 import requests
+from sandbox_harness import (
+    BERLIN,
+    PARIS,
+    UP42_OPTICAL,
+    Credentials,
+    control,
+    session_factory,
+    up42_provider_for,
+)
+from sandbox_harness import UP42_OPTICAL_PARAMS as OPTICAL_PARAMS
 
 from satellite_tasking.plugin.connection_check import check_connection
-from satellite_tasking.plugin.http import CredentialsRejected, ProviderError, build_session
+from satellite_tasking.plugin.http import CredentialsRejected, ProviderError
 from satellite_tasking.plugin.model import (
     Aoi,
     Connection,
@@ -17,46 +26,26 @@ from satellite_tasking.plugin.model import (
 )
 from satellite_tasking.plugin.providers.base import NotSupported
 from satellite_tasking.plugin.providers.up42 import (
-    Up42Provider,
     parse_up42_time,
     schema_geometry_types,
     up42_auth_urls,
     up42_status,
 )
-from satellite_tasking.plugin.sandbox import SandboxServer
 
-OPTICAL = "a8b1d6f0-5c3e-4b7a-9f21-0e6c2d4b7a11"
+OPTICAL = UP42_OPTICAL
 POINT = "c0d3f8b2-7e5a-4d9c-9b43-2a8e4f6d9c33"
 SAR = "d1e4a9c3-8f6b-4ea1-8c54-3b9f5a7e0d44"
 DAY = 86400
-BERLIN = {"type": "Polygon",
-          "coordinates": [[[13.30, 52.45], [13.50, 52.45], [13.50, 52.58], [13.30, 52.58], [13.30, 52.45]]]}
-PARIS = {"type": "Polygon",
-         "coordinates": [[[2.25, 48.80], [2.42, 48.80], [2.42, 48.90], [2.25, 48.90], [2.25, 48.80]]]}
 UNCLOSED = {"type": "Polygon", "coordinates": [[[1.0, 1.0], [1.1, 1.0], [1.1, 1.1], [1.0, 1.2]]]}
-OPTICAL_PARAMS = {
-    "acquisitionStart": "2026-01-10T00:00:00Z", "acquisitionEnd": "2026-02-10T23:59:59Z",
-    "acquisitionMode": "mono", "maxCloudCover": 10, "maxIncidenceAngle": 30, "geometricProcessing": "ortho",
-    "projection": "UTM", "spectralBands": "4BANDS", "pixelCoding": "12bits",
-    "radiometricProcessing": "REFLECTANCE", "priority": "STANDARD",
-}
 POINT_PARAMS = {"acquisitionStart": "2026-01-10T00:00:00Z", "acquisitionEnd": "2026-01-20T00:00:00Z",
                 "maxCloudCover": 20, "priority": "STANDARD"}
 SAR_PARAMS = {"acquisitionStart": "2026-01-10T00:00:00Z", "acquisitionEnd": "2026-01-30T00:00:00Z",
               "acquisitionMode": "spotlight", "polarization": "VV", "maxIncidenceAngle": 40.5}
 
 
-@dataclass(frozen=True)
-class Creds:
-    username: str
-    password: str = field(default="secret", repr=False)
-
-
 @pytest.fixture
-def server():
-    sandbox = SandboxServer(port=0, seed=11, speed=0, settings={"up42_failure_rate": 0.0}).start()
-    yield sandbox
-    sandbox.stop()
+def server(start_sandbox):
+    return start_sandbox(seed=11, settings={"up42_failure_rate": 0.0})
 
 
 def connection(server, name="test UP42"):
@@ -64,14 +53,7 @@ def connection(server, name="test UP42"):
 
 
 def provider(server, username="pilot@example.com", password="secret", page_size=100, timeout=(2, 5)):
-    session = build_session("test UP42", "SatelliteTasking/test", timeout=timeout, sleep=lambda s: None)
-    return Up42Provider(connection(server), Creds(username, password), session, page_size=page_size)
-
-
-def control(server, method, path, body=None):
-    response = requests.request(method, server.base_url + path, json=body, timeout=10)
-    assert response.status_code == 200, response.text
-    return response.json()
+    return up42_provider_for(server, username, password, page_size=page_size, session_options={"timeout": timeout})
 
 
 def advance(server, seconds):
@@ -430,16 +412,13 @@ def test_wrong_password_names_the_connection(server):
 
 
 def test_connection_check_goes_through_the_provider(server):
-    def session_factory(conn):
-        return build_session(conn.name, "SatelliteTasking/test", timeout=(2, 5), sleep=lambda s: None)
-
     workspace = control(server, "POST", "/_sandbox/up42/user", {"username": "pilot@example.com"})["workspaceId"]
-    sentence = check_connection(connection(server), Creds("pilot@example.com"), session_factory)
+    sentence = check_connection(connection(server), Credentials("pilot@example.com"), session_factory())
     assert "test UP42" in sentence and workspace in sentence
     with pytest.raises(CredentialsRejected, match="test UP42"):
-        check_connection(connection(server), Creds("pilot@example.com", "wrong"), session_factory)
+        check_connection(connection(server), Credentials("pilot@example.com", "wrong"), session_factory())
     with pytest.raises(CredentialsRejected, match="no credentials"):
-        check_connection(connection(server), None, session_factory)
+        check_connection(connection(server), None, session_factory())
 
 
 # -- refusals: access approval and licence (EULA), UP42's own words beside ours ---------------
