@@ -1,55 +1,27 @@
 """Up42Provider under injected faults (POST /_sandbox/faults): retries, unclear placements, bad bodies."""
 import time
-from dataclasses import dataclass, field
 
 import pytest
-import requests
+from sandbox_harness import BERLIN, PARIS, control, up42_provider_for
+from sandbox_harness import UP42_OPTICAL as OPTICAL
+from sandbox_harness import UP42_OPTICAL_PARAMS as PARAMS
 
-from satellite_tasking.plugin.http import ProviderTimeout, UnreadableResponse, build_session
-from satellite_tasking.plugin.model import Aoi, Connection, OrderDraft
-from satellite_tasking.plugin.providers.up42 import Up42Provider
-from satellite_tasking.plugin.sandbox import SandboxServer
+from satellite_tasking.plugin.http import ProviderTimeout, UnreadableResponse
+from satellite_tasking.plugin.model import Aoi, OrderDraft
 
-OPTICAL = "a8b1d6f0-5c3e-4b7a-9f21-0e6c2d4b7a11"
-BERLIN = {"type": "Polygon",
-          "coordinates": [[[13.30, 52.45], [13.50, 52.45], [13.50, 52.58], [13.30, 52.58], [13.30, 52.45]]]}
-PARIS = {"type": "Polygon",
-         "coordinates": [[[2.25, 48.80], [2.42, 48.80], [2.42, 48.90], [2.25, 48.90], [2.25, 48.80]]]}
 ROME = {"type": "Polygon",
         "coordinates": [[[12.40, 41.85], [12.55, 41.85], [12.55, 41.95], [12.40, 41.95], [12.40, 41.85]]]}
 UNCLOSED = {"type": "Polygon", "coordinates": [[[1.0, 1.0], [1.1, 1.0], [1.1, 1.1], [1.0, 1.2]]]}
-PARAMS = {
-    "acquisitionStart": "2026-01-10T00:00:00Z", "acquisitionEnd": "2026-02-10T23:59:59Z",
-    "acquisitionMode": "mono", "maxCloudCover": 10, "maxIncidenceAngle": 30, "geometricProcessing": "ortho",
-    "projection": "UTM", "spectralBands": "4BANDS", "pixelCoding": "12bits",
-    "radiometricProcessing": "REFLECTANCE", "priority": "STANDARD",
-}
 PLACE = r"^/v2/orders$"
 
 
-@dataclass(frozen=True)
-class Creds:
-    username: str
-    password: str = field(default="secret", repr=False)
-
-
 @pytest.fixture
-def server():
-    sandbox = SandboxServer(port=0, seed=5, speed=0).start()
-    yield sandbox
-    sandbox.stop()
+def server(start_sandbox):
+    return start_sandbox(seed=5, settings={})
 
 
 def provider(server, timeout=(2, 5)):
-    session = build_session("test UP42", "SatelliteTasking/test", timeout=timeout, sleep=lambda s: None)
-    conn = Connection(id="up42-test", name="test UP42", kind="up42", base_url=server.base_url)
-    return Up42Provider(conn, Creds("faults@example.com"), session, page_size=5)
-
-
-def control(server, method, path, body=None):
-    response = requests.request(method, server.base_url + path, json=body, timeout=10)
-    assert response.status_code == 200, response.text
-    return response.json()
+    return up42_provider_for(server, "faults@example.com", page_size=5, session_options={"timeout": timeout})
 
 
 def fault(server, **rule):

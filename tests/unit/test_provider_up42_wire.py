@@ -7,40 +7,22 @@ quotation (and the repeated decisions that read back), deliveries through STAC (
 fallback), downloads (and the retried one that asks for a new URL). Each recorded request is checked against the
 allowlist. The sandbox's own copy of the list (it imports nothing from ``plugin/``) must say the same.
 """
-from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-import requests
+from sandbox_harness import BERLIN, PARIS, control, up42_provider_for
+from sandbox_harness import UP42_OPTICAL as OPTICAL
+from sandbox_harness import UP42_OPTICAL_PARAMS as OPTICAL_PARAMS
 
-from satellite_tasking.plugin.http import AccessForbidden, NotFoundError, ProviderUnavailable, build_session
-from satellite_tasking.plugin.model import Aoi, Connection, OrderDraft
+from satellite_tasking.plugin.http import AccessForbidden, NotFoundError, ProviderUnavailable
+from satellite_tasking.plugin.model import Aoi, OrderDraft
 from satellite_tasking.plugin.providers import up42_wire
-from satellite_tasking.plugin.providers.up42 import Up42Provider
-from satellite_tasking.plugin.sandbox import SandboxServer
 from satellite_tasking.plugin.sandbox import up42_wire as sandbox_wire
 
-OPTICAL = "a8b1d6f0-5c3e-4b7a-9f21-0e6c2d4b7a11"
 POINT = "c0d3f8b2-7e5a-4d9c-9b43-2a8e4f6d9c33"
 DAY = 86400
-BERLIN = {"type": "Polygon",
-          "coordinates": [[[13.30, 52.45], [13.50, 52.45], [13.50, 52.58], [13.30, 52.58], [13.30, 52.45]]]}
-PARIS = {"type": "Polygon",
-         "coordinates": [[[2.25, 48.80], [2.42, 48.80], [2.42, 48.90], [2.25, 48.90], [2.25, 48.80]]]}
-OPTICAL_PARAMS = {
-    "acquisitionStart": "2026-01-10T00:00:00Z", "acquisitionEnd": "2026-02-10T23:59:59Z",
-    "acquisitionMode": "mono", "maxCloudCover": 10, "maxIncidenceAngle": 30, "geometricProcessing": "ortho",
-    "projection": "UTM", "spectralBands": "4BANDS", "pixelCoding": "12bits",
-    "radiometricProcessing": "REFLECTANCE", "priority": "STANDARD",
-}
 POINT_PARAMS = {"acquisitionStart": "2026-01-10T00:00:00Z", "acquisitionEnd": "2026-01-20T00:00:00Z",
                 "maxCloudCover": 20, "priority": "STANDARD"}
-
-
-@dataclass(frozen=True)
-class Creds:
-    username: str
-    password: str = field(default="secret", repr=False)
 
 
 class Recording:
@@ -94,16 +76,8 @@ def undocumented_requests(calls, api_base: str) -> list:
 
 
 @pytest.fixture
-def server():
-    sandbox = SandboxServer(port=0, seed=5, speed=0, settings={"up42_failure_rate": 0.0}).start()
-    yield sandbox
-    sandbox.stop()
-
-
-def control(server, method, path, body=None):
-    response = requests.request(method, server.base_url + path, json=body, timeout=10)
-    assert response.status_code == 200, response.text
-    return response.json()
+def server(start_sandbox):
+    return start_sandbox(seed=5, settings={"up42_failure_rate": 0.0})
 
 
 def advance(server, seconds):
@@ -116,10 +90,8 @@ def draft(product, params, geometries, reference):
 
 
 def recorded_provider(server) -> tuple:
-    session = build_session("wire UP42", "SatelliteTasking/test", timeout=(2, 5), sleep=lambda s: None)
-    recording = Recording(session)
-    connection = Connection(id="up42-wire", name="wire UP42", kind="up42", base_url=server.base_url)
-    return recording, Up42Provider(connection, Creds("wire@example.com"), session, page_size=2)
+    up42 = up42_provider_for(server, "wire@example.com", name="wire UP42", connection_id="up42-wire", page_size=2)
+    return Recording(up42.session), up42
 
 
 def walk_every_code_path(server, tmp_path, recording, up42) -> None:
