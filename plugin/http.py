@@ -44,6 +44,10 @@ import requests
 import urllib3
 from requests.utils import requote_uri
 
+from .fast.json_depth_scan import JsonTooDeep, check_json_depth
+from .fast.json_listing_texts import listing_with_item_texts
+from .fast.json_overflow_scan import may_hold_overflowing_number
+
 logger = logging.getLogger(__name__)
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
@@ -78,6 +82,12 @@ MAX_JSON_DEPTH = 128
 #: Everything one ``request`` does — attempts, redirects, backoff waits and reading the answer — ends within
 #: this many seconds: the read timeout bounds a single read, a server sending one byte at a time is cut here.
 DEFAULT_DEADLINE_SECONDS = 300.0
+# A download may take the session's deadline plus its size at this speed (256 kbit/s): a large file on a slow
+# line gets its time, a server trickling bytes does not hold a task for ever.
+DOWNLOAD_FLOOR_BYTES_PER_SECOND = 32 * 1024
+# Without an announced length the download's deadline moves with what arrived, in steps of at least this (or a
+# quarter of the session's deadline when that is shorter).
+DOWNLOAD_REARM_SECONDS = 5.0
 MAX_REDIRECTS = 10
 #: A listing that sends this many empty pages in a row, each linking to yet another page, is refused.
 MAX_EMPTY_PAGES = 5
@@ -818,12 +828,27 @@ class TaskingSession:
         short body) raises ``ProviderUnreachable``, one that stalls past the read timeout ``ProviderTimeout``:
         never a raw ``requests``/``urllib3`` exception. ``on_chunk(done, total)`` runs after each write; what
         it raises (a cancellation) passes through, as do errors writing ``handle``.
+
+        The whole body has a deadline that grows with its size: the session's ``deadline`` plus the time its
+        announced length (or, without one, what has arrived) takes at ``DOWNLOAD_FLOOR_BYTES_PER_SECOND``. A
+        large file on a slow line gets its time; a server sending a byte now and then is cut off with
+        ``ProviderTimeout`` instead of holding the task for ever (a read timeout bounds one read only).
         """
         safe_url = redact_url(url)
         response = self.request("GET", url, expect_json=False, stream=True, headers=headers)
         length = response.headers.get("Content-Length", "")
         total = int(length) if length.strip().isdigit() else None
         done = 0
+        started = time.monotonic()
+
+        def allowed_until() -> float:
+            return started + self.deadline + max(total or 0, done) / DOWNLOAD_FLOOR_BYTES_PER_SECOND
+
+        armed_at = allowed_until()
+        rearm_step = min(DOWNLOAD_REARM_SECONDS, self.deadline / 4)
+        watchdog = _Watchdog(armed_at - time.monotonic())
+        watchdog.__enter__()
+        watchdog.attach_response(response)
         try:
             chunks = response.iter_content(chunk_bytes)
             while True:
@@ -833,13 +858,28 @@ class TaskingSession:
                     break
                 except (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException,
                         OSError) as exc:
+                    if watchdog.fired:
+                        raise self._download_deadline_error(what, safe_url, done, total, started) from None
                     raise self._interrupted_error(exc, what, safe_url, done, total) from None
                 handle.write(chunk)
                 done += len(chunk)
+                if allowed_until() > armed_at + rearm_step:  # no length announced: data buys time
+                    armed_at = allowed_until()
+                    later = _Watchdog(armed_at - time.monotonic())
+                    later.__enter__()
+                    later.attach_response(response)
+                    watchdog.__exit__(None, None, None)
+                    if watchdog.fired:  # it fired while being replaced: the deadline had passed
+                        later.__exit__(None, None, None)
+                        raise self._download_deadline_error(what, safe_url, done, total, started)
+                    watchdog = later
                 if on_chunk is not None:
                     on_chunk(done, total)
         finally:
+            watchdog.__exit__(None, None, None)
             response.close()
+        if watchdog.fired:  # urllib3 1 returns what it had when the connection is shut
+            raise self._download_deadline_error(what, safe_url, done, total, started)
         if total is not None and done != total:
             raise ProviderUnreachable(
                 self.connection_name, f"the download of {what} from {self.connection_name} stopped after {done} "
@@ -970,6 +1010,16 @@ class TaskingSession:
         return ProviderTimeout(
             name, f"{name} did not finish answering within {self.deadline:g} s, the most one request may take; "
                   f"it may be overloaded or the connection very slow, try again later ({method} {safe_url})")
+
+    def _download_deadline_error(self, what: str, safe_url: str, done: int, total: Optional[int],
+                                 started: float) -> ProviderTimeout:
+        name = self.connection_name
+        got = f"{done} of {total} bytes" if total is not None else f"{done} bytes"
+        return ProviderTimeout(
+            name, f"the download of {what} from {name} was stopped after {time.monotonic() - started:.0f} s with "
+                  f"{got}: it arrived slower than {DOWNLOAD_FLOOR_BYTES_PER_SECOND // 1024} KB/s, the least a "
+                  f"download may average after its first {self.deadline:g} s; the server or the connection is "
+                  f"stalling, try again later (GET {safe_url})")
 
     def _interrupted_error(self, exc: BaseException, what: str, safe_url: str, done: int,
                            total: Optional[int]) -> ProviderError:
@@ -1329,14 +1379,6 @@ class _DeadlineAdapter(requests.adapters.HTTPAdapter):
 
 _DECODED_ATTRIBUTE = "_tasking_decoded_json"
 _ITEM_TEXTS_ATTRIBUTE = "_tasking_item_texts"
-# An exponent of three digits or more may overflow a float (1e999 reads as infinity). Ids carry look-alikes
-# ("3fa1e234"): a match counts only where a number starts (after ":", ",", "[", a space or at the start).
-# The pattern starts with a literal "e" (searched for in lower-cased text) so that scanning a page stays fast.
-_EXPONENT = re.compile(rb"e\+?0*[1-9][0-9]{2,}(?=[\s,\]}]|$)")  # a number ends before these
-_MANTISSA_BYTES = b"0123456789.-"
-_BEFORE_NUMBER_BYTES = b" \t\r\n:,["
-
-
 class NonFiniteNumber(ValueError):
     """NaN or an infinite number: Python's json reads them, no JSON standard allows them, and the
     store could not write them back."""
@@ -1353,97 +1395,19 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def _may_overflow(content: bytes) -> bool:
-    lowered = content.lower()
-    for match in _EXPONENT.finditer(lowered):
-        start = match.start()
-        if start == 0 or lowered[start - 1] not in _MANTISSA_BYTES:
-            continue
-        while start > 0 and lowered[start - 1] in _MANTISSA_BYTES:
-            start -= 1
-        if start == 0 or lowered[start - 1] in _BEFORE_NUMBER_BYTES:
-            return True
-    return False
-
-
-class JsonTooDeep(ValueError):
-    """JSON nested deeper than ``MAX_JSON_DEPTH``: json's reader would recurse once per level and raise a
-    RecursionError (or the code reading the value would)."""
-
-
-# Structure only: brackets and braces (both read as "[" and "]": depth does not care which, and a mismatch is
-# not JSON anyway) and quotes; every other byte is deleted.
-_STRUCTURE_TABLE = bytes.maketrans(b"{}", b"[]")
-_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
-_STRING_SKELETON = re.compile(rb'"[^"]*"')
-
-
-def check_json_depth(content: bytes, limit: int = MAX_JSON_DEPTH) -> None:
-    """Raise ``JsonTooDeep`` when ``content`` nests deeper than ``limit``, before anything recurses.
-
-    No Python loop over the bytes (``json_depth`` is that plain reference): the structure is kept (escaped
-    backslashes and quotes removed, then all but brackets and quotes, then the strings), and the innermost
-    pairs are removed ``limit`` times (``bytes.replace`` removes exactly one level a round); anything left
-    nests deeper. A body too short to nest deeper is not looked at. Brackets that do not pair up are not
-    JSON: ``ValueError``, without recursing either.
-    """
-    if len(content) <= 2 * limit:  # too short to hold more than ``limit`` pairs
-        return
-    if b'\\"' in content:  # only then can a quote be escaped (and only then do escaped backslashes matter)
-        content = content.replace(b"\\\\", b"").replace(b'\\"', b"")
-    skeleton = content.translate(_STRUCTURE_TABLE, _NOT_STRUCTURE)
-    skeleton = skeleton.replace(b'""', b"")
-    if b'"' in skeleton:
-        skeleton = _STRING_SKELETON.sub(b"", skeleton)
-    if not skeleton:
-        return
-    for _level in range(limit):
-        shorter = skeleton.replace(b"[]", b"")
-        if not shorter:
-            return
-        if len(shorter) == len(skeleton):
-            raise ValueError("brackets that do not pair up are not JSON")
-        skeleton = shorter
-    raise JsonTooDeep(f"JSON nested deeper than {limit} levels")
-
-
-def json_depth(content: bytes) -> int:
-    """How deep JSON text nests, read character by character: the plain reference of ``check_json_depth``
-    (too slow for every answer, and a test shows both agree)."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for byte in content:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:  # quote
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):  # [ {
-            depth += 1
-            deepest = max(deepest, depth)
-        elif byte in (0x5D, 0x7D):  # ] }
-            depth -= 1
-    return deepest
-
-
 def decode_json(content: bytes) -> Any:
     """JSON from a body, refusing NaN and infinities and nesting deeper than ``MAX_JSON_DEPTH``
     (``JsonTooDeep``); the per-number check only runs when a large exponent makes an overflow possible (it
     would cost a Python call for every number)."""
-    check_json_depth(content)
+    check_json_depth(content, MAX_JSON_DEPTH)
     try:
-        if _may_overflow(content):
+        if may_hold_overflowing_number(content):
             return json.loads(content, parse_constant=_refuse_non_finite, parse_float=_finite_float)
         return json.loads(content, parse_constant=_refuse_non_finite)
     except RecursionError:  # only with a stack already deep when reading began
         raise JsonTooDeep("JSON nested too deeply to read") from None
 
 
-_WHITESPACE = re.compile(r"[ \t\n\r]*")
 _PLAIN_DECODER = json.JSONDecoder(parse_constant=_refuse_non_finite)
 _CHECKING_DECODER = json.JSONDecoder(parse_constant=_refuse_non_finite, parse_float=_finite_float)
 
@@ -1456,11 +1420,11 @@ def decode_listing(content: bytes, items_key: str) -> Tuple[Any, Optional[list]]
     is read once, item by item, with the same checks as ``decode_json``. Anything but an object holding
     that array of objects is read as ``decode_json`` reads it, without texts (None).
     """
-    check_json_depth(content)
-    decoder = _CHECKING_DECODER if _may_overflow(content) else _PLAIN_DECODER
+    check_json_depth(content, MAX_JSON_DEPTH)
+    decoder = _CHECKING_DECODER if may_hold_overflowing_number(content) else _PLAIN_DECODER
     try:
         text = content.decode("utf-8")
-        walked = _walk_listing(text, items_key, decoder.scan_once)
+        walked = listing_with_item_texts(text, items_key, decoder)
     except NonFiniteNumber:
         raise
     except RecursionError:
@@ -1470,64 +1434,6 @@ def decode_listing(content: bytes, items_key: str) -> Tuple[Any, Optional[list]]
     if walked is None:
         return decode_json(content), None
     return walked
-
-
-def _walk_listing(text: str, items_key: str, scan_once) -> Optional[tuple]:
-    """Read a JSON object with ``scan_once`` (the json module's value reader), the items of its
-    ``items_key`` array one by one, keeping each item's text. None when the text is not shaped so."""
-    skip = _WHITESPACE.match
-    index = skip(text, 0).end()
-    if text[index] != "{":
-        return None
-    page: dict = {}
-    items = texts = None
-    index = skip(text, index + 1).end()
-    if text[index] == "}":
-        return None
-    while True:
-        if text[index] != '"':
-            return None
-        key, index = scan_once(text, index)
-        index = skip(text, index).end()
-        if text[index] != ":":
-            return None
-        index = skip(text, index + 1).end()
-        if key == items_key and text[index] == "[":
-            items, texts = [], []
-            index = skip(text, index + 1).end()
-            if text[index] == "]":
-                index += 1
-            else:
-                while True:
-                    start = index
-                    item, index = scan_once(text, index)
-                    if not isinstance(item, dict):
-                        return None
-                    items.append(item)
-                    texts.append(text[start:index])
-                    index = skip(text, index).end()
-                    if text[index] == ",":
-                        index = skip(text, index + 1).end()
-                        continue
-                    if text[index] != "]":
-                        return None
-                    index += 1
-                    break
-            value = items
-        else:
-            value, index = scan_once(text, index)
-        page[key] = value
-        index = skip(text, index).end()
-        if text[index] == ",":
-            index = skip(text, index + 1).end()
-            continue
-        if text[index] != "}":
-            return None
-        index = skip(text, index + 1).end()
-        break
-    if index != len(text) or texts is None or page.get(items_key) is not items:
-        return None  # trailing data, or the key came twice: let the plain reading decide
-    return page, texts
 
 
 def build_session(connection_name: str, user_agent: str, proxy: Optional[ProxyConfig] = None,

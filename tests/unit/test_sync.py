@@ -320,7 +320,7 @@ def _threads_named(name):
 def test_read_ahead_gives_every_page_in_order_from_another_thread():
     import threading
 
-    from satellite_tasking.plugin.sync import read_ahead
+    from satellite_tasking.plugin.page_read_ahead import read_ahead
 
     readers = []
 
@@ -336,7 +336,7 @@ def test_read_ahead_gives_every_page_in_order_from_another_thread():
 
 def test_read_ahead_raises_the_readers_error_after_the_pages_before_it():
     from satellite_tasking.plugin.http import ProviderUnavailable
-    from satellite_tasking.plugin.sync import read_ahead
+    from satellite_tasking.plugin.page_read_ahead import read_ahead
 
     def pages():
         yield [1]
@@ -354,7 +354,7 @@ def test_read_ahead_raises_the_readers_error_after_the_pages_before_it():
 def test_read_ahead_stopped_early_closes_the_provider_iterator_and_its_thread():
     import time
 
-    from satellite_tasking.plugin.sync import read_ahead
+    from satellite_tasking.plugin.page_read_ahead import read_ahead
 
     closed, produced = [], []
 
@@ -378,7 +378,7 @@ def test_read_ahead_stopped_early_closes_the_provider_iterator_and_its_thread():
 
 def test_read_ahead_carries_the_callers_cancel_scope_into_the_reader():
     from satellite_tasking.plugin.http import cancellable, cancellation_requested
-    from satellite_tasking.plugin.sync import read_ahead
+    from satellite_tasking.plugin.page_read_ahead import read_ahead
 
     def pages(seen):
         for number in range(3):
@@ -413,7 +413,7 @@ def test_a_first_sync_of_many_pages_is_read_ahead_and_complete(server, tmp_path)
 def test_streams_read_ahead_in_parallel_give_every_page_once_and_each_stream_in_order():
     import threading
 
-    from satellite_tasking.plugin.sync import read_streams_ahead
+    from satellite_tasking.plugin.page_read_ahead import read_streams_ahead
 
     gate = threading.Barrier(2, timeout=5)  # both readers must be inside a stream at the same time
 
@@ -435,7 +435,7 @@ def test_streams_read_ahead_in_parallel_give_every_page_once_and_each_stream_in_
 
 def test_streams_stopped_early_close_the_ones_half_read_and_never_started():
     from satellite_tasking.plugin.http import ProviderUnavailable
-    from satellite_tasking.plugin.sync import read_streams_ahead
+    from satellite_tasking.plugin.page_read_ahead import read_streams_ahead
 
     closed, started = [], []
 

@@ -20,23 +20,17 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from satellite_tasking.plugin.http import (
-    MAX_JSON_DEPTH,
     CrossOriginRefused,
-    JsonTooDeep,
     PageTrail,
     ProviderError,
     ProviderTimeout,
     RequestRejected,
     UnreadableResponse,
     build_session,
-    check_json_depth,
     decode_json,
     follow_link,
-    json_depth,
     redact_url,
 )
 from satellite_tasking.plugin.model import Asset, Connection
@@ -635,31 +629,6 @@ def test_planet_parallel_placement_answered_too_deep_keeps_every_order_it_create
         proxy.server_close()
         thread.join(5)
         sandbox.stop()
-
-
-# -- the depth check (fast) agrees with its plain reference ------------------------------------------
-
-_TRICKY_TEXT = st.text(alphabet='[]{}"\\\\ab\n\u00e9', max_size=6)
-_NESTED = st.recursive(
-    st.none() | st.booleans() | st.integers() | _TRICKY_TEXT,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TRICKY_TEXT, inner, max_size=3),
-    max_leaves=40)
-
-
-@settings(max_examples=300, deadline=None)
-@given(value=_NESTED, wrap=st.integers(0, 12), limit=st.integers(0, 14), ascii_only=st.booleans())
-def test_the_depth_check_agrees_with_its_reference(value, wrap, limit, ascii_only):
-    for _ in range(wrap):
-        value = [value] if wrap % 2 else {"k\\\\\"[": value}
-    content = json.dumps(value, ensure_ascii=ascii_only).encode("utf-8")
-    depth = json_depth(content)
-    if depth > limit:
-        with pytest.raises(JsonTooDeep):
-            check_json_depth(content, limit)
-    else:
-        check_json_depth(content, limit)
-    if depth <= MAX_JSON_DEPTH:
-        assert decode_json(content) == json.loads(content)
 
 
 def test_the_depth_check_refuses_unpaired_brackets_without_recursing():
