@@ -10,8 +10,14 @@ Beside those of tests/conftest.py (the sandbox, its control API, providers of ea
   folder, sessions with the test user agent — and ``initGui()`` run; unloaded after the test, with the settings,
   project store path and layers it touched put back.
 - ``plugin``: ``load_plugin()`` with its defaults; a module overrides it to load the plugin its way.
+
+Helpers (layers of given shapes, the order dialog driven as a person would) are importable as ``qgis_harness``
+(tests/qgis/qgis_harness.py), registered here by name.
 """
+import importlib.util
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from qgis.core import QgsApplication, QgsLayerTreeModel, QgsProject
@@ -20,6 +26,12 @@ from qgis.PyQt.QtCore import QCoreApplication, QEvent
 from qgis.PyQt.QtWidgets import QMainWindow
 
 TEST_MASTER_PASSWORD = "test-master-password"
+
+if "qgis_harness" not in sys.modules:  # tests import with --import-mode=importlib: nothing is on sys.path
+    _spec = importlib.util.spec_from_file_location("qgis_harness", Path(__file__).with_name("qgis_harness.py"))
+    _module = importlib.util.module_from_spec(_spec)
+    sys.modules["qgis_harness"] = _module
+    _spec.loader.exec_module(_module)
 
 
 class RecordingIface:

@@ -4,6 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 from qgis.PyQt.QtWidgets import QMessageBox
+from qgis_harness import choose_product, memory_layer, square_wkt
 
 from satellite_tasking.plugin.model import (
     Connection,
@@ -22,6 +23,7 @@ from satellite_tasking.plugin.tasks import TaskRunner
 from satellite_tasking.ui.decisions_dialog import DecisionsDialog
 from satellite_tasking.ui.order_dialog import placement_question
 
+SAR = "up42:d1e4a9c3-8f6b-4ea1-8c54-3b9f5a7e0d44"
 NO = QMessageBox.StandardButton.No
 YES = QMessageBox.StandardButton.Yes
 
@@ -108,26 +110,9 @@ def test_without_an_estimate_the_question_says_so():
 
 def test_place_asks_with_the_estimated_total_defaults_to_no_and_no_places_nothing(plugin, recording_iface, qtbot,
                                                                                   questions):
-    from qgis.core import QgsFeature, QgsGeometry, QgsProject, QgsVectorLayer
-
-    from satellite_tasking.ui.order_dialog import PRODUCT_ROLE
-
-    layer = QgsVectorLayer("Polygon?crs=EPSG:4326", "fields", "memory")
-    features = []
-    for x in (13.0, 13.1):
-        feature = QgsFeature()
-        feature.setGeometry(QgsGeometry.fromWkt(f"POLYGON(({x} 52, {x + 0.02} 52, {x + 0.02} 52.02, {x} 52.02, "
-                                                f"{x} 52))"))
-        features.append(feature)
-    layer.dataProvider().addFeatures(features)
-    QgsProject.instance().addMapLayer(layer)
-    layer.selectAll()
+    layer = memory_layer("Polygon", [square_wkt(13.0, 52.0, 0.02), square_wkt(13.1, 52.0, 0.02)])
     dialog = plugin.open_order_dialog([layer])
-    qtbot.waitUntil(lambda: bool(dialog.products), timeout=30000)
-    row = next(r for r in range(dialog.product_model.rowCount())
-               if dialog.product_model.item(r).data(PRODUCT_ROLE) == "up42:d1e4a9c3-8f6b-4ea1-8c54-3b9f5a7e0d44")
-    dialog.productCombo.setCurrentIndex(row)
-    qtbot.waitUntil(lambda: dialog.form is not None and dialog.form_product is not None, timeout=30000)
+    choose_product(qtbot, dialog, SAR)
     dialog.form.set_values({**dialog.form.values(), "acquisitionStart": "2026-01-10T00:00:00Z",
                             "acquisitionEnd": "2026-01-30T00:00:00Z"})
     dialog.nameEdit.setText("Fields")
@@ -144,23 +129,10 @@ def test_place_asks_with_the_estimated_total_defaults_to_no_and_no_places_nothin
 
 def test_a_multipart_feature_may_be_ordered_as_one_area_and_the_question_says_when_it_is_split(
         plugin, recording_iface, qtbot, questions):
-    from qgis.core import QgsFeature, QgsGeometry, QgsProject, QgsVectorLayer
-
-    from satellite_tasking.ui.order_dialog import PRODUCT_ROLE
-
-    layer = QgsVectorLayer("MultiPolygon?crs=EPSG:4326", "islands", "memory")
-    feature = QgsFeature()
-    feature.setGeometry(QgsGeometry.fromWkt("MULTIPOLYGON(((13 52, 13.02 52, 13.02 52.02, 13 52.02, 13 52)),"
-                                            "((13.1 52, 13.12 52, 13.12 52.02, 13.1 52.02, 13.1 52)))"))
-    layer.dataProvider().addFeatures([feature])
-    QgsProject.instance().addMapLayer(layer)
-    layer.selectAll()
+    layer = memory_layer("MultiPolygon", ["MULTIPOLYGON(((13 52, 13.02 52, 13.02 52.02, 13 52.02, 13 52)),"
+                                          "((13.1 52, 13.12 52, 13.12 52.02, 13.1 52.02, 13.1 52)))"], name="islands")
     dialog = plugin.open_order_dialog([layer])
-    qtbot.waitUntil(lambda: bool(dialog.products), timeout=30000)
-    row = next(r for r in range(dialog.product_model.rowCount())
-               if dialog.product_model.item(r).data(PRODUCT_ROLE) == "up42:d1e4a9c3-8f6b-4ea1-8c54-3b9f5a7e0d44")
-    dialog.productCombo.setCurrentIndex(row)
-    qtbot.waitUntil(lambda: dialog.form is not None and dialog.form_product is not None, timeout=30000)
+    choose_product(qtbot, dialog, SAR)
     assert len(dialog.draft.aois) == 2 and dialog.keepPartsCheck.isVisibleTo(dialog)
     parts_area = sum(aoi["area_km2"] for aoi in dialog.draft.aois)
     dialog.nameEdit.setText("Islands")

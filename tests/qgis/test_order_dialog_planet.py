@@ -8,11 +8,10 @@ from datetime import datetime, timedelta
 
 import pytest
 import requests
-from qgis.core import QgsApplication, QgsFeature, QgsGeometry, QgsProject, QgsVectorLayer
+from qgis.core import QgsApplication
 from qgis.PyQt.QtCore import QDateTime, Qt
+from qgis_harness import choose_product, memory_layer
 from sandbox_harness import control
-
-from satellite_tasking.ui.order_dialog import PRODUCT_ROLE
 
 WAIT = 30000
 QUIET = {"planet_rejection_rate": 0.0}
@@ -32,28 +31,12 @@ def planet_order(plugin, order_id):
                         headers={"Authorization": "api-key sandbox-api-key"}, timeout=10).json()
 
 
-def points_layer():
-    layer = QgsVectorLayer("Point?crs=EPSG:4326", "sites", "memory")
-    feature = QgsFeature()
-    feature.setGeometry(QgsGeometry.fromWkt("POINT(13.4 52.5)"))
-    layer.dataProvider().addFeatures([feature])
-    QgsProject.instance().addMapLayer(layer)
-    layer.selectAll()
-    return layer
-
-
 def order_dialog(plugin, recording_iface, qtbot, product_id):
     control(plugin.sandbox, "POST", "/_sandbox/settings", QUIET)
-    recording_iface.layer_tree_view.setCurrentLayer(points_layer())
+    recording_iface.layer_tree_view.setCurrentLayer(memory_layer("Point", ["POINT(13.4 52.5)"], name="sites"))
     plugin.layer_task_action.trigger()
     dialog = plugin._order_dialog
-    qtbot.waitUntil(lambda: bool(dialog.products), timeout=WAIT)
-    rows = [row for row in range(dialog.product_model.rowCount())
-            if dialog.product_model.item(row).data(PRODUCT_ROLE) == product_id]
-    assert rows, list(dialog.products)
-    dialog.productCombo.setCurrentIndex(rows[0])
-    qtbot.waitUntil(lambda: dialog.form is not None and dialog.form_product is dialog.products[product_id],
-                    timeout=WAIT)
+    choose_product(qtbot, dialog, product_id)
     qtbot.waitUntil(lambda: QgsApplication.taskManager().countActiveTasks() == 0, timeout=WAIT)
     return dialog
 

@@ -4,12 +4,13 @@ switches (the window too, between APIs that name it differently), and "New order
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from qgis.core import QgsFeature, QgsGeometry, QgsProject, QgsVectorLayer
+from qgis_harness import choose_product, memory_layer, square_wkt
 
-from satellite_tasking.ui.order_dialog import PRODUCT_ROLE, carry_values
+from satellite_tasking.ui.order_dialog import carry_values
 from satellite_tasking.ui.schema_form import SchemaForm
 
 WAIT = 30000
+FIELDS = [square_wkt(13.0, 52.0, 0.02), square_wkt(13.1, 52.0, 0.02)]
 SAR = "up42:d1e4a9c3-8f6b-4ea1-8c54-3b9f5a7e0d44"
 PLEIADES = "up42:a8b1d6f0-5c3e-4b7a-9f21-0e6c2d4b7a11"
 
@@ -19,33 +20,9 @@ def plugin(load_plugin):
     return load_plugin(seed=5, start=datetime.now(timezone.utc).replace(microsecond=0), answer_yes=True)
 
 
-def fields_layer():
-    layer = QgsVectorLayer("Polygon?crs=EPSG:4326", "fields", "memory")
-    features = []
-    for x in (13.0, 13.1):
-        feature = QgsFeature()
-        feature.setGeometry(QgsGeometry.fromWkt(f"POLYGON(({x} 52, {x + 0.02} 52, {x + 0.02} 52.02, {x} 52.02, "
-                                                f"{x} 52))"))
-        features.append(feature)
-    layer.dataProvider().addFeatures(features)
-    QgsProject.instance().addMapLayer(layer)
-    layer.selectAll()
-    return layer
-
-
-def choose(qtbot, dialog, product_id):
-    qtbot.waitUntil(lambda: bool(dialog.products), timeout=WAIT)
-    row = next(r for r in range(dialog.product_model.rowCount())
-               if dialog.product_model.item(r).data(PRODUCT_ROLE) == product_id)
-    dialog.productCombo.setCurrentIndex(row)
-    qtbot.waitUntil(lambda: dialog.form is not None and dialog.form_product is dialog.products[product_id],
-                    timeout=WAIT)
-    return dialog.form
-
-
 def test_the_window_comes_first_with_a_default_and_end_must_follow_start(plugin, qtbot):
-    dialog = plugin.open_order_dialog([fields_layer()])
-    form = choose(qtbot, dialog, SAR)
+    dialog = plugin.open_order_dialog([memory_layer("Polygon", FIELDS)])
+    form = choose_product(qtbot, dialog, SAR)
     assert form.section.names()[:2] == ["acquisitionStart", "acquisitionEnd"]
     values = form.values()
     start = datetime.fromisoformat(values["acquisitionStart"].replace("Z", "+00:00"))
@@ -61,8 +38,8 @@ def test_the_window_comes_first_with_a_default_and_end_must_follow_start(plugin,
 
 
 def test_values_are_kept_across_product_switches_and_estimates_dropped_on_change(plugin, qtbot):
-    dialog = plugin.open_order_dialog([fields_layer()])
-    form = choose(qtbot, dialog, SAR)
+    dialog = plugin.open_order_dialog([memory_layer("Polygon", FIELDS)])
+    form = choose_product(qtbot, dialog, SAR)
     start = (datetime.now(timezone.utc) + timedelta(days=3)).strftime("%Y-%m-%dT00:00:00Z")
     end = (datetime.now(timezone.utc) + timedelta(days=9)).strftime("%Y-%m-%dT00:00:00Z")
     form.set_values({**form.values(), "acquisitionStart": start, "acquisitionEnd": end})
@@ -74,9 +51,9 @@ def test_values_are_kept_across_product_switches_and_estimates_dropped_on_change
     dialog.form.set_values({**dialog.form.values(), "maxIncidenceAngle": 35})
     assert dialog._estimate is None and not any(aoi.get("estimate") for aoi in dialog.draft.aois)
 
-    form = choose(qtbot, dialog, PLEIADES)
+    form = choose_product(qtbot, dialog, PLEIADES)
     assert form.values()["acquisitionStart"] == start and form.values()["acquisitionEnd"] == end
-    form = choose(qtbot, dialog, "planet:area")
+    form = choose_product(qtbot, dialog, "planet:area")
     assert form.values().get("start_time", "").startswith(start[:10]), form.values()
 
 
@@ -97,8 +74,8 @@ def test_a_form_checks_a_range_it_is_given(qtbot):
 
 
 def test_new_order_after_placing_keeps_areas_product_and_parameters(plugin, qtbot):
-    dialog = plugin.open_order_dialog([fields_layer()])
-    choose(qtbot, dialog, SAR)
+    dialog = plugin.open_order_dialog([memory_layer("Polygon", FIELDS)])
+    choose_product(qtbot, dialog, SAR)
     dialog.nameEdit.setText("Fields")
     qtbot.waitUntil(dialog.placeButton.isEnabled, timeout=WAIT)
     assert not dialog.newOrderButton.isVisibleTo(dialog)
@@ -115,8 +92,8 @@ def test_new_order_after_placing_keeps_areas_product_and_parameters(plugin, qtbo
 
 
 def test_reopened_after_a_placement_the_dialog_starts_from_the_last_product_and_parameters(plugin, qtbot):
-    dialog = plugin.open_order_dialog([fields_layer()])
-    choose(qtbot, dialog, SAR)
+    dialog = plugin.open_order_dialog([memory_layer("Polygon", FIELDS)])
+    choose_product(qtbot, dialog, SAR)
     dialog.nameEdit.setText("Fields")
     qtbot.waitUntil(dialog.placeButton.isEnabled, timeout=WAIT)
     dialog.placeButton.click()
@@ -124,7 +101,7 @@ def test_reopened_after_a_placement_the_dialog_starts_from_the_last_product_and_
     params = dict(dialog.draft.params)
     dialog.close()
     assert plugin.draft_store.load() is None, "a placed draft is archived"
-    dialog = plugin.open_order_dialog([fields_layer()])
+    dialog = plugin.open_order_dialog([memory_layer("Polygon", FIELDS)])
     qtbot.waitUntil(lambda: dialog.form is not None and dialog.form_product is not None, timeout=WAIT)
     assert dialog.product.id == SAR and dialog.nameEdit.text() == "Fields"
     assert dialog.form.values()["acquisitionStart"] == params["acquisitionStart"]
@@ -149,15 +126,15 @@ def test_required_fields_are_not_errors_before_the_user_has_been_there(qtbot):
 
 
 def test_the_multipart_note_appears_only_when_a_feature_was_split(plugin, qtbot):
-    dialog = plugin.open_order_dialog([fields_layer()])  # two single polygons
-    choose(qtbot, dialog, SAR)
+    dialog = plugin.open_order_dialog([memory_layer("Polygon", FIELDS)])  # two single polygons
+    choose_product(qtbot, dialog, SAR)
     assert "multipart" not in dialog.aoiNotes.text().lower()
 
 
 def test_a_value_the_next_product_does_not_offer_is_not_carried(plugin, qtbot):
-    dialog = plugin.open_order_dialog([fields_layer()])
-    form = choose(qtbot, dialog, SAR)
+    dialog = plugin.open_order_dialog([memory_layer("Polygon", FIELDS)])
+    form = choose_product(qtbot, dialog, SAR)
     assert form.values().get("acquisitionMode") == "stripmap"
-    form = choose(qtbot, dialog, PLEIADES)
+    form = choose_product(qtbot, dialog, PLEIADES)
     assert not any("could not be restored" in message for message in form.errors().values()), form.errors()
     assert form.values().get("acquisitionMode") != "stripmap"

@@ -8,14 +8,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
-from qgis.core import QgsApplication, QgsFeature, QgsGeometry, QgsProject, QgsVectorLayer
+from qgis.core import QgsApplication
 from qgis.PyQt import sip
 from qgis.PyQt.QtWidgets import QMessageBox
+from qgis_harness import choose_product, memory_layer, square_wkt
 from sandbox_harness import control
 
 from satellite_tasking.plugin.http import build_session
 from satellite_tasking.plugin.tasks import BackgroundTask, TaskRunner
-from satellite_tasking.ui.order_dialog import PRODUCT_ROLE
 
 WAIT = 30000
 LOCK_IN = {"start_time": "2026-01-06T01:00:00Z", "end_time": "2026-01-12T01:00:00Z"}
@@ -27,34 +27,13 @@ def plugin(load_plugin):
     return load_plugin(seed=5, answer_yes=True)
 
 
-def squares_layer(count):
-    layer = QgsVectorLayer("Polygon?crs=EPSG:4326", "fields", "memory")
-    features = []
-    for index in range(count):
-        x, y = 13.0 + index * 0.1, 52.0
-        feature = QgsFeature()
-        feature.setGeometry(QgsGeometry.fromWkt(
-            f"POLYGON(({x} {y}, {x + 0.05} {y}, {x + 0.05} {y + 0.05}, {x} {y + 0.05}, {x} {y}))"))
-        features.append(feature)
-    layer.dataProvider().addFeatures(features)
-    QgsProject.instance().addMapLayer(layer)
-    layer.selectAll()
-    return layer
-
-
 def planet_dialog(plugin, recording_iface, qtbot, count, name):
     control(plugin.sandbox, "POST", "/_sandbox/settings", QUIET)
-    layer = squares_layer(count)
+    layer = memory_layer("Polygon", [square_wkt(13.0 + index * 0.1, 52.0) for index in range(count)])
     recording_iface.layer_tree_view.setCurrentLayer(layer)
     plugin.layer_task_action.trigger()
     dialog = plugin._order_dialog
-    qtbot.waitUntil(lambda: bool(dialog.products), timeout=WAIT)
-    rows = [row for row in range(dialog.product_model.rowCount())
-            if dialog.product_model.item(row).data(PRODUCT_ROLE) == "planet:area"]
-    assert rows, list(dialog.products)
-    dialog.productCombo.setCurrentIndex(rows[0])
-    qtbot.waitUntil(lambda: dialog.form is not None and dialog.form_product is dialog.products["planet:area"],
-                    timeout=WAIT)
+    choose_product(qtbot, dialog, "planet:area")
     dialog.form.set_values({**dialog.form.values(), **LOCK_IN})
     dialog.nameEdit.setText(name)
     qtbot.waitUntil(lambda: dialog.placeButton.isEnabled(), timeout=WAIT)
