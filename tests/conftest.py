@@ -18,18 +18,8 @@ Fixtures for every folder (tests/qgis/conftest.py adds the QGIS ones, among them
 The helpers behind them (``SandboxControl``, ``control``, ``quick_session``, ``*_provider_for``, ``QUIET``) are
 importable as ``sandbox_harness`` (tests/sandbox_harness.py), registered here by name.
 """
-import glob
 import importlib.util
-import os
-import pwd
-import re
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -65,7 +55,9 @@ def _register_harness(name: str) -> None:
 
 
 _register_harness("sandbox_harness")
+_register_harness("postgis_harness")
 
+import postgis_harness  # noqa: E402  (registered just above)
 import sandbox_harness  # noqa: E402  (registered just above)
 
 
@@ -130,113 +122,19 @@ def sandbox_provider(sandbox_server):
 
 
 # -- a real PostgreSQL with PostGIS (the shared team store) ---------------------------------------------
-# ``postgis_server`` starts a PostgreSQL of its own from Debian's packages (``postgresql``,
-# ``postgresql-postgis``; ``make setup`` installs them): ``initdb`` in a temporary folder, ``pg_ctl`` on
-# 127.0.0.1 and a free port, as the ``postgres`` user when the tests run as root (PostgreSQL refuses to run as
-# root). Started once per session, only when a test asks for it, and always stopped at the end.
-# ``postgis_conninfo`` gives each test a database of its own, with PostGIS.
-def _postgresql_bin() -> Path:
-    """The newest /usr/lib/postgresql/<version>/bin that has both initdb and PostGIS (no version hard-coded)."""
-    def version(path: str) -> tuple:
-        number = Path(path).parent.name
-        return tuple(int(p) for p in re.findall(r"\d+", number))
-
-    for folder in sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=version, reverse=True):
-        major = Path(folder).parent.name
-        if (Path(folder) / "initdb").exists() and glob.glob(f"/usr/share/postgresql/{major}/extension/postgis.control"):
-            return Path(folder)
-    pytest.fail("PostgreSQL with PostGIS is not installed (Debian: postgresql postgresql-postgis); run `make setup`.")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@dataclass
-class PostgisServer:
-    host: str
-    port: int
-    user: str
-    folder: Path
-
-    def conninfo(self, database: str = "postgres") -> str:
-        return f"host={self.host} port={self.port} user={self.user} dbname={database}"
-
-    def admin(self, sql: str, database: str = "postgres") -> None:
-        import psycopg2
-
-        db = psycopg2.connect(self.conninfo(database))
-        try:
-            db.autocommit = True
-            with db.cursor() as cursor:
-                cursor.execute(sql)
-        finally:
-            db.close()
-
-
-# Stops the server when the test process is gone without its finaliser (killed by a timeout): a process of its
-# own session, so the signal that ends the tests' process group does not end it too.
-_WATCHDOG = '''
-import os, subprocess, sys, time
-parent, command = int(sys.argv[1]), sys.argv[2:]
-while True:
-    try:
-        os.kill(parent, 0)
-    except ProcessLookupError:
-        break
-    except PermissionError:
-        pass
-    time.sleep(1)
-subprocess.run(command, capture_output=True, timeout=60)
-'''
-
-
+# ``postgis_server`` starts a PostgreSQL of its own (tests/postgis_harness.py: Debian's ``postgresql`` and
+# ``postgresql-postgis``, on 127.0.0.1 and a free port), once per session, only when a test asks for it, and
+# always stops it at the end. ``postgis_conninfo`` gives each test a database of its own, with PostGIS.
 @pytest.fixture(scope="session")
 def postgis_server():
-    binaries = _postgresql_bin()
-    as_root = os.geteuid() == 0
-    folder = Path(tempfile.mkdtemp(prefix="tasking-postgis-"))
-    run_as: list = []
-    if as_root:
-        owner = pwd.getpwnam("postgres")
-        os.chown(folder, owner.pw_uid, owner.pw_gid)
-        run_as = ["runuser", "-u", "postgres", "--"]
-    data = folder / "data"
-    log = folder / "server.log"
-    started = False
     try:
-        subprocess.run([*run_as, str(binaries / "initdb"), "-D", str(data), "-U", "tasking", "--auth=trust",
-                        "-E", "UTF8", "--no-locale"], check=True, capture_output=True, timeout=120)
-        for _attempt in range(3):  # the free port may be taken between the probe and the start
-            port = _free_port()
-            options = (f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c fsync=off "
-                       f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=60")
-            result = subprocess.run([*run_as, str(binaries / "pg_ctl"), "-D", str(data), "-l", str(log), "-o",
-                                     options, "-w", "-t", "60", "start"], capture_output=True, timeout=90)
-            if result.returncode == 0:
-                started = True
-                break
-        if not started:
-            pytest.fail("PostgreSQL did not start: " + (log.read_text(errors="replace")[-2000:] if log.exists()
-                                                         else result.stderr.decode(errors="replace")))
-        stop = [*run_as, str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]
-        subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()), *stop], start_new_session=True,
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        server = PostgisServer("127.0.0.1", port, "tasking", folder)
-        server.admin("CREATE EXTENSION postgis", "template1")  # every test database gets PostGIS
-        yield server
-    finally:
-        if started:
-            subprocess.run([*run_as, str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-                           capture_output=True, timeout=60)
-        shutil.rmtree(folder, ignore_errors=True)
+        with postgis_harness.running_postgis() as server:
+            yield server
+    except postgis_harness.PostgisMissing as missing:
+        pytest.fail(str(missing))
 
 
 @pytest.fixture
 def postgis_conninfo(postgis_server) -> str:
     """A libpq connection string of a new, empty database with PostGIS."""
-    name = "t_" + uuid.uuid4().hex[:12]
-    postgis_server.admin(f"CREATE DATABASE {name}")
-    return postgis_server.conninfo(name)
+    return postgis_harness.new_database(postgis_server)
