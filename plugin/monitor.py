@@ -1,19 +1,24 @@
-"""The order monitor: background sync of every connection into the store, and the dock that shows it.
+"""The order monitor: background sync of every connection into the store, as a scheduler without widgets.
 
 ``OrderMonitor`` owns the sync timer, one provider per connection (kept between syncs: a new
-provider authenticates again) and the sync tasks; it turns ``SyncResult``s into dock updates, layer
-refreshes and at most one grouped message-bar notice per sync round. It also carries out the dock's
-actions on an order (cancel, edit, download) in background tasks, and keeps the dock's selection and
-the map layers' selections in step.
+provider authenticates again) and the sync tasks; it turns ``SyncResult``s into signals (the store's
+rows read, the connections' errors, the products known), layer refreshes and at most one grouped
+message-bar notice per sync round. It carries out actions on an order (cancel, edit, download) in
+background tasks once they are decided, and keeps the map layers' selections in step with the order
+chosen. It opens no window: the dock (``ui/monitor_dock.py``) asks the user, then calls the monitor,
+and listens to its signals (``MonitorDock.attach``). It imports nothing from ``ui/``.
 
 Decisions:
 
 * **One round, one notice.** A round is every sync started while no other was pending; its events
   are announced together when the last of its connections has answered.
-* **Paused in the background.** The timer runs only while the dock is visible and QGIS is the active
-  application; coming back after longer than the interval syncs at once. "Refresh now" always syncs.
+* **Paused in the background.** The timer runs only while the dock is shown (``set_shown``) and QGIS is the
+  active application; coming back after longer than the interval syncs at once. "Refresh now" always syncs.
 * **Actions never write the store directly.** Writing an order the provider returned would move the
   connection's sync cursor past changes of other orders; the action syncs its connection instead.
+* **A shared store kept current by a service is read, not synced** (``team_service.desktop_sync``): the
+  sentence saying so reaches the dock (``storeSyncChanged``); the store's NOTIFY reaches the dock, which
+  calls ``reload_dock``.
 """
 from __future__ import annotations
 
@@ -32,18 +37,18 @@ from qgis.core import (
 from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QObject, Qt, QTimer, pyqtSignal
 from qgis.PyQt.QtGui import QGuiApplication
-from qgis.PyQt.QtWidgets import QDialog, QFileDialog, QMessageBox
 
 from . import product_catalogue
 from .layers import ORDERS_ROLE, find_layers, refresh_layers
-from .model import ConnectionKind
+from .model import ConnectionKind, Order
 from .sandbox_clock import jump_to_next_event, read_clock, set_speed
 from .settings import credentials_locked, needs_stored_credentials
 from .store import StoreError
 from .store_choice import ensure_store_layers, is_shared, open_project_store
 from .sync import SyncEventKind
 from .tasks import BackgroundTask, user_message_for
-from .team_service import desktop_sync_task
+from .team_service import LeftToTheTeam, desktop_sync_task
+from .wording import product_title
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +63,8 @@ MIN_SYNC_INTERVAL_S = 0.05
 NOTICE_EVENTS_SHOWN = 4
 _WARNING_EVENTS = {SyncEventKind.ORDER_FAILED, SyncEventKind.ORDER_EXPIRED, SyncEventKind.ORDER_REJECTED}
 RASTER_SUFFIXES = (".tif", ".tiff")
+# The fields the dock's edit form offers.
+EDITABLE_FIELDS = frozenset({"name", "start_time", "end_time"})
 
 
 def sync_interval_seconds(settings: Optional[QgsSettings] = None) -> float:
@@ -91,18 +98,58 @@ def read_snapshot(store) -> tuple:
     return (store.orders(), store.capture_summaries())
 
 
+def read_placers(store, orders: list) -> dict:
+    """(connection id, order id) -> the user who placed it, for a store that records it (the team's shared
+    store); empty for one that does not (the GeoPackage)."""
+    placed_by = getattr(store, "placed_by", None)
+    if not callable(placed_by):
+        return {}
+    placers: dict = {}
+    for connection_id in sorted({order.connection_id for order in orders}):
+        placers.update({(connection_id, order_id): user for order_id, (user, _) in placed_by(connection_id).items()})
+    return placers
+
+
+def read_dock_snapshot(store) -> tuple:
+    """(orders, capture summaries, placers): what the dock shows, read in one background task."""
+    orders, summaries = read_snapshot(store)
+    return (orders, summaries, read_placers(store, orders))
+
+
+def current_user_name() -> str:
+    """The name a shared store records for the orders placed from this QGIS: "mine" in the dock."""
+    from .store_postgis import default_user_name
+
+    return default_user_name()
+
+
 class OrderMonitor(QObject):
-    """Keeps the store, the layers and the dock up to date with every connection."""
+    """Keeps the store and the layers up to date with every connection, and says so through its signals."""
 
     # A sync round ended: list of SyncResult.
     roundFinished = pyqtSignal(object)
+    # The store was read: (orders, capture summaries, placers) as ``read_dock_snapshot`` gives them, and the
+    # connections' names (id -> name).
+    storeRead = pyqtSignal(object, object)
+    # What is wrong, per connection name (and "Order store"), and the names of the connections syncing now.
+    stateChanged = pyqtSignal(object, object)
+    # How the store is kept current, in a sentence ("" for a store this QGIS syncs itself).
+    storeSyncChanged = pyqtSignal(str)
+    # A store was opened (None when none could be): a shared one's announcements are listened to by the dock.
+    storeOpened = pyqtSignal(object)
+    productsKnown = pyqtSignal(str, object)  # connection id, its Products
+    parameterTitlesKnown = pyqtSignal(object)  # parameter name -> the schema's title
+    sandboxPresent = pyqtSignal(bool)  # a sandbox connection exists: its clock is worth showing
+    sandboxTimeRead = pyqtSignal(object)  # the sandbox clock's answer
+    orderPickedOnMap = pyqtSignal(str, str)  # connection id, order id: a feature of it was selected on the map
 
-    def __init__(self, iface, dock, provider_factory, task_runner, messages,
+    def __init__(self, iface, provider_factory, task_runner, messages,
                  decisions_opener: Optional[Callable] = None, project: Optional[QgsProject] = None,
-                 parent=None):
+                 parent: Optional[QObject] = None):
         super().__init__(parent)
         self.iface = iface
-        self.dock = dock
+        self.shown = False  # the dock showing the monitor is visible (set_shown)
+        self.store_listened = False  # the dock hears the shared store's announcements (it reloads on them)
         self.provider_factory = provider_factory
         self.task_runner = task_runner
         self.messages = messages
@@ -124,6 +171,8 @@ class OrderMonitor(QObject):
         self._titled_products: set = set()
         self._products: dict = {}  # connection id -> its products, once read
         self._shown_generation = 0
+        self._ordered_products: set = set()  # (connection id, product id) of the orders last read
+        self._store_sentences: dict = {}  # connection id -> how the shared store is kept current
         self.is_app_active = lambda: QGuiApplication.applicationState() == Qt.ApplicationState.ApplicationActive
         self.timer = QTimer(self)
         self.timer.setObjectName("satelliteTaskingSyncTimer")
@@ -133,19 +182,6 @@ class OrderMonitor(QObject):
     def start(self) -> None:
         self._open_store()
         self.timer.setInterval(int(sync_interval_seconds() * 1000))
-        self.dock.refreshRequested.connect(self.refresh_now)
-        self.dock.orderSelected.connect(self._dock_selected)
-        self.dock.cancelRequested.connect(self.cancel_order)
-        self.dock.editRequested.connect(self.edit_order)
-        self.dock.decideRequested.connect(self.decide_order)
-        self.dock.downloadRequested.connect(self.download_order)
-        self.dock.zoomRequested.connect(self.zoom_to_order)
-        self.dock.mapRequested.connect(self.show_on_map)
-        self.dock.capabilities = self.capabilities
-        self.dock.details = self.details_of
-        self.dock.visibilityChanged.connect(self._conditions_changed)
-        self.dock.sandboxClock.speedRequested.connect(self.set_sandbox_speed)
-        self.dock.sandboxClock.nextEventRequested.connect(self.jump_sandbox_to_next_event)
         QGuiApplication.instance().applicationStateChanged.connect(self._conditions_changed)
         self.project.readProject.connect(self._project_read)
         self.reload_dock()
@@ -160,21 +196,6 @@ class OrderMonitor(QObject):
         self.timer.timeout.disconnect(self._tick)
         QGuiApplication.instance().applicationStateChanged.disconnect(self._conditions_changed)
         self.project.readProject.disconnect(self._project_read)
-        if not sip.isdeleted(self.dock):
-            for signal, slot in ((self.dock.refreshRequested, self.refresh_now),
-                                 (self.dock.orderSelected, self._dock_selected),
-                                 (self.dock.cancelRequested, self.cancel_order),
-                                 (self.dock.editRequested, self.edit_order),
-                                 (self.dock.decideRequested, self.decide_order),
-                                 (self.dock.downloadRequested, self.download_order),
-                                 (self.dock.zoomRequested, self.zoom_to_order),
-                                 (self.dock.mapRequested, self.show_on_map),
-                                 (self.dock.visibilityChanged, self._conditions_changed),
-                                 (self.dock.sandboxClock.speedRequested, self.set_sandbox_speed),
-                                 (self.dock.sandboxClock.nextEventRequested, self.jump_sandbox_to_next_event)):
-                signal.disconnect(slot)
-            self.dock.capabilities = None
-            self.dock.details = None
         self._watch_layer_selections([])
         for task in list(self.syncing.values()):
             if not sip.isdeleted(task):
@@ -184,12 +205,17 @@ class OrderMonitor(QObject):
 
     # -- when to sync ---------------------------------------------------------------------------
     def should_run(self) -> bool:
-        return not self._closed and self.dock.isVisible() and self.is_app_active()
+        return not self._closed and self.shown and self.is_app_active()
+
+    def set_shown(self, shown: bool) -> None:
+        """The dock became visible or hidden: the timer runs only while someone can see its results."""
+        self.shown = bool(shown)
+        self._conditions_changed()
 
     def _conditions_changed(self, *_):
         if self._closed:
             return
-        if self.dock.isVisible():
+        if self.shown:
             self._watch_existing_layers()
         if self.should_run():
             if not self.timer.isActive():
@@ -280,7 +306,7 @@ class OrderMonitor(QObject):
 
     def _learn_parameter_titles(self, connection, provider, products):
         """The dock labels an order's parameters with its product's schema titles: read once per product ordered."""
-        used = {order.product_id for order in self.dock.orders.values() if order.connection_id == connection.id}
+        used = {product_id for connection_id, product_id in self._ordered_products if connection_id == connection.id}
         wanted = [p for p in products if (p.id in used or p.id.split(":", 1)[-1] in used)
                   and p.id not in self._titled_products]
         if not wanted:
@@ -298,8 +324,8 @@ class OrderMonitor(QObject):
             return titles
 
         def known(titles):
-            if not self._closed and not sip.isdeleted(self.dock):
-                self.dock.set_parameter_titles(titles)
+            if not self._closed:
+                self.parameterTitlesKnown.emit(titles)
 
         self.task_runner.start(BackgroundTask(f"Reading the order forms of {connection.name}", work,
                                               on_success=known, cancel_without_prompt=True))
@@ -310,11 +336,9 @@ class OrderMonitor(QObject):
             return provider.products()
 
         def known(products):
-            if not self._closed and not sip.isdeleted(self.dock):
-                from ..ui.plain_words import product_title
-
+            if not self._closed:
                 product_catalogue.remember(connection.id, products, lambda p: product_title(p, with_provider=True))
-                self.dock.set_products(connection.id, products)
+                self.productsKnown.emit(connection.id, products)
                 self._products[connection.id] = products
                 self._learn_parameter_titles(connection, provider, products)
 
@@ -327,6 +351,8 @@ class OrderMonitor(QObject):
         if self._closed:
             return
         self.syncing.pop(result.connection_id, None)
+        left_to_the_team = isinstance(result, LeftToTheTeam)
+        self._store_sentences[result.connection_id] = result.sentence if left_to_the_team else ""
         if result.error:
             self.errors[result.connection_id] = result.error
         elif result.ok and result.skipped:
@@ -336,7 +362,9 @@ class OrderMonitor(QObject):
             self.messages.warning(f"{name}: {result.skipped_sentence()}")
         elif result.ok:
             self.errors.pop(result.connection_id, None)
-        if result.changed:
+        if result.changed or (left_to_the_team and not self.store_listened):
+            # Left to the team: what the service wrote is read here, unless the store's announcements reach the
+            # dock (then it reads at once, and only then).
             refresh_layers(self.project)
             self.reload_dock()
         self._round_results.append(result)
@@ -373,9 +401,9 @@ class OrderMonitor(QObject):
     def _follow_sandbox_clock(self, connections) -> None:
         """The dock shows the sandbox's time while a sandbox connection exists; read once per round."""
         if not any(c.kind == ConnectionKind.SANDBOX for c in connections):
-            self.dock.sandboxClock.hide()
+            self.sandboxPresent.emit(False)
             return
-        self.dock.sandboxClock.show()
+        self.sandboxPresent.emit(True)
         self._sandbox_clock_task("Reading the sandbox's clock", read_clock)
 
     def set_sandbox_speed(self, speed: float):
@@ -400,9 +428,9 @@ class OrderMonitor(QObject):
                 return None
 
         def shown(sandbox_time):
-            if self._closed or sip.isdeleted(self.dock) or sandbox_time is None:
+            if self._closed or sandbox_time is None:
                 return
-            self.dock.sandboxClock.show_time(sandbox_time)
+            self.sandboxTimeRead.emit(sandbox_time)
             if then_sync:
                 self.sync_all()
 
@@ -423,21 +451,29 @@ class OrderMonitor(QObject):
         self._reload_generation += 1
         generation, store = self._reload_generation, self.store
         self.task_runner.start(BackgroundTask(
-            "Reading the tasking order store", lambda task: read_snapshot(store),
+            "Reading the tasking order store", lambda task: read_dock_snapshot(store),
             on_success=lambda snapshot: self._show_snapshot(generation, snapshot),
             on_failure=lambda message: logger.warning("The order store could not be read: %s", message),
             cancel_without_prompt=True))
 
+    def store_changed(self) -> None:
+        """Someone else changed the store (the team's sync service, another QGIS announced it): the layers and
+        the dock read it again; the provider is not asked."""
+        if self._closed or self.store is None:
+            return
+        refresh_layers(self.project)
+        self.reload_dock()
+
     def dock_up_to_date(self) -> bool:
-        """No store read under way and the dock's rows filled (tests and scripts wait on this)."""
-        return self._shown_generation == self._reload_generation and not self.dock.filling
+        """No store read under way: the last one has been handed to the dock (tests and scripts wait on this)."""
+        return self._shown_generation == self._reload_generation
 
     def _show_snapshot(self, generation, snapshot):
         if self._closed or generation != self._reload_generation:
             return  # a newer read is on its way
         self._shown_generation = generation
-        orders, summaries = snapshot
-        self.dock.set_orders(orders, summaries, self.connection_names())
+        self._ordered_products = {(order.connection_id, order.product_id) for order in snapshot[0]}
+        self.storeRead.emit(snapshot, self.connection_names())
         for connection_id, (connection, provider) in list(self.providers.items()):
             if connection_id in self._products:
                 self._learn_parameter_titles(connection, provider, self._products[connection_id])
@@ -450,8 +486,9 @@ class OrderMonitor(QObject):
         errors = {names.get(cid, cid): text for cid, text in self.errors.items()}
         if self.store_problem:
             errors["Order store"] = self.store_problem
-        self.dock.set_errors(errors)
-        self.dock.set_syncing(sorted(names.get(cid, cid) for cid in self.syncing))
+        self.stateChanged.emit(errors, sorted(names.get(cid, cid) for cid in self.syncing))
+        self.storeSyncChanged.emit(" ".join(dict.fromkeys(
+            text for cid, text in sorted(self._store_sentences.items()) if text)))
 
     def details_of(self, order) -> tuple:
         if self.store is None:
@@ -495,6 +532,8 @@ class OrderMonitor(QObject):
             self.store_problem = error.user_message
         if self.store_problem:
             logger.warning("%s", self.store_problem)
+        self._store_sentences.clear()
+        self.storeOpened.emit(self.store)
         self._show_state()
 
     def _project_read(self, *_):
@@ -502,7 +541,7 @@ class OrderMonitor(QObject):
         self.providers.clear()
         self._watch_layer_selections([])
         self.reload_dock()
-        if self.dock.isVisible():
+        if self.shown:
             self._watch_existing_layers()
 
     # -- selection, both ways -------------------------------------------------------------------
@@ -517,7 +556,8 @@ class OrderMonitor(QObject):
     def _layers(self) -> dict:
         return {role: layer for role, layer in find_layers(self.project).items() if layer in self._selected_layers}
 
-    def _dock_selected(self, order):
+    def select_on_map(self, order: Optional[Order]) -> None:
+        """The order chosen in the dock (None: none) is selected on the plugin's layers."""
         if self._updating_selection:
             return
         self._updating_selection = True
@@ -546,14 +586,12 @@ class OrderMonitor(QObject):
             return
         self._updating_selection = True
         try:
-            self.dock.select_order(feature["connection_id"], feature["order_id"])
-            # The other layer follows the dock.
-            order = self.dock.current_order()
-            if order is not None:
-                for other in self._layers().values():
-                    if other is layer:
-                        continue
-                    expression = order_expression(order.connection_id, order.id)
+            connection_id, order_id = str(feature["connection_id"]), str(feature["order_id"])
+            self.orderPickedOnMap.emit(connection_id, order_id)  # the dock selects its row
+            # The other layer follows.
+            expression = order_expression(connection_id, order_id)
+            for other in self._layers().values():
+                if other is not layer:
                     other.selectByIds([f.id() for f in other.getFeatures(
                         QgsFeatureRequest().setFilterExpression(expression).setNoAttributes()
                         .setFlags(QgsFeatureRequest.Flag.NoGeometry))])
@@ -611,33 +649,19 @@ class OrderMonitor(QObject):
                               on_failure=failed)
         return self.task_runner.start(task)
 
-    def cancel_order(self, order):
-        from ..ui.schema_form_widgets import rich_tooltip
-
-        # The order's name and id are the provider's text: escaped, so markup in them shows as written.
-        answer = QMessageBox.question(
-            self.dock, "Cancel order",
-            rich_tooltip(f"Cancel order “{order.name}” ({order.id})? This cannot be undone, and the provider may "
-                         f"still charge for it."), QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No)
-        if answer != QMessageBox.StandardButton.Yes:
-            return None
+    def cancel_order(self, order: Order):
+        """Cancel an order the user confirmed cancelling (the dock asks first)."""
         return self._run_action(order, f"Cancelling order {order.name}",
                                 lambda provider, task: provider.cancel(order),
                                 lambda result: self.messages.info(f"Order “{order.name}” is now "
                                                                   f"{result.status.describe()}."))
 
-    def edit_order(self, order):
-        from ..ui.monitor_dock import OrderEditDialog
+    def editable_fields(self, order: Order) -> frozenset:
+        """The fields of ``order`` the dock's edit form may change now ({} when it cannot be edited)."""
+        return frozenset(self.capabilities(order)[1] & EDITABLE_FIELDS)
 
-        _, fields = self.capabilities(order)
-        if not fields & {"name", "start_time", "end_time"}:
-            self.messages.warning(f"Order “{order.name}” cannot be edited in its current state.")
-            return None
-        dialog = OrderEditDialog(order, fields, parent=self.dock)
-        if dialog.exec() != QDialog.DialogCode.Accepted:
-            return None
-        changes = dialog.changes()
+    def edit_order(self, order: Order, changes: dict):
+        """Send the changes the user made in the dock's edit form (``provider.edit``'s fields)."""
         if not changes:
             return None
         return self._run_action(order, f"Editing order {order.name}",
@@ -650,10 +674,8 @@ class OrderMonitor(QObject):
             return self.decisions_opener(connection)
         return None
 
-    def download_order(self, order, folder=None):
-        if folder is None:
-            folder = QFileDialog.getExistingDirectory(self.dock, f"Download the delivery of {order.name} into",
-                                                      download_folder())
+    def download_order(self, order: Order, folder):
+        """Download the order's delivery into the folder the user chose (the dock asks), then add its rasters."""
         if not folder:
             return None
         QgsSettings().setValue(DOWNLOAD_FOLDER_KEY, str(folder))
@@ -726,4 +748,6 @@ def _folder_name(order) -> str:
     return safe_file_name(f"{order.name or order.id} {order.id[:8]}")
 
 
-__all__ = ["OrderMonitor", "SYNC_INTERVAL_KEY", "DEFAULT_SYNC_INTERVAL_S", "notice_for", "sync_interval_seconds"]
+__all__ = ["DEFAULT_SYNC_INTERVAL_S", "DOWNLOAD_FOLDER_KEY", "EDITABLE_FIELDS", "OrderMonitor", "SYNC_INTERVAL_KEY",
+           "current_user_name", "download_folder", "notice_for", "read_dock_snapshot", "read_placers", "read_snapshot",
+           "sync_interval_seconds"]

@@ -161,6 +161,7 @@ class TaskingPlugin:
             QgsApplication.processingRegistry().removeProvider(self.processing_provider)
             self.processing_provider = None
         if self.monitor is not None:
+            self.monitor_dock.detach()
             self.monitor.stop()
             self.monitor.deleteLater()
             self.monitor = None
@@ -220,9 +221,10 @@ class TaskingPlugin:
     def _start_monitor(self):
         from .monitor import OrderMonitor
 
-        self.monitor = OrderMonitor(self.iface, self.monitor_dock, self.provider_factory, self.task_runner,
-                                    self.messages, decisions_opener=self.show_decisions)
+        self.monitor = OrderMonitor(self.iface, self.provider_factory, self.task_runner, self.messages,
+                                    decisions_opener=self.show_decisions)
         self.monitor.setObjectName("satelliteTaskingOrderMonitor")
+        self.monitor_dock.attach(self.monitor)  # the dock shows the monitor and asks before its actions
         self.monitor.start()
 
     def _add_layer_tree_action(self):

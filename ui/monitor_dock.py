@@ -1,38 +1,44 @@
 """The order monitor dock: the orders of every connection, their status, captures and actions.
 
-The dock only shows and asks: ``plugin/monitor.py`` (OrderMonitor) fills it from the store and
-carries out what the user asks for through the dock's signals. Everything a provider wrote is
-shown as plain text: table cells are plain by nature, labels are ``Qt.PlainText``, details are
-``QPlainTextEdit``s, and tooltips (which Qt would guess to be rich text) are escaped first.
+The dock shows and asks; ``plugin/monitor.py`` (OrderMonitor, no widgets) syncs, reads the store and carries
+out what the user decided. ``attach`` connects the two: the monitor's signals fill the dock, the dock's
+buttons (after their questions: the confirmation, the edit form, the folder) call the monitor. The orders
+are a ``QAbstractTableModel`` over compact rows (``orders_table_model.py``), filtered and sorted in the
+model, so the dock stays light with tens of thousands of orders.
+
+Everything a provider wrote is shown as plain text: table cells are plain by nature, labels are
+``Qt.PlainText``, details are ``QPlainTextEdit``s, and tooltips (which Qt would guess to be rich text) are
+escaped first.
 """
 from __future__ import annotations
 
-import html
-import re
-import time
+import logging
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, Callable, Optional
 
 from qgis.gui import QgsDockWidget
 from qgis.PyQt import sip, uic
-from qgis.PyQt.QtCore import QDateTime, QItemSelectionModel, QSortFilterProxyModel, Qt, QTimer, pyqtSignal
-from qgis.PyQt.QtGui import QBrush, QColor, QFont, QStandardItem, QStandardItemModel
+from qgis.PyQt.QtCore import QDateTime, QItemSelectionModel, QObject, Qt, pyqtSignal
 from qgis.PyQt.QtWidgets import (
     QApplication,
     QDateTimeEdit,
     QDialog,
     QDialogButtonBox,
+    QFileDialog,
     QFormLayout,
     QHeaderView,
     QLineEdit,
+    QMessageBox,
     QToolButton,
+    QWidget,
 )
 
-from ..plugin.model import Decision, OrderStatus
+from ..plugin.model import Decision, Order, OrderStatus
+from ..plugin.monitor import DOWNLOAD_FOLDER_KEY, EDITABLE_FIELDS, current_user_name, download_folder
 from ..plugin.store import CaptureSummary
 from ..plugin.wording import (
     field_label,
-    moment,
     order_status_name,
     plural,
     product_title,
@@ -40,103 +46,39 @@ from ..plugin.wording import (
     status_sentence,
     value_text,
 )
+from .orders_table_model import (
+    ACTIVE_FILTER,
+    KEY_ROLE,
+    NAME_COLUMN,
+    ORDER_COLUMNS,
+    PLACED_BY_COLUMN,
+    RAW_STATUS_COLUMN,
+    STATUS_COLOURS,
+    UPDATED_COLUMN,
+    WAITING_FILTER,
+    WAITING_MARKER,
+    OrderRow,
+    OrdersTableModel,
+    plain_tooltip,
+    short_time,
+    shown_name,
+)
 from .sandbox_clock import SandboxClockBar
+from .schema_form_widgets import rich_tooltip
+
+logger = logging.getLogger(__name__)
 
 # The .ui's top level is a plain QDockWidget (uic cannot make a QGIS class the base);
 # the class below puts the form on a QgsDockWidget, which adds setUserVisible().
 FORM_CLASS, _ = uic.loadUiType(str(Path(__file__).with_name("monitor_dock.ui")))
 
-ORDER_COLUMNS = ("Name", "Connection", "Status", "Provider status", "Product", "Acquisition window", "Captures",
-                 "Best cloud", "Updated")
-(NAME_COLUMN, CONNECTION_COLUMN, STATUS_COLUMN, RAW_STATUS_COLUMN, PRODUCT_COLUMN, WINDOW_COLUMN, CAPTURES_COLUMN,
- CLOUD_COLUMN, UPDATED_COLUMN) = range(len(ORDER_COLUMNS))
-
-KEY_ROLE = Qt.ItemDataRole.UserRole + 1  # (connection id, order id) on the name cell
-SORT_ROLE = Qt.ItemDataRole.UserRole + 2
-STATUS_ROLE = Qt.ItemDataRole.UserRole + 3
-WAITING_ROLE = Qt.ItemDataRole.UserRole + 4
-CONNECTION_ROLE = Qt.ItemDataRole.UserRole + 5
-SEARCH_ROLE = Qt.ItemDataRole.UserRole + 6
-
-WAITING_MARKER = "● "
-ACTIVE_FILTER = "active"
-WAITING_FILTER = "waiting"
 PUBLISHED = "PUBLISHED"
-
-STATUS_COLOURS = {
-    OrderStatus.RECEIVED: "#9e9e9e", OrderStatus.ACCEPTED: "#64b5f6", OrderStatus.SCHEDULED: "#42a5f5",
-    OrderStatus.TASKED: "#1e88e5", OrderStatus.PROCESSING: "#7e57c2", OrderStatus.HELD: "#ffb300",
-    OrderStatus.COMPLETED: "#43a047", OrderStatus.CANCELLED: "#757575", OrderStatus.FAILED: "#e53935",
-    OrderStatus.EXPIRED: "#8d6e63", OrderStatus.REJECTED: "#d81b60",
-}
-
-
 CANCEL_TOOLTIP = "Cancel the order (when the provider still allows it)"
 CANCEL_BY_REJECTING = ("This order waits for your decision on its price: to end it, reject the quotation "
                        "(Decide… → Reject price). Rejecting charges nothing.")
-
-
-def plain_tooltip(text: str) -> str:
-    """A tooltip that shows ``text`` as the characters it is (Qt guesses tooltips to be rich text)."""
-    return "<qt>" + html.escape(text or "").replace("\n", "<br/>") + "</qt>"
-
-
-# The draft reference some providers keep in the order's name ("Fields 1 [qgis-0123456789ab]"): the plugin's
-# bookkeeping, not the user's words. Shown names leave it out; the search still finds it.
-_REFERENCE_SUFFIX = re.compile(r"\s*\[qgis-[0-9a-f]{6,}\]$")
-
-
-def shown_name(order) -> str:
-    return _REFERENCE_SUFFIX.sub("", order.name or "") or order.name or order.id
-
-
-def short_time(when) -> str:
-    """A moment as people read it ("today 14:05 UTC", "3 Mar 2026 14:05 UTC")."""
-    return moment(when) if when is not None else ""
-
-
-def _timestamp(moment) -> float:
-    return moment.timestamp() if moment is not None else 0.0
-
-
-class OrderFilterProxy(QSortFilterProxyModel):
-    """Status, connection and text filters over the orders model."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.status = ""
-        self.connection_id = ""
-        self.text = ""
-        self.setSortRole(SORT_ROLE)
-        self.setDynamicSortFilter(True)
-
-    def set_filters(self, status=None, connection_id=None, text=None):
-        if status is not None:
-            self.status = status
-        if connection_id is not None:
-            self.connection_id = connection_id
-        if text is not None:
-            self.text = text.strip().lower()
-        self.invalidateFilter()
-
-    def filterAcceptsRow(self, row, parent):  # noqa: N802 - Qt override
-        model = self.sourceModel()
-        item = model.index(row, NAME_COLUMN, parent)
-        if self.connection_id and item.data(CONNECTION_ROLE) != self.connection_id:
-            return False
-        status = item.data(STATUS_ROLE)
-        if self.status == WAITING_FILTER and not (item.data(WAITING_ROLE) or status == OrderStatus.HELD.value):
-            return False
-        if self.status == ACTIVE_FILTER and OrderStatus(status).is_terminal:
-            return False
-        if self.status not in ("", WAITING_FILTER, ACTIVE_FILTER) and status != self.status:
-            return False
-        return not self.text or self.text in (item.data(SEARCH_ROLE) or "")
-
-
-# Rows are built for at most this long per event-loop turn (~0.4 ms each, more on a busy machine), so that
-# filling thousands of rows never holds QGIS's event loop for long.
-FILL_TURN_SECONDS = 0.008
+_NO_CAPTURES = CaptureSummary()
+# Columns sized to their contents look at this many rows (Qt's default, 1,000, asks for 10,000 cells).
+RESIZE_PRECISION_ROWS = 200
 
 
 class MonitorDock(QgsDockWidget, FORM_CLASS):
@@ -146,17 +88,17 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
     filled = pyqtSignal()  # the rows show the latest set_orders()
     orderSelected = pyqtSignal(object)  # Order or None
     zoomRequested = pyqtSignal(object)
-    cancelRequested = pyqtSignal(object)
-    editRequested = pyqtSignal(object)
+    cancelRequested = pyqtSignal(object)  # Order, its cancelling confirmed by the user
+    editRequested = pyqtSignal(object, object)  # Order, the changes made in the edit form
     decideRequested = pyqtSignal(object)
-    downloadRequested = pyqtSignal(object)
+    downloadRequested = pyqtSignal(object, str)  # Order, the folder chosen
     mapRequested = pyqtSignal()  # "Show on map": the orders and captures layers, added to the project if missing
 
-    def __init__(self, parent=None):
+    def __init__(self, parent: Optional[QWidget] = None):
         super().__init__(parent)
         self.setupUi(self)
         self.setObjectName(self.OBJECT_NAME)
-        # Shown while a sandbox connection exists (the monitor decides and feeds it).
+        # Shown while a sandbox connection exists (the monitor says so).
         self.sandboxClock = SandboxClockBar(self.dockContents)
         self.mainLayout.insertWidget(0, self.sandboxClock)
         self.sandboxClock.hide()
@@ -167,31 +109,32 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
         self.mapButton.setToolTip("Add the orders and captures layers to the project and zoom to the orders")
         self.filterLayout.insertWidget(self.filterLayout.indexOf(self.refreshButton), self.mapButton)
         self.mapButton.clicked.connect(self.mapRequested)
-        # Set by the monitor: order -> (can cancel, editable fields); order -> (history, captures).
-        self.capabilities = None
-        self.details = None
-        self.orders: dict = {}  # (connection id, order id) -> Order
-        self._rows: dict = {}  # (connection id, order id) -> (what the row shows, its name item)
-        self._fill_queue: list = []
-        self._fill_scheduled = False
-        self._selected_before_fill = None
+        self.monitor: Optional[QObject] = None  # the OrderMonitor attached (attach/detach)
+        self._monitor_links: list = []
+        self.store_listener: Optional[QObject] = None  # the shared store's announcements (ui/store_listener.py)
+        # Set by attach: order -> (can cancel, editable fields); order -> (history, captures).
+        self.capabilities: Optional[Callable[[Order], tuple]] = None
+        self.details: Optional[Callable[[Order], tuple]] = None
         self.connection_names: dict = {}
         # (connection id, product id) -> "Pléiades Neo Analytic (UP42)"; given by the monitor once it knows them.
         self.product_titles: dict = {}
         # Parameter name -> the schema's title, where the monitor knows it.
         self.parameter_titles: dict = {}
-        self._summaries: dict = {}
-        self.orders_model = QStandardItemModel(0, len(ORDER_COLUMNS), self)
-        self.orders_model.setHorizontalHeaderLabels(ORDER_COLUMNS)
-        self.proxy = OrderFilterProxy(self)
-        self.proxy.setSourceModel(self.orders_model)
-        self.ordersView.setModel(self.proxy)
+        self._snapshot: tuple = ([], {}, {})
+        self.user_name = current_user_name()
+        self.orders_model = OrdersTableModel(self)
+        self.proxy = self.orders_model  # the model the view shows (filtered and sorted in the model itself)
+        self.ordersView.setModel(self.orders_model)
         self.ordersView.sortByColumn(UPDATED_COLUMN, Qt.SortOrder.DescendingOrder)
         self.ordersView.verticalHeader().hide()
-        self.ordersView.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.ordersView.horizontalHeader().setStretchLastSection(True)
-        # The provider's own codes stay in the tooltip, the details and the search, not in a column of their own.
+        header = self.ordersView.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        header.setResizeContentsPrecision(RESIZE_PRECISION_ROWS)
+        # The provider's own codes stay in the tooltip, the details and the search, not in a column of their own;
+        # who placed an order shows where a shared store records it.
         self.ordersView.setColumnHidden(RAW_STATUS_COLUMN, True)
+        self.ordersView.setColumnHidden(PLACED_BY_COLUMN, True)
         # One name per state: "Waiting for you" is the held state and every order waiting for a decision.
         self.statusFilter.addItem("All statuses", "")
         self.statusFilter.addItem("Active", ACTIVE_FILTER)
@@ -200,151 +143,201 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
             if status != OrderStatus.HELD:
                 self.statusFilter.addItem(status_name(status), status.value)
         self.connectionFilter.addItem("All connections", "")
-        for label in (self.statusLabel, self.errorLabel):
+        for label in (self.statusLabel, self.errorLabel, self.teamLabel):
             label.setTextFormat(Qt.TextFormat.PlainText)
         self.errorLabel.hide()
+        self.teamLabel.hide()
+        self.mineFilter.hide()
+        self.mineFilter.setToolTip(plain_tooltip(f"Only the orders placed as {self.user_name}"))
 
         self.statusFilter.currentIndexChanged.connect(
-            lambda: self.proxy.set_filters(status=self.statusFilter.currentData() or ""))
+            lambda: self.set_filters(status=self.statusFilter.currentData() or ""))
         self.connectionFilter.currentIndexChanged.connect(
-            lambda: self.proxy.set_filters(connection_id=self.connectionFilter.currentData() or ""))
-        self.textFilter.textChanged.connect(lambda text: self.proxy.set_filters(text=text))
+            lambda: self.set_filters(connection_id=self.connectionFilter.currentData() or ""))
+        self.textFilter.textChanged.connect(lambda text: self.set_filters(text=text))
+        self.mineFilter.toggled.connect(lambda mine: self.set_filters(placed_by=self.user_name if mine else ""))
         self.refreshButton.clicked.connect(self.refreshRequested)
         self.ordersView.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.orders_model.modelAboutToBeReset.connect(self._remember_selection)
+        self.orders_model.modelReset.connect(self._restore_selection)
+        self._selected_before_reset: Optional[tuple] = None
+        self._restoring = False
         self.zoomButton.clicked.connect(lambda: self._emit_for_current(self.zoomRequested))
-        self.cancelButton.clicked.connect(lambda: self._emit_for_current(self.cancelRequested))
-        self.editButton.clicked.connect(lambda: self._emit_for_current(self.editRequested))
+        self.cancelButton.clicked.connect(lambda: self._for_current(self.ask_to_cancel))
+        self.editButton.clicked.connect(lambda: self._for_current(self.ask_to_edit))
         self.decideButton.clicked.connect(lambda: self._emit_for_current(self.decideRequested))
-        self.downloadButton.clicked.connect(lambda: self._emit_for_current(self.downloadRequested))
+        self.downloadButton.clicked.connect(lambda: self._for_current(self.ask_to_download))
         self.copyIdButton.clicked.connect(self.copy_order_id)
         self._show_details(None)
         self.show_message("No orders yet. Select polygons on the map and use “Task a satellite” to place one.")
 
+    # -- the monitor ----------------------------------------------------------------------------
+    def attach(self, monitor) -> None:
+        """Show ``monitor`` (an OrderMonitor) and send it what the user decides; ``detach`` undoes every link."""
+        self.detach()
+        self.monitor = monitor
+        clock = self.sandboxClock
+        self._monitor_links = [
+            (monitor.storeRead, self._store_read), (monitor.stateChanged, self._state_changed),
+            (monitor.storeSyncChanged, self.set_store_sync), (monitor.storeOpened, self._store_opened),
+            (monitor.productsKnown, self.set_products), (monitor.parameterTitlesKnown, self.set_parameter_titles),
+            (monitor.sandboxPresent, clock.setVisible), (monitor.sandboxTimeRead, clock.show_time),
+            (monitor.orderPickedOnMap, self.select_order),
+            (self.refreshRequested, monitor.refresh_now), (self.orderSelected, monitor.select_on_map),
+            (self.cancelRequested, monitor.cancel_order), (self.editRequested, monitor.edit_order),
+            (self.decideRequested, monitor.decide_order), (self.downloadRequested, monitor.download_order),
+            (self.zoomRequested, monitor.zoom_to_order), (self.mapRequested, monitor.show_on_map),
+            (self.visibilityChanged, monitor.set_shown),
+            (clock.speedRequested, monitor.set_sandbox_speed),
+            (clock.nextEventRequested, monitor.jump_sandbox_to_next_event)]
+        for signal, slot in self._monitor_links:
+            signal.connect(slot)
+        self.capabilities = monitor.capabilities
+        self.details = monitor.details_of
+        monitor.shown = self.isVisible()
+
+    def detach(self) -> None:
+        if self.monitor is None:
+            return
+        if not sip.isdeleted(self.monitor):
+            for signal, slot in self._monitor_links:
+                signal.disconnect(slot)
+            self.monitor.store_listened = False
+        self._monitor_links = []
+        self.monitor = None
+        self.capabilities = None
+        self.details = None
+        self._stop_listening()
+
+    def refresh_now(self) -> None:
+        """The store changed elsewhere (the team's sync service, another QGIS): read it again now, with the
+        layers. This is what the shared store's announcements call; nothing asks the provider."""
+        if self.monitor is not None and not sip.isdeleted(self.monitor):
+            self.monitor.store_changed()
+
+    def _store_opened(self, store) -> None:
+        """A new store: a shared one is listened to (its announcements refresh the dock), and its orders carry
+        who placed them ("Mine only")."""
+        self._stop_listening()
+        shared = bool(getattr(store, "shared", False))
+        self.mineFilter.setVisible(shared)
+        if not shared:
+            self.mineFilter.setChecked(False)
+            self.set_store_sync("")
+            return
+        try:
+            from .store_listener import StoreListener
+        except ImportError:
+            logger.info("No listener for the shared store's announcements: the dock reads it after each sync round")
+            return
+        try:
+            self.store_listener = StoreListener(store, self)
+        except Exception as error:  # noqa: BLE001 - without announcements the dock still reads after each round
+            logger.warning("The shared store's announcements cannot be heard: %s", error)
+            self.store_listener = None
+            return
+        self.store_listener.changed.connect(self.refresh_now)
+        if self.monitor is not None:
+            self.monitor.store_listened = True
+
+    def _stop_listening(self) -> None:
+        listener, self.store_listener = self.store_listener, None
+        if self.monitor is not None and not sip.isdeleted(self.monitor):
+            self.monitor.store_listened = False
+        if listener is None or sip.isdeleted(listener):
+            return
+        listener.changed.disconnect(self.refresh_now)
+        close = getattr(listener, "close", None)
+        if callable(close):
+            close()
+        listener.deleteLater()
+
+    def set_store_sync(self, sentence: str) -> None:
+        """How the store is kept current: "Kept current by the sync service on …" (a shared store), or nothing."""
+        self.teamLabel.setText(sentence)
+        self.teamLabel.setVisible(bool(sentence))
+
+    def _store_read(self, snapshot: tuple, connection_names: dict) -> None:
+        orders, summaries = snapshot[0], snapshot[1]
+        self.set_orders(orders, summaries, connection_names, snapshot[2] if len(snapshot) > 2 else None)
+
+    def _state_changed(self, errors: dict, syncing: list) -> None:
+        self.set_errors(errors)
+        self.set_syncing(syncing)
+
     # -- filling --------------------------------------------------------------------------------
-    def set_orders(self, orders, capture_summaries: dict, connection_names: dict) -> None:
-        """Show ``orders`` (store rows) with their capture counts (``store.capture_summaries()``).
-
-        Only rows whose order or counts changed are rebuilt, and in batches between event-loop
-        turns, so a first sync of thousands of orders never freezes QGIS; the selection is kept.
-        """
+    def set_orders(self, orders: list, capture_summaries: dict, connection_names: dict,
+                   placers: Optional[dict] = None) -> None:
+        """Show ``orders`` (store rows) with their capture counts (``store.capture_summaries()``) and who placed
+        them (a shared store's ``placed_by``); the selection is kept."""
         self.connection_names = dict(connection_names)
-        self._summaries = capture_summaries
-        self.orders = {(order.connection_id, order.id): order for order in orders}
-        for key in [key for key in self._rows if key not in self.orders]:
-            _, name_item = self._rows.pop(key)
-            self.orders_model.removeRow(name_item.row())
-        self._fill_queue = [((order.connection_id, order.id), order,
-                             capture_summaries.get((order.connection_id, order.id)) or CaptureSummary())
-                            for order in orders]
-        self._selected_before_fill = self.current_key() or self._selected_before_fill
-        if not self._fill_scheduled:
-            self._fill_scheduled = True
-            QTimer.singleShot(0, self._fill_batch)
+        self._snapshot = (orders, capture_summaries, placers or {})
+        self._show_rows()
 
-    @property
-    def filling(self) -> bool:
-        return self._fill_scheduled or bool(self._fill_queue)
-
-    def _fill_batch(self) -> None:
-        self._fill_scheduled = False
-        if sip.isdeleted(self):
-            return
-        queue = self._fill_queue
-        turn_ends = time.perf_counter() + FILL_TURN_SECONDS
-        done = 0
-        while done < len(queue) and (done == 0 or time.perf_counter() < turn_ends):
-            key, order, summary = queue[done]
-            done += 1
-            signature = (order.name, order.status, order.decision, order.updated_at, order.acquisition_start,
-                         order.acquisition_end, summary, self.connection_names.get(order.connection_id),
-                         self.product_label(order))
-            known = self._rows.get(key)
-            if known is not None and known[0] == signature:
-                continue
-            items = self._row(order, summary)
-            if known is None:
-                self.orders_model.appendRow(items)
-            else:
-                row = known[1].row()
-                for column, item in enumerate(items):
-                    self.orders_model.setItem(row, column, item)
-            self._rows[key] = (signature, items[NAME_COLUMN])
-        del queue[:done]
-        if self._fill_queue:
-            self._fill_scheduled = True
-            QTimer.singleShot(0, self._fill_batch)
-            return
+    def _show_rows(self) -> None:
+        orders, summaries, placers = self._snapshot
+        names, label = self.connection_names, self.product_label
+        first = self.orders_model.total() == 0
+        self.orders_model.set_rows(
+            OrderRow(order, summaries.get((order.connection_id, order.id)) or _NO_CAPTURES,
+                     names.get(order.connection_id, order.connection_id), label(order),
+                     placers.get((order.connection_id, order.id), ""))
+            for order in orders)
+        self.ordersView.setColumnHidden(PLACED_BY_COLUMN, not placers)
         self._update_connection_filter()
-        self.ordersView.resizeColumnsToContents()
-        orders = self.orders.values()
-        if self.orders:
+        if first and orders:
+            self.ordersView.resizeColumnsToContents()
+        if orders:
             waiting = sum(1 for o in orders if o.decision != Decision.NONE)
-            text = plural(len(self.orders), "order")
+            text = plural(len(orders), "order")
             if waiting:
                 text += f", {waiting} waiting for you"
             self.show_message(text + ".")
-        selected, self._selected_before_fill = self._selected_before_fill, None
-        if selected is not None and selected in self.orders:
-            if self.current_key() == selected:
-                # Rebuilt in place, still selected: the order itself may have changed.
-                self._selection_changed()
-            else:
-                self.select_order(*selected)
-        else:
-            self._show_details(self.current_order())
+        # The order shown in the details may have changed (its rows were read again).
+        self._show_details(self.current_order())
         self.filled.emit()
 
-    def _row(self, order, summary) -> list:
-        key = (order.connection_id, order.id)
-        connection = self.connection_names.get(order.connection_id, order.connection_id)
-        waiting = order.decision != Decision.NONE
-        published, successful, invalid = summary.published, summary.successful, summary.invalid
-        cloud = summary.best_cloud_cover
-        window = " – ".join(filter(None, (short_time(order.acquisition_start), short_time(order.acquisition_end))))
-        raw = f"{order.status.raw} / {order.status.raw_sub}" if order.status.raw_sub else order.status.raw
-        product = self.product_label(order)
-        state = order_status_name(order)
-        cells = [
-            ((WAITING_MARKER if waiting else "") + shown_name(order), shown_name(order).lower()),
-            (connection, connection.lower()),
-            (state, state),
-            (raw, raw),
-            (product, product.lower()),
-            (window, _timestamp(order.acquisition_start)),
-            (f"{published} / {successful} / {invalid}" if summary.total else "", published * 10000 + successful),
-            (f"{cloud * 100:.0f} %" if cloud is not None else "", cloud if cloud is not None else 1000.0),
-            (short_time(order.updated_at), _timestamp(order.updated_at)),
-        ]
-        items = []
-        tip_lines = [shown_name(order), f"{connection} · {product}", status_sentence(order)]
-        tooltip = plain_tooltip("\n".join(tip_lines))
-        for text, sort in cells:
-            item = QStandardItem(str(text or ""))
-            item.setEditable(False)
-            item.setData(sort, SORT_ROLE)
-            item.setToolTip(tooltip)
-            if waiting:
-                font = QFont(item.font())
-                font.setBold(True)
-                item.setFont(font)
-            items.append(item)
-        colour = QColor(STATUS_COLOURS.get(order.status.code, "#9e9e9e"))
-        status_item = items[STATUS_COLUMN]
-        status_item.setBackground(QBrush(colour))
-        status_item.setForeground(QBrush(QColor("#ffffff")))
-        status_item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
-        captures_item = items[CAPTURES_COLUMN]
-        captures_item.setToolTip(plain_tooltip(f"{published} published, {successful} successful, {invalid} invalid"))
-        name_item = items[NAME_COLUMN]
-        name_item.setData(key, KEY_ROLE)
-        name_item.setData(order.status.code.value, STATUS_ROLE)
-        name_item.setData(waiting, WAITING_ROLE)
-        name_item.setData(order.connection_id, CONNECTION_ROLE)
-        name_item.setData(" ".join((order.name, order.id, order.product_id, product, state, connection, raw)).lower(),
-                          SEARCH_ROLE)
-        return items
+    @property
+    def filling(self) -> bool:
+        """Rows are filled at once (kept for scripts that wait on it)."""
+        return False
 
-    def product_label(self, order) -> str:
+    @property
+    def orders(self) -> dict:
+        """(connection id, order id) -> Order, of every order read (filtered out or not)."""
+        return {row.key: row.order for row in self.orders_model.all_rows()}
+
+    def set_filters(self, status: Optional[str] = None, connection_id: Optional[str] = None,
+                    text: Optional[str] = None, placed_by: Optional[str] = None) -> None:
+        wanted = self.orders_model.filter
+        if status is not None:
+            wanted.status = status
+        if connection_id is not None:
+            wanted.connection_id = connection_id
+        if text is not None:
+            wanted.text = text.strip().lower()
+        if placed_by is not None:
+            wanted.placed_by = placed_by
+        self.orders_model.refilter()
+
+    def _remember_selection(self) -> None:
+        self._selected_before_reset = self.current_key()
+
+    def _restore_selection(self) -> None:
+        """After the rows were chosen again, the order selected before stays selected if it is still shown;
+        re-selecting it does not tell the map again."""
+        key, self._selected_before_reset = self._selected_before_reset, None
+        if key is None:
+            return
+        self._restoring = True
+        try:
+            found = self.select_order(*key)
+        finally:
+            self._restoring = False
+        if not found:
+            self._selection_changed()
+
+    def product_label(self, order: Order) -> str:
         """The product's title as its provider names it; the id only while the titles are not known yet."""
         titles = self.product_titles
         for key in ((order.connection_id, order.product_id), (order.connection_id, f"{order.api}:{order.product_id}")):
@@ -358,7 +351,7 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
         if self.current_order() is not None:
             self._show_details(self.current_order())
 
-    def set_products(self, connection_id: str, products) -> None:
+    def set_products(self, connection_id: str, products: list) -> None:
         """The products of a connection (Product objects): rows show their titles, labelled with the provider."""
         titles = dict(self.product_titles)
         for product in products:
@@ -366,20 +359,16 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
         self.set_product_titles(titles)
 
     def set_product_titles(self, titles: dict) -> None:
-        """(connection id, product id) -> title; rows showing an id are rebuilt with the title."""
+        """(connection id, product id) -> title; rows showing an id are shown with the title."""
         if titles == self.product_titles:
             return
         self.product_titles = dict(titles)
-        if self.orders:
-            self._fill_queue = [(key, order, self._summaries.get(key) or CaptureSummary())
-                                for key, order in self.orders.items()]
-            if not self._fill_scheduled:
-                self._fill_scheduled = True
-                QTimer.singleShot(0, self._fill_batch)
+        if self._snapshot[0]:
+            self._show_rows()
 
-    def _update_connection_filter(self):
+    def _update_connection_filter(self) -> None:
         current = self.connectionFilter.currentData() or ""
-        wanted = sorted({o.connection_id for o in self.orders.values()} | set(self.connection_names),
+        wanted = sorted({o.connection_id for o in self._snapshot[0]} | set(self.connection_names),
                         key=lambda cid: self.connection_names.get(cid, cid).lower())
         existing = [self.connectionFilter.itemData(i) for i in range(1, self.connectionFilter.count())]
         if existing == wanted:
@@ -392,7 +381,8 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
         index = self.connectionFilter.findData(current)
         self.connectionFilter.setCurrentIndex(max(index, 0))
         self.connectionFilter.blockSignals(False)
-        self.proxy.set_filters(connection_id=self.connectionFilter.currentData() or "")
+        if (self.connectionFilter.currentData() or "") != self.orders_model.filter.connection_id:
+            self.set_filters(connection_id=self.connectionFilter.currentData() or "")
 
     def set_errors(self, errors: dict) -> None:
         """connection name -> sentence; shown until that connection syncs again."""
@@ -409,48 +399,94 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
 
     def rows(self) -> list:
         """The visible rows as dicts of column name -> text, in view order (for tests and scripts)."""
-        result = []
-        for row in range(self.proxy.rowCount()):
-            result.append({name: self.proxy.index(row, column).data() for column, name in enumerate(ORDER_COLUMNS)})
-        return result
+        model = self.orders_model
+        return [{name: model.index(row, column).data() for column, name in enumerate(ORDER_COLUMNS)}
+                for row in range(model.rowCount())]
 
     # -- selection ------------------------------------------------------------------------------
-    def current_key(self):
+    def current_key(self) -> Optional[tuple]:
         rows = self.ordersView.selectionModel().selectedRows(NAME_COLUMN)
         return tuple(rows[0].data(KEY_ROLE)) if rows else None
 
-    def current_order(self):
+    def current_order(self) -> Optional[Order]:
         key = self.current_key()
-        return self.orders.get(key) if key is not None else None
+        row = self.orders_model.row_of(key) if key is not None else None
+        return row.order if row is not None else None
 
-    def select_order(self, connection_id, order_id) -> bool:
-        for row in range(self.proxy.rowCount()):
-            index = self.proxy.index(row, NAME_COLUMN)
-            if tuple(index.data(KEY_ROLE)) == (connection_id, order_id):
-                self.ordersView.selectionModel().select(
-                    index, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
-                self.ordersView.scrollTo(index)
-                return True
-        return False
+    def select_order(self, connection_id: str, order_id: str) -> bool:
+        index = self.orders_model.index_of((connection_id, order_id))
+        if not index.isValid():
+            return False
+        self.ordersView.selectionModel().select(
+            index, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
+        self.ordersView.scrollTo(index)
+        return True
 
-    def _selection_changed(self, *_):
+    def _selection_changed(self, *_: Any) -> None:
         order = self.current_order()
         self._show_details(order)
-        self.orderSelected.emit(order)
+        if not self._restoring:
+            self.orderSelected.emit(order)
 
-    def _emit_for_current(self, signal):
+    def _emit_for_current(self, signal) -> None:
         order = self.current_order()
         if order is not None:
             signal.emit(order)
 
-    def copy_order_id(self):
+    def _for_current(self, action: Callable[[Order], Any]) -> None:
+        order = self.current_order()
+        if order is not None:
+            action(order)
+
+    def copy_order_id(self) -> None:
         order = self.current_order()
         if order is not None:
             QApplication.clipboard().setText(order.id)
             self.show_message(f"Copied the id of “{shown_name(order)}”.")
 
+    # -- the questions before an action ---------------------------------------------------------
+    def ask_to_cancel(self, order: Order) -> bool:
+        """Cancel only after the user confirms; True when the cancelling was sent to the monitor."""
+        # The order's name and id are the provider's text: escaped, so markup in them shows as written.
+        answer = QMessageBox.question(
+            self, "Cancel order",
+            rich_tooltip(f"Cancel order “{order.name}” ({order.id})? This cannot be undone, and the provider may "
+                         f"still charge for it."), QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No)
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        self.cancelRequested.emit(order)
+        return True
+
+    def ask_to_edit(self, order: Order) -> Optional[dict]:
+        """The edit form, limited to the fields the provider lets change now; the changes made, if any, go to
+        the monitor."""
+        _, fields = self.capabilities(order) if self.capabilities else (False, frozenset())
+        fields = frozenset(fields) & EDITABLE_FIELDS
+        if not fields:
+            self.show_message(f"Order “{shown_name(order)}” cannot be edited in its current state.")
+            return None
+        dialog = OrderEditDialog(order, fields, parent=self)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return None
+        changes = dialog.changes()
+        if changes:
+            self.editRequested.emit(order, changes)
+        return changes
+
+    def ask_to_download(self, order: Order) -> str:
+        """The folder to download the order's delivery into, opened where the user chose last (else home)."""
+        folder = QFileDialog.getExistingDirectory(self, f"Download the delivery of {order.name} into",
+                                                  download_folder())
+        if folder:
+            from qgis.core import QgsSettings
+
+            QgsSettings().setValue(DOWNLOAD_FOLDER_KEY, str(folder))
+            self.downloadRequested.emit(order, str(folder))
+        return folder or ""
+
     # -- details --------------------------------------------------------------------------------
-    def _show_details(self, order):
+    def _show_details(self, order: Optional[Order]) -> None:
         for button in (self.zoomButton, self.copyIdButton, self.cancelButton, self.editButton,
                        self.decideButton, self.downloadButton):
             button.setEnabled(order is not None)
@@ -463,7 +499,7 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
         # An order waiting on its price is ended by rejecting the quotation (UP42 charges nothing for that).
         self.cancelButton.setToolTip(
             CANCEL_BY_REJECTING if order.decision == Decision.QUOTATION and not can_cancel else CANCEL_TOOLTIP)
-        self.editButton.setEnabled(bool(editable & {"name", "start_time", "end_time"}))
+        self.editButton.setEnabled(bool(editable & EDITABLE_FIELDS))
         self.decideButton.setEnabled(order.decision != Decision.NONE)
         self.downloadButton.setEnabled(order.api == "up42" and order.status.code == OrderStatus.COMPLETED)
         connection = self.connection_names.get(order.connection_id, order.connection_id)
@@ -472,6 +508,9 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
                 ("Product", self.product_label(order)), ("Connection", connection),
                 ("Acquisition window", window or "—"), ("Created", short_time(order.created_at) or "—"),
                 ("Updated", short_time(order.updated_at) or "—"), ("Order id", order.id)]
+        row = self.orders_model.row_of((order.connection_id, order.id))
+        if row is not None and row.placed_by:
+            rows.append(("Placed by", row.placed_by))
         parameters = [(field_label(name, self.parameter_titles), value_text(value))
                       for name, value in (order.params or {}).items() if name not in _PARAMETERS_SHOWN_ELSEWHERE]
         self.detailsText.setPlainText("\n".join([shown_name(order), ""] + _table(rows) + (
@@ -494,7 +533,7 @@ _PARAMETERS_SHOWN_ELSEWHERE = frozenset({"geometry", "aoi", "displayName", "name
                                          "acquisitionEnd", "start_time", "end_time"})
 
 
-def _table(rows) -> list:
+def _table(rows: list) -> list:
     """Label/value lines with the values in one column."""
     width = max((len(label) for label, _ in rows), default=0)
     return [f"{label + ':' if label else '':<{width + 1}}  {value}" for label, value in rows]
@@ -503,7 +542,7 @@ def _table(rows) -> list:
 class OrderEditDialog(QDialog):
     """Name and acquisition window of an order, limited to the fields the provider lets change now."""
 
-    def __init__(self, order, fields, parent=None):
+    def __init__(self, order: Order, fields, parent: Optional[QWidget] = None):
         super().__init__(parent)
         self.order = order
         self.fields = frozenset(fields)
@@ -522,7 +561,7 @@ class OrderEditDialog(QDialog):
         layout.addRow(buttons)
 
     @staticmethod
-    def _time_edit(moment, enabled):
+    def _time_edit(moment: Optional[datetime], enabled: bool) -> QDateTimeEdit:
         edit = QDateTimeEdit()
         edit.setTimeSpec(Qt.TimeSpec.UTC)
         edit.setDisplayFormat("yyyy-MM-dd HH:mm")
@@ -545,3 +584,7 @@ class OrderEditDialog(QDialog):
                 if old is None or abs(value.timestamp() - old.timestamp()) >= 60:
                     changed[key] = value
         return changed
+
+
+__all__ = ["CANCEL_BY_REJECTING", "CANCEL_TOOLTIP", "MonitorDock", "ORDER_COLUMNS", "OrderEditDialog", "PUBLISHED",
+           "STATUS_COLOURS", "WAITING_MARKER", "plain_tooltip", "short_time", "shown_name"]

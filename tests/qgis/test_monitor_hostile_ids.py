@@ -38,7 +38,7 @@ def test_selecting_an_order_with_quotes_and_backslashes_selects_that_order_only(
     layer = find_layers(monitor.project)[ORDERS_ROLE]
     layer.reload()
     for order in orders:
-        monitor._dock_selected(order)
+        monitor.select_on_map(order)
         assert [layer.getFeature(fid)["order_id"] for fid in layer.selectedFeatureIds()] == [order.id], order.id
 
 
@@ -51,7 +51,7 @@ def test_an_order_name_with_markup_is_plain_text_in_the_cancel_confirmation(plug
 
     monkeypatch.setattr(QMessageBox, "question", question)
     name = "<b>Bold</b> <img src='file:///etc/passwd'> <a href='https://evil.example'>click</a>"
-    plugin.monitor.cancel_order(an_order("o-9", name=name))
+    plugin.monitor_dock.ask_to_cancel(an_order("o-9", name=name))
     document = QTextDocument()
     document.setHtml(asked[0])
     assert f"Cancel order “{name}” (o-9)?" in document.toPlainText()

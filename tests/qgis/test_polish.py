@@ -46,8 +46,8 @@ def test_the_download_folder_picker_opens_at_home_then_where_the_user_chose(reco
         monkeypatch.setattr(QFileDialog, "getExistingDirectory",
                             lambda parent, title, start="", *a: opened.append(start) or answers.pop(0))
         order = Order(id="o1", connection_id="nowhere", name="Field", status=Status(OrderStatus.COMPLETED, "FULFILLED"))
-        plugin.monitor.download_order(order)  # chosen: tmp_path (the connection is gone: nothing downloads)
-        plugin.monitor.download_order(order)
+        plugin.monitor_dock.ask_to_download(order)  # chosen: tmp_path (the connection is gone: nothing downloads)
+        plugin.monitor_dock.ask_to_download(order)
         assert opened == [str(Path.home()), str(tmp_path)]
     finally:
         plugin.unload()
