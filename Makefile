@@ -58,8 +58,11 @@ soak: setup
 		tests/unit/test_provider_parsers_fuzz.py tests/unit/test_poisoned_listings_fuzz.py \
 		tests/qgis/test_aoi_properties.py tests/qgis/test_schema_form_properties.py
 
+# ruff, the Qt6 check, the import contracts of pyproject.toml (import-linter: the layers of docs/architecture.md),
+# and the scans plugins.qgis.org runs on an upload.
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(PYTHON) scripts/lint_imports.py --no-logo
 	$(PYTHON) scripts/check_qt6.py
 	$(PYTHON) scripts/scan_package.py
 
