@@ -2,14 +2,12 @@
 writes nothing until Save, the QGIS master password is asked at most once per session (never for the sandbox),
 and opening the monitor adds nothing to the project."""
 import pytest
-from qgis.core import QgsProject, QgsSettings
+from qgis.core import QgsProject
 from qgis.PyQt.QtWidgets import QLineEdit
 
-import satellite_tasking
 import satellite_tasking.plugin.settings as settings_module
-from satellite_tasking.plugin.layers import find_layers, set_project_store_path
+from satellite_tasking.plugin.layers import find_layers
 from satellite_tasking.plugin.model import DEFAULT_BASE_URLS, Connection, ConnectionKind
-from satellite_tasking.plugin.monitor import SYNC_INTERVAL_KEY
 from satellite_tasking.plugin.provider_factory import ProviderFactory
 from satellite_tasking.plugin.sandbox_service import SandboxService
 from satellite_tasking.plugin.sessions import SessionFactory
@@ -119,20 +117,10 @@ def test_the_master_password_is_asked_at_most_once_and_never_for_the_sandbox(loc
 
 
 @pytest.fixture
-def plugin(recording_iface, clean_settings, tmp_path):
-    set_project_store_path(QgsProject.instance(), tmp_path / "orders.gpkg")
+def plugin(load_plugin, tmp_path):
+    loaded = load_plugin(seed=5, sync_interval=0.3, store_path=tmp_path / "orders.gpkg")
     QgsProject.instance().setDirty(False)
-    QgsSettings().setValue(SYNC_INTERVAL_KEY, 0.3)
-    loaded = satellite_tasking.classFactory(recording_iface)
-    loaded.sandbox = SandboxService(state_file=None, speed=0, port=0, seed=5)
-    loaded.provider_factory.sandbox = loaded.sandbox
-    loaded.provider_factory.session_factory = SessionFactory(agent="SatelliteTasking/test QGIS/test")
-    loaded.initGui()
-    yield loaded
-    loaded.unload()
-    loaded.sandbox.stop()
-    set_project_store_path(QgsProject.instance(), "")
-    QgsSettings().remove(SYNC_INTERVAL_KEY)
+    return loaded
 
 
 def test_opening_the_monitor_adds_nothing_to_the_project_until_show_on_map(plugin, recording_iface, qtbot):

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
-from qgis.core import QgsFeature, QgsGeometry, QgsProject, QgsVectorLayer
+from qgis_harness import memory_layer
 
 import satellite_tasking
 from satellite_tasking.ui.decisions_dialog import ORDER_ROLE
@@ -20,23 +20,13 @@ def plugin(load_plugin):
 
 def fields_layer():
     """Web Mercator polygons near Berlin: two plain ones, a two-part multipolygon, an invalid bow-tie."""
-    layer = QgsVectorLayer("MultiPolygon?crs=EPSG:3857", "fields", "memory")
-    wkts = [
+    return memory_layer("MultiPolygon", [
         "POLYGON((1489000 6891000, 1491000 6891000, 1491000 6893000, 1489000 6893000, 1489000 6891000))",
         "POLYGON((1495000 6891000, 1497000 6891000, 1497000 6893000, 1495000 6893000, 1495000 6891000))",
         "MULTIPOLYGON(((1500000 6891000, 1501000 6891000, 1501000 6892000, 1500000 6892000, 1500000 6891000)),"
         "((1503000 6891000, 1504000 6891000, 1504000 6892000, 1503000 6892000, 1503000 6891000)))",
         "POLYGON((1506000 6891000, 1508000 6893000, 1508000 6891000, 1506000 6893000, 1506000 6891000))",
-    ]
-    features = []
-    for wkt in wkts:
-        feature = QgsFeature()
-        feature.setGeometry(QgsGeometry.fromWkt(wkt))
-        features.append(feature)
-    layer.dataProvider().addFeatures(features)
-    QgsProject.instance().addMapLayer(layer)
-    layer.selectAll()
-    return layer
+    ], crs="EPSG:3857")
 
 
 def choose_product(qtbot, dialog, title_part):

@@ -4,12 +4,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
-from qgis.core import QgsProject, QgsSettings
+from qgis.core import QgsSettings
 
 import satellite_tasking
-from satellite_tasking.plugin.layers import set_project_store_path
 from satellite_tasking.plugin.model import Aoi, OrderDraft
-from satellite_tasking.plugin.monitor import SYNC_INTERVAL_KEY
 from satellite_tasking.plugin.sandbox.core import parse_time
 from satellite_tasking.plugin.sandbox_service import SandboxService
 from satellite_tasking.plugin.sessions import SessionFactory
@@ -87,19 +85,8 @@ def test_the_clock_pauses_runs_at_a_speed_and_jumps_to_the_next_event(qgis_app):
 
 
 @pytest.fixture
-def plugin(recording_iface, clean_settings, tmp_path):
-    set_project_store_path(QgsProject.instance(), tmp_path / "orders.gpkg")
-    QgsSettings().setValue(SYNC_INTERVAL_KEY, 0.3)
-    loaded = satellite_tasking.classFactory(recording_iface)
-    loaded.sandbox = SandboxService(state_file=None, speed=0, port=0, seed=5)
-    loaded.provider_factory.sandbox = loaded.sandbox
-    loaded.provider_factory.session_factory = SessionFactory(agent="SatelliteTasking/test QGIS/test")
-    loaded.initGui()
-    yield loaded
-    loaded.unload()
-    loaded.sandbox.stop()
-    set_project_store_path(QgsProject.instance(), "")
-    QgsSettings().remove(SYNC_INTERVAL_KEY)
+def plugin(load_plugin, tmp_path):
+    yield load_plugin(seed=5, sync_interval=0.3, store_path=tmp_path / "orders.gpkg")
     QgsSettings().remove("satellite_tasking/sandbox_speed")
 
 
