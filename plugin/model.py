@@ -234,11 +234,18 @@ class Estimate:
 
 @dataclass
 class PlacementOutcome:
-    """What happened to one AOI of a placement: an order, or the provider's reason."""
+    """What happened to one AOI of a placement: an order, or the reason it has none.
+
+    ``unclear``: the provider did not say whether the order was created and its orders could not be read
+    back — the next placement looks them up before sending. ``held_elsewhere``: not sent, because another
+    placer claimed the AOI first (team mode; ``error`` says who).
+    """
 
     aoi_index: int
     order: Optional[Order] = None
     error: Optional[str] = None
+    unclear: bool = False
+    held_elsewhere: bool = False
 
     @property
     def placed(self) -> bool:

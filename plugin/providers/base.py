@@ -32,58 +32,24 @@ from ..model import (
     Status,
 )
 
+# The placement path's parts, imported from here by older callers.
+from .placement import (  # noqa: F401
+    PlacementClaims,
+    PlacementProgress,
+    PlacementProgressCallback,
+    placement_indexes,
+)
+
 logger = logging.getLogger(__name__)
 
 DOWNLOAD_CHUNK_BYTES = 1 << 16
 
 # (bytes done, bytes total or None) -> None
 Progress = Callable[[int, Optional[int]], None]
-# (AOIs whose outcome is known, AOIs in this placement) -> None
-PlacementProgressCallback = Callable[[int, int], None]
 
 
 class NotSupported(ProviderError):  # noqa: N818 - reads as a sentence at the raise site
     """The provider has no such operation (or not in the order's current state)."""
-
-
-def placement_indexes(draft, only: Optional[Iterable[int]] = None) -> list:
-    """The AOI indexes ``place(draft, only)`` works on, sorted and once each; an index the draft does not have
-    is a programming error (ValueError), not something to skip quietly."""
-    count = len(draft.aois)
-    wanted = sorted(set(range(count) if only is None else only))
-    bad = [i for i in wanted if not isinstance(i, int) or not 0 <= i < count]
-    if bad:
-        raise ValueError(f"AOI indexes {bad} are not in this draft of {count} AOIs")
-    return wanted
-
-
-class PlacementProgress:
-    """Counts the AOIs of a placement whose outcome is known and tells ``callback(done, total)``.
-
-    Providers call ``advance`` from the thread that called ``place`` (so a Qt task may forward it as
-    it is) and ``finish`` at the end, which makes the last report ``(total, total)``. A failing
-    callback is logged and ignored: a progress bar must never lose the outcome of an order placed.
-    """
-
-    def __init__(self, callback: Optional[PlacementProgressCallback], total: int):
-        self._callback = callback
-        self.total = total
-        self.done = 0
-
-    def advance(self, count: int = 1) -> None:
-        count = min(count, self.total - self.done)
-        if count <= 0:
-            return
-        self.done += count
-        if self._callback is None:
-            return
-        try:
-            self._callback(self.done, self.total)
-        except Exception:  # noqa: BLE001 - see the class docstring
-            logger.warning("A placement progress callback failed", exc_info=True)
-
-    def finish(self) -> None:
-        self.advance(self.total - self.done)
 
 
 class Delivery:
@@ -128,13 +94,17 @@ class TaskingProvider:
         raise self._unsupported("price estimates")
 
     def place(self, draft: OrderDraft, only: Optional[Iterable[int]] = None,
-              progress: Optional[PlacementProgressCallback] = None) -> list:
+              progress: Optional[PlacementProgressCallback] = None,
+              claims: Optional[PlacementClaims] = None) -> list:
         """One order per AOI of the draft: a ``PlacementOutcome`` per AOI index, in order.
 
+        Every provider places through ``placement.PlacementPath`` (the one path: look up, claim, send, read
+        back once after an unclear answer) and supplies only its own steps.
         ``only`` limits the attempt to those AOI indexes ("Retry failed"). A provider must
         never create a second order for an AOI that already has one: requests that create
         orders are not retried blindly, and an unclear answer is reconciled by reading back
-        the orders tagged or named with ``draft.client_reference``.
+        the orders tagged or named with ``draft.client_reference``. ``claims``: team mode's
+        "claim before send" (``placement.PlacementClaims``).
 
         ``progress(done, total)`` is called on the calling thread as outcomes become known
         (``total``: the AOIs attempted); it may jump (a batch API answers for all AOIs at once)

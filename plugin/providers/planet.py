@@ -14,12 +14,16 @@ Wire facts: /work/shared/api/planet.md. Decisions this module makes:
   object on the session, never a default header, so the key cannot leak through a header dump.
 * **Order names** carry the draft's ``client_reference``: ``<name> 2 [qgis-1a2b3c4d5e6f]``. The
   user's name stays first and readable; the bracketed tag makes each AOI's name unique, which is
-  what reconciles a placement whose answer was lost (``name__icontains`` + exact comparison).
-* **Placement never duplicates an order.** POSTs are never retried. Before posting, one listing of
-  the draft's tag finds AOIs that already have an order (an earlier attempt whose answer was lost,
-  or "Retry failed"); those are returned, not placed again. A POST that fails without a clear
-  answer (timeout, dropped connection, 5xx, unreadable body) is followed by a look-up of its unique
-  name before the AOI is reported as placed or failed.
+  what reconciles a placement whose answer was lost (``name__icontains`` + exact comparison). Planet
+  documents no tags, labels or metadata field on an order (planet.md, "Creating an order": the request
+  fields are name, geometry, pl_number, product, times, angles, scheduling, delivery), so — unlike UP42,
+  whose reference travels in ``tags`` — the name is the only documented place that comes back in a
+  listing filter; the monitor shows the name without the bracket.
+* **Placement never duplicates an order**: the one placement path (``placement.PlacementPath``). POSTs
+  are never retried. Before posting, one listing of the draft's tag finds AOIs that already have an
+  order (an earlier attempt whose answer was lost, or "Retry failed"); those are returned, not placed
+  again. After POSTs that fail without a clear answer (timeout, dropped connection, 5xx, unreadable
+  body), one more listing of the tag decides before those AOIs are reported as placed or failed.
 * **Concurrency**: at most ``MAX_PARALLEL_POSTS`` requests at once from a ``ThreadPoolExecutor``
   sharing the one ``TaskingSession``. That is safe here: urllib3's connection pool is thread-safe,
   Planet sets no cookies we depend on and the api-key auth object is read-only; the pool's 10
@@ -44,7 +48,7 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping, Optional
 from urllib.parse import urljoin
@@ -57,8 +61,6 @@ from ..http import (
     NotFoundError,
     ProviderError,
     ProviderTimeout,
-    ProviderUnavailable,
-    ProviderUnreachable,
     RequestCancelled,
     RequestRejected,
     TaskingSession,
@@ -75,14 +77,15 @@ from ..model import (
     Order,
     OrderDraft,
     OrderStatus,
-    PlacementOutcome,
     Product,
     Status,
 )
 from ..records import isolated, record_id_text
 from ..schema_validation import SchemaValidator
+from ..utc import format_instant, parse_instant
 from . import planet_wire as wire
-from .base import NotSupported, PlacementProgress, PlacementProgressCallback, TaskingProvider, placement_indexes
+from .base import NotSupported, TaskingProvider
+from .placement import PlacementClaims, PlacementPath, PlacementProgressCallback, SendResult, Unclear, in_parallel
 
 logger = logging.getLogger(__name__)
 
@@ -250,39 +253,14 @@ class PlanetApiKeyAuth(requests.auth.AuthBase):
         return "PlanetApiKeyAuth(<hidden>)"
 
 
-def parse_time(value) -> Optional[datetime]:
-    """A Planet timestamp (ISO 8601, ``Z``) as an aware UTC datetime; None when absent or garbled."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:  # Python 3.11 reads Planet's form directly: the fast way for thousands of captures
-        moment = datetime.fromisoformat(value)
-        if moment.tzinfo is not None:
-            return moment.astimezone(timezone.utc)
-    except ValueError:
-        pass
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    # Python 3.9/3.10 fromisoformat accepts only 3 or 6 fraction digits.
-    match = re.match(r"^(.*T\d\d:\d\d:\d\d)(\.\d+)?(.*)$", text)
-    if match and match.group(2):
-        fraction = (match.group(2)[1:] + "000000")[:6]
-        text = f"{match.group(1)}.{fraction}{match.group(3)}"
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+#: Planet's timestamps are read by the one UTC reader (``plugin/utc.py``); the name stays for its callers.
+parse_time = parse_instant
 
 
 def format_time(value) -> str:
-    """A datetime (naive = UTC) or an ISO string, as Planet wants it: UTC with ``Z``."""
-    if isinstance(value, datetime):
-        moment = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return str(value)
+    """A datetime (naive = UTC) as Planet wants it: UTC with six fraction digits and ``Z``; text is sent as the
+    user gave it (the schema has checked it), so Planet names a bad value itself."""
+    return format_instant(value, "micros") if isinstance(value, datetime) else str(value)
 
 
 def normalise_status(raw_status) -> Status:
@@ -555,83 +533,38 @@ class PlanetProvider(TaskingProvider):
             waited += poll
 
     def place(self, draft: OrderDraft, only: Optional[Iterable[int]] = None,
-              progress: Optional[PlacementProgressCallback] = None) -> list:
+              progress: Optional[PlacementProgressCallback] = None,
+              claims: Optional[PlacementClaims] = None) -> list:
+        """The one placement path (``placement.PlacementPath``) with Planet's steps: parameters and geometries
+        checked against the shipped schema first, the orders named with the draft's reference looked up, and
+        one POST per AOI from a pool of ``MAX_PARALLEL_POSTS`` (paced by the session's ``RatePacer``)."""
         kind = self._kind(draft.product_id)
-        indexes = placement_indexes(draft, only)
-        outcomes = {i: PlacementOutcome(aoi_index=i) for i in indexes}
-        steps = PlacementProgress(progress, len(indexes))
+        path = PlacementPath(
+            who="Planet", lookup=self.placed_orders,
+            send=in_parallel(lambda d, index: self._send_one(d, index, kind), MAX_PARALLEL_POSTS, "planet"),
+            refuse=lambda d, indexes: self._refuse_placement(d, indexes, kind), label=self._aoi_label)
+        return path.place(draft, only=only, progress=progress, claims=claims)
+
+    def _refuse_placement(self, draft: OrderDraft, indexes: list, kind: OrderKind) -> dict:
+        """AOI index -> why it cannot be sent: parameters the schema refuses (all AOIs), or a geometry the order
+        kind does not take."""
         problem = self._params_problem(kind, draft.params)
         if problem:
-            for outcome in outcomes.values():
-                outcome.error = problem
-            steps.finish()
-            return [outcomes[i] for i in indexes]
+            return {index: problem for index in indexes}
+        problems = {index: self._geometry_problem(kind, index, draft.aois[index]) for index in indexes}
+        return {index: text for index, text in problems.items() if text}
 
-        # Orders an earlier attempt created (its answer lost or its outcome not saved) are not placed again.
-        existing = self._orders_named_with(draft)
-        to_post = []
-        for index in indexes:
-            found = existing.get(unique_order_name(draft, index))
-            if found is not None:
-                outcomes[index].order = found
-                continue
-            geometry_problem = self._geometry_problem(kind, index, draft.aois[index])
-            if geometry_problem:
-                outcomes[index].error = geometry_problem
-            else:
-                to_post.append(index)
-        steps.advance(len(indexes) - len(to_post))
-
-        for index, result in self._run_parallel(lambda i: self._place_one(draft, i, kind), to_post,
-                                                on_result=lambda _index, _result: steps.advance()):
-            if isinstance(result, Order):
-                outcomes[index].order = result
-            else:
-                outcomes[index].error = str(result)
-        steps.finish()
-        return [outcomes[i] for i in indexes]
-
-    def _place_one(self, draft: OrderDraft, index: int, kind: OrderKind):
-        """An ``Order``, or a sentence saying why AOI ``index`` has none."""
-        name = unique_order_name(draft, index)
-        body = self._order_body(draft, index, kind)
-        label = self._aoi_label(draft, index)
+    def _send_one(self, draft: OrderDraft, index: int, kind: OrderKind) -> SendResult:
+        """One POST /orders/ for AOI ``index``: the order as Planet then shows it, a sentence when Planet refused
+        it, ``Unclear`` when its answer holds no order (other errors are judged by the placement path)."""
         try:
-            answer = self.session.post(self._url("orders/"), json=body)
+            answer = self.session.post(self._url("orders/"), json=self._order_body(draft, index, kind))
         except RequestRejected as error:
-            return f"{label}: {describe_refusal(error)}"
-        except RequestCancelled:
-            # A POST is never retried, so a cancelled one was never sent: nothing was created.
-            return f"{label}: not placed: cancelled before the order was sent to {self.connection.name}."
-        except (ProviderTimeout, ProviderUnreachable, ProviderUnavailable, UnreadableResponse) as error:
-            # No clear answer: the order may exist. Look before saying anything.
-            logger.info("Placing %s gave no clear answer (%s); looking the order up", label,
-                        type(error).__name__)
-            try:
-                found = self._find_order_named(name)
-            except ProviderError as lookup_error:
-                return (f"{label}: Planet gave no clear answer ({error}), and whether the order was created "
-                        f"could not be checked ({lookup_error}). Retrying checks again first, so it never "
-                        f"creates a second order.")
-            if found is not None:
-                logger.info("%s: the order exists after all (%s)", label, found.id)
-                return found
-            return (f"{label}: Planet did not confirm the order ({error}) and shows none with its name, so it "
-                    f"was most likely not created. Retry to place it: the retry looks for it first, so it is "
-                    f"never ordered twice.")
-        except ProviderError as error:
-            return f"{label}: {error}"
+            return f"{self._aoi_label(draft, index)}: {describe_refusal(error)}"
         if not isinstance(answer, dict) or not answer.get("id"):
-            try:
-                found = self._find_order_named(name)
-            except ProviderError as lookup_error:
-                found = None
-                logger.info("Look-up after an empty answer failed: %s", type(lookup_error).__name__)
-            if found is not None:
-                return found
-            return f"{label}: Planet answered without an order; retry to check and place it."
-        created = self._order_from(answer)
-        return self._read_again(created)
+            return Unclear(UnreadableResponse(self.connection.name,
+                                              f"{self.connection.name} answered the placement without an order"))
+        return self._read_again(self._order_from(answer))
 
     def _read_again(self, order: Order) -> Order:
         """The order as Planet shows it after a write; the write's own answer when that read fails."""
@@ -713,12 +646,6 @@ class PlanetProvider(TaskingProvider):
             if tag in str(raw.get("name", "")):
                 found.setdefault(raw["name"], self._order_from(raw))
         return found
-
-    def _find_order_named(self, name: str) -> Optional[Order]:
-        for raw in self._pages("orders/", {"name__icontains": name, "ordering": "-created_time"}):
-            if raw.get("name") == name:
-                return self._order_from(raw)
-        return None
 
     # -- reading ----------------------------------------------------------------------------
     def orders(self, since: Optional[datetime] = None) -> list:

@@ -13,7 +13,8 @@ from typing import Iterable, Iterator, Optional
 
 from ..http import NotFoundError
 from ..model import Connection, ConnectionKind, Order, OrderDraft, Product
-from .base import NotSupported, PlacementProgressCallback, TaskingProvider
+from .base import NotSupported, TaskingProvider
+from .placement import PlacementClaims, PlacementProgressCallback
 
 SANDBOX_USER = "sandbox-user"
 SANDBOX_PASSWORD = "sandbox-password"  # noqa: S105  # nosec B105  # pragma: allowlist secret  # the simulator's public demo login
@@ -121,9 +122,10 @@ class SandboxProvider(TaskingProvider):
         return part.estimate(local)
 
     def place(self, draft: OrderDraft, only: Optional[Iterable[int]] = None,
-              progress: Optional[PlacementProgressCallback] = None) -> list:
+              progress: Optional[PlacementProgressCallback] = None,
+              claims: Optional[PlacementClaims] = None) -> list:
         api, part, local = self._local_draft(draft)
-        outcomes = part.place(local, only=only, progress=progress)
+        outcomes = part.place(local, only=only, progress=progress, claims=claims)
         self._mark(api, [outcome.order for outcome in outcomes if outcome.order is not None])
         return outcomes
 

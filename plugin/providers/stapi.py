@@ -17,7 +17,7 @@ and the sandbox's ``/stapi`` dialect. Decisions this module makes:
   required) and ``stapi:filter`` (an optional CQL2-JSON filter on opportunity properties).
   ``place`` takes them back out: ``{"datetime": "start/end", "geometry", "filter",
   "order_parameters"}``.
-* **Placement never duplicates an order.** STAPI orders have no name or tag, and the
+* **Placement never duplicates an order** (the one placement path). STAPI orders have no name or tag, and the
   ``order_parameters`` a server accepts are limited by its schema, so nothing of the draft's
   ``client_reference`` can travel. Orders are recognised by their content instead: same product,
   same geometry (rounded coordinates, else type and bounding box), same datetime interval (as
@@ -58,19 +58,18 @@ import requests
 from ..http import (
     ProviderError,
     ProviderTimeout,
-    ProviderUnavailable,
-    ProviderUnreachable,
     RequestCancelled,
     TaskingSession,
     UnreadableResponse,
     cancellation_requested,
     follow_link,
 )
-from ..model import Connection, Order, OrderDraft, OrderStatus, PlacementOutcome, Product, Status
+from ..model import Connection, Order, OrderDraft, OrderStatus, Product, Status
 from ..records import isolated, record_id_text
+from ..utc import format_instant, parse_instant
 from .aoi_matching import aoi_geometry, match_orders_to_aois
-from .base import NotSupported, PlacementProgress, PlacementProgressCallback, TaskingProvider, placement_indexes
-from .up42 import parse_up42_time
+from .base import NotSupported, TaskingProvider
+from .placement import PlacementClaims, PlacementPath, PlacementProgressCallback, SendResult, Unclear, one_by_one
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +117,6 @@ STATUS_CODES = {
     "failed": OrderStatus.FAILED,
 }
 
-_UNCLEAR_FAILURES = (ProviderTimeout, ProviderUnreachable, ProviderUnavailable, UnreadableResponse)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -172,28 +170,14 @@ def stapi_status(raw) -> Status:
     return Status(code, raw)
 
 
-def format_instant(value) -> str:
-    """A datetime (naive = UTC) or ISO string as RFC 3339 UTC with ``Z``."""
-    moment = value if isinstance(value, datetime) else parse_up42_time(value)
-    if moment is None:
-        return str(value)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    moment = moment.astimezone(timezone.utc)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if moment.microsecond:
-        text += f".{moment.microsecond:06d}".rstrip("0")
-    return text + "Z"
-
-
 def parse_interval(value) -> tuple:
     """(start, end) aware datetimes of a STAPI ``datetime`` interval "start/end" (None where open)."""
     if isinstance(value, (list, tuple)) and len(value) == 2:
-        return parse_up42_time(value[0]), parse_up42_time(value[1])
+        return parse_instant(value[0]), parse_instant(value[1])
     if not isinstance(value, str) or "/" not in value:
         return None, None
     start, _, end = value.partition("/")
-    return parse_up42_time(start), parse_up42_time(end)
+    return parse_instant(start), parse_instant(end)
 
 
 def geometry_types_of(conforms_to) -> tuple:
@@ -237,7 +221,7 @@ def _same_value(sent, kept) -> bool:
         return len(sent) == len(kept) and all(_same_value(a, b) for a, b in zip(sent, kept))
     if isinstance(sent, str) and isinstance(kept, str) and sent != kept:
         # Timestamps come back in another spelling ("Z" vs "+00:00").
-        a, b = parse_up42_time(sent), parse_up42_time(kept)
+        a, b = parse_instant(sent), parse_instant(kept)
         return a is not None and a == b
     return sent == kept
 
@@ -596,48 +580,30 @@ class StapiProvider(TaskingProvider):
         return body
 
     def place(self, draft: OrderDraft, only: Optional[Iterable[int]] = None,
-              progress: Optional[PlacementProgressCallback] = None) -> list:
-        wanted = placement_indexes(draft, only)
-        if not wanted:
-            return []
-        steps = PlacementProgress(progress, len(wanted))
+              progress: Optional[PlacementProgressCallback] = None,
+              claims: Optional[PlacementClaims] = None) -> list:
+        """The one placement path (``placement.PlacementPath``) with STAPI's steps: orders with this draft's
+        content are looked up (STAPI orders carry no reference, see the module docstring), and the rest are
+        posted one after the other to the product's ``create-order`` link."""
         product = self._product(draft.product_id)
+        path = PlacementPath(who=self._name, lookup=self.placed_orders,
+                             send=one_by_one(lambda d, index: self._send_one(d, index, product)),
+                             refuse=self._refuse_placement)
+        return path.place(draft, only=only, progress=progress, claims=claims)
+
+    @staticmethod
+    def _refuse_placement(draft: OrderDraft, indexes: list) -> dict:
         _, start, end, _ = split_params(draft.params)
-        if not start or not end:
-            message = "A STAPI order needs the start and end of its acquisition window."
-            steps.finish()
-            return [PlacementOutcome(i, error=message) for i in wanted]
-        existing = self.placed_orders(draft)
-        outcomes = {}
-        for i in wanted:
-            if i in existing:
-                logger.info("AOI %d of %s already has STAPI order %s; not placing it again",
-                            i, draft.client_reference, existing[i].id)
-                outcomes[i] = PlacementOutcome(i, order=existing[i])
-        steps.advance(len(outcomes))
-        for i in wanted:
-            if i not in outcomes:
-                outcomes[i] = self._place_one(draft, i, product)
-                steps.advance()
-        steps.finish()
-        return [outcomes[i] for i in wanted]
+        if start and end:
+            return {}
+        return {i: "A STAPI order needs the start and end of its acquisition window." for i in indexes}
 
-    def _place_one(self, draft: OrderDraft, index: int, product: Product) -> PlacementOutcome:
+    def _send_one(self, draft: OrderDraft, index: int, product: Product) -> SendResult:
         url = self._product_url(product, "create-order", "/orders")
-        try:
-            response = self.session.request("POST", url, json=self._order_body(draft, index), idempotent=False)
-        except RequestCancelled:
-            # A POST is never retried, so a cancelled one was never sent: nothing was created.
-            return PlacementOutcome(index, error=f"Not placed: cancelled before the order was sent to {self._name}.")
-        except _UNCLEAR_FAILURES as exc:
-            logger.warning("STAPI placement of AOI %d of %s gave no clear answer (%s); reading back the orders",
-                           index, draft.client_reference, type(exc).__name__)
-            return self._reconcile(draft, index, exc)
-        except ProviderError as exc:
-            return PlacementOutcome(index, error=exc.user_message)
-        return self._placed_order(draft, index, url, response)
+        response = self.session.request("POST", url, json=self._order_body(draft, index), idempotent=False)
+        return self._placed_order(url, response)
 
-    def _placed_order(self, draft: OrderDraft, index: int, url: str, response) -> PlacementOutcome:
+    def _placed_order(self, url: str, response) -> SendResult:
         """The order a successful POST created, read again: from its ``Location`` (the spec's 201 answer), else
         from ``/orders/{id}`` of the body's id (the reference server's answer carries the order too)."""
         answer = _decoded(response) if response.content.strip() else None
@@ -651,37 +617,23 @@ class StapiProvider(TaskingProvider):
             else:
                 raise UnreadableResponse(self._name, f"the provider {self._name} answered something unreadable: "
                                                      "a new order without an id or Location")
-            return PlacementOutcome(index, order=self._order_from(self.session.get(target)))
+            return self._order_from(self.session.get(target))
         except ProviderError as exc:
             if isinstance(answer, dict) and order_id not in (None, ""):
                 logger.info("STAPI order %s could not be read again (%s); using the placement's answer",
                             order_id, type(exc).__name__)
                 try:
-                    return PlacementOutcome(index, order=self._order_from(answer))
+                    return self._order_from(answer)
                 except UnreadableResponse:
                     pass
-            return self._reconcile(draft, index, exc)
-
-    def _reconcile(self, draft: OrderDraft, index: int, cause: ProviderError) -> PlacementOutcome:
-        try:
-            found = self.placed_orders(draft)
-        except ProviderError as exc:
-            return PlacementOutcome(index, error=(
-                f"{self._name} did not say whether this order was created ({cause.user_message}), and the orders "
-                f"could not be read back ({exc.user_message}). Placing it again first checks for an existing "
-                "order."))
-        if index in found:
-            return PlacementOutcome(index, order=found[index])
-        return PlacementOutcome(index, error=(
-            f"{self._name} did not confirm this order ({cause.user_message}) and lists no order like it, so it "
-            "was most likely not created. Placing it again first checks for one, so it is never ordered twice."))
+            return Unclear(exc)
 
     def placed_orders(self, draft: OrderDraft) -> dict:
         """AOI index -> the existing order with this draft's content (see the module docstring)."""
         order_parameters, start, end, _ = split_params(draft.params)
         if not start or not end or not draft.aois:
             return {}
-        window = (parse_up42_time(format_instant(start)), parse_up42_time(format_instant(end)))
+        window = (parse_instant(format_instant(start)), parse_instant(format_instant(end)))
         candidates = []
         for order in self.orders():
             if order.product_id != draft.product_id:
@@ -711,7 +663,7 @@ class StapiProvider(TaskingProvider):
                       {})
         start, end = parse_interval(search.get("datetime"))
         product_id = str(properties.get("product_id") or "")
-        created = parse_up42_time(properties.get("created"))
+        created = parse_instant(properties.get("created"))
         name = properties.get("title") or properties.get("name")
         if not name:
             window = f" {start:%Y-%m-%d}–{end:%Y-%m-%d}" if start and end else ""
@@ -722,7 +674,7 @@ class StapiProvider(TaskingProvider):
             id=str(order_id), connection_id=self.connection.id, name=str(name),
             status=stapi_status(status.get("status_code")), product_id=product_id,
             geometry=raw.get("geometry") or search.get("geometry"), created_at=created,
-            updated_at=parse_up42_time(status.get("timestamp")) or created,
+            updated_at=parse_instant(status.get("timestamp")) or created,
             acquisition_start=start, acquisition_end=end, params=dict(params), api=API, raw=raw)
 
     def orders(self, since: Optional[datetime] = None) -> list:
@@ -752,7 +704,7 @@ class StapiProvider(TaskingProvider):
             self._url(f"/orders/{quote(order_id, safe='')}/statuses")
         entries = []
         for raw in self._pages("GET", url, "statuses", params={"limit": self.page_size}):
-            entries.append(StatusEntry(timestamp=parse_up42_time(raw.get("timestamp")),
+            entries.append(StatusEntry(timestamp=parse_instant(raw.get("timestamp")),
                                        status=stapi_status(raw.get("status_code")),
                                        reason_code=raw.get("reason_code"), reason_text=raw.get("reason_text"),
                                        raw=raw))

@@ -8,11 +8,13 @@ Choices worth knowing (see also the status table below):
 * **Tokens.** Password grant (client ``up42-sdk``, scope ``openid``); a token is renewed
   shortly before ``expires_in`` runs out, and once more when an API call answers 401. The
   workspace id is the ``sub`` of the user info.
-* **Placement never duplicates an order.** Every placement sends one batch POST (one feature
-  per AOI) whose tags include ``draft.client_reference``. A POST that creates orders is never
-  retried by the HTTP layer. Before each placement, and after any answer that does not say
-  clearly what happened (timeout, dropped connection, 5xx, unreadable body), the orders tagged
-  with the client reference are read back and matched to AOI indexes **by geometry**: UP42
+* **Placement never duplicates an order** (the one placement path, ``placement.PlacementPath``).
+  Every placement sends one batch POST (one feature per AOI) whose ``tags`` start with
+  ``draft.client_reference`` — UP42's documented place for it (≤ 30 tags of letters, digits, spaces and
+  ``. - _ / :``; ``up42_wire.TAG_PATTERN``), so ``displayName`` stays the name the user typed.
+  A POST that creates orders is never retried by the HTTP layer. Before each placement, and after
+  any answer that does not say clearly what happened (timeout, dropped connection, 5xx, unreadable
+  body), the orders tagged with the client reference are read back and matched to AOI indexes **by geometry**: UP42
   keeps the geometry of each order in ``orderDetails.geometry``, but neither keeps per-feature
   properties nor lets one batch carry per-feature tags, and its per-feature name suffixes
   depend on the position inside the batch rather than on the AOI index. AOIs with identical
@@ -45,11 +47,6 @@ from ..http import (
     CredentialsRejected,
     NotFoundError,
     ProviderError,
-    ProviderTimeout,
-    ProviderUnavailable,
-    ProviderUnreachable,
-    RateLimited,
-    RequestCancelled,
     RequestRejected,
     TaskingSession,
     UnreadableResponse,
@@ -67,21 +64,16 @@ from ..model import (
     Order,
     OrderDraft,
     OrderStatus,
-    PlacementOutcome,
     Product,
     Quotation,
     Status,
 )
 from ..records import isolated
+from ..utc import parse_instant
+from . import up42_wire as wire
 from .aoi_matching import aoi_geometry, match_orders_to_aois
-from .base import (
-    Delivery,
-    NotSupported,
-    PlacementProgress,
-    PlacementProgressCallback,
-    TaskingProvider,
-    placement_indexes,
-)
+from .base import Delivery, NotSupported, TaskingProvider
+from .placement import PlacementClaims, PlacementPath, PlacementProgressCallback, Unclear, one_batch
 
 logger = logging.getLogger(__name__)
 
@@ -141,8 +133,6 @@ BUDGET_FIELD = "up42:budgetId"
 UP42_CONSOLE_URL = "https://console.up42.com"
 # A per-feature refusal in these words is about access approval or the licence (UP42 gives no code for it).
 _ACCESS_WORDS = re.compile(r"\b(eula|licen[cs]e|access|approv|restricted)", re.IGNORECASE)
-# Answers to a placement POST that do not say whether the orders were created.
-_UNCLEAR_FAILURES = (ProviderTimeout, ProviderUnreachable, ProviderUnavailable, UnreadableResponse)
 
 
 def up42_auth_urls(connection: Connection) -> tuple:
@@ -193,21 +183,30 @@ def _list(value) -> list:
     return value if isinstance(value, list) else []
 
 
-def parse_up42_time(value) -> Optional[datetime]:
-    """An ISO 8601 timestamp as an aware UTC datetime (None when absent or unreadable)."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip()
-    if text[-1] in "Zz":
-        text = text[:-1] + "+00:00"
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        logger.debug("Unreadable UP42 timestamp %r", value)
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+#: UP42's timestamps are read by the one UTC reader (``plugin/utc.py``); the name stays for its callers.
+parse_up42_time = parse_instant
+
+
+def is_up42_tag(value) -> bool:
+    """Whether ``value`` fits UP42's rule for a tag (``up42_wire.TAG_PATTERN``)."""
+    return wire.is_tag(value)
+
+
+def order_tags(draft: OrderDraft) -> list:
+    """The ``tags`` of the draft's orders: its reference first (what finds them again), then the draft's own
+    tags that fit UP42's rule, once each, at most ``up42_wire.MAX_TAGS`` in all. A tag that does not fit is
+    left out with a log line rather than failing the whole order."""
+    tags = [draft.client_reference]
+    for tag in draft.tags:
+        if tag in tags:
+            continue
+        if not is_up42_tag(tag):
+            logger.info("Tag %r does not fit UP42's rule (letters, digits, spaces, . - _ / :); not sent", tag)
+        elif len(tags) < wire.MAX_TAGS:
+            tags.append(tag)
+        else:
+            logger.info("UP42 takes at most %d tags; %r is not sent", wire.MAX_TAGS, tag)
+    return tags
 
 
 def schema_geometry_types(schema) -> tuple:
@@ -474,7 +473,7 @@ class Up42Provider(TaskingProvider):
         params = {k: v for k, v in (draft.params or {}).items()
                   if k not in ("geometry", "displayName", BUDGET_FIELD)}
         budget = (draft.params or {}).get(BUDGET_FIELD)
-        tags = [draft.client_reference] + [t for t in draft.tags if t != draft.client_reference]
+        tags = order_tags(draft)
         name = draft.order_name(indexes[0]) if len(indexes) == 1 else draft.name
         body = {
             "dataProduct": draft.product_id,
@@ -542,27 +541,25 @@ class Up42Provider(TaskingProvider):
         return Estimate(total=total, unit="credits", per_aoi=per_aoi, errors=errors)
 
     def place(self, draft: OrderDraft, only: Optional[Iterable[int]] = None,
-              progress: Optional[PlacementProgressCallback] = None) -> list:
-        wanted = placement_indexes(draft, only)
-        if not wanted:
-            return []
-        steps = PlacementProgress(progress, len(wanted))
-        outcomes: dict = {}
-        existing = self.orders_of_draft(draft)
-        for i in wanted:
-            if i in existing:
-                logger.info("AOI %d of %s already has UP42 order %s; not placing it again",
-                            i, draft.client_reference, existing[i].id)
-                outcomes[i] = PlacementOutcome(i, order=existing[i])
-        steps.advance(len(outcomes))
-        to_send = [i for i in wanted if i not in outcomes]
-        if to_send:
-            # One POST for the whole batch: its answer settles every AOI at once.
-            outcomes.update(self._send_placement(draft, to_send))
-        steps.finish()
-        return [outcomes[i] for i in wanted]
+              progress: Optional[PlacementProgressCallback] = None,
+              claims: Optional[PlacementClaims] = None) -> list:
+        """The one placement path (``placement.PlacementPath``) with UP42's steps: the orders tagged with the
+        draft's reference are looked up, and the rest goes in one batch POST."""
+        path = PlacementPath(who="UP42", lookup=self.orders_of_draft, send=one_batch(self._send_batch),
+                             refuse=self._refuse_placement)
+        return path.place(draft, only=only, progress=progress, claims=claims)
 
-    def _send_placement(self, draft: OrderDraft, indexes: list) -> dict:
+    def _refuse_placement(self, draft: OrderDraft, indexes: list) -> dict:
+        """Nothing can be sent when the draft's reference cannot be a UP42 tag: its orders could not be found
+        again, so an unclear answer could not be reconciled."""
+        if is_up42_tag(draft.client_reference):
+            return {}
+        message = (f"The draft's reference {draft.client_reference!r} cannot be a UP42 tag (letters, digits, "
+                   "spaces and . - _ / : only), so its orders could not be found again: nothing was sent.")
+        return {i: message for i in indexes}
+
+    def _send_batch(self, draft: OrderDraft, indexes: list) -> dict:
+        """AOI index -> the created Order, a refusal, or ``Unclear`` — for one batch POST of ``indexes``."""
         body = self._order_body(draft, indexes)
         try:
             workspace = self.workspace_id()
@@ -571,34 +568,22 @@ class Up42Provider(TaskingProvider):
         except AccessForbidden as exc:
             # UP42 does not document how it refuses an order for want of access or licence: a 403 may be either
             # (or the role), so it is shown as such, with UP42's own words and where to grant them.
-            return {i: PlacementOutcome(i, error=self._access_message(exc.user_message)) for i in indexes}
-        except (RequestRejected, NotFoundError, RateLimited) as exc:
-            # A clear refusal of the whole batch: nothing was created.
-            return {i: PlacementOutcome(i, error=exc.user_message) for i in indexes}
-        except RequestCancelled:
-            # Raised before the POST left (it is never retried, so never cancelled once sent): nothing was created.
-            return {i: PlacementOutcome(i, error=f"Not placed: cancelled before the order was sent to {self._name}.")
-                    for i in indexes}
-        except _UNCLEAR_FAILURES as exc:
-            logger.warning("UP42 placement of %s gave no clear answer (%s); reading back its orders",
-                           draft.client_reference, type(exc).__name__)
-            return self._reconcile(draft, indexes, exc)
+            return {i: self._access_message(exc.user_message) for i in indexes}
         if not isinstance(answer, dict):
-            return self._reconcile(draft, indexes, UnreadableResponse(
-                self._name, f"the provider {self._name} answered something unreadable to the placement"))
+            cause = UnreadableResponse(self._name, f"the provider {self._name} answered something unreadable to "
+                                                   "the placement")
+            return {i: Unclear(cause) for i in indexes}
         created = {}
         for result in _list(answer.get("results")):
             if isinstance(result, dict) and isinstance(result.get("index"), int) and isinstance(
                     result.get("id"), str) and 0 <= result["index"] < len(indexes):
                 created[indexes[result["index"]]] = result["id"]
-        errors = self._batch_errors(answer, indexes)
-        unanswered = [i for i in indexes if i not in created and i not in errors]
-        outcomes = {i: PlacementOutcome(i, error=message) for i, message in errors.items() if i not in created}
+        results: dict = {i: message for i, message in self._batch_errors(answer, indexes).items()
+                         if i not in created}
         if created:
-            outcomes.update(self._created_orders(draft, created))
-        if unanswered:
-            outcomes.update(self._reconcile(draft, unanswered, None))
-        return outcomes
+            results.update(self._created_orders(draft, created))
+        # An AOI the answer does not mention is unclear: the path reads the orders back once.
+        return results
 
     def _created_orders(self, draft: OrderDraft, created: dict) -> dict:
         """Full records of the orders a placement created (one listing), or minimal ones if it fails."""
@@ -607,34 +592,13 @@ class Up42Provider(TaskingProvider):
         except ProviderError as exc:
             logger.info("Could not read back the new UP42 orders (%s)", type(exc).__name__)
             by_id = {}
-        outcomes = {}
+        orders = {}
         for index, order_id in created.items():
-            order = by_id.get(order_id) or Order(
+            orders[index] = by_id.get(order_id) or Order(
                 id=order_id, connection_id=self.connection.id, name=draft.order_name(index),
                 status=up42_status("CREATED"), product_id=draft.product_id,
                 geometry=aoi_geometry(draft.aois[index]), params=dict(draft.params))
-            outcomes[index] = PlacementOutcome(index, order=order)
-        return outcomes
-
-    def _reconcile(self, draft: OrderDraft, indexes: list, cause: Optional[ProviderError]) -> dict:
-        """After an unclear answer: the orders that exist for these AOIs, and errors for the rest."""
-        why = f" ({cause.user_message})" if cause is not None else ""
-        try:
-            existing = self.orders_of_draft(draft)
-        except ProviderError as exc:
-            message = (f"UP42 did not say whether this order was created{why}, and the orders could not be "
-                       f"read back ({exc.user_message}). Placing it again first checks for an existing order.")
-            return {i: PlacementOutcome(i, error=message) for i in indexes}
-        outcomes = {}
-        for i in indexes:
-            if i in existing:
-                outcomes[i] = PlacementOutcome(i, order=existing[i])
-            else:
-                outcomes[i] = PlacementOutcome(i, error=f"UP42 did not confirm this order{why} and shows no order "
-                                                        "for this area, so it was most likely not created. Placing "
-                                                        "it again first checks for one, so it is never ordered "
-                                                        "twice.")
-        return outcomes
+        return orders
 
     def placed_orders(self, draft: OrderDraft) -> dict:
         return self.orders_of_draft(draft)

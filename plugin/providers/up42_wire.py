@@ -43,6 +43,20 @@ _DECISION_QUERY = {
     **_PAGE,
 }
 
+#: The rule for each order's ``tags`` (POST /v2/orders body, PATCH /v2/orders/{id}, the ``tags`` filter of
+#: GET /v2/orders): at most 30 tags of letters, digits, spaces and ``. - _ / :``
+#: [developer.sa.up42.com reference createv2orderunderworkspace]. "Letters" is read as ASCII letters (the
+#: conservative reading: a wider alphabet is not shown by any source). No length limit per tag is documented.
+MAX_TAGS = 30
+TAG_PATTERN = re.compile(r"[A-Za-z0-9 ._/:-]+")
+TAGS_SOURCE = "developer.sa.up42.com reference createv2orderunderworkspace"
+
+
+def is_tag(value) -> bool:
+    """Whether ``value`` may be one of an order's UP42 tags."""
+    return isinstance(value, str) and TAG_PATTERN.fullmatch(value) is not None
+
+
 #: (method, path template) -> {"query": {name: source}, "body": {name: source}, "source": source of the endpoint}
 ENDPOINTS: dict = {
     ("POST", TOKEN): {

@@ -246,8 +246,8 @@ def test_a_new_order_is_read_again_from_its_location_even_without_a_body(sandbox
         content = b""
         headers = {"Location": f"{provider.base_url}/orders/{placed.order.id}"}
 
-    outcome = provider._placed_order(draft, 0, f"{provider.base_url}/products/{PLAIN}/orders", Bodiless())
-    assert outcome.order.id == placed.order.id and outcome.order.status.raw
+    order = provider._placed_order(f"{provider.base_url}/products/{PLAIN}/orders", Bodiless())
+    assert order.id == placed.order.id and order.status.raw
 
 
 def test_a_server_answering_as_the_spec_prose_writes_is_understood(sandbox):
