@@ -10,6 +10,9 @@ Beside those of tests/conftest.py (the sandbox, its control API, providers of ea
   folder, sessions with the test user agent — and ``initGui()`` run; unloaded after the test, with the settings,
   project store path and layers it touched put back.
 - ``plugin``: ``load_plugin()`` with its defaults; a module overrides it to load the plugin its way.
+- ``processing_run``: the plugin's Processing provider registered over a fresh sandbox (seed 11, frozen clock) and
+  the ``clean_settings`` connections; call it as ``processing_run(name, feedback=None, **parameters)`` (the
+  Sandbox connection unless CONNECTION is given); ``processing_run.sandbox`` is its ``SandboxService``.
 
 Helpers (layers of given shapes, the order dialog driven as a person would) are importable as ``qgis_harness``
 (tests/qgis/qgis_harness.py), registered here by name.
@@ -190,6 +193,37 @@ def load_plugin(recording_iface, clean_settings, tmp_path, monkeypatch):
 @pytest.fixture
 def plugin(load_plugin):
     return load_plugin()
+
+
+class ProcessingRun:
+    """Runs the plugin's Processing algorithms by their short names, on the Sandbox connection by default."""
+
+    def __init__(self, sandbox):
+        self.sandbox = sandbox
+
+    def __call__(self, name: str, feedback=None, **parameters):
+        from qgis import processing
+
+        from satellite_tasking.plugin.processing.provider import PROVIDER_ID
+
+        return processing.run(f"{PROVIDER_ID}:{name}", {"CONNECTION": "Sandbox", **parameters}, feedback=feedback)
+
+
+@pytest.fixture
+def processing_run(qgis_processing, clean_settings):
+    from satellite_tasking.plugin.processing.provider import TaskingProcessingProvider
+    from satellite_tasking.plugin.provider_factory import ProviderFactory
+    from satellite_tasking.plugin.sandbox_service import SandboxService
+    from satellite_tasking.plugin.sessions import SessionFactory
+
+    sandbox = SandboxService(state_file=None, speed=0, port=0, seed=11)
+    factory = ProviderFactory(sandbox, settings=clean_settings, session_factory=SessionFactory(agent=TEST_QGIS_AGENT))
+    provider = TaskingProcessingProvider(factory)
+    assert QgsApplication.processingRegistry().addProvider(provider)
+    yield ProcessingRun(sandbox)
+    QgsApplication.processingRegistry().removeProvider(provider)
+    sandbox.stop()
+    QgsProject.instance().removeAllMapLayers()
 
 
 @pytest.fixture

@@ -8,54 +8,29 @@ import pytest
 import requests
 from qgis.core import (
     QgsApplication,
-    QgsFeature,
-    QgsGeometry,
     QgsProcessingException,
     QgsProcessingFeatureSourceDefinition,
     QgsProcessingFeedback,
-    QgsProject,
     QgsVectorLayer,
 )
+from qgis_harness import memory_layer
+from sandbox_harness import control
 
-from satellite_tasking.plugin.processing.provider import PROVIDER_ID, TaskingProcessingProvider
-from satellite_tasking.plugin.provider_factory import ProviderFactory
-from satellite_tasking.plugin.sandbox_service import SandboxService
-from satellite_tasking.plugin.sessions import SessionFactory
+from satellite_tasking.plugin.processing.provider import PROVIDER_ID
 
 PLEIADES = "up42:a8b1d6f0-5c3e-4b7a-9f21-0e6c2d4b7a11"
 WINDOW = {"START": "2026-01-10T00:00:00Z", "END": "2026-01-30T00:00:00Z"}
 
 
 @pytest.fixture
-def tasking(qgis_processing, clean_settings):
-    """The provider registered with a fresh sandbox (frozen clock); yields (run, sandbox url)."""
-    from qgis import processing
-
-    sandbox = SandboxService(state_file=None, speed=0, port=0, seed=11)
-    factory = ProviderFactory(sandbox, settings=clean_settings,
-                              session_factory=SessionFactory(agent="SatelliteTasking/test QGIS/test"))
-    provider = TaskingProcessingProvider(factory)
-    assert QgsApplication.processingRegistry().addProvider(provider)
-
-    def run(name, feedback=None, **parameters):
-        return processing.run(f"{PROVIDER_ID}:{name}", {"CONNECTION": "Sandbox", **parameters}, feedback=feedback)
-
-    yield run, sandbox
-    QgsApplication.processingRegistry().removeProvider(provider)
-    sandbox.stop()
-    QgsProject.instance().removeAllMapLayers()
+def tasking(processing_run):
+    """The provider registered with a fresh sandbox (frozen clock); (run, the sandbox)."""
+    return processing_run, processing_run.sandbox
 
 
-def memory_layer(kind, wkts, crs="EPSG:32633", name="fields"):
-    layer = QgsVectorLayer(f"{kind}?crs={crs}", name, "memory")
-    features = []
-    for wkt in wkts:
-        feature = QgsFeature()
-        feature.setGeometry(QgsGeometry.fromWkt(wkt))
-        features.append(feature)
-    layer.dataProvider().addFeatures(features)
-    QgsProject.instance().addMapLayer(layer)
-    return layer
+def utm_layer(kind, wkts, name="fields"):
+    """Features in UTM zone 33N (metres), none selected."""
+    return memory_layer(kind, wkts, crs="EPSG:32633", name=name, select=False)
 
 
 def square(x, y, size=2000):
@@ -63,7 +38,7 @@ def square(x, y, size=2000):
 
 
 def berlin_fields():
-    return memory_layer("MultiPolygon", [
+    return utm_layer("MultiPolygon", [
         square(390000, 5815000), square(395000, 5815000),
         f"MULTIPOLYGON({square(400000, 5815000, 1000)[7:]},{square(403000, 5815000, 1000)[7:]})",
     ])
@@ -149,7 +124,7 @@ def test_params_that_do_not_match_the_schema_are_refused_with_the_dialogs_words(
 
 def test_a_line_layer_for_a_polygon_product(tasking):
     run, _ = tasking
-    lines = memory_layer("LineString", ["LINESTRING(390000 5815000, 392000 5816000)"], name="roads")
+    lines = utm_layer("LineString", ["LINESTRING(390000 5815000, 392000 5816000)"], name="roads")
     with pytest.raises(QgsProcessingException, match="Layer 'roads' holds lines; .* accepts polygons only"):
         run("placeorders", PRODUCT="planet:area", INPUT=lines, OUTPUT="memory:")
 
@@ -190,7 +165,7 @@ def test_selected_features_place_planet_orders_then_sync_to_geopackage(tasking, 
 
 def test_feasibility_then_quote_decisions(tasking):
     run, sandbox = tasking
-    placed = run("placeorders", PRODUCT=PLEIADES, INPUT=memory_layer("Polygon", [square(390000, 5815000)]),
+    placed = run("placeorders", PRODUCT=PLEIADES, INPUT=utm_layer("Polygon", [square(390000, 5815000)]),
                  NAME="Decide", PARAMS=json.dumps({"maxCloudCover": 10}), OUTPUT="memory:", **WINDOW)
     order_id = features_of(placed["OUTPUT"])[0]["order_id"]
     with pytest.raises(QgsProcessingException, match="waits for no price decision"):
@@ -214,14 +189,8 @@ QUIET = {"planet_max_active_orders": 100, "planet_rejection_rate": 0.0}
 PLANET_ORDERS = r"^/tasking/v2/orders/?$"
 
 
-def control(sandbox, method, path, payload=None):
-    response = requests.request(method, f"{sandbox.url()}{path}", json=payload, timeout=10)
-    response.raise_for_status()
-    return response.json()
-
-
 def many_fields(count):
-    return memory_layer("Polygon", [square(390000 + 3000 * i, 5815000) for i in range(count)])
+    return utm_layer("Polygon", [square(390000 + 3000 * i, 5815000) for i in range(count)])
 
 
 def planet_orders_named_with(sandbox, reference):

@@ -3,36 +3,25 @@ polygon is repaired the way the order dialog repairs it instead of failing with 
 import json
 
 import pytest
-from qgis.core import QgsApplication, QgsFeature, QgsGeometry, QgsProcessingParameterEnum, QgsProject, QgsVectorLayer
+from qgis.core import QgsApplication, QgsProcessingParameterEnum
+from qgis_harness import memory_layer
 
 import satellite_tasking.plugin.product_catalogue as catalogue_module
-from satellite_tasking.plugin.processing.provider import PROVIDER_ID, TaskingProcessingProvider
-from satellite_tasking.plugin.provider_factory import ProviderFactory
-from satellite_tasking.plugin.sandbox_service import SandboxService
-from satellite_tasking.plugin.sessions import SessionFactory
+from satellite_tasking.plugin.processing.provider import PROVIDER_ID
 
 SAR = "up42:d1e4a9c3-8f6b-4ea1-8c54-3b9f5a7e0d44"
 WINDOW = {"START": "2026-01-10T00:00:00Z", "END": "2026-01-30T00:00:00Z"}
 
 
 @pytest.fixture
-def tasking(qgis_processing, clean_settings, tmp_path, monkeypatch):
-    from qgis import processing
-
+def products_in_tmp(tmp_path, monkeypatch):
+    """The product catalogue the lists are read from, in the test's folder (before the provider is registered)."""
     monkeypatch.setattr(catalogue_module, "catalogue_path", lambda: tmp_path / "products.json")
-    sandbox = SandboxService(state_file=None, speed=0, port=0, seed=11)
-    factory = ProviderFactory(sandbox, settings=clean_settings,
-                              session_factory=SessionFactory(agent="SatelliteTasking/test QGIS/test"))
-    provider = TaskingProcessingProvider(factory)
-    assert QgsApplication.processingRegistry().addProvider(provider)
 
-    def run(name, **parameters):
-        return processing.run(f"{PROVIDER_ID}:{name}", {"CONNECTION": "Sandbox", **parameters})
 
-    yield run
-    QgsApplication.processingRegistry().removeProvider(provider)
-    sandbox.stop()
-    QgsProject.instance().removeAllMapLayers()
+@pytest.fixture
+def tasking(products_in_tmp, processing_run):
+    return processing_run
 
 
 def algorithm(name):
@@ -51,11 +40,7 @@ def test_the_product_is_chosen_from_the_products_listed_before(tasking):
     options = made.parameterDefinition("PRODUCT").options()
     sar = next(option for option in options if option.endswith(SAR))
     assert sar.startswith("Capella Space Tasking SAR"), "a product is listed by its title (naming its provider)"
-    layer = QgsVectorLayer("Polygon?crs=EPSG:4326", "fields", "memory")
-    feature = QgsFeature()
-    feature.setGeometry(QgsGeometry.fromWkt("POLYGON((13 52, 13.05 52, 13.05 52.05, 13 52.05, 13 52))"))
-    layer.dataProvider().addFeatures([feature])
-    QgsProject.instance().addMapLayer(layer)
+    layer = memory_layer("Polygon", ["POLYGON((13 52, 13.05 52, 13.05 52.05, 13 52.05, 13 52))"], select=False)
     params = json.dumps({"acquisitionMode": "stripmap", "polarization": "HH", "maxIncidenceAngle": 40})
     by_option = run("estimateorders", PRODUCT=sar, INPUT=layer, PARAMS=params, OUTPUT="memory:", **WINDOW)
     by_index = run("estimateorders", PRODUCT=options.index(sar), INPUT=layer, PARAMS=params, OUTPUT="memory:",
@@ -66,11 +51,8 @@ def test_the_product_is_chosen_from_the_products_listed_before(tasking):
 
 def test_a_bow_tie_is_repaired_as_in_the_dialog(tasking):
     run = tasking
-    layer = QgsVectorLayer("Polygon?crs=EPSG:4326", "bow tie", "memory")
-    feature = QgsFeature()
-    feature.setGeometry(QgsGeometry.fromWkt("POLYGON((13 52, 13.05 52.05, 13.05 52, 13 52.05, 13 52))"))
-    layer.dataProvider().addFeatures([feature])
-    QgsProject.instance().addMapLayer(layer)
+    layer = memory_layer("Polygon", ["POLYGON((13 52, 13.05 52.05, 13.05 52, 13 52.05, 13 52))"], name="bow tie",
+                         select=False)
     params = json.dumps({"acquisitionMode": "stripmap", "polarization": "HH", "maxIncidenceAngle": 40})
     result = run("estimateorders", PRODUCT=SAR, INPUT=layer, PARAMS=params, OUTPUT="memory:", **WINDOW)
     assert result["TOTAL"] > 0

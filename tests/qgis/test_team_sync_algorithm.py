@@ -1,32 +1,14 @@
 """The Processing algorithm that syncs a connection into the shared PostGIS store (for qgis_process and models)."""
 import pytest
 import requests
-from qgis.core import QgsApplication, QgsProcessingException
-
-from satellite_tasking.plugin.processing.provider import PROVIDER_ID, TaskingProcessingProvider
-from satellite_tasking.plugin.provider_factory import ProviderFactory
-from satellite_tasking.plugin.sandbox_service import SandboxService
-from satellite_tasking.plugin.sessions import SessionFactory
+from qgis.core import QgsProcessingException
 
 pytest.importorskip("psycopg2")
 
 
 @pytest.fixture
-def tasking(qgis_processing, clean_settings):
-    from qgis import processing
-
-    sandbox = SandboxService(state_file=None, speed=0, port=0, seed=11)
-    factory = ProviderFactory(sandbox, settings=clean_settings,
-                              session_factory=SessionFactory(agent="SatelliteTasking/test QGIS/test"))
-    provider = TaskingProcessingProvider(factory)
-    assert QgsApplication.processingRegistry().addProvider(provider)
-
-    def run(name, **parameters):
-        return processing.run(f"{PROVIDER_ID}:{name}", {"CONNECTION": "Sandbox", **parameters})
-
-    yield run, sandbox
-    QgsApplication.processingRegistry().removeProvider(provider)
-    sandbox.stop()
+def tasking(processing_run):
+    return processing_run, processing_run.sandbox
 
 
 def test_the_algorithm_syncs_into_the_shared_store_once_at_a_time_and_announces_it(tasking, postgis_conninfo):
