@@ -30,11 +30,13 @@ from qgis.PyQt.QtWidgets import QMainWindow
 
 TEST_MASTER_PASSWORD = "test-master-password"
 
-if "qgis_harness" not in sys.modules:  # tests import with --import-mode=importlib: nothing is on sys.path
-    _spec = importlib.util.spec_from_file_location("qgis_harness", Path(__file__).with_name("qgis_harness.py"))
-    _module = importlib.util.module_from_spec(_spec)
-    sys.modules["qgis_harness"] = _module
-    _spec.loader.exec_module(_module)
+# Tests import with --import-mode=importlib (nothing on sys.path): the harness modules are registered by name.
+for _name, _path in (("qgis_harness", Path(__file__).with_name("qgis_harness.py")),):
+    if _name not in sys.modules:
+        _spec = importlib.util.spec_from_file_location(_name, _path)
+        _module = importlib.util.module_from_spec(_spec)
+        sys.modules[_name] = _module
+        _spec.loader.exec_module(_module)
 
 
 class RecordingIface:
