@@ -15,7 +15,6 @@ the checks together and is only needed when an order is sent.
 import itertools
 import logging
 import math
-import struct
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Iterable, List, Optional, Sequence, Tuple
@@ -35,9 +34,10 @@ from qgis.core import (
     QgsVectorLayer,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QPointF
 from qgis.PyQt.QtGui import QPolygonF
 
+from .fast.polygon_memory import POINTS_ARE_TWO_DOUBLES, copy_point_bytes, read_points, write_points
+from .fast.wkb_arrays import read_wkb, write_wkb
 from .geometry_repair import RepairUnavailable, make_valid_wkb
 
 logger = logging.getLogger(__name__)
@@ -252,25 +252,6 @@ _FAST_BATCH_POINTS = 1 << 17
 _TRANSFORM_PIECE_POINTS = 1 << 13
 
 
-def _qpointf_is_two_doubles() -> bool:
-    """The fast lane reads QPolygonF memory as (x, y) doubles; Qt can be built with float qreal."""
-    probe = QPolygonF([QPointF(1.5, -2.25), QPointF(3.0, 4.0)])
-    try:
-        return np.frombuffer(probe.data().asstring(32), dtype=np.float64).tolist() == [1.5, -2.25, 3.0, 4.0]
-    except (TypeError, ValueError):
-        return False
-
-
-_QPOINTF_IS_TWO_DOUBLES = _qpointf_is_two_doubles()
-
-
-def _doubles_of(polygon: QPolygonF) -> np.ndarray:
-    """A (n, 2) view of the polygon's memory; valid while the polygon lives and keeps its size."""
-    pointer = polygon.data()
-    pointer.setsize(16 * polygon.size())
-    return np.frombuffer(pointer, dtype=np.float64).reshape(-1, 2)
-
-
 class _Scratch:
     """Work arrays for fast-lane batches of up to ``points`` positions, reused from batch to batch.
 
@@ -317,7 +298,7 @@ class _Job:
 
     def run(self, features):
         rules = self.rules
-        fast_ok = "Polygon" in rules.geometry_types and _QPOINTF_IS_TWO_DOUBLES
+        fast_ok = "Polygon" in rules.geometry_types and POINTS_ARE_TWO_DOUBLES
         header_of = _FAST_WKB_HEADER
         limit = rules.max_vertices
         # one slot per feature, in order: the feature, replaced by its Aoi when the fast lane makes one
@@ -347,10 +328,7 @@ class _Job:
                             if size > len(buffer):
                                 scratch = _Scratch(n)
                                 buffer = scratch.source_bytes
-                        pointer = ring.data()
-                        pointer.setsize(size)
-                        buffer[used : used + size] = pointer
-                        used += size
+                        used = copy_point_bytes(ring, buffer, used)
                         batch_slots.append(len(slots))
                         batch_counts.append(n)
             slots.append(feature)
@@ -405,7 +383,7 @@ class _Job:
                 ok[i] = False  # repeated vertices: the general path drops them
                 continue
             candidate = QgsGeometry()
-            candidate.fromWkb(struct.pack("<BIII", 1, 3, 1, counts[i]) + ring.astype("<f8").tobytes())
+            candidate.fromWkb(write_wkb("Polygon", [ring]))
             if not candidate.isGeosValid():
                 ok[i] = False
         layer_name = self.layer_name
@@ -434,13 +412,13 @@ class _Job:
             for first in range(0, len(xy), _TRANSFORM_PIECE_POINTS):
                 stop = min(first + _TRANSFORM_PIECE_POINTS, len(xy))
                 piece = scratch.piece if scratch.piece.size() == stop - first else QPolygonF(stop - first)
-                _doubles_of(piece)[:] = source[first:stop]
+                write_points(piece, source[first:stop])
                 try:
                     transform.transformPolygon(piece)
                     one_by_one = one_by_one or transform.fallbackOperationOccurred()
                 except QgsCsException:
                     one_by_one = True
-                np.round(_doubles_of(piece), COORDINATE_DECIMALS, out=xy[first:stop])
+                read_points(piece, xy[first:stop], COORDINATE_DECIMALS)
             failed = []
             if one_by_one:
                 for i, slot in enumerate(slot_numbers):
@@ -451,7 +429,7 @@ class _Job:
                         failed.append(i)  # the general path explains the failure
                         continue
                     ring = geometry.asQPolygonF()
-                    np.round(_doubles_of(ring), COORDINATE_DECIMALS, out=xy[starts[i] : starts[i] + counts[i]])
+                    read_points(ring, xy[starts[i] : starts[i] + counts[i]], COORDINATE_DECIMALS)
         return failed
 
     # -- general path ---------------------------------------------------------------------------
@@ -487,7 +465,7 @@ class _Job:
         if QgsWkbTypes.isCurvedType(geometry.wkbType()):
             geometry = QgsGeometry(geometry.constGet().segmentize())
             warnings.append("Curves converted to straight segments.")
-        kind, coords = _read_wkb(geometry.asWkb().data())
+        kind, coords = read_wkb(geometry.asWkb().data())
         if not _all_finite(coords):
             raise _Refused(f"{self.label(fid)} has coordinates that are not numbers (NaN or infinite).")
         self._check_inside_crs(fid, geometry.boundingBox())
@@ -498,7 +476,7 @@ class _Job:
                 f"{self.label(fid)} could not be transformed from {self.crs.authid()} to "
                 f"{WGS84_AUTHID}: {error}"
             ) from None
-        kind, coords = _read_wkb(geometry.asWkb().data())
+        kind, coords = read_wkb(geometry.asWkb().data())
         if not _all_finite(coords):
             raise _Refused(
                 f"{self.label(fid)} could not be transformed from {self.crs.authid()} to "
@@ -602,7 +580,7 @@ class _Job:
         return QgsGeometry.collectGeometry(polygons) if len(polygons) > 1 else polygons[0]
 
     def _finish_points(self, fid, geometry, warnings) -> list:
-        kind, coords = _read_wkb(geometry.asWkb().data())
+        kind, coords = read_wkb(geometry.asWkb().data())
         points = [coords] if kind == "Point" else list(coords)
         points = [np.round(np.asarray(p, dtype=float), COORDINATE_DECIMALS) for p in points]
         if self.rules.keeps_multipart("Point") and len(points) > self.rules.max_vertices:
@@ -650,7 +628,7 @@ class _Job:
                 geometry = geometry.removeInteriorRings()
                 warnings.append(f"{holes} hole(s) filled: this product does not accept holes.")
         geometry = self._fit_vertex_limit(geometry, family, warnings, label)
-        kind, coords = _read_wkb(geometry.asWkb().data())
+        kind, coords = read_wkb(geometry.asWkb().data())
         coords = _round_and_clean(kind, coords)
         if coords is not None and family == "Polygon":
             kind, coords = self._valid_after_rounding(kind, coords, warnings, label)
@@ -704,7 +682,7 @@ class _Job:
             if not self.rules.holes_allowed:
                 # the repair can cut a sliver out as a hole; fill it, and merge parts that then overlap
                 repaired = QgsGeometry.unaryUnion([p.removeInteriorRings() for p in parts]).removeInteriorRings()
-            kind, coords = _read_wkb(repaired.asWkb().data())
+            kind, coords = read_wkb(repaired.asWkb().data())
             coords = _round_and_clean(kind, coords)
             if coords is not None and _geometry_from(kind, coords).isGeosValid():
                 warnings.append("Slivers thinner than 1 cm removed (they touched once rounded to 1e-7°).")
@@ -742,8 +720,8 @@ class _Job:
         note = (f"Simplified from {before} to {after} vertices (provider limit {limit}; "
                 f"tolerance ≈ {tolerance * 111_320:.3g} m")
         if family == "Polygon":
-            old = _polygon_area_km2(*_read_wkb(geometry.asWkb().data()))
-            new = _polygon_area_km2(*_read_wkb(simplified.asWkb().data()))
+            old = _polygon_area_km2(*read_wkb(geometry.asWkb().data()))
+            new = _polygon_area_km2(*read_wkb(simplified.asWkb().data()))
             if old > 0:
                 note += f", area changed by {100 * (new - old) / old:+.2f}%"
         warnings.append(note + ").")
@@ -811,69 +789,9 @@ def _split_at_antimeridian(geometry: QgsGeometry) -> QgsGeometry:
     return QgsGeometry.collectGeometry(parts) if len(parts) > 1 else parts[0] if parts else QgsGeometry()
 
 
-def _read_wkb(buffer) -> Tuple[str, object]:
-    kind, coords, _pos = _read_wkb_at(buffer, 0)
-    return kind, coords
-
-
-_WKB_NAMES = {1: "Point", 2: "LineString", 3: "Polygon", 4: "MultiPoint", 5: "MultiLineString",
-              6: "MultiPolygon", 7: "GeometryCollection"}
-_WKB_TRIANGLE = 17  # read as the polygon it is: its WKB is a polygon's, one ring of four positions
-
-
-def _read_wkb_at(buffer, pos):
-    """2D WKB → (GeoJSON type, coordinates with numpy (n, 2) arrays as leaves, next position)."""
-    order = "<" if buffer[pos] == 1 else ">"
-    code = struct.unpack_from(order + "I", buffer, pos + 1)[0] % 1000
-    pos += 5
-    kind = _WKB_NAMES.get(code, "Polygon" if code == _WKB_TRIANGLE else None)
-    if kind is None:
-        raise ValueError(f"unsupported WKB type {code}")
-    double = np.dtype(order + "f8")
-    if kind == "Point":
-        return kind, np.frombuffer(buffer, dtype=double, count=2, offset=pos).astype(float), pos + 16
-    if kind == "LineString":
-        n = struct.unpack_from(order + "I", buffer, pos)[0]
-        arr = np.frombuffer(buffer, dtype=double, count=2 * n, offset=pos + 4).astype(float).reshape(n, 2)
-        return kind, arr, pos + 4 + 16 * n
-    if kind == "Polygon":
-        rings_count = struct.unpack_from(order + "I", buffer, pos)[0]
-        pos += 4
-        rings = []
-        for _ in range(rings_count):
-            n = struct.unpack_from(order + "I", buffer, pos)[0]
-            rings.append(
-                np.frombuffer(buffer, dtype=double, count=2 * n, offset=pos + 4).astype(float).reshape(n, 2)
-            )
-            pos += 4 + 16 * n
-        return kind, rings, pos
-    count = struct.unpack_from(order + "I", buffer, pos)[0]
-    pos += 4
-    parts = []
-    for _ in range(count):
-        part_kind, coords, pos = _read_wkb_at(buffer, pos)
-        parts.append(coords if kind != "GeometryCollection" else (part_kind, coords))
-    return kind, parts, pos
-
-
-def _write_wkb(kind: str, coords) -> bytes:
-    code = {v: k for k, v in _WKB_NAMES.items()}[kind]
-    head = struct.pack("<BI", 1, code)
-    if kind == "Point":
-        return head + np.asarray(coords, dtype="<f8").tobytes()
-    if kind == "LineString":
-        return head + struct.pack("<I", len(coords)) + np.asarray(coords, dtype="<f8").tobytes()
-    if kind == "Polygon":
-        return head + struct.pack("<I", len(coords)) + b"".join(
-            struct.pack("<I", len(r)) + np.asarray(r, dtype="<f8").tobytes() for r in coords
-        )
-    base = kind[len("Multi"):]
-    return head + struct.pack("<I", len(coords)) + b"".join(_write_wkb(base, c) for c in coords)
-
-
 def _geometry_from(kind: str, coords) -> QgsGeometry:
     geometry = QgsGeometry()
-    geometry.fromWkb(_write_wkb(kind, coords))
+    geometry.fromWkb(write_wkb(kind, coords))
     return geometry
 
 
