@@ -98,29 +98,21 @@ def sandbox_control(sandbox_server) -> "sandbox_harness.SandboxControl":
     return sandbox_harness.SandboxControl(sandbox_server)
 
 
-def _closing(provider):
-    yield provider
-    provider.session.close()
+def _provider_fixture(name: str, make):
+    """A fixture ``name``: the provider ``make(sandbox_server)`` builds, its session closed after the test."""
+    @pytest.fixture(name=name)
+    def connected(sandbox_server):
+        provider = make(sandbox_server)
+        yield provider
+        provider.session.close()
+
+    return connected
 
 
-@pytest.fixture
-def up42_provider(sandbox_server):
-    yield from _closing(sandbox_harness.up42_provider_for(sandbox_server))
-
-
-@pytest.fixture
-def planet_provider(sandbox_server):
-    yield from _closing(sandbox_harness.planet_provider_for(sandbox_server))
-
-
-@pytest.fixture
-def stapi_provider(sandbox_server):
-    yield from _closing(sandbox_harness.stapi_provider_for(sandbox_server))
-
-
-@pytest.fixture
-def sandbox_provider(sandbox_server):
-    yield from _closing(sandbox_harness.sandbox_provider_for(sandbox_server))
+up42_provider = _provider_fixture("up42_provider", sandbox_harness.up42_provider_for)
+planet_provider = _provider_fixture("planet_provider", sandbox_harness.planet_provider_for)
+stapi_provider = _provider_fixture("stapi_provider", sandbox_harness.stapi_provider_for)
+sandbox_provider = _provider_fixture("sandbox_provider", sandbox_harness.sandbox_provider_for)
 
 
 # -- a real PostgreSQL with PostGIS (the shared team store) ---------------------------------------------

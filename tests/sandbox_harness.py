@@ -89,11 +89,12 @@ class SandboxControl:
         self.call("DELETE", "/_sandbox/requests")
 
     # -- how it answers ----------------------------------------------------------------------------------------
-    def add_fault(self, **rule: Any) -> dict:
-        return self.call("POST", "/_sandbox/faults", rule)
+    def add_fault(self, **rule: Any) -> List[dict]:
+        """The rule as the sandbox keeps it (with its id and how often it fired), in a list."""
+        return self.call("POST", "/_sandbox/faults", rule)["rules"]
 
     def faults(self) -> List[dict]:
-        return self.call("GET", "/_sandbox/faults")["faults"]
+        return self.call("GET", "/_sandbox/faults")["rules"]
 
     def clear_faults(self) -> None:
         self.call("DELETE", "/_sandbox/faults")
