@@ -3,7 +3,8 @@ import threading
 
 import pytest
 import requests
-from sandbox_harness import control, sandbox_provider_for
+from sandbox_harness import UP42_OPTICAL, control, sandbox_provider_for
+from sandbox_harness import UP42_OPTICAL_PARAMS as OPTICAL_PARAMS
 
 from satellite_tasking.plugin.http import RequestCancelled, cancellable
 from satellite_tasking.plugin.model import Aoi, OrderDraft
@@ -15,13 +16,7 @@ QUIET = {"planet_max_active_orders": 100, "planet_rejection_rate": 0.0, "planet_
          "planet_reassessment_rate": 0.0, "up42_failure_rate": 0.0}
 PLANET_AREA = "planet:area"
 LOCK_IN = {"start_time": "2026-01-06T01:00:00Z", "end_time": "2026-01-12T01:00:00Z"}
-OPTICAL = "up42:a8b1d6f0-5c3e-4b7a-9f21-0e6c2d4b7a11"
-OPTICAL_PARAMS = {
-    "acquisitionStart": "2026-01-10T00:00:00Z", "acquisitionEnd": "2026-02-10T23:59:59Z",
-    "acquisitionMode": "mono", "maxCloudCover": 10, "maxIncidenceAngle": 30, "geometricProcessing": "ortho",
-    "projection": "UTM", "spectralBands": "4BANDS", "pixelCoding": "12bits",
-    "radiometricProcessing": "REFLECTANCE", "priority": "STANDARD",
-}
+OPTICAL = f"up42:{UP42_OPTICAL}"
 SAR = "capella-tasking-sar"
 SAR_PARAMS = {**default_parameters(PRODUCT_UUIDS[SAR]), "polarization": "VV",
               START_FIELD: "2026-01-10T00:00:00Z", END_FIELD: "2026-01-20T00:00:00Z"}
