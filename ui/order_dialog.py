@@ -43,6 +43,7 @@ from ..plugin.aoi_rules import geometry_from_geojson, rules_for
 from ..plugin.drafts import DraftStore, SavedDraft, new_client_reference
 from ..plugin.model import Aoi, OrderDraft, PlacementOutcome
 from ..plugin.order_schema import PLUGIN_FILLED_FIELDS, WINDOW_FIELDS
+from ..plugin.placement_ledger import PlacementLedger, attempt_summary, interrupted_summary
 from ..plugin.tasks import BackgroundTask
 from ..plugin.wording import amount, plural, product_title, sentences
 from .schema_form import SchemaForm
@@ -608,10 +609,11 @@ class OrderDialog(QDialog, FORM_CLASS):
 
     def _update_buttons(self, *_):
         ready = self._ready()
-        unplaced = self.draft.unplaced_indexes if self.draft.aois else []
-        failed = [i for i in unplaced if self.draft.outcomes.get(str(i), {}).get("error")]
+        ledger = self.ledger()
+        unplaced = ledger.unplaced
+        failed = ledger.failed
         self.estimateButton.setEnabled(ready and bool(unplaced))
-        never_tried = [i for i in unplaced if str(i) not in self.draft.outcomes]
+        never_tried = ledger.never_tried
         self.placeButton.setEnabled(ready and bool(never_tried))
         self.retryButton.setEnabled(ready and bool(failed))
         self.decisionsButton.setEnabled(self.decisions_opener is not None and any(
@@ -664,7 +666,7 @@ class OrderDialog(QDialog, FORM_CLASS):
         self._place(self.draft.unplaced_indexes)
 
     def retry_failed(self):
-        self._place([i for i in self.draft.unplaced_indexes if self.draft.outcomes.get(str(i), {}).get("error")])
+        self._place(self.ledger().failed)
 
     def _place(self, indexes):
         """Place the orders of ``indexes`` once the user has seen their estimated total and said yes. Without a
@@ -791,16 +793,8 @@ class OrderDialog(QDialog, FORM_CLASS):
         if sip.isdeleted(self):
             return
         self.busy = False
-        placed = sum(1 for o in outcomes if o.placed)
-        failed = len(outcomes) - placed
-        if cancelled and failed:
-            text = (f"Placement cancelled: {plural(placed, 'order')} placed, {failed} not — see the Order column; "
-                    "“Retry failed” places only those.")
-        elif cancelled:
-            text = f"Placement cancelled after all {plural(placed, 'order')} were placed."
-        else:
-            text = f"{plural(placed, 'order')} placed" + (f", {failed} failed — see the Order column; "
-                                                   "“Retry failed” places only those." if failed else ".")
+        failed = sum(1 for o in outcomes if not o.placed)
+        text = attempt_summary(outcomes, cancelled=cancelled)
         self._status(text)
         if self.messages:
             (self.messages.warning if failed else self.messages.success)(text)
@@ -808,11 +802,12 @@ class OrderDialog(QDialog, FORM_CLASS):
         if self.draft.fully_placed:
             self.draft_store.archive()
 
+    def ledger(self) -> PlacementLedger:
+        """The draft's placement bookkeeping (shared with Processing): over the draft's own outcomes."""
+        return PlacementLedger(len(self.draft.aois), self.draft.outcomes)
+
     def record_outcomes(self, outcomes):
-        for outcome in outcomes:
-            entry = {"order_id": outcome.order.id, "status": outcome.order.status.raw} if outcome.placed else {
-                "error": outcome.error or "The provider gave no reason."}
-            self.draft.outcomes[str(outcome.aoi_index)] = entry
+        self.ledger().record(outcomes)
         self.draft.placing = []
         self.draft_store.save(self.draft)
 
@@ -825,13 +820,13 @@ class OrderDialog(QDialog, FORM_CLASS):
             on_success=self._reconciled, on_failure=self._failed, can_cancel=False))
 
     def _reconciled(self, found):
-        outcomes = [PlacementOutcome(index, order=order) for index, order in found.items()]
-        self.record_outcomes(outcomes)
+        self.ledger().record_found(found)
+        self.draft.placing = []
+        self.draft_store.save(self.draft)
         if sip.isdeleted(self):
             return
         self.busy = False
-        self._status(f"A placement was interrupted; the provider has {len(found)} of its orders. "
-                     "Place the others when you are ready: nothing is placed twice.")
+        self._status(interrupted_summary(len(found)))
         self._show_aois()
 
     def _placement_failed(self, message, cancelled=False):

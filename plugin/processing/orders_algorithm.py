@@ -16,6 +16,7 @@ rest.
 from __future__ import annotations
 
 import re
+from typing import Optional
 
 from qgis.core import (
     Qgis,
@@ -40,13 +41,15 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QVariant
 
-from .. import product_catalogue
+from .. import placement_ledger, product_catalogue
 from ..aoi import WGS84_AUTHID, aois_from_features
 from ..aoi_rules import geometry_from_geojson, rules_for
 from ..drafts import new_client_reference
 from ..http import RequestCancelled
 from ..model import Aoi, OrderDraft, PlacementOutcome
-from ..order_schema import window_fields
+from ..order_schema import WINDOW_FIELDS, window_fields
+from ..placement_ledger import NO_REASON, PlacementLedger, attempt_outcomes, found_sentence, run_summary
+from ..utc import format_instant
 from ..wording import plural
 from .algorithm import TaskingAlgorithm
 from .connections import keep_sandbox_state
@@ -202,7 +205,10 @@ class _OrdersAlgorithm(TaskingAlgorithm):
             return None
         except Exception as error:  # noqa: BLE001
             raise self.failed(connection, error) from None
-        params = self._params(parameters, context, schema, product)
+        notes: list = []
+        params = self._params(parameters, context, schema, product, notes)
+        for note in notes:
+            feedback.pushWarning(note)
         feedback.setProgress(25)
         draft = OrderDraft(connection_id=connection.id, product_id=product.id, name=name, params=params,
                            aois=[Aoi(geometry=aoi.geometry, label=_label(aoi), area_km2=aoi.area_km2)
@@ -260,7 +266,10 @@ class _OrdersAlgorithm(TaskingAlgorithm):
         feedback.pushInfo(f"{plural(len(result.aois), 'AOI')} from {layer_name}.")
         return result.aois
 
-    def _params(self, parameters, context, schema, product) -> dict:
+    def _params(self, parameters, context, schema, product, notes: Optional[list] = None) -> dict:
+        """The order parameters: the JSON, the window from START/END, the schema's defaults — checked. Sentences
+        for the user that do not stop the run go to ``notes``."""
+        notes = notes if notes is not None else []
         try:
             params = parse_params(self.parameterAsString(parameters, PARAMS, context))
         except OrderParamsError as error:
@@ -268,13 +277,20 @@ class _OrdersAlgorithm(TaskingAlgorithm):
         start = self.parameterAsDateTime(parameters, START, context) if parameters.get(START) else None
         end = self.parameterAsDateTime(parameters, END, context) if parameters.get(END) else None
         if (start is not None and start.isValid()) or (end is not None and end.isValid()):
-            names = window_fields(schema)
+            names = window_fields(schema) or start_only_window(schema)
             if names is None:
                 raise QgsProcessingException(f"“{product.title}” has no acquisition window to set; leave "
                                              "Acquisition start and end empty.")
             for name, moment in zip(names, (start, end)):
                 if moment is not None and moment.isValid():
-                    params[name] = _iso_utc(moment)
+                    if name is None:
+                        # A Planet Monitoring order starts its recurrence at start_time and ends after its count
+                        # of captures; Planet ignores end_time [planet.md "Scheduling types"], so it is not sent.
+                        notes.append(f"“{product.title}” ends after its number of captures, not at a date: "
+                                     "Acquisition end is not sent (set the count in the parameters, "
+                                     "rrule_count).")
+                    else:
+                        params[name] = _iso_utc(moment)
         params = with_defaults(schema, params)
         problems = check_params(schema, params)
         if problems:
@@ -305,8 +321,19 @@ def _label(aoi) -> str:
     return f"{aoi.source_layer_name} #{aoi.feature_id}" + (f" part {aoi.part_index + 1}" if aoi.part_index else "")
 
 
+def start_only_window(schema: dict) -> Optional[tuple]:
+    """(start name, None) for a schema with the start of an acquisition window but no end — Planet's Monitoring
+    form (start_time and a recurrence; end_time is ignored for Monitoring [planet.md]) — else None."""
+    properties = schema.get("properties") if isinstance(schema, dict) else None
+    if not isinstance(properties, dict):
+        return None
+    return next(((first, None) for first, last in WINDOW_FIELDS if first in properties and last not in properties),
+                None)
+
+
 def _iso_utc(moment) -> str:
-    return moment.toUTC().toString("yyyy-MM-ddTHH:mm:ssZ")
+    """A QGIS date-time as the order's UTC text, to the second (what the widget offers)."""
+    return format_instant(moment.toUTC().toPyDateTime(), "seconds")
 
 
 class EstimateOrdersAlgorithm(_OrdersAlgorithm):
@@ -387,37 +414,37 @@ class PlaceOrdersAlgorithm(_OrdersAlgorithm):
         feedback.pushInfo(f"Client reference: {reference} (give it as Client reference to run this placement "
                           "again without ordering twice).")
         try:
-            outcomes = self.found_placed(provider, draft, given_reference, feedback)
-            remaining = [i for i in range(len(aois)) if i not in outcomes]
+            found = self.found_placed(provider, draft, given_reference, feedback)
+            remaining = [i for i in range(len(aois)) if i not in found]
+            attempt = {}
             if remaining and not feedback.isCanceled():
-                outcomes.update(self.place_remaining(provider, draft, remaining, feedback))
+                attempt = self.place_remaining(provider, draft, remaining, feedback)
         except Exception as error:  # noqa: BLE001 - reconciliation failed: nothing was placed
             raise self.failed(connection, error) from None
         finally:
             keep_sandbox_state(provider, connection)
         cancelled = feedback.isCanceled()
-        for index in range(len(aois)):
-            if index not in outcomes:
-                outcomes[index] = PlacementOutcome(index, error=(
-                    f"Not placed: cancelled. Run again with client reference {reference}: orders that were "
-                    "created are found, not placed twice." if cancelled else "Not placed."))
+        outcomes = {**found, **attempt}
+        outcomes.update(attempt_outcomes([i for i in range(len(aois)) if i not in outcomes], [], reference,
+                                         cancelled=cancelled))
+        ledger = PlacementLedger(len(aois))
+        ledger.record(outcomes[i] for i in range(len(aois)))
         sink, sink_id, fields = self.sink(parameters, context, aois)
-        placed = 0
         for index, aoi in enumerate(aois):
-            outcome = outcomes.get(index) or PlacementOutcome(index, error="Not placed.")
+            outcome = outcomes[index]
             if outcome.placed:
-                placed += 1
                 order = outcome.order
                 self.write(sink, fields, aoi, index, [order.id, order.name, order.status.describe(), ""])
             else:
-                error = outcome.error or "The provider gave no reason."
+                error = outcome.error or NO_REASON
                 feedback.reportError(f"AOI {index + 1}: {error}", False)
                 self.write(sink, fields, aoi, index, ["", "", "", error])
         feedback.setProgress(100)
         if cancelled:
             feedback.reportError(cancelled_summary(outcomes, connection.name, reference), False)
         else:
-            feedback.pushInfo(f"{placed} of {plural(len(aois), 'order')} placed on {connection.name}.")
+            feedback.pushInfo(run_summary(outcomes, connection.name))
+        placed = len(ledger.placed)
         return {OUTPUT: sink_id, PLACED: placed, FAILED: len(aois) - placed, CLIENT_REFERENCE: reference}
 
     @staticmethod
@@ -430,49 +457,23 @@ class PlaceOrdersAlgorithm(_OrdersAlgorithm):
         except RequestCancelled:
             return {}  # cancelled before anything was placed: every AOI is reported as not placed
         if found:
-            feedback.pushInfo(f"{plural(len(found), 'AOI')} already {'has' if len(found) == 1 else 'have'} an order "
-                              "with reference "
-                              f"{draft.client_reference}; they are not placed again.")
+            feedback.pushInfo(found_sentence(len(found), draft.client_reference))
         return {index: PlacementOutcome(index, order=order) for index, order in found.items()}
 
     @staticmethod
     def place_remaining(provider, draft, remaining, feedback) -> dict:
-        """AOI index -> outcome of placing ``remaining``, as far as a cancel lets it go."""
+        """AOI index -> outcome of placing ``remaining``, as far as a cancel lets it go (the shared bookkeeping
+        turns a cancel or an error into outcomes: ``placement_ledger.attempt_outcomes``)."""
         def progress(done, total):
             feedback.setProgress(PLACING_FROM + (PLACING_TO - PLACING_FROM) * (done / total if total else 1.0))
 
         try:
-            return {o.aoi_index: o for o in provider.place(draft, only=remaining, progress=progress)}
-        except RequestCancelled:
-            return {}  # cancelled before the provider could say anything: reported as not placed
-        except Exception as error:  # noqa: BLE001 - the provider could not say what it created
-            message = getattr(error, "user_message", None) or str(error)
-            return {index: PlacementOutcome(index, error=(
-                f"Placement did not complete: {message} Run again with client reference {draft.client_reference}: "
-                "orders that were created are found, not placed twice.")) for index in remaining}
+            ended_with = provider.place(draft, only=remaining, progress=progress)
+        except Exception as error:  # noqa: BLE001 - cancelled, or the provider could not say what it created
+            ended_with = error
+        return attempt_outcomes(remaining, ended_with, draft.client_reference, cancelled=feedback.isCanceled())
 
 
-def aoi_numbers(indexes) -> str:
-    """AOI indexes as the 1-based numbers of the output layer, runs shortened: "1–4, 7, 9–12"."""
-    numbers = sorted(i + 1 for i in indexes)
-    runs = []
-    for number in numbers:
-        if runs and number == runs[-1][1] + 1:
-            runs[-1][1] = number
-        else:
-            runs.append([number, number])
-    return ", ".join(str(a) if a == b else f"{a}–{b}" for a, b in runs)
-
-
-def cancelled_summary(outcomes: dict, connection_name: str, reference: str) -> str:
-    """What a cancelled placement leaves behind, in one paragraph."""
-    placed = [i for i, o in outcomes.items() if o.placed]
-    unplaced = [i for i, o in outcomes.items() if not o.placed]
-    text = (f"Placement cancelled: {len(placed)} of {plural(len(outcomes), 'order')} placed on {connection_name}"
-            + (f" (AOI {aoi_numbers(placed)})" if placed else ""))
-    if unplaced:
-        text += (f"; AOI {aoi_numbers(unplaced)} not placed. Run again with client reference {reference} to "
-                 "place only those: the orders placed are found, not placed twice.")
-    else:
-        text += "; every AOI has its order."
-    return text
+# The bookkeeping's sentences, where callers of this module found them before.
+aoi_numbers = placement_ledger.aoi_numbers
+cancelled_summary = placement_ledger.cancelled_summary
