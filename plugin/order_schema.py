@@ -491,36 +491,44 @@ class OrderSchema:
     def with_defaults(self, values: dict, hidden: Iterable[str] = PLUGIN_FILLED_FIELDS) -> dict:
         """``values`` plus the schema's defaults for what they leave out, as the order form fills them.
 
-        A default can switch an if/then/else branch, which may bring fields with defaults of their own,
-        hence the bounded loop; a default taken while another branch held goes again where the branch now
-        says ``const: null``, as the form drops that field.
+        As in the form, the first branches are chosen from the top-level defaults and ``values`` (an ``if`` on
+        an absent property holds vacuously); then a default can switch a branch, which may bring fields with
+        defaults of their own, hence the bounded passes. A value that is only a default follows the branch in
+        force: it takes that branch's default, and goes where the branch takes no value (``const: null``,
+        ``false``, a definition only another branch provides) or has no default. ``values`` stay as given.
         """
-        hidden = frozenset(hidden)
+        hidden = frozenset(hidden or ())
         result = dict(values)
         defaulted = set()
+        current = self.initial_guess(values)
+        selection = None
         for _ in range(MAX_CONDITION_PASSES):
-            effective = self.effective_for(result)
-            reader = SchemaReader(effective)
-            changed = False
-            for name, sub in (effective.get("properties") or {}).items():
-                if name in hidden or (name in result and name not in defaulted):
+            chosen = self.select(current)
+            if chosen == selection:
+                break
+            selection = chosen
+            effective = self.effective(selection)
+            reader = SchemaReader(effective, self.conditional_refs)
+            properties = effective.get("properties") or {}
+            for name in [name for name in defaulted if name not in properties]:
+                del result[name]
+                defaulted.discard(name)
+            for name, sub in properties.items():
+                if name in hidden or name in values:
                     continue
                 try:
                     spec = reader.flatten(sub)
-                except (UnreadableSchemaError, NotApplicableError, RecursionError):
+                except NotApplicableError:
+                    spec = None
+                except (UnreadableSchemaError, RecursionError):
                     continue
-                if is_no_value(spec):
-                    if name in result:
-                        del result[name]
-                        defaulted.discard(name)
-                        changed = True
-                    continue
-                if name not in result and "default" in spec:
+                if spec is not None and not is_no_value(spec) and "default" in spec:
                     result[name] = spec["default"]
                     defaulted.add(name)
-                    changed = True
-            if not changed:
-                break
+                elif name in defaulted:
+                    del result[name]
+                    defaulted.discard(name)
+            current = result
         return result
 
     # -- validation --------------------------------------------------------------------------------------------
