@@ -114,7 +114,7 @@ def attempt_outcomes(indexes: Iterable[int], ended_with, reference: str,
         if index not in outcomes:
             outcomes[index] = PlacementOutcome(index, error=(
                 f"Not placed: cancelled. {again_sentence(reference)}" if cancelled else "Not placed."))
-    return outcomes
+    return {index: outcomes[index] for index in indexes}
 
 
 # -- sentences --------------------------------------------------------------------------------------
