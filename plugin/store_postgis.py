@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import getpass
 import hashlib
+import io
 import json
 import logging
 import math
@@ -102,6 +103,9 @@ MIGRATION_LOCK_CLASS = 0x54534B30
 SYNC_LOCK_CLASS = 0x54534B31
 WRITE_LOCK_CLASS = 0x54534B32
 PAGE_ROWS = 500
+# From this many rows on, an upsert goes through COPY (see PostgisStore._upsert).
+COPY_ROWS = 200
+COPY_BYTES = 1 << 16
 # Placement states.
 PLACING = "placing"
 PLACED = "placed"
@@ -254,6 +258,39 @@ def _read(value):
     return value
 
 
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_special(value) -> str:
+    """A value other than plain text in ``COPY``'s text format."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return "\\\\x" + bytes(value).hex()  # bytea's hex form, its backslash escaped for COPY
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        return repr(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return _copy_text(str(value))
+
+
+def _copy_text(text: str) -> str:
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        return text.translate(_COPY_ESCAPES)
+    return text
+
+
+def _copy_line(row) -> str:
+    """One row in ``COPY``'s text format (the rows ``_pg_row`` gives: text, numbers, booleans, WKB, None)."""
+    return "\t".join(_copy_text(v) if type(v) is str else _copy_special(v) for v in row) + "\n"
+
+
 @dataclass(frozen=True)
 class PlacementClaim:
     """The answer to ``claim_placement``: ``granted`` (this placer sends the request) or who was first."""
@@ -289,6 +326,7 @@ class PostgisStore:
         self._credentials = credentials
         self.authcfg = ""  # the QGIS authentication config behind ``credentials``, if any (for QGIS's own layers)
         self.read_only = False
+        self._no_staging = False  # this user may not create temporary tables (see _staged)
         if not self._current():
             self._migrate()
         self.read_only = not self._query("SELECT has_table_privilege(%s, 'INSERT')",
@@ -586,19 +624,50 @@ class PostgisStore:
                                (connection_id,))
 
     def _upsert(self, cursor, table: str, key: str, columns, rows: list) -> None:
-        """Insert or update ``rows``: lists of WKB, connection id, key, then ``columns`` in order."""
+        """Insert or update ``rows``: lists of WKB, connection id, key, then ``columns`` in order.
+
+        Many rows (a first sync's pages) go through ``COPY`` into a temporary table and one set-based
+        ``INSERT … SELECT … ON CONFLICT``: the server parses one statement instead of a ``VALUES`` list of
+        thousands of parameters, and the client encodes the rows once instead of ``mogrify``ing each."""
         if not rows:
             return
         # One statement may not update a row twice: the last of equal keys wins, as it would in sequence.
         rows = list({row[2]: row for row in rows}.values())
         names = [name for name, _ in columns]
         updates = ", ".join(f"{name} = excluded.{name}" for name in ["geom", *names])
-        template = f"(ST_GeomFromWKB(%s, {WGS84}), %s, %s, {', '.join(['%s'] * len(names))})"
-        _driver().extras.execute_values(
-            cursor,
-            f"INSERT INTO {self._table(table)} (geom, connection_id, {key}, {', '.join(names)}) VALUES %s "  # nosec B608  # checked schema, constant names
-            f"ON CONFLICT (connection_id, {key}) DO UPDATE SET {updates}",
-            rows, template=template, page_size=PAGE_ROWS)
+        target = f"{self._table(table)} (geom, connection_id, {key}, {', '.join(names)})"
+        conflict = f"ON CONFLICT (connection_id, {key}) DO UPDATE SET {updates}"
+        if len(rows) < COPY_ROWS or not self._staged(cursor, table, key, names):
+            template = f"(ST_GeomFromWKB(%s, {WGS84}), %s, %s, {', '.join(['%s'] * len(names))})"
+            _driver().extras.execute_values(
+                cursor, f"INSERT INTO {target} VALUES %s {conflict}",  # nosec B608  # checked schema, constant names
+                rows, template=template, page_size=PAGE_ROWS)
+            return
+        staging = f"tasking_staged_{table}"
+        # A page at a time (at most a few thousand rows), so the text is built whole.
+        cursor.copy_expert(f"COPY {staging} FROM STDIN", io.StringIO("".join(map(_copy_line, rows))), size=COPY_BYTES)
+        cursor.execute(f"INSERT INTO {target} SELECT ST_GeomFromWKB(wkb, {WGS84}), connection_id, {key}, "  # nosec B608  # checked schema, constant names
+                       f"{', '.join(names)} FROM {staging} {conflict}")
+
+    def _staged(self, cursor, table: str, key: str, names: list) -> bool:
+        """An empty temporary table ``tasking_staged_<table>`` for this transaction's ``COPY``: the table's own
+        column types, the geometry as WKB; dropped at the commit. False when this user may not create temporary
+        tables (a database that revoked TEMP): the rows then go the slower way, nothing lost."""
+        if self._no_staging:
+            return False
+        staging = f"tasking_staged_{table}"
+        try:
+            cursor.execute("SAVEPOINT tasking_staging")
+            cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DROP AS SELECT NULL::bytea AS wkb, "  # nosec B608  # checked schema, constant names
+                           f"connection_id, {key}, {', '.join(names)} FROM {self._table(table)} WITH NO DATA")
+            cursor.execute(f"TRUNCATE {staging}")
+            cursor.execute("RELEASE SAVEPOINT tasking_staging")
+        except _driver().Error as error:
+            cursor.execute("ROLLBACK TO SAVEPOINT tasking_staging")
+            logger.info("No temporary tables in the shared store (%s); writing rows without COPY", error)
+            self._no_staging = True
+            return False
+        return True
 
     def _rows(self, cursor, table: str, key: str, connection_id: str, ids: list, columns: list) -> dict:
         if not ids:

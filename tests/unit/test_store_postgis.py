@@ -197,6 +197,52 @@ def test_the_providers_text_is_kept_byte_for_byte_and_parts_are_not_repeated(pos
     assert store.apply("c1", [listed], [inside]).orders_unchanged == 1
 
 
+def test_pages_written_through_copy_read_back_as_the_geopackage_and_row_by_row_writes_do(postgis_conninfo,
+                                                                                          tmp_path, monkeypatch):
+    """A first sync's pages go through COPY (store_postgis._upsert); text COPY must carry every character a
+    provider may send (tabs, line ends, backslashes, quotes, non-Latin letters) and every value kind."""
+    from datetime import timedelta
+
+    from satellite_tasking.plugin import store_postgis
+
+    hostile = ["tab\there", "line\nend", "cr\rlf", "back\\slash \\N \\x41", "quote ' \" done", "Zürich 東京 🛰",
+               "\\.", ""]
+
+    def page(count, status_raw):
+        orders, captures = [], []
+        for n in range(count):
+            text = hostile[n % len(hostile)]
+            o = order(f"o{n}", minutes=n, name=f"{text} {n}", status=Status(_SUITE.PENDING.code, status_raw))
+            o.raw = {"id": f"o{n}", "note": text, "status": status_raw}
+            orders.append(o)
+            for k in range(2):
+                c = capture(f"k{n}-{k}", f"o{n}", minutes=n, raw={"id": f"k{n}-{k}", "note": text})
+                c.cloud_cover = [None, 0.1, 1e-12, 0.333333333333][(n + k) % 4]
+                c.exclusivity_days = None if n % 5 == 0 else 30
+                c.acquired_at = None if n % 7 == 0 else c.acquired_at + timedelta(microseconds=n)
+                captures.append(c)
+        return orders, captures
+
+    assert 300 >= store_postgis.COPY_ROWS
+    copied = PostgisStore(postgis_conninfo, schema="copied")
+    geopackage = TaskingStore(tmp_path / "same.gpkg")
+    for status_raw in ("PENDING", "IN_PROGRESS"):  # inserted, then every row updated
+        orders, captures = page(300, status_raw)
+        applied = copied.apply("c1", orders, captures, recorded_at=_SUITE.T0)
+        assert len(applied.orders) == 300 and len(applied.captures) == 600 or status_raw == "IN_PROGRESS"
+        geopackage.apply("c1", orders, captures, recorded_at=_SUITE.T0)
+        again = copied.apply("c1", orders, captures)  # what was read back equals what was written
+        assert (again.orders_unchanged, again.captures_unchanged) == (300, 600)
+    monkeypatch.setattr(store_postgis, "COPY_ROWS", 10 ** 9)
+    row_by_row = PostgisStore(postgis_conninfo, schema="row_by_row")
+    for status_raw in ("PENDING", "IN_PROGRESS"):
+        row_by_row.apply("c1", *page(300, status_raw), recorded_at=_SUITE.T0)
+    assert _SUITE.snapshot(copied) == _SUITE.snapshot(row_by_row) == _SUITE.snapshot(geopackage)
+    raw = "SELECT order_id, name, raw FROM {}.tasking_orders ORDER BY order_id"
+    assert _rows(postgis_conninfo, raw.format("copied")) == _rows(postgis_conninfo, raw.format("row_by_row"))
+    assert len(copied.status_history("c1")) == 600
+
+
 def test_a_providers_nul_character_does_not_stop_the_sync(postgis_conninfo):
     store = PostgisStore(postgis_conninfo)
     odd = order(name="Harbour\x00west", status=Status(_SUITE.PENDING.code, "PEND\x00ING"))
