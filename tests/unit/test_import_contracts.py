@@ -14,8 +14,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
-pytest.importorskip("importlinter", reason="import-linter comes with requirements-test.txt (make setup)")
-
 
 def lint(root: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(root / "scripts" / "lint_imports.py"), "--no-logo"], cwd=root,
