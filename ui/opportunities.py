@@ -125,8 +125,10 @@ def _style_translucent(layer) -> None:
 class OpportunitiesDialog(QDialog, FORM_CLASS):
     opportunityChosen = pyqtSignal(int, object)
 
-    def __init__(self, provider, product, aois, task_runner, start=None, end=None, parent=None):
-        """``aois``: [(AOI index in the draft, label, GeoJSON geometry)] the user may search for."""
+    def __init__(self, provider, product, aois, task_runner, start=None, end=None, parent=None,
+                 filter_values=None):
+        """``aois``: [(AOI index in the draft, label, GeoJSON geometry)] the user may search for.
+        ``filter_values``: filter-form values known already (the order form's contract number, typed once)."""
         super().__init__(parent)
         self.setupUi(self)
         self.provider = provider
@@ -135,6 +137,7 @@ class OpportunitiesDialog(QDialog, FORM_CLASS):
         self.aois = list(aois)
         self.filter_form = None
         self.mapping = {}
+        self._known_filter_values = dict(filter_values or {})
         self.opportunities = []
         self.layer_id = None
         self.busy = False
@@ -163,6 +166,9 @@ class OpportunitiesDialog(QDialog, FORM_CLASS):
             return
         schema, self.mapping = filter_form_schema(queryables if isinstance(queryables, dict) else {})
         self.filter_form = SchemaForm(schema, hidden=())
+        known = {name: value for name, value in self._known_filter_values.items() if name in schema["properties"]}
+        if known:
+            self.filter_form.set_values({**self.filter_form.values(), **known})
         self.filterHolder.layout().addWidget(self.filter_form)
         self.filter_form.validityChanged.connect(self._update_buttons)
         self._status("")

@@ -74,9 +74,10 @@ def product_label(product) -> str:
 
 
 def placement_question(product, connection_name: str, indexes, estimate, areas_km2, estimate_error: str = "",
-                       split: int = 0) -> str:
+                       split: int = 0, warnings=()) -> str:
     """The confirmation a placement asks for: how many orders of what, the estimated total with its unit, and
-    the minimum charged area the provider states (with how many of the areas it raises).
+    the minimum charged area the provider states (with how many of the areas it raises), and the provider's
+    rules the order breaks that do not stop it (``warnings``: the user may still say yes).
 
     ``areas_km2`` is indexed like the draft's AOIs; ``estimate`` is the estimate of the AOIs in ``indexes``."""
     count = len(indexes)
@@ -102,6 +103,8 @@ def placement_question(product, connection_name: str, indexes, estimate, areas_k
                      "order of its own (and pays any minimum on its own).")
     if getattr(product, "needs_quotation", False):
         lines.append("The provider sends a price quote first; nothing is charged until you accept it.")
+    if warnings:
+        lines += [""] + [f"Warning: {warning}" for warning in warnings]
     lines += ["", "Placing may commit you to pay once the provider confirms the price."]
     return "\n".join(lines)
 
@@ -137,19 +140,39 @@ def carry_values(values: dict, schema: dict) -> dict:
     return carried
 
 
-def default_window(form, now=None) -> None:
-    """An empty acquisition window becomes tomorrow (00:00 UTC) plus two weeks, in the provider's UTC."""
+def default_window(form, now=None, lead_hours: float = 0) -> None:
+    """An empty acquisition window becomes tomorrow (00:00 UTC) plus two weeks, in the provider's UTC; with
+    ``lead_hours`` (a product that asks to be ordered that long ahead) the first midnight after that lead."""
     values = form.values()
     names = [n for pair in WINDOW_FIELDS for n in pair]
     rows = {n for n in names if form.row(n) is not None}
     pair = next((p for p in WINDOW_FIELDS if p[0] in rows and p[1] in rows), None)
-    if pair is None or values.get(pair[0]) or values.get(pair[1]):
-        return
     now = now or datetime.now(timezone.utc)
-    start = datetime(now.year, now.month, now.day, tzinfo=timezone.utc) + timedelta(days=1)
-    end = start + timedelta(days=DEFAULT_WINDOW_DAYS)
+    if pair is None:
+        return
+    if values.get(pair[0]) or values.get(pair[1]):
+        # A window still at the plain default (carried from another product, never touched) moves to this
+        # product's lead; one the user chose stays.
+        given = tuple(_utc_or_none(values.get(name)) for name in pair)
+        if not lead_hours or given != _plain_default_window(now, 0):
+            return
+    start, end = _plain_default_window(now, lead_hours)
     form.set_values({**values, pair[0]: start.strftime("%Y-%m-%dT%H:%M:%SZ"),
                      pair[1]: end.strftime("%Y-%m-%dT%H:%M:%SZ")})
+
+
+def _plain_default_window(now: datetime, lead_hours: float) -> tuple:
+    moment = now + timedelta(hours=lead_hours or 0)
+    start = datetime(moment.year, moment.month, moment.day, tzinfo=timezone.utc) + timedelta(days=1)
+    return start, start + timedelta(days=DEFAULT_WINDOW_DAYS)
+
+
+def _utc_or_none(text) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def saved_aoi(aoi) -> dict:
@@ -359,6 +382,28 @@ class OrderDialog(QDialog, FORM_CLASS):
         if not self._loading:
             self._forget_estimate()
             self._save_timer.start()
+            self._show_rule_warnings()
+
+    def rule_warnings(self) -> list:
+        """The provider's rules the form's order breaks without being stopped by them (Planet's dashboard rules
+        for Flexible orders): said while editing and in the placement confirmation, never a block."""
+        order_warnings = getattr(self.provider, "order_warnings", None)
+        if order_warnings is None or self.product is None or self.form is None:
+            return []
+        try:
+            return list(order_warnings(self.product, self.form.values(), datetime.now(timezone.utc)))
+        except Exception:  # noqa: BLE001 - a warning must never stop the dialog
+            logger.warning("Could not check the order against %s's rules", self.product.title, exc_info=True)
+            return []
+
+    def _show_rule_warnings(self):
+        warnings = self.rule_warnings()
+        if warnings:
+            self._rule_warning_shown = "Warning: " + " ".join(warnings)
+            self._status(self._rule_warning_shown)
+        elif getattr(self, "_rule_warning_shown", "") and self.statusLabel.text() == self._rule_warning_shown:
+            self._rule_warning_shown = ""
+            self._status("")
 
     def _forget_estimate(self):
         """A change to the order makes its estimate stale: the prices shown go, the next placement asks again."""
@@ -503,7 +548,7 @@ class OrderDialog(QDialog, FORM_CLASS):
                 kept = {name: value for name, value in carried.items() if name not in misfits}
                 if kept:
                     form.set_values({**defaults, **kept})
-        default_window(form)
+        default_window(form, lead_hours=(product.extra or {}).get("earliest_start_hours", 0))
         self._set_form(form)
         self._status("")
         self._draft_edited()
@@ -709,7 +754,8 @@ class OrderDialog(QDialog, FORM_CLASS):
         answer = QMessageBox.question(
             self, "Place tasking orders",
             rich_tooltip(placement_question(self.product, connection.name, indexes, estimate, areas,
-                                            estimate_error, split=split_features(self.draft.aois))),
+                                            estimate_error, split=split_features(self.draft.aois),
+                                            warnings=self.rule_warnings())),
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
         if answer != QMessageBox.StandardButton.Yes:
             self._status("Nothing was placed.")
@@ -850,8 +896,12 @@ class OrderDialog(QDialog, FORM_CLASS):
 
         aois = [(i, self.draft.aois[i].get("label", ""), self.draft.aois[i]["geometry"])
                 for i in self.draft.unplaced_indexes]
+        # What the order form says already is not asked again (an Assured order's contract number): the finder's
+        # "equals" filters start from the form's values of the same name.
+        known = {f"{name}__eq": value for name, value in self.form.values().items()
+                 if isinstance(value, str) and value.strip()} if self.form is not None else {}
         self._opportunities_dialog = OpportunitiesDialog(self.provider, self.product, aois, self.task_runner,
-                                                         parent=self)
+                                                         parent=self, filter_values=known)
         self._opportunities_dialog.opportunityChosen.connect(self._order_opportunity)
         self._opportunities_dialog.show()
 

@@ -16,6 +16,7 @@ rest.
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 from typing import Optional
 
 from qgis.core import (
@@ -209,6 +210,9 @@ class _OrdersAlgorithm(TaskingAlgorithm):
         params = self._params(parameters, context, schema, product, notes)
         for note in notes:
             feedback.pushWarning(note)
+        # Rules that do not stop an order (Planet's dashboard rules for Flexible orders): logged, never a block.
+        for warning in provider.order_warnings(product, params, datetime.now(timezone.utc)):
+            feedback.pushWarning(warning)
         feedback.setProgress(25)
         draft = OrderDraft(connection_id=connection.id, product_id=product.id, name=name, params=params,
                            aois=[Aoi(geometry=aoi.geometry, label=_label(aoi), area_km2=aoi.area_km2)

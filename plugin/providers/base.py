@@ -116,6 +116,11 @@ class TaskingProvider:
         """
         raise NotImplementedError
 
+    def order_warnings(self, product, params: Mapping, now: datetime) -> list:
+        """Sentences on rules of the provider that ``params`` break but that do not stop an order (the user may
+        place it anyway), judged at ``now``; none by default. Pure: no request is sent."""
+        return []
+
     def placed_orders(self, draft: OrderDraft) -> dict:
         """Orders that already exist for this draft, by AOI index, found by ``client_reference``.
 

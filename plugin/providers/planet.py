@@ -101,6 +101,17 @@ MAX_HOLD_SECONDS = 60.0
 # PUBLISHED; keep polling slowly. Such orders have their captures read again at most this often.
 FOLLOWED_UNTIL_PUBLISHED = frozenset({"FULFILLED"})
 UNPUBLISHED_FOLLOW_INTERVAL = timedelta(minutes=15)
+# Planet's Tasking Dashboard rules for Flexible orders [planet.md "Scheduling types / products": TOI at least 14
+# days, submitted at least 24 h before TOI start, max off-nadir 30°]. Whether the API enforces them is UNVERIFIED:
+# the conservative reading is to warn in the client, not to block. The off-nadir limit is not checked: the API
+# takes satellite elevation angles, and turning one into the other needs the satellite's altitude, which no
+# Planet source gives (planet.md: never compute such things locally).
+FLEXIBLE_KINDS = frozenset({"point", "strip", "area"})
+FLEXIBLE_MIN_WINDOW = timedelta(days=14)
+FLEXIBLE_MIN_LEAD = timedelta(hours=24)
+# "areas under 25 sq km are charged as 25 sq km" [planet.md "Order kinds and geometry", Planet Tasking Dashboard
+# docs]: stated on the area product, so the placement confirmation names it.
+AREA_MIN_CHARGED_KM2 = 25.0
 # Orders whose captures one capture stream reads, one request per order (see capture_page_streams).
 ORDERS_PER_CAPTURE_STREAM = 10
 # Bound on pages followed in one listing (100 000 records at the default page size).
@@ -272,6 +283,45 @@ def normalise_status(raw_status) -> Status:
     return Status(code, raw)
 
 
+def flexible_rule_warnings(params: Mapping, now: datetime) -> list:
+    """Sentences for the Tasking Dashboard's Flexible rules that ``params`` break (window shorter than 14 days,
+    window starting less than 24 h after ``now``), ending with one saying the order may still be placed;
+    ``[]`` when none is broken. Times missing from ``params`` are Planet's to choose: nothing is said of them."""
+    start, end = parse_time(params.get("start_time")), parse_time(params.get("end_time"))
+    found = []
+    if start is not None:
+        lead = start - now
+        if lead < FLEXIBLE_MIN_LEAD:
+            when = ("has already begun" if lead.total_seconds() <= 0 else
+                    f"starts in {_hours_text(lead)}")
+            found.append(f"The acquisition window {when}: Planet's Tasking Dashboard asks Flexible orders to be "
+                         f"submitted at least 24 hours before their window starts.")
+    if start is not None and end is not None and end - start < FLEXIBLE_MIN_WINDOW:
+        found.append(f"The acquisition window is {_days_text(end - start)} long: Planet's Tasking Dashboard asks "
+                     f"Flexible orders for a window of at least 14 days.")
+    if found:
+        found.append("Planet may refuse such an order or be less likely to fulfil it (whether its API enforces "
+                     "these dashboard rules is not documented); you can still place it.")
+    return found
+
+
+def _hours_text(span: timedelta) -> str:
+    hours = span.total_seconds() / 3600
+    if hours < 1:
+        minutes = max(1, round(span.total_seconds() / 60))
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    whole = round(hours)
+    return f"{whole} hour{'s' if whole != 1 else ''}"
+
+
+def _days_text(span: timedelta) -> str:
+    days = span.total_seconds() / 86400
+    if days < 1:
+        return _hours_text(span) if span.total_seconds() > 0 else "0 days"
+    shown = f"{days:.1f}".rstrip("0").rstrip(".")
+    return f"{shown} day{'s' if shown != '1' else ''}"
+
+
 def unique_order_name(draft: OrderDraft, index: int) -> str:
     """``<name> [ref]`` (or ``<name> 2 [ref]`` with several AOIs), cut to Planet's 255 characters."""
     tag = f" [{draft.client_reference}]"
@@ -397,9 +447,20 @@ class PlanetProvider(TaskingProvider):
             Product(id=kind.id, title=kind.title, provider_name="Planet", collection="tasking",
                     collection_title="Planet tasking", description=kind.description,
                     geometry_types=kind.geometry_types, needs_feasibility=False, needs_quotation=False,
-                    extra={"order_kind": kind.id, "opportunities": kind.id == "assured"})
+                    extra={"order_kind": kind.id, "opportunities": kind.id == "assured",
+                           **({"min_charged_area_km2": AREA_MIN_CHARGED_KM2} if kind.id == "area" else {}),
+                           **({"earliest_start_hours": FLEXIBLE_MIN_LEAD.total_seconds() / 3600}
+                              if kind.id in FLEXIBLE_KINDS else {})})
             for kind in ORDER_KINDS.values()
         ]
+
+    def order_warnings(self, product, params: Mapping, now: datetime) -> list:
+        """Planet's dashboard rules for Flexible orders that ``params`` break (see ``flexible_rule_warnings``)."""
+        kind = ORDER_KINDS.get(str(getattr(product, "id", product)).lower())
+        chosen = str(params.get("product") or "")
+        if kind is None or kind.id not in FLEXIBLE_KINDS or (chosen and "flexible" not in chosen.lower()):
+            return []
+        return flexible_rule_warnings(params, now)
 
     def order_schema(self, product: Product) -> dict:
         kind = self._kind(product.id if isinstance(product, Product) else str(product))

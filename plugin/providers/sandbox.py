@@ -173,6 +173,10 @@ class SandboxProvider(TaskingProvider):
         planet_ids = [i for i in order_ids if self._order_api.get(i, "planet") == "planet"]
         return self.parts["planet"].capture_page_streams(planet_ids, since=since) if planet_ids else []
 
+    def order_warnings(self, product, params, now: datetime) -> list:
+        _api, part, local_id = self._for_product(getattr(product, "id", str(product)))
+        return part.order_warnings(local_id, params, now)
+
     def final_orders_to_follow(self, unpublished, now: datetime) -> list:
         # Only Planet orders have captures (UP42's stored orders never have unpublished ones).
         return self.parts["planet"].final_orders_to_follow(unpublished, now)
