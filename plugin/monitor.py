@@ -167,6 +167,7 @@ class OrderMonitor(QObject):
         self._selected_layers: list = []
         self._updating_selection = False
         self._closed = False
+        self._started = False
         self._reload_generation = 0
         self._titled_products: set = set()
         self._products: dict = {}  # connection id -> its products, once read
@@ -184,6 +185,7 @@ class OrderMonitor(QObject):
         self.timer.setInterval(int(sync_interval_seconds() * 1000))
         QGuiApplication.instance().applicationStateChanged.connect(self._conditions_changed)
         self.project.readProject.connect(self._project_read)
+        self._started = True
         self.reload_dock()
         self._conditions_changed()
 
@@ -194,8 +196,9 @@ class OrderMonitor(QObject):
         self._closed = True
         self.timer.stop()
         self.timer.timeout.disconnect(self._tick)
-        QGuiApplication.instance().applicationStateChanged.disconnect(self._conditions_changed)
-        self.project.readProject.disconnect(self._project_read)
+        if self._started:  # a monitor stopped before it started connected nothing outside itself
+            QGuiApplication.instance().applicationStateChanged.disconnect(self._conditions_changed)
+            self.project.readProject.disconnect(self._project_read)
         self._watch_layer_selections([])
         for task in list(self.syncing.values()):
             if not sip.isdeleted(task):

@@ -65,6 +65,7 @@ from .orders_table_model import (
 )
 from .sandbox_clock import SandboxClockBar
 from .schema_form_widgets import rich_tooltip
+from .store_listener import StoreListener
 
 logger = logging.getLogger(__name__)
 
@@ -77,8 +78,8 @@ CANCEL_TOOLTIP = "Cancel the order (when the provider still allows it)"
 CANCEL_BY_REJECTING = ("This order waits for your decision on its price: to end it, reject the quotation "
                        "(Decide… → Reject price). Rejecting charges nothing.")
 _NO_CAPTURES = CaptureSummary()
-# Columns sized to their contents look at this many rows (Qt's default, 1,000, asks for 10,000 cells).
-RESIZE_PRECISION_ROWS = 200
+# Columns sized to their contents look at this many rows (Qt's default, 1,000, asks for some 40,000 cells).
+RESIZE_PRECISION_ROWS = 50
 
 
 class MonitorDock(QgsDockWidget, FORM_CLASS):
@@ -111,7 +112,9 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
         self.mapButton.clicked.connect(self.mapRequested)
         self.monitor: Optional[QObject] = None  # the OrderMonitor attached (attach/detach)
         self._monitor_links: list = []
-        self.store_listener: Optional[QObject] = None  # the shared store's announcements (ui/store_listener.py)
+        self.store_listener: Optional[StoreListener] = None  # the shared store's announcements (LISTEN/NOTIFY)
+        self._store_sync = ""  # how the store is kept current (the monitor's sentence)
+        self._listen_problem = ""  # why the store's announcements are not heard now
         # Set by attach: order -> (can cancel, editable fields); order -> (history, captures).
         self.capabilities: Optional[Callable[[Order], tuple]] = None
         self.details: Optional[Callable[[Order], tuple]] = None
@@ -216,8 +219,8 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
             self.monitor.store_changed()
 
     def _store_opened(self, store) -> None:
-        """A new store: a shared one is listened to (its announcements refresh the dock), and its orders carry
-        who placed them ("Mine only")."""
+        """A new store: a shared one is listened to (its announcements refresh the dock at once, without polling
+        the database), and its orders carry who placed them ("Mine only")."""
         self._stop_listening()
         shared = bool(getattr(store, "shared", False))
         self.mineFilter.setVisible(shared)
@@ -225,37 +228,46 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
             self.mineFilter.setChecked(False)
             self.set_store_sync("")
             return
-        try:
-            from .store_listener import StoreListener
-        except ImportError:
-            logger.info("No listener for the shared store's announcements: the dock reads it after each sync round")
-            return
-        try:
-            self.store_listener = StoreListener(store, self)
-        except Exception as error:  # noqa: BLE001 - without announcements the dock still reads after each round
-            logger.warning("The shared store's announcements cannot be heard: %s", error)
-            self.store_listener = None
-            return
-        self.store_listener.changed.connect(self.refresh_now)
-        if self.monitor is not None:
-            self.monitor.store_listened = True
+        runner = getattr(self.monitor, "task_runner", None)
+        self.store_listener = StoreListener(store.listen, task_runner=runner, parent=self)
+        self.store_listener.changed.connect(self._announced)
+        self.store_listener.stateChanged.connect(self._listening_changed)
+        self._set_listened(True)
+        self.store_listener.start()
+
+    def _announced(self, announcements: list) -> None:
+        self.refresh_now()
+
+    def _listening_changed(self, problem: str) -> None:
+        """Listening stopped (a sentence) or works again (""): meanwhile the monitor reads after its rounds."""
+        self._listen_problem = problem
+        self._set_listened(not problem)
+        self._show_store_sync()
+
+    def _set_listened(self, listened: bool) -> None:
+        if self.monitor is not None and not sip.isdeleted(self.monitor):
+            self.monitor.store_listened = listened
 
     def _stop_listening(self) -> None:
         listener, self.store_listener = self.store_listener, None
-        if self.monitor is not None and not sip.isdeleted(self.monitor):
-            self.monitor.store_listened = False
+        self._set_listened(False)
+        self._listen_problem = ""
         if listener is None or sip.isdeleted(listener):
             return
-        listener.changed.disconnect(self.refresh_now)
-        close = getattr(listener, "close", None)
-        if callable(close):
-            close()
+        listener.changed.disconnect(self._announced)
+        listener.stateChanged.disconnect(self._listening_changed)
+        listener.close()
         listener.deleteLater()
 
     def set_store_sync(self, sentence: str) -> None:
         """How the store is kept current: "Kept current by the sync service on …" (a shared store), or nothing."""
-        self.teamLabel.setText(sentence)
-        self.teamLabel.setVisible(bool(sentence))
+        self._store_sync = sentence
+        self._show_store_sync()
+
+    def _show_store_sync(self) -> None:
+        text = " ".join(part for part in (self._store_sync, self._listen_problem) if part)
+        self.teamLabel.setText(text)
+        self.teamLabel.setVisible(bool(text))
 
     def _store_read(self, snapshot: tuple, connection_names: dict) -> None:
         orders, summaries = snapshot[0], snapshot[1]

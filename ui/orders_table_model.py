@@ -72,12 +72,42 @@ def _timestamp(when) -> float:
     return when.timestamp() if when is not None else 0.0
 
 
-class OrderRow:
-    """One order as the table needs it: the order itself (for the details and actions), its capture counts,
-    and what filtering and sorting read, computed once per change of the order."""
+_STATE_NAMES: dict = {}  # (status code, decision) -> the badge's words: computed once per pair
 
-    __slots__ = ("key", "order", "summary", "connection", "product", "state", "raw", "waiting", "placed_by",
-                 "search", "sort_keys", "signature")
+
+def _state_name(order: Order) -> str:
+    pair = (order.status.code, order.decision)
+    name = _STATE_NAMES.get(pair)
+    if name is None:
+        name = _STATE_NAMES[pair] = order_status_name(order)
+    return name
+
+
+def _cloud_key(row: OrderRow) -> float:
+    cloud = row.summary.best_cloud_cover
+    return cloud if cloud is not None else 1000.0
+
+
+# One sort key per column, read from the row when a sort asks (sorting 20,000 rows reads 20,000 keys once).
+SORT_KEYS = (
+    lambda row: shown_name(row.order).lower(),
+    lambda row: row.connection.lower(),
+    lambda row: row.state,
+    lambda row: raw_status_text(row.order),
+    lambda row: row.product.lower(),
+    lambda row: _timestamp(row.order.acquisition_start),
+    lambda row: row.summary.published * 10000 + row.summary.successful,
+    _cloud_key,
+    lambda row: _timestamp(row.order.updated_at),
+    lambda row: row.placed_by.lower(),
+)
+
+
+class OrderRow:
+    """One order as the table needs it: the order itself (for the details and actions), its capture counts and
+    the words shared by many rows; what only filtering needs (the search text) is made when first asked for."""
+
+    __slots__ = ("key", "order", "summary", "connection", "product", "placed_by", "state", "waiting", "_search")
 
     def __init__(self, order: Order, summary: CaptureSummary, connection: str, product: str, placed_by: str = ""):
         self.key = (order.connection_id, order.id)
@@ -85,20 +115,34 @@ class OrderRow:
         self.summary = summary
         self.connection = connection
         self.product = product
-        self.state = order_status_name(order)
-        self.raw = raw_status_text(order)
-        self.waiting = order.decision != Decision.NONE
         self.placed_by = placed_by
-        name = shown_name(order)
-        self.search = " ".join((order.name, order.id, order.product_id, product, self.state, connection, self.raw,
-                                placed_by)).lower()
-        cloud = summary.best_cloud_cover
-        self.sort_keys = (name.lower(), connection.lower(), self.state, self.raw, product.lower(),
-                          _timestamp(order.acquisition_start), summary.published * 10000 + summary.successful,
-                          cloud if cloud is not None else 1000.0, _timestamp(order.updated_at), placed_by.lower())
-        # What the row shows; equal signatures need no redraw (an Order compares its raw record too: slow).
-        self.signature = (order.name, order.status, order.decision, order.product_id, order.updated_at,
-                          order.acquisition_start, order.acquisition_end, summary, connection, product, placed_by)
+        self.state = _state_name(order)
+        self.waiting = order.decision != Decision.NONE
+        self._search: Optional[str] = None
+
+    @property
+    def raw(self) -> str:
+        return raw_status_text(self.order)
+
+    @property
+    def search(self) -> str:
+        """What the text filter looks in: the name with its reference, the ids, the words shown, lower case."""
+        if self._search is None:
+            order = self.order
+            self._search = " ".join((order.name, order.id, order.product_id, self.product, self.state,
+                                     self.connection, self.raw, self.placed_by)).lower()
+        return self._search
+
+    def sort_key(self, column: int):
+        return SORT_KEYS[column](self)
+
+    @property
+    def signature(self) -> tuple:
+        """What the row shows; equal signatures need no redraw (an Order compares its raw record too: slow)."""
+        order = self.order
+        return (order.name, order.status, order.decision, order.product_id, order.updated_at,
+                order.acquisition_start, order.acquisition_end, self.summary, self.connection, self.product,
+                self.placed_by)
 
     def text(self, column: int) -> str:
         order, summary = self.order, self.summary
@@ -203,7 +247,7 @@ class OrdersTableModel(QAbstractTableModel):
         if role == KEY_ROLE:
             return row.key
         if role == SORT_ROLE:
-            return row.sort_keys[column]
+            return row.sort_key(column)
         if role == STATUS_ROLE:
             return row.order.status.code.value
         if column == STATUS_COLUMN:
@@ -275,7 +319,7 @@ class OrdersTableModel(QAbstractTableModel):
         column = self.sort_column
         if 0 <= column < len(ORDER_COLUMNS):
             # Stable: equal keys keep the store's order (last changed first).
-            rows.sort(key=lambda row: row.sort_keys[column], reverse=self.sort_order == Qt.SortOrder.DescendingOrder)
+            rows.sort(key=SORT_KEYS[column], reverse=self.sort_order == Qt.SortOrder.DescendingOrder)
         self._positions = None
 
     # -- reading --------------------------------------------------------------------------------

@@ -77,7 +77,8 @@ def sandbox_connection(plugin):
 def place(plugin, product_id, name, params, geometries):
     provider = plugin.monitor.provider(sandbox_connection(plugin))
     draft = OrderDraft(SANDBOX_CONNECTION_ID, product_id, name, dict(params), [Aoi(g) for g in geometries],
-                       f"ref-{name}")
+                       # A UP42 tag takes letters, digits, spaces and . - _ / : only (the placement checks it).
+                       "ref-" + re.sub(r"[^A-Za-z0-9 ._/:-]", "", name))
     outcomes = provider.place(draft)
     assert all(o.placed for o in outcomes), [o.error for o in outcomes]
     return [o.order for o in outcomes]
