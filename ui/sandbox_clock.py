@@ -6,12 +6,17 @@ Between readings the label runs on by itself at the sandbox's speed.
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Dict, Optional
 
 from qgis.PyQt import uic
 from qgis.PyQt.QtCore import QTimer, pyqtSignal
-from qgis.PyQt.QtWidgets import QButtonGroup, QWidget
+from qgis.PyQt.QtGui import QHideEvent, QShowEvent
+from qgis.PyQt.QtWidgets import QAbstractButton, QButtonGroup, QWidget
+
+if TYPE_CHECKING:  # read by type checkers only: the dock is handed SandboxTime values by the monitor
+    from ..plugin.sandbox_clock import SandboxTime
 
 FORM_CLASS, _ = uic.loadUiType(str(Path(__file__).with_name("sandbox_clock.ui")))
 
@@ -20,14 +25,14 @@ class SandboxClockBar(QWidget, FORM_CLASS):
     speedRequested = pyqtSignal(float)
     nextEventRequested = pyqtSignal()
 
-    def __init__(self, parent=None):
+    def __init__(self, parent: Optional[QWidget] = None):
         super().__init__(parent)
         self.setupUi(self)
         self.setObjectName("sandboxClockBar")
-        self.time = None  # the last SandboxTime read
+        self.time: Optional[SandboxTime] = None  # the last reading
         self._read_at = 0.0
-        self.speed_buttons = {0.0: self.pauseButton, 1.0: self.realTimeButton, 60.0: self.minuteButton,
-                              3600.0: self.hourButton}
+        self.speed_buttons: Dict[float, QAbstractButton] = {
+            0.0: self.pauseButton, 1.0: self.realTimeButton, 60.0: self.minuteButton, 3600.0: self.hourButton}
         self._group = QButtonGroup(self)
         self._group.setExclusive(True)
         for speed, button in self.speed_buttons.items():
@@ -38,7 +43,7 @@ class SandboxClockBar(QWidget, FORM_CLASS):
         self._ticker.setInterval(1000)
         self._ticker.timeout.connect(self._show_label)
 
-    def show_time(self, sandbox_time) -> None:
+    def show_time(self, sandbox_time: SandboxTime) -> None:
         self.time = sandbox_time
         self._read_at = time.monotonic()
         button = self.speed_buttons.get(float(sandbox_time.speed))
@@ -58,13 +63,13 @@ class SandboxClockBar(QWidget, FORM_CLASS):
         elif not sandbox_time.speed:
             self._ticker.stop()
 
-    def current(self):
+    def current(self) -> Optional[datetime]:
         """The sandbox's time now, run on from the last reading at its speed."""
         if self.time is None:
             return None
         return self.time.now + timedelta(seconds=(time.monotonic() - self._read_at) * self.time.speed)
 
-    def _show_label(self):
+    def _show_label(self) -> None:
         moment = self.current()
         if moment is None:
             self.timeLabel.setText("Sandbox time: …")
@@ -72,11 +77,11 @@ class SandboxClockBar(QWidget, FORM_CLASS):
         paused = " (paused)" if not self.time.speed else ""
         self.timeLabel.setText(f"Sandbox time: {moment:%a %d %b %Y %H:%M} UTC{paused}")
 
-    def hideEvent(self, event):  # noqa: N802 - Qt override
+    def hideEvent(self, event: QHideEvent) -> None:  # noqa: N802 - Qt override
         self._ticker.stop()
         super().hideEvent(event)
 
-    def showEvent(self, event):  # noqa: N802 - Qt override
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
         if self.time is not None and self.time.speed:
             self._ticker.start()
         super().showEvent(event)
