@@ -6,10 +6,11 @@ secret shown once is never shown again (leaving it empty keeps the stored one).
 """
 import logging
 from pathlib import Path
+from typing import Callable, Optional
 
 from qgis.PyQt import sip, uic
 from qgis.PyQt.QtCore import Qt
-from qgis.PyQt.QtWidgets import QDialog, QLineEdit, QListWidgetItem, QMessageBox
+from qgis.PyQt.QtWidgets import QDialog, QLineEdit, QListWidgetItem, QMessageBox, QWidget
 
 from ..plugin.connection_check import check_connection
 from ..plugin.http import InsecureUrl, require_secure_url
@@ -42,8 +43,9 @@ NEW_CONNECTION_NAME = "New connection"
 
 
 class ConnectionsDialog(QDialog, FORM_CLASS):
-    def __init__(self, task_runner: TaskRunner, settings: ConnectionSettings = None, parent=None,
-                 sandbox_url=None, session_factory=None):
+    def __init__(self, task_runner: TaskRunner, settings: Optional[ConnectionSettings] = None,
+                 parent: Optional[QWidget] = None, sandbox_url: Optional[Callable[[], str]] = None,
+                 session_factory: Optional[SessionFactory] = None):
         super().__init__(parent)
         self.setupUi(self)
         self.task_runner = task_runner
@@ -51,10 +53,10 @@ class ConnectionsDialog(QDialog, FORM_CLASS):
         self.session_factory = session_factory
         # A callable giving the URL of the running sandbox (started on demand by the plugin).
         self.sandbox_url = sandbox_url
-        self._test_task = None
+        self._test_task: Optional[BackgroundTask] = None
         # A connection being added: shown and edited here, written to the settings only by Save.
-        self._pending = None
-        self._shown_kind = None
+        self._pending: Optional[Connection] = None
+        self._shown_kind: Optional[ConnectionKind] = None
         for kind in ConnectionKind:
             self.kindCombo.addItem(kind.label, kind.value)
         self.kindCombo.currentIndexChanged.connect(self._kind_changed)
@@ -88,7 +90,7 @@ class ConnectionsDialog(QDialog, FORM_CLASS):
         if self.connectionList.currentItem() is None and self.connectionList.count():
             self.connectionList.setCurrentRow(0)
 
-    def current_connection(self):
+    def current_connection(self) -> Optional[Connection]:
         item = self.connectionList.currentItem()
         if item is None:
             return None
@@ -97,7 +99,7 @@ class ConnectionsDialog(QDialog, FORM_CLASS):
             return self._pending
         return self.settings.connection(connection_id)
 
-    def _show_selected(self, *_):
+    def _show_selected(self, *_: object) -> None:
         connection = self.current_connection()
         self.resultLabel.clear()
         if connection is None:
@@ -119,7 +121,7 @@ class ConnectionsDialog(QDialog, FORM_CLASS):
         self.authcfgValue.setText(connection.authcfg or "none")
         self._kind_changed()
 
-    def _kind_changed(self, *_):
+    def _kind_changed(self, *_: object) -> None:
         """Each kind brings its own base URL (unless the user typed another) and its own credential fields."""
         kind = ConnectionKind(self.kindCombo.currentData())
         previous, self._shown_kind = self._shown_kind, kind
