@@ -11,16 +11,21 @@ names the total. The list keeps its order while decisions come in: nothing moves
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from qgis.PyQt import sip, uic
 from qgis.PyQt.QtCore import Qt, pyqtSignal
-from qgis.PyQt.QtWidgets import QAbstractItemView, QDialog, QListWidgetItem, QMessageBox
+from qgis.PyQt.QtWidgets import QAbstractItemView, QDialog, QListWidgetItem, QMessageBox, QWidget
 
-from ..plugin.model import Decision
-from ..plugin.tasks import BackgroundTask
+from ..plugin.model import Decision, FeasibilityOption, FeasibilityStudy, Order, Quotation
+from ..plugin.tasks import BackgroundTask, TaskRunner
 from ..plugin.wording import amount as amount_text
 from ..plugin.wording import plural, status_sentence
 from .schema_form_widgets import rich_tooltip
+
+if TYPE_CHECKING:  # read by type checkers only
+    from ..plugin.message_bar import MessageBar
+    from ..plugin.providers.base import TaskingProvider
 
 FORM_CLASS, _ = uic.loadUiType(str(Path(__file__).with_name("decisions_dialog.ui")))
 
@@ -36,16 +41,17 @@ class DecisionsDialog(QDialog, FORM_CLASS):
     # stops showing "Waiting for you".
     decided = pyqtSignal(str)
 
-    def __init__(self, provider, task_runner, messages=None, parent=None):
+    def __init__(self, provider: TaskingProvider, task_runner: TaskRunner, messages: Optional[MessageBar] = None,
+                 parent: Optional[QWidget] = None):
         super().__init__(parent)
         self.setupUi(self)
         self.provider = provider
         self.task_runner = task_runner
         self.messages = messages
-        self.orders = {}
-        self.study = None
-        self.quotation = None
-        self._positions = {}  # order id -> place in the list: kept across refreshes
+        self.orders: Dict[str, Order] = {}
+        self.study: Optional[FeasibilityStudy] = None
+        self.quotation: Optional[Quotation] = None
+        self._positions: Dict[str, int] = {}  # order id -> place in the list: kept across refreshes
         self.setWindowTitle(f"Feasibility and price quotes — {provider.connection.name}")
         self.ordersList.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.ordersList.currentItemChanged.connect(self._order_selected)
@@ -59,26 +65,27 @@ class DecisionsDialog(QDialog, FORM_CLASS):
         self.refresh()
 
     # -- loading --------------------------------------------------------------------------
-    def _run(self, description, work, on_success):
+    def _run(self, description: str, work: Callable[[BackgroundTask], Any],
+             on_success: Callable[[Any], None]) -> BackgroundTask:
         self.statusLabel.setText(description + "…")
 
-        def success(result):
+        def success(result: Any) -> None:
             if not sip.isdeleted(self):
                 self.statusLabel.setText("")
                 on_success(result)
 
-        def failure(message):
+        def failure(message: str) -> None:
             if not sip.isdeleted(self):
                 self.statusLabel.setText(message)
 
         return self.task_runner.start(BackgroundTask(description, work, on_success=success, on_failure=failure))
 
-    def refresh(self):
+    def refresh(self) -> None:
         provider = self.provider
         self._run("Looking for orders that wait for you",
                   lambda task: [o for o in provider.orders() if o.decision != Decision.NONE], self._orders_loaded)
 
-    def _orders_loaded(self, orders):
+    def _orders_loaded(self, orders: List[Order]) -> None:
         selected = self.current_order()
         chosen = {order.id for order in self.selected_orders()}
         # Orders seen before keep their places; new ones come after them.
@@ -103,7 +110,7 @@ class DecisionsDialog(QDialog, FORM_CLASS):
         elif self.ordersList.currentItem() is None:
             self.ordersList.setCurrentRow(0)
 
-    def selected_orders(self) -> list:
+    def selected_orders(self) -> List[Order]:
         """The orders selected, in list order (the current one when nothing else is)."""
         found = [self.orders[item.data(ORDER_ROLE)] for item in self.ordersList.selectedItems()
                  if item.data(ORDER_ROLE) in self.orders]
@@ -111,14 +118,14 @@ class DecisionsDialog(QDialog, FORM_CLASS):
         current = self.current_order()
         return found or ([current] if current is not None else [])
 
-    def _selected_of(self, decision) -> list:
+    def _selected_of(self, decision: Decision) -> List[Order]:
         return [order for order in self.selected_orders() if order.decision == decision]
 
-    def current_order(self):
+    def current_order(self) -> Optional[Order]:
         item = self.ordersList.currentItem()
         return self.orders.get(item.data(ORDER_ROLE)) if item is not None else None
 
-    def _order_selected(self, *_):
+    def _order_selected(self, *_: object) -> None:
         order = self.current_order()
         self._show_detail(order)
         if order is None:
@@ -131,7 +138,7 @@ class DecisionsDialog(QDialog, FORM_CLASS):
             self._run(f"Reading the price quote of {order.name}", lambda task: provider.quotation(order),
                       lambda quotation: self._quotation_loaded(order, quotation))
 
-    def _show_detail(self, order):
+    def _show_detail(self, order: Optional[Order]) -> None:
         self.study = None
         self.quotation = None
         self.optionsList.clear()
@@ -147,7 +154,7 @@ class DecisionsDialog(QDialog, FORM_CLASS):
         self.detailsLabel.setToolTip("" if order is None else rich_tooltip(f"Order id: {order.id}"))
         self._update_buttons()
 
-    def _study_loaded(self, order, study):
+    def _study_loaded(self, order: Order, study: Optional[FeasibilityStudy]) -> None:
         if order is not self.current_order():
             return
         self.study = study
@@ -164,7 +171,7 @@ class DecisionsDialog(QDialog, FORM_CLASS):
                                   "change the order after confirming an option.")
         self._update_buttons()
 
-    def _quotation_loaded(self, order, quotation):
+    def _quotation_loaded(self, order: Order, quotation: Optional[Quotation]) -> None:
         if order is not self.current_order():
             return
         self.quotation = quotation
@@ -174,7 +181,7 @@ class DecisionsDialog(QDialog, FORM_CLASS):
             self.priceLabel.setText(f"Price: {amount_text(quotation.price, quotation.unit)}")
         self._update_buttons()
 
-    def _update_buttons(self, *_):
+    def _update_buttons(self, *_: object) -> None:
         studies = len(self._selected_of(Decision.FEASIBILITY))
         quotes = len(self._selected_of(Decision.QUOTATION))
         self.confirmOptionButton.setEnabled(self.study is not None and self.optionsList.currentItem() is not None)
@@ -187,7 +194,7 @@ class DecisionsDialog(QDialog, FORM_CLASS):
         self.rejectButton.setText("Reject price…" if quotes < 2 else f"Reject {quotes} prices…")
 
     # -- deciding -------------------------------------------------------------------------
-    def confirm_option(self):
+    def confirm_option(self) -> None:
         order, study, item = self.current_order(), self.study, self.optionsList.currentItem()
         if order is None or study is None or item is None:
             return
@@ -207,16 +214,17 @@ class DecisionsDialog(QDialog, FORM_CLASS):
         self._run(f"Confirming the option for {order.name}", lambda task: provider.choose_option(study, option),
                   lambda result: self._decided(f"Option confirmed for {order.name}; a price quote follows."))
 
-    def _confirm_option_for_many(self, order, study, option, others):
+    def _confirm_option_for_many(self, order: Order, study: FeasibilityStudy, option: FeasibilityOption,
+                                 others: List[Order]) -> None:
         """One question, then the option with the same description for every selected order."""
         provider = self.provider
 
-        def studies(task):
+        def studies(task: BackgroundTask) -> List[Tuple[Order, Optional[FeasibilityStudy]]]:
             return [(other, provider.feasibility(other)) for other in others]
 
         position = next(i for i, o in enumerate(study.options) if o.id == option.id)
 
-        def matching(other_study):
+        def matching(other_study: Optional[FeasibilityStudy]) -> Optional[FeasibilityOption]:
             """The other order's option like this one: the same description, else the option at the same place
             in its study's list. The question shows each order's own option before anything is confirmed."""
             options = other_study.options if other_study else []
@@ -225,7 +233,7 @@ class DecisionsDialog(QDialog, FORM_CLASS):
                 same = options[position]
             return same
 
-        def loaded(pairs):
+        def loaded(pairs: List[Tuple[Order, Optional[FeasibilityStudy]]]) -> None:
             plan = [(order, study, option)]
             missing = []
             for other, other_study in pairs:
@@ -249,7 +257,7 @@ class DecisionsDialog(QDialog, FORM_CLASS):
         self._run(f"Reading {plural(len(others) + 1, 'feasibility study', 'feasibility studies')}", studies,
                   loaded)
 
-    def decide_quote(self, accept: bool):
+    def decide_quote(self, accept: bool) -> None:
         chosen = self._selected_of(Decision.QUOTATION)
         if len(chosen) > 1:
             self._decide_many_quotes(chosen, accept)
@@ -270,19 +278,19 @@ class DecisionsDialog(QDialog, FORM_CLASS):
         self._run(f"Sending your decision on {order.name}", lambda task: provider.decide(quotation, accept),
                   lambda result: self._decided(f"Price of {amount} {verb} for {order.name}."))
 
-    def _decide_many_quotes(self, orders, accept: bool):
+    def _decide_many_quotes(self, orders: List[Order], accept: bool) -> None:
         """One question naming the total (per unit), then every selected price accepted or rejected."""
         provider = self.provider
 
-        def quotes(task):
+        def quotes(task: BackgroundTask) -> List[Tuple[Order, Optional[Quotation]]]:
             return [(order, provider.quotation(order)) for order in orders]
 
-        def loaded(pairs):
+        def loaded(pairs: List[Tuple[Order, Optional[Quotation]]]) -> None:
             open_quotes = [(o, q) for o, q in pairs if q is not None and q.decision == "NOT_DECIDED"]
             if not open_quotes:
                 self.statusLabel.setText("None of the selected prices waits for a decision any more.")
                 return
-            totals = {}
+            totals: Dict[str, float] = {}
             for _, quotation in open_quotes:
                 totals[quotation.unit] = totals.get(quotation.unit, 0) + quotation.price
             total = " + ".join(amount_text(value, unit) for unit, value in totals.items())
@@ -302,7 +310,7 @@ class DecisionsDialog(QDialog, FORM_CLASS):
 
         self._run(f"Reading {plural(len(orders), 'price quote')}", quotes, loaded)
 
-    def _decided(self, text):
+    def _decided(self, text: str) -> None:
         self.decided.emit(self.provider.connection.id)
         if self.messages:
             self.messages.success(text)
