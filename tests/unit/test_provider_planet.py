@@ -8,13 +8,13 @@ from types import SimpleNamespace
 
 import pytest
 import requests
+from sandbox_harness import control, planet_provider_for
 
 from satellite_tasking.plugin.connection_check import check_connection
 from satellite_tasking.plugin.http import ProviderTimeout, RequestRejected, build_session
-from satellite_tasking.plugin.model import Aoi, Connection, OrderDraft, OrderStatus
+from satellite_tasking.plugin.model import Aoi, OrderDraft, OrderStatus
 from satellite_tasking.plugin.providers.base import NotSupported
 from satellite_tasking.plugin.providers.planet import (
-    PlanetProvider,
     RatePacer,
     describe_refusal,
     describe_window,
@@ -23,7 +23,6 @@ from satellite_tasking.plugin.providers.planet import (
     rrule_problem,
     unique_order_name,
 )
-from satellite_tasking.plugin.sandbox import SandboxServer
 
 START = datetime(2026, 1, 5, tzinfo=timezone.utc)
 HOUR = 3600
@@ -49,19 +48,12 @@ def ts(moment):
 
 
 @pytest.fixture
-def sandbox():
-    server = SandboxServer(port=0, seed=7, speed=0, settings=QUIET).start()
-    yield server
-    server.stop()
+def sandbox(start_sandbox):
+    return start_sandbox(seed=7, settings=QUIET)
 
 
 def make_provider(server, key="sandbox-key", pacer=None, **session_options):
-    options = {"timeout": (2, 5), "sleep": lambda s: None}
-    options.update(session_options)
-    session = build_session("test Planet", "SatelliteTasking/test", **options)
-    connection = Connection(id="planet-1", name="test Planet", kind="planet",
-                            base_url=server.base_url + "/tasking/v2")
-    return PlanetProvider(connection, SimpleNamespace(username=key, password=""), session, pacer=pacer)
+    return planet_provider_for(server, key, pacer=pacer, session_options=session_options)
 
 
 @pytest.fixture
@@ -69,12 +61,6 @@ def provider(sandbox):
     provider = make_provider(sandbox)
     yield provider
     provider.session.close()
-
-
-def control(server, method, path, payload=None):
-    response = requests.request(method, server.base_url + path, json=payload, timeout=30)
-    response.raise_for_status()
-    return response.json()
 
 
 def advance(server, seconds):

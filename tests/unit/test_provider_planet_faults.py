@@ -1,14 +1,11 @@
 """PlanetProvider under injected faults (sandbox /_sandbox/faults): reads survive, placement never duplicates."""
 from datetime import datetime, timedelta, timezone
-from types import SimpleNamespace
 
 import pytest
-import requests
+from sandbox_harness import control, planet_provider_for
 
-from satellite_tasking.plugin.http import CredentialsRejected, ProviderTimeout, UnreadableResponse, build_session
-from satellite_tasking.plugin.model import Aoi, Connection, OrderDraft
-from satellite_tasking.plugin.providers.planet import PlanetProvider
-from satellite_tasking.plugin.sandbox import SandboxServer
+from satellite_tasking.plugin.http import CredentialsRejected, ProviderTimeout, UnreadableResponse
+from satellite_tasking.plugin.model import Aoi, OrderDraft
 
 START = datetime(2026, 1, 5, tzinfo=timezone.utc)
 QUIET = {"planet_rejection_rate": 0.0, "planet_capture_failure_rate": 0.0,
@@ -26,17 +23,12 @@ def ts(moment):
 
 
 @pytest.fixture
-def sandbox():
-    server = SandboxServer(port=0, seed=11, speed=0, settings=QUIET).start()
-    yield server
-    server.stop()
+def sandbox(start_sandbox):
+    return start_sandbox(seed=11, settings=QUIET)
 
 
 def make_provider(server, key="sandbox-key", timeout=(2, 5)):
-    session = build_session("test Planet", "SatelliteTasking/test", timeout=timeout, sleep=lambda s: None)
-    connection = Connection(id="planet-1", name="test Planet", kind="planet",
-                            base_url=server.base_url + "/tasking/v2")
-    return PlanetProvider(connection, SimpleNamespace(username=key, password=""), session)
+    return planet_provider_for(server, key, session_options={"timeout": timeout})
 
 
 @pytest.fixture
@@ -44,12 +36,6 @@ def provider(sandbox):
     provider = make_provider(sandbox)
     yield provider
     provider.session.close()
-
-
-def control(server, method, path, payload=None):
-    response = requests.request(method, server.base_url + path, json=payload, timeout=30)
-    response.raise_for_status()
-    return response.json()
 
 
 def faults(server, *rules):
