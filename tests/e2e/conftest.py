@@ -2,6 +2,12 @@
 
 Tests import with --import-mode=importlib (no package, no sys.path change), so the harness
 module is registered by name once, before the test modules are collected.
+
+Fixtures:
+- ``desktop_with_sandbox(scenario, artifacts, timeout, sandbox_speed="0", step_timeout=30)`` (module scope): runs
+  the scenario in QGIS on a fresh profile with the plugin's own sandbox started at once (as ``make run`` does),
+  its artifacts folder emptied first; the ``DesktopRun``. A scenario's ``ctx`` offers ``fields_layer()``,
+  ``task_from_toolbar()`` and ``choose_product()`` besides screenshots and reports (qgis_desktop.Driver).
 """
 import importlib.util
 import shutil
@@ -22,6 +28,21 @@ DESKTOP_MARKS = [
     pytest.mark.skipif(shutil.which("qgis") is None or shutil.which("Xvfb") is None,
                        reason="needs the QGIS desktop (apt: qgis) and Xvfb (apt: xvfb)"),
 ]
+
+
+@pytest.fixture(scope="module")
+def desktop_with_sandbox(tmp_path_factory):
+    def run(scenario: str, artifacts: Path, timeout: float, sandbox_speed: str = "0", step_timeout: float = 30):
+        if artifacts.exists():
+            shutil.rmtree(artifacts)
+        environment = {"SATELLITE_TASKING_START_SANDBOX": "1", "SATELLITE_TASKING_SANDBOX_PORT": "0"}
+        if sandbox_speed is not None:
+            environment["SATELLITE_TASKING_SANDBOX_SPEED"] = sandbox_speed
+        return sys.modules["qgis_desktop"].run_qgis(
+            tmp_path_factory.mktemp("qgis-profiles"), scenario, timeout=timeout, artifacts_dir=artifacts,
+            step_timeout=step_timeout, extra_env=environment)
+
+    return run
 
 
 def pytest_collection_modifyitems(config, items):

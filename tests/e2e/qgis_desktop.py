@@ -418,6 +418,54 @@ class Driver:
 
     # -- things a scenario uses
 
+    # Two 2 km squares near Berlin in Web Mercator, 6 km apart: the fields most scenarios order over.
+    BERLIN_FIELDS = [
+        "POLYGON((1489000 6891000, 1491000 6891000, 1491000 6893000, 1489000 6893000, 1489000 6891000))",
+        "POLYGON((1495000 6891000, 1497000 6891000, 1497000 6893000, 1495000 6893000, 1495000 6891000))",
+    ]
+
+    def fields_layer(self, wkts=None, kind: str = "Polygon", crs: str = "EPSG:3857", name: str = "fields"):
+        """A memory layer of ``wkts`` (default: BERLIN_FIELDS) in the project, all selected, the active layer and
+        the layer tree's current one, as a user leaves it before pressing "Task a satellite"."""
+        import qgis.utils
+        from qgis.core import QgsFeature, QgsGeometry, QgsProject, QgsVectorLayer
+
+        layer = QgsVectorLayer(f"{kind}?crs={crs}", name, "memory")
+        features = []
+        for wkt in (self.BERLIN_FIELDS if wkts is None else wkts):
+            feature = QgsFeature()
+            feature.setGeometry(QgsGeometry.fromWkt(wkt))
+            features.append(feature)
+        layer.dataProvider().addFeatures(features)
+        QgsProject.instance().addMapLayer(layer)
+        layer.selectAll()
+        qgis.utils.iface.setActiveLayer(layer)
+        qgis.utils.iface.layerTreeView().setCurrentLayer(layer)
+        return layer
+
+    def task_from_toolbar(self):
+        """Press the plugin's "Task a satellite" toolbar button; the order dialog it opens (once it lists its
+        products: ``yield from``)."""
+        import qgis.utils
+        from qgis.PyQt.QtWidgets import QToolBar
+
+        toolbar = qgis.utils.iface.mainWindow().findChild(QToolBar, "SatelliteTaskingToolbar")
+        [a for a in toolbar.actions() if a.text().startswith("Task a satellite")][0].trigger()
+        dialog = qgis.utils.plugins[self.plugin_name]._order_dialog
+        yield lambda: dialog is not None and bool(dialog.products)
+        return dialog
+
+    def choose_product(self, dialog, product_id: str):
+        """Choose a product in the order dialog by its id and wait for its form (``yield from``)."""
+        from satellite_tasking.ui.order_dialog import PRODUCT_ROLE
+
+        yield lambda: bool(dialog.products)
+        row = next(r for r in range(dialog.product_model.rowCount())
+                   if dialog.product_model.item(r).data(PRODUCT_ROLE) == product_id)
+        dialog.productCombo.setCurrentIndex(row)
+        yield lambda: dialog.form is not None and dialog.form_product is dialog.products[product_id]
+        return dialog.form
+
     def screenshot(self, name: str) -> str:
         """Save the whole screen (all windows, dialogs included) as screenshots/<name>.png."""
         from qgis.PyQt.QtWidgets import QApplication

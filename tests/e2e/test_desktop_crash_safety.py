@@ -53,17 +53,7 @@ def store_snapshot():
 
 PLACE_AND_DIE = COMMON + """
 def scenario(ctx):
-    layer = QgsVectorLayer("Polygon?crs=EPSG:3857", "fields", "memory")
-    features = []
-    for dx in (0, 6000):
-        feature = QgsFeature()
-        feature.setGeometry(QgsGeometry.fromWkt(
-            f"POLYGON(({{1489000 + dx}} 6891000, {{1491000 + dx}} 6891000, {{1491000 + dx}} 6893000, "
-            f"{{1489000 + dx}} 6893000, {{1489000 + dx}} 6891000))"))
-        features.append(feature)
-    layer.dataProvider().addFeatures(features)
-    QgsProject.instance().addMapLayer(layer)
-    layer.selectAll()
+    layer = ctx.fields_layer()
     dialog = plugin.open_order_dialog([layer])
     yield lambda: bool(dialog.products)
     from satellite_tasking.ui.order_dialog import PRODUCT_ROLE

@@ -4,7 +4,6 @@ total, place after a question that names it and defaults to No) → one decision
 the monitor in plain words (no ids, codes or JSON in what the dock shows). Screenshots of each step are kept in
 test-artifacts/e2e/desktop_first_hour. (Processing beside the monitor: test_desktop_processing_stress.py.)"""
 import re
-import shutil
 
 import pytest
 import qgis_desktop  # registered by conftest.py
@@ -43,34 +42,17 @@ def scenario(ctx):
         with urllib.request.urlopen(request, timeout=10) as reply:
             return json.load(reply)
 
-    layer = QgsVectorLayer("MultiPolygon?crs=EPSG:3857", "fields", "memory")
-    wkts = [
+    layer = ctx.fields_layer([
         "POLYGON((1489000 6891000, 1491000 6891000, 1491000 6893000, 1489000 6893000, 1489000 6891000))",
         "MULTIPOLYGON(((1500000 6891000, 1501000 6891000, 1501000 6892000, 1500000 6892000, 1500000 6891000)),"
         "((1503000 6891000, 1504000 6891000, 1504000 6892000, 1503000 6892000, 1503000 6891000)))",
         "POLYGON((1506000 6891000, 1508000 6893000, 1508000 6891000, 1506000 6893000, 1506000 6891000))",
-    ]
-    features = []
-    for wkt in wkts:
-        feature = QgsFeature()
-        feature.setGeometry(QgsGeometry.fromWkt(wkt))
-        features.append(feature)
-    layer.dataProvider().addFeatures(features)
-    QgsProject.instance().addMapLayer(layer)
-    layer.selectAll()
-    iface.setActiveLayer(layer)
-    iface.layerTreeView().setCurrentLayer(layer)
+    ], kind="MultiPolygon")
     iface.mapCanvas().setExtent(layer.extent())
 
-    toolbar = iface.mainWindow().findChild(QToolBar, "SatelliteTaskingToolbar")
-    [a for a in toolbar.actions() if a.text().startswith("Task a satellite")][0].trigger()
-    dialog = plugin._order_dialog
-    yield lambda: dialog is not None and bool(dialog.products)
+    dialog = yield from ctx.task_from_toolbar()
     product_id = "up42:a8b1d6f0-5c3e-4b7a-9f21-0e6c2d4b7a11"
-    row = next(r for r in range(dialog.product_model.rowCount())
-               if dialog.product_model.item(r).data(PRODUCT_ROLE) == product_id)
-    dialog.productCombo.setCurrentIndex(row)
-    yield lambda: dialog.form is not None and dialog.form_product is dialog.products[product_id]
+    yield from ctx.choose_product(dialog, product_id)
     ctx.report["form_first_rows"] = dialog.form.section.names()[:2]
     ctx.report["aois"] = [{"label": a["label"], "warnings": a.get("warnings", [])} for a in dialog.draft.aois]
     dialog.nameEdit.setText("Berlin fields")
@@ -138,13 +120,8 @@ def scenario(ctx):
 
 
 @pytest.fixture(scope="module")
-def desktop_run(tmp_path_factory):
-    if ARTIFACTS.exists():
-        shutil.rmtree(ARTIFACTS)
-    return qgis_desktop.run_qgis(
-        tmp_path_factory.mktemp("qgis-profiles"), FIRST_HOUR, timeout=240, artifacts_dir=ARTIFACTS, step_timeout=60,
-        extra_env={"SATELLITE_TASKING_START_SANDBOX": "1", "SATELLITE_TASKING_SANDBOX_PORT": "0",
-                   "SATELLITE_TASKING_SANDBOX_SPEED": "0"})
+def desktop_run(desktop_with_sandbox):
+    return desktop_with_sandbox(FIRST_HOUR, ARTIFACTS, timeout=240, step_timeout=60)
 
 
 def test_the_first_hour_of_a_new_user(desktop_run):

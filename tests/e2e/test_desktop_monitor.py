@@ -1,6 +1,5 @@
 """In the real QGIS desktop (sandbox on, as `make run` starts it): place orders through the order dialog, advance
 the sandbox clock, refresh the order monitor; the dock and the styled order/capture layers show the result."""
-import shutil
 
 import pytest
 import qgis_desktop  # registered by conftest.py
@@ -23,29 +22,9 @@ def scenario(ctx):
     yield lambda: plugin.sandbox.running
     QMessageBox.question = staticmethod(lambda *a, **k: QMessageBox.StandardButton.Yes)
 
-    layer = QgsVectorLayer("Polygon?crs=EPSG:3857", "fields", "memory")
-    features = []
-    for dx in (0, 6000):
-        feature = QgsFeature()
-        feature.setGeometry(QgsGeometry.fromWkt(
-            f"POLYGON(({1489000 + dx} 6891000, {1491000 + dx} 6891000, {1491000 + dx} 6893000, "
-            f"{1489000 + dx} 6893000, {1489000 + dx} 6891000))"))
-        features.append(feature)
-    layer.dataProvider().addFeatures(features)
-    QgsProject.instance().addMapLayer(layer)
-    layer.selectAll()
-    iface.setActiveLayer(layer)
-    iface.layerTreeView().setCurrentLayer(layer)
-
-    toolbar = iface.mainWindow().findChild(QToolBar, "SatelliteTaskingToolbar")
-    [a for a in toolbar.actions() if a.text().startswith("Task a satellite")][0].trigger()
-    dialog = plugin._order_dialog
-    yield lambda: dialog is not None and bool(dialog.products)
-    row = next(r for r in range(dialog.product_model.rowCount())
-               if dialog.product_model.item(r).data(PRODUCT_ROLE) == "planet:area")
-    dialog.productCombo.setCurrentIndex(row)
-    yield lambda: dialog.form is not None and dialog.form_product is dialog.products["planet:area"]
-    form = dialog.form
+    layer = ctx.fields_layer()
+    dialog = yield from ctx.task_from_toolbar()
+    form = yield from ctx.choose_product(dialog, "planet:area")
     # The plugin's sandbox lives in the real present: a week's window starting within the hour.
     from datetime import datetime, timedelta, timezone
     soon = datetime.now(timezone.utc) + timedelta(hours=1)
@@ -111,13 +90,8 @@ def scenario(ctx):
 
 
 @pytest.fixture(scope="module")
-def desktop_run(tmp_path_factory):
-    if ARTIFACTS.exists():
-        shutil.rmtree(ARTIFACTS)
-    return qgis_desktop.run_qgis(
-        tmp_path_factory.mktemp("qgis-profiles"), MONITOR_SCENARIO, timeout=90, artifacts_dir=ARTIFACTS,
-        extra_env={"SATELLITE_TASKING_START_SANDBOX": "1", "SATELLITE_TASKING_SANDBOX_PORT": "0",
-                   "SATELLITE_TASKING_SANDBOX_SPEED": "0"})
+def desktop_run(desktop_with_sandbox):
+    return desktop_with_sandbox(MONITOR_SCENARIO, ARTIFACTS, timeout=90)
 
 
 def test_orders_placed_in_the_dialog_show_in_the_monitor_and_on_the_map(desktop_run):

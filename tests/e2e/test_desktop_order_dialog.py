@@ -1,6 +1,5 @@
 """In the real QGIS desktop, started as `make run` starts it (sandbox on): select polygons, open the order
 dialog from the toolbar, get the sandbox's products and the form built from a product's schema."""
-import shutil
 
 import pytest
 import qgis_desktop  # registered by conftest.py
@@ -21,24 +20,9 @@ def scenario(ctx):
     with urllib.request.urlopen(plugin.sandbox.url() + "/_sandbox/clock", timeout=5) as answer:
         ctx.report["sandbox_clock"] = json.load(answer)
 
-    layer = QgsVectorLayer("Polygon?crs=EPSG:3857", "fields", "memory")
-    features = []
-    for dx in (0, 6000):
-        feature = QgsFeature()
-        feature.setGeometry(QgsGeometry.fromWkt(
-            f"POLYGON(({1489000 + dx} 6891000, {1491000 + dx} 6891000, {1491000 + dx} 6893000, "
-            f"{1489000 + dx} 6893000, {1489000 + dx} 6891000))"))
-        features.append(feature)
-    layer.dataProvider().addFeatures(features)
-    QgsProject.instance().addMapLayer(layer)
-    layer.selectAll()
-    iface.setActiveLayer(layer)
-    iface.layerTreeView().setCurrentLayer(layer)
+    layer = ctx.fields_layer()
     iface.mapCanvas().setExtent(layer.extent().buffered(3000))
-
-    toolbar = iface.mainWindow().findChild(QToolBar, "SatelliteTaskingToolbar")
-    [a for a in toolbar.actions() if a.text().startswith("Task a satellite")][0].trigger()
-    dialog = plugin._order_dialog
+    dialog = yield from ctx.task_from_toolbar()
     yield lambda: dialog is not None and dialog.form is not None and dialog.form_product is not None
     yield 1.0
     ctx.report["products"] = sorted(p.title for p in dialog.products.values())
@@ -54,12 +38,8 @@ def scenario(ctx):
 
 
 @pytest.fixture(scope="module")
-def desktop_run(tmp_path_factory):
-    if ARTIFACTS.exists():
-        shutil.rmtree(ARTIFACTS)
-    return qgis_desktop.run_qgis(
-        tmp_path_factory.mktemp("qgis-profiles"), ORDER_SCENARIO, timeout=150, artifacts_dir=ARTIFACTS,
-        extra_env={"SATELLITE_TASKING_START_SANDBOX": "1", "SATELLITE_TASKING_SANDBOX_PORT": "0"})
+def desktop_run(desktop_with_sandbox):
+    return desktop_with_sandbox(ORDER_SCENARIO, ARTIFACTS, timeout=150, sandbox_speed=None)
 
 
 def test_the_sandbox_runs_inside_qgis_as_make_run_starts_it(desktop_run):
