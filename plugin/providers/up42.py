@@ -705,6 +705,11 @@ class Up42Provider(TaskingProvider):
         tags = fields.get("tags")
         if tags is not None and (isinstance(tags, str) or not all(isinstance(t, str) for t in tags)):
             raise ValueError("tags must be a list of strings")
+        if tags is not None:
+            bad = [t for t in tags if not is_up42_tag(t)]
+            if bad or len(tags) > wire.MAX_TAGS:
+                raise NotSupported(self._name, f"UP42 takes at most {wire.MAX_TAGS} tags of letters, digits, spaces "
+                                               "and . - _ / : only" + (f"; “{bad[0]}” is not one." if bad else "."))
         body = {"tags": list(tags) if tags is not None else []}
         self._api("PATCH", "/v2/orders/" + quote(order.id, safe=""), json=body, idempotent=False,
                   headers={"Content-Type": "application/merge-patch+json"})

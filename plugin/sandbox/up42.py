@@ -29,6 +29,7 @@ import heapq
 import hmac
 import json
 import math
+import re
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Dict, List, Optional
@@ -66,6 +67,25 @@ ORDER_SORT_FIELDS = ("createdAt", "updatedAt", "type", "status", "displayName")
 DEFAULT_USERNAME = "demo@example.com"
 HOUR = 3600.0
 DAY = 86400.0
+
+
+# An order's tags: at most 30, each of letters, digits, spaces and ". - _ / :" [developer.sa.up42.com reference
+# createv2orderunderworkspace]; "letters" read as ASCII letters (the conservative reading; the client follows the
+# same rule in plugin/providers/up42_wire.py, and a test checks the two agree).
+MAX_TAGS = 30
+TAG_PATTERN = re.compile(r"[A-Za-z0-9 ._/:-]+")
+
+
+def _tags_problem(tags) -> Optional[str]:
+    """Why ``tags`` cannot be an order's tags (None: they can)."""
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        return "tags must be a list of strings"
+    if len(tags) > MAX_TAGS:
+        return f"tags: at most {MAX_TAGS} tags, not {len(tags)}"
+    bad = [t for t in tags if not TAG_PATTERN.fullmatch(t)]
+    if bad:
+        return f"tags: {bad[0]!r} holds characters other than letters, digits, spaces and . - _ / :"
+    return None
 
 
 def _err(status: int, message: str, instance: str = "", title: Optional[str] = None,
@@ -409,8 +429,9 @@ class UP42Dialect:
         if not isinstance(params, dict):
             raise _err(400, "params must be an object", path)
         tags = body.get("tags", [])
-        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-            raise _err(400, "tags must be a list of strings", path)
+        problem = _tags_problem(tags)
+        if problem:
+            raise _err(400, problem, path)
         budget_id = body.get("budgetId")
         if budget_id is not None and (budget_id not in self.budgets or self.budgets[budget_id]["status"] != "ACTIVE"):
             raise _err(400, f"budgetId {budget_id!r} is not an active budget of this account", path)
@@ -594,8 +615,9 @@ class UP42Dialect:
             )
         if "tags" in body:
             tags = body["tags"]
-            if tags is not None and (not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)):
-                raise _err(400, "tags must be a list of strings", request.full_path)
+            problem = _tags_problem(tags) if tags is not None else None
+            if problem:
+                raise _err(400, problem, request.full_path)
             order["tags"] = list(tags or [])
         if "budgetId" in body:
             order["budgetId"] = body["budgetId"]
