@@ -23,7 +23,7 @@ def final_orders_awaiting_publication(provider, store, connection_id: str, now: 
                if owner == connection_id and summary.published < summary.total]
         if not ids:
             return {}
-        return {order_id: state.status for order_id, state in store.order_states(connection_id, ids).items()
+        return {order_id: state for order_id, state in store.order_states(connection_id, ids).items()
                 if state.status.is_terminal}
 
     return list(follow(unpublished, now))

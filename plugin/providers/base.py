@@ -29,7 +29,6 @@ from ..model import (
     OrderDraft,
     Product,
     Quotation,
-    Status,
 )
 
 # The placement path's parts, imported from here by older callers.
@@ -162,10 +161,11 @@ class TaskingProvider:
         Together they give what ``iter_capture_pages`` gives; nothing is read before one is iterated."""
         return [self.iter_capture_pages(order_ids, since=since)]
 
-    def final_orders_to_follow(self, unpublished: Callable[[], Mapping[str, Status]], now: datetime) -> list:
+    def final_orders_to_follow(self, unpublished: Callable[[], Mapping], now: datetime) -> list:
         """Of the orders in a final status whose stored captures are not all published, the ids whose captures
-        a sync at ``now`` reads again. ``unpublished()`` reads them from the store (order id -> stored status);
-        call it only when following is due. By default a final status is final: nothing is followed."""
+        a sync at ``now`` reads again. ``unpublished()`` reads them from the store (order id -> what the store
+        knows of it: ``status``, ``updated_at``); call it only when following is due. By default a final status
+        is final: nothing is followed."""
         return []
 
     # -- changing ---------------------------------------------------------------------------

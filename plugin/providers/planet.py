@@ -101,6 +101,10 @@ MAX_HOLD_SECONDS = 60.0
 # PUBLISHED; keep polling slowly. Such orders have their captures read again at most this often.
 FOLLOWED_UNTIL_PUBLISHED = frozenset({"FULFILLED"})
 UNPUBLISHED_FOLLOW_INTERVAL = timedelta(minutes=15)
+# ... and only while the order changed within this long: captures are published hours after acquisition, and a
+# review is asked within two weeks of publication [planet.md "Captures"]. A capture that never will be (FAILED,
+# named only by third-party code) does not keep its order followed for ever.
+UNPUBLISHED_FOLLOW_HORIZON = timedelta(days=30)
 # Planet's Tasking Dashboard rules for Flexible orders [planet.md "Scheduling types / products": TOI at least 14
 # days, submitted at least 24 h before TOI start, max off-nadir 30°]. Whether the API enforces them is UNVERIFIED:
 # the conservative reading is to warn in the client, not to block. The off-nadir limit is not checked: the API
@@ -766,16 +770,18 @@ class PlanetProvider(TaskingProvider):
         return [self._capture_pages_of_orders(ids[i:i + ORDERS_PER_CAPTURE_STREAM], since, days)
                 for i in range(0, len(ids), ORDERS_PER_CAPTURE_STREAM)]
 
-    def final_orders_to_follow(self, unpublished: Callable[[], Mapping[str, Status]], now: datetime) -> list:
+    def final_orders_to_follow(self, unpublished: Callable[[], Mapping], now: datetime) -> list:
         """FULFILLED orders whose captures are not all PUBLISHED, once every ``UNPUBLISHED_FOLLOW_INTERVAL``
-        (a capture may still be Queued or Processing when its order is FULFILLED; Planet does not say that the
-        order's ``updated_time`` moves when a capture is published, so the order alone would never show it)."""
+        and while the order changed within ``UNPUBLISHED_FOLLOW_HORIZON`` (a capture may still be Queued or
+        Processing when its order is FULFILLED; Planet does not say that the order's ``updated_time`` moves when
+        a capture is published, so the order alone would never show it)."""
         last = self._unpublished_followed_at
         if last is not None and timedelta(0) <= now - last < UNPUBLISHED_FOLLOW_INTERVAL:
             return []
         self._unpublished_followed_at = now
-        return [order_id for order_id, status in unpublished().items()
-                if status.raw.upper() in FOLLOWED_UNTIL_PUBLISHED]
+        return [order_id for order_id, state in unpublished().items()
+                if state.status.raw.upper() in FOLLOWED_UNTIL_PUBLISHED
+                and (state.updated_at is None or now - state.updated_at <= UNPUBLISHED_FOLLOW_HORIZON)]
 
     def _capture_pages_of_orders(self, order_ids: list, since: Optional[datetime], days: dict) -> Iterator[list]:
         gathered: list = []

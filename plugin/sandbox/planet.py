@@ -1308,7 +1308,7 @@ class PlanetDialect:
                 self.captures[order["_captures"][-1]]["acquired_time"] if captures else None
             )
             if status == "FULFILLED" and unpublished_hours is not None and captures:
-                last = self._unpublish(order, now_us + int(float(unpublished_hours) * HOUR))
+                last = self._unpublish(order, now_us - HOUR, now_us + int(float(unpublished_hours) * HOUR))
             if status == "FULFILLED":
                 closed = last
                 order["fulfilled_time"] = iso_us(last)
@@ -1331,13 +1331,15 @@ class PlanetDialect:
             ids.append(order_id)
         return {"created": len(ids), "captures": total_captures, "order_ids": ids}
 
-    def _unpublish(self, order: dict, publish_at: int) -> int:
-        """The order's last capture back to PROCESSING, published at ``publish_at``; when it was acquired."""
+    def _unpublish(self, order: dict, acquired: int, publish_at: int) -> int:
+        """The order's last capture acquired at ``acquired`` and still PROCESSING, published at ``publish_at``;
+        returns ``acquired`` (when the order was fulfilled)."""
         capture = self.captures[order["_captures"][-1]]
-        acquired = parse_us(capture["acquired_time"])
         capture.update({"status": "PROCESSING", "assessment": None, "assessment_time": None, "cloud_cover": None,
                         "item_ids": [], "item_types": [], "published_time": None, "_failed": False,
-                        "updated_time": capture["acquired_time"], "_publish_delay": publish_at - acquired})
+                        "acquired_time": iso_us(acquired), "planned_acquisition_time": iso_us(acquired),
+                        "updated_time": iso_us(acquired), "_publish_delay": publish_at - acquired})
+        order["last_acquired_time"] = iso_us(acquired)
         self._push(publish_at, "publish", order["id"], capture["id"])
         self._count_captures(order)
         return acquired

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from satellite_tasking.plugin.providers.planet import UNPUBLISHED_FOLLOW_INTERVAL
+from satellite_tasking.plugin.providers.planet import UNPUBLISHED_FOLLOW_HORIZON, UNPUBLISHED_FOLLOW_INTERVAL
 from satellite_tasking.plugin.sandbox import SandboxServer
 from satellite_tasking.plugin.store import TaskingStore
 from satellite_tasking.plugin.sync import sync_connection
@@ -18,6 +18,10 @@ from satellite_tasking.plugin.sync import sync_connection
 from .test_sync import QUIET, control, make_provider
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def sandbox_now(server) -> datetime:
+    return datetime.fromisoformat(control(server, "GET", "/_sandbox/clock")["now"].replace("Z", "+00:00"))
 
 
 @pytest.fixture
@@ -45,8 +49,9 @@ def test_a_fulfilled_order_with_a_processing_capture_is_followed_until_it_is_pub
                    {"count": 1, "captures_per_order": 1, "statuses": ["FULFILLED"], "name_prefix": "done"})
     store = TaskingStore(tmp_path / "store.gpkg")
     provider = make_provider(server.base_url)
+    t0 = sandbox_now(server)
 
-    first = sync_connection(provider, store, "sandbox-1", now=lambda: T0)
+    first = sync_connection(provider, store, "sandbox-1", now=lambda: t0)
     assert first.ok, first.error
     stored = {o.id: o.status.raw for o in store.orders("sandbox-1")}
     assert all(stored[i] == "FULFILLED" for i in seeded["order_ids"] + done["order_ids"])
@@ -58,13 +63,13 @@ def test_a_fulfilled_order_with_a_processing_capture_is_followed_until_it_is_pub
     control(server, "DELETE", "/_sandbox/requests")
 
     # Within the slow interval nothing is read again ...
-    soon = sync_connection(provider, store, "sandbox-1", now=lambda: T0 + timedelta(minutes=1))
+    soon = sync_connection(provider, store, "sandbox-1", now=lambda: t0 + timedelta(minutes=1))
     assert soon.ok, soon.error
     assert capture_requests(server) == []
     assert "PROCESSING" in statuses(store)[seeded["order_ids"][0]]
 
     # ... after it, exactly the FULFILLED orders with unpublished captures are (not the settled one).
-    later = T0 + UNPUBLISHED_FOLLOW_INTERVAL + timedelta(minutes=1)
+    later = t0 + UNPUBLISHED_FOLLOW_INTERVAL + timedelta(minutes=1)
     followed = sync_connection(provider, store, "sandbox-1", now=lambda: later)
     assert followed.ok, followed.error
     asked = sorted(e["query"]["order_id"][0] if isinstance(e["query"]["order_id"], list) else e["query"]["order_id"]
@@ -78,6 +83,20 @@ def test_a_fulfilled_order_with_a_processing_capture_is_followed_until_it_is_pub
     control(server, "DELETE", "/_sandbox/requests")
     quiet = sync_connection(provider, store, "sandbox-1", now=lambda: later + 2 * UNPUBLISHED_FOLLOW_INTERVAL)
     assert quiet.ok, quiet.error
+    assert capture_requests(server) == []
+
+
+def test_an_order_unchanged_for_longer_than_the_horizon_is_no_longer_followed(server, tmp_path):
+    """A capture that will never be published (FAILED, or stuck) does not keep its order followed for ever."""
+    control(server, "POST", "/_sandbox/planet/seed_orders",
+            {"count": 1, "captures_per_order": 1, "statuses": ["FULFILLED"], "unpublished_hours": 2})
+    store = TaskingStore(tmp_path / "store.gpkg")
+    provider = make_provider(server.base_url)
+    t0 = sandbox_now(server)
+    assert sync_connection(provider, store, "sandbox-1", now=lambda: t0).ok
+    control(server, "DELETE", "/_sandbox/requests")
+    much_later = t0 + UNPUBLISHED_FOLLOW_HORIZON + timedelta(days=1)
+    assert sync_connection(provider, store, "sandbox-1", now=lambda: much_later).ok
     assert capture_requests(server) == []
 
 
