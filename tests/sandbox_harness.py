@@ -169,11 +169,14 @@ def stapi_provider_for(target: Any, name: str = "test STAPI", connection_id: str
     return create_provider(connection, credentials, session_factory())
 
 
-def sandbox_provider_for(target: Any, connection_id: str = "sandbox", name: str = "Sandbox"):
-    """The Sandbox connection's provider: UP42, Planet and STAPI behind one, each call routed to its API."""
+def sandbox_provider_for(target: Any, connection_id: str = "sandbox", name: str = "Sandbox",
+                         session_options: Optional[dict] = None):
+    """The Sandbox connection's provider: UP42, Planet and STAPI behind one, each call routed to its API.
+    ``session_options`` go to ``quick_session`` (agent, timeout, max_retries, …)."""
     from satellite_tasking.plugin.model import Connection
     from satellite_tasking.plugin.providers.registry import create_provider
 
     connection = Connection(id=connection_id, name=name, kind="sandbox")
-    return create_provider(connection, None, session_factory(), sandbox_url=base_url_of(target))
+    return create_provider(connection, None, session_factory(**(session_options or {})),
+                           sandbox_url=base_url_of(target))
 

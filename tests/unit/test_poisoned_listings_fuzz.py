@@ -10,14 +10,12 @@ import os
 from collections import Counter
 
 import pytest
-import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sandbox_harness import control, sandbox_provider_for
 
-from satellite_tasking.plugin.http import build_session
-from satellite_tasking.plugin.model import Connection
 from satellite_tasking.plugin.providers.planet import RatePacer
-from satellite_tasking.plugin.providers.sandbox import SANDBOX_USER, SandboxProvider
+from satellite_tasking.plugin.providers.sandbox import SANDBOX_USER
 from satellite_tasking.plugin.sandbox import SandboxServer
 from satellite_tasking.plugin.store import TaskingStore
 from satellite_tasking.plugin.sync import sync_connection
@@ -45,17 +43,9 @@ WRONG = st.one_of(
 CASES = Counter()
 
 
-def control(server, method, path, payload=None):
-    response = requests.request(method, server.base_url + path, json=payload, timeout=30)
-    response.raise_for_status()
-    return response.json()
-
-
 def provider_for(server):
-    connection = Connection(id="pz", name="Poisoned", kind="sandbox")
-    provider = SandboxProvider(
-        connection, lambda conn: build_session(conn.name, "SatelliteTasking/fuzz", max_retries=0,
-                                               sleep=lambda s: None), server.base_url)
+    provider = sandbox_provider_for(server, "pz", "Poisoned", session_options={
+        "agent": "SatelliteTasking/fuzz", "max_retries": 0, "timeout": (5.0, 30.0)})
     provider.parts["planet"].pace_with(RatePacer.unpaced())
     return provider
 
