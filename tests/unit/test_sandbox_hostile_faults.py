@@ -8,6 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
+from sandbox_harness import control
 
 from satellite_tasking.plugin.http import (
     AnswerTooDeep,
@@ -82,12 +83,6 @@ def recorder():
     server.shutdown()
     server.server_close()
     thread.join(5)
-
-
-def control(server, method, path, payload=None):
-    response = requests.request(method, server.base_url + path, json=payload, timeout=10)
-    response.raise_for_status()
-    return response.json()
 
 
 def session(**options):
