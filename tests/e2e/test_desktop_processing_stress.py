@@ -2,7 +2,6 @@
 order monitor syncs every fraction of a second, through QgsProcessingAlgorithmDialogBase::runAlgorithm as a
 user's click does. QGIS must not crash (issue 13: signal 11 there, from a QgsSettings object the algorithms
 shared with the monitor across threads)."""
-import shutil
 
 import pytest
 import qgis_desktop  # registered by conftest.py
@@ -76,14 +75,8 @@ def scenario(ctx):
 
 
 @pytest.fixture(scope="module")
-def desktop_run(tmp_path_factory):
-    if ARTIFACTS.exists():
-        shutil.rmtree(ARTIFACTS)
-    return qgis_desktop.run_qgis(
-        tmp_path_factory.mktemp("qgis-profiles"), STRESS_SCENARIO, timeout=420, artifacts_dir=ARTIFACTS,
-        step_timeout=60,
-        extra_env={"SATELLITE_TASKING_START_SANDBOX": "1", "SATELLITE_TASKING_SANDBOX_PORT": "0",
-                   "SATELLITE_TASKING_SANDBOX_SPEED": "60"})
+def desktop_run(desktop_with_sandbox):
+    return desktop_with_sandbox(STRESS_SCENARIO, ARTIFACTS, timeout=420, sandbox_speed="60", step_timeout=60)
 
 
 def test_processing_dialogs_twenty_times_beside_the_monitors_sync_do_not_crash_qgis(desktop_run):
