@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
 from typing import Iterable, Optional
 
 from jsonschema import FormatChecker
 
 from .schema_validation import SchemaReachesOut, SchemaValidator, schema_too_large, validator_class_of
+from .utc import parse_instant
 from .wording import shorten
 
 logger = logging.getLogger(__name__)
@@ -86,17 +86,6 @@ def choice_label(value) -> str:
         return repr(value)
 
 
-def instant(value) -> Optional[datetime]:
-    """An ISO 8601 date-time as an aware datetime (UTC when it names no zone), or None."""
-    if not isinstance(value, str) or len(value) < 10:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
 def window_fields(schema) -> Optional[tuple]:
     """(start name, end name) of the acquisition window in this schema, or None."""
     properties = schema.get("properties") if isinstance(schema, dict) else None
@@ -109,7 +98,7 @@ def reversed_ranges(values: dict, ranges: Iterable[tuple]) -> list:
     """The (start name, end name) pairs whose end is not after their start in ``values``."""
     found = []
     for start_name, end_name in ranges:
-        start, end = instant(values.get(start_name)), instant(values.get(end_name))
+        start, end = parse_instant(values.get(start_name)), parse_instant(values.get(end_name))
         if start is not None and end is not None and end <= start:
             found.append((start_name, end_name))
     return found

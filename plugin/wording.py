@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from typing import Optional
 
 from .model import OrderStatus
+from .utc import parse_instant
 
 MAX_MESSAGE_CHARS = 300
 
@@ -42,7 +43,7 @@ def moment(value, now: Optional[datetime] = None) -> str:
     """A moment as a person reads it, in UTC: "today 14:05 UTC", "yesterday 09:12 UTC", "3 Mar 2026 14:05 UTC".
 
     ``value`` is a datetime or an ISO 8601 text; text that is not a moment is given back as it is."""
-    when = _as_datetime(value)
+    when = parse_instant(value)
     if when is None:
         return "" if value in (None, "") else str(value)
     now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
@@ -56,19 +57,6 @@ def moment(value, now: Optional[datetime] = None) -> str:
     if days == -1:
         return f"tomorrow {clock} UTC"
     return f"{when.day} {when.strftime('%b %Y')} {clock} UTC"
-
-
-def _as_datetime(value) -> Optional[datetime]:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    if not isinstance(value, str) or len(value) < 10:
-        return None
-    text = value.strip().replace("Z", "+00:00")
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 # ---- order states: one name per state, the same on the badge, in the legend, the filter and the history -------
@@ -144,7 +132,7 @@ def value_text(value) -> str:
         return "; ".join(f"{field_label(k)}: {value_text(v)}" for k, v in value.items())
     if isinstance(value, float):
         return f"{value:g}"
-    if isinstance(value, str) and _as_datetime(value) is not None and "T" in value:
+    if isinstance(value, str) and parse_instant(value) is not None and "T" in value:
         return moment(value)
     return str(value)
 
