@@ -16,8 +16,9 @@ Fixtures for every folder (tests/qgis/conftest.py adds the QGIS ones, among them
 - ``postgis_server``, ``postgis_conninfo``: a real PostgreSQL with PostGIS, a new database a test.
 
 The helpers behind them (``SandboxControl``, ``control``, ``quick_session``, ``*_provider_for``, ``QUIET``) are
-importable as ``sandbox_harness`` (tests/sandbox_harness.py), registered here by name, as is ``ui_files`` (the
-.ui files built as the QGIS and the PyQt6 tests build them).
+importable as ``sandbox_harness`` (tests/sandbox_harness.py), registered here by name, as are ``loopback_http`` (small
+HTTP servers on 127.0.0.x: a recording origin, a quiet handler) and ``ui_files`` (the .ui files built as the QGIS
+and the PyQt6 tests build them).
 """
 import importlib.util
 import sys
@@ -56,6 +57,7 @@ def _register_harness(name: str) -> None:
 
 
 _register_harness("sandbox_harness")
+_register_harness("loopback_http")
 _register_harness("ui_files")  # Qt imported inside: tests/qt6/conftest.py puts its PyQt6 first later
 _register_harness("postgis_harness")
 

@@ -2,12 +2,11 @@
 the wire, and what the plugin's session makes of it (a sentence, never a credential sent elsewhere)."""
 import json
 import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
+from loopback_http import RecordingServer, reply
 from sandbox_harness import control
 
 from satellite_tasking.plugin.http import (
@@ -22,39 +21,6 @@ from satellite_tasking.plugin.sandbox import SandboxServer
 
 ORDERS = "/tasking/v2/orders/"
 KEY = {"Authorization": "api-key sandbox-api-key"}
-
-
-class Recorder(ThreadingHTTPServer):
-    """Another origin (127.0.0.2): keeps the headers of what it receives, answers 404."""
-
-    daemon_threads = True
-
-    def __init__(self):
-        super().__init__(("127.0.0.2", 0), _Recording)
-        self.seen = []
-
-    @property
-    def url(self):
-        return f"http://{self.server_address[0]}:{self.server_address[1]}"
-
-
-class _Recording(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def _handle(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        self.server.seen.append((self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body))
-        self.send_response(404)
-        self.send_header("Content-Length", "2")
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(b"{}")
-
-    do_GET = do_POST = _handle
 
 
 @pytest.fixture(scope="module")
@@ -76,13 +42,11 @@ def faults(sandbox):
 
 @pytest.fixture
 def recorder():
-    server = Recorder()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
+    """Another origin (127.0.0.2): keeps the headers (lower-cased) of what it receives, answers 404."""
+    server = RecordingServer("127.0.0.2", script=lambda handler, body: reply(handler, 404, b"{}"),
+                             lower_headers=True).start()
     yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    server.stop()
 
 
 def session(**options):
