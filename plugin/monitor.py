@@ -539,6 +539,10 @@ class OrderMonitor(QObject):
         self.storeOpened.emit(self.store)
         self._show_state()
 
+    def reopen_store(self) -> None:
+        """The project's store was chosen again (the store dialog): open it and show it, as after a project read."""
+        self._project_read()
+
     def _project_read(self, *_):
         self._open_store()
         self.providers.clear()

@@ -98,6 +98,7 @@ class TaskingPlugin:
         self._connections_dialog = None
         self._order_dialog = None
         self._decisions_dialog = None
+        self._store_dialog = None
         self.provider_factory = provider_factory if provider_factory is not None else ProviderFactory(
             self.sandbox, session_factory=session_factory)
         self.draft_store = draft_store if draft_store is not None else DraftStore(settings_dir / "drafts")
@@ -136,6 +137,11 @@ class TaskingPlugin:
         )
         self.connections_action = self._add_action(
             "connections.svg", "Connections…", self.show_connections, "Add, edit and test provider connections",
+        )
+        self.store_action = self._add_action(
+            "connections.svg", "Order store…", self.show_store,
+            "Keep this project's orders in its own GeoPackage or in the team's shared PostGIS store",
+            add_to_toolbar=False,
         )
         self.about_action = self._add_action("tasking.svg", f"About {plugin_name()}", self.show_about,
                                              add_to_toolbar=False)
@@ -180,7 +186,7 @@ class TaskingPlugin:
             self.monitor_dock.setParent(None)
             self.monitor_dock.deleteLater()
             self.monitor_dock = None
-        for name in ("_connections_dialog", "_order_dialog", "_decisions_dialog"):
+        for name in ("_connections_dialog", "_order_dialog", "_decisions_dialog", "_store_dialog"):
             dialog = getattr(self, name)
             if dialog is not None and not sip.isdeleted(dialog):
                 dialog.close()
@@ -281,6 +287,24 @@ class TaskingPlugin:
         self._connections_dialog.show()
         self._connections_dialog.raise_()
         self._connections_dialog.activateWindow()
+
+    def show_store(self):
+        """Where this project's orders are kept (its GeoPackage or the team's shared store); the monitor opens
+        the store chosen at once."""
+        from ..ui.store_dialog import StoreDialog
+
+        if self._store_dialog is None:
+            self._store_dialog = StoreDialog(self.task_runner, parent=self.iface.mainWindow())
+            self._store_dialog.storeChosen.connect(self._store_chosen)
+        else:
+            self._store_dialog.load()
+        self._store_dialog.show()
+        self._store_dialog.raise_()
+        self._store_dialog.activateWindow()
+
+    def _store_chosen(self):
+        if self.monitor is not None:
+            self.monitor.reopen_store()
 
     def show_about(self):
         text = (
