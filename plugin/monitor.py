@@ -41,6 +41,7 @@ from qgis.PyQt.QtGui import QGuiApplication
 from . import product_catalogue
 from .layers import ORDERS_ROLE, find_layers, refresh_layers
 from .model import ConnectionKind, Order
+from .order_listing import full_order, listed_orders
 from .sandbox_clock import jump_to_next_event, read_clock, set_speed
 from .settings import credentials_locked, needs_stored_credentials
 from .store import StoreError
@@ -111,9 +112,12 @@ def read_placers(store, orders: list) -> dict:
 
 
 def read_dock_snapshot(store) -> tuple:
-    """(orders, capture summaries, placers): what the dock shows, read in one background task."""
-    orders, summaries = read_snapshot(store)
-    return (orders, summaries, read_placers(store, orders))
+    """(light orders, capture summaries, placers): what the dock's rows show, read in one background task.
+
+    The orders are listed without their raw records, parameters and geometries (``order_listing``): the dock
+    reads the selected one in full (``OrderMonitor.full_order``)."""
+    orders = listed_orders(store)
+    return (orders, store.capture_summaries(), read_placers(store, orders))
 
 
 def current_user_name() -> str:
@@ -492,6 +496,17 @@ class OrderMonitor(QObject):
         self.stateChanged.emit(errors, sorted(names.get(cid, cid) for cid in self.syncing))
         self.storeSyncChanged.emit(" ".join(dict.fromkeys(
             text for cid, text in sorted(self._store_sentences.items()) if text)))
+
+    def full_order(self, order: Order) -> Order:
+        """``order`` (maybe a light one from the listing) read in full from the store, by its key; as given
+        when the store no longer has it or cannot be read."""
+        if self.store is None:
+            return order
+        try:
+            return full_order(self.store, order.connection_id, order.id) or order
+        except Exception as error:  # noqa: BLE001 - a store unreadable now (either kind): the listed order stays
+            logger.warning("Order %s could not be read in full: %s", order.id, error)
+            return order
 
     def details_of(self, order) -> tuple:
         if self.store is None:

@@ -118,6 +118,8 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
         # Set by attach: order -> (can cancel, editable fields); order -> (history, captures).
         self.capabilities: Optional[Callable[[Order], tuple]] = None
         self.details: Optional[Callable[[Order], tuple]] = None
+        self.full_order: Optional[Callable[[Order], Order]] = None  # a listed order -> the order in full
+        self._full: Optional[tuple] = None  # (listed order, the same in full) of the selection
         self.connection_names: dict = {}
         # (connection id, product id) -> "Pléiades Neo Analytic (UP42)"; given by the monitor once it knows them.
         self.product_titles: dict = {}
@@ -197,6 +199,7 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
             signal.connect(slot)
         self.capabilities = monitor.capabilities
         self.details = monitor.details_of
+        self.full_order = monitor.full_order
         monitor.shown = self.isVisible()
 
     def detach(self) -> None:
@@ -210,6 +213,8 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
         self.monitor = None
         self.capabilities = None
         self.details = None
+        self.full_order = None
+        self._full = None
         self._stop_listening()
 
     def refresh_now(self) -> None:
@@ -421,9 +426,15 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
         return tuple(rows[0].data(KEY_ROLE)) if rows else None
 
     def current_order(self) -> Optional[Order]:
+        """The selected order in full (the rows hold light ones: no raw record, parameters nor geometry), read
+        once per selection and per read of the store."""
         key = self.current_key()
         row = self.orders_model.row_of(key) if key is not None else None
-        return row.order if row is not None else None
+        if row is None:
+            return None
+        if self._full is None or self._full[0] is not row.order:
+            self._full = (row.order, self.full_order(row.order) if self.full_order else row.order)
+        return self._full[1]
 
     def select_order(self, connection_id: str, order_id: str) -> bool:
         index = self.orders_model.index_of((connection_id, order_id))
