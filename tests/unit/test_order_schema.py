@@ -26,6 +26,7 @@ from satellite_tasking.plugin.order_schema import (
     resolve_pointer,
     reversed_ranges,
     schema_problem,
+    schema_type,
     window_fields,
 )
 from satellite_tasking.plugin.providers.up42 import choice_lists_as_any_of
@@ -227,3 +228,23 @@ def test_processing_takes_its_defaults_from_the_branch_the_defaults_choose():
     values = with_defaults(schema, {})
     assert values == {"sensor": "optical", "resolution": 2}
     assert check_params(schema, values) == []
+
+
+def test_choice_shapes_enum_oneof_anyof_and_nullable_alternatives_are_read_without_widgets():
+    schema = load("constructs")
+    reader = SchemaReader(schema)
+    properties = schema["properties"]
+    assert [value for value, _label, _ in reader.choices(properties["mode"])] == ["a", "b", 3]
+    assert reader.choices(properties["level"]) == [(1, "Low", ""), (2, "High", "")]  # oneOf of const
+    tags = reader.flatten(properties["tags"]["items"])
+    assert [label for _value, label, _ in reader.choices(tags)] == ["Red", "Green", "Blue"]  # anyOf via $ref
+    nullable = reader.nullable_alternative(properties["optionalLimit"])
+    assert nullable == {"type": "integer", "minimum": 1, "title": "Optional limit"}
+    assert reader.choices(properties["count"]) is None  # a free value is no choice
+    with pytest.raises(UnreadableSchemaError, match="any of string, number"):
+        schema_type(properties["either"])
+    order = OrderSchema(schema)
+    assert order.with_defaults({}) == {"mode": "b", "day": "2030-01-31", "when": "2030-01-31T12:30:00+02:00",
+                                       "urgent": False}
+    found = messages(order, {"level": 3, "optionalLimit": None, "negated": 5})
+    assert sorted(m for m in found if not m.endswith(":required")) == ["level:oneOf", "negated:not"]
