@@ -17,17 +17,15 @@ the poisoned orders and their captures.
 Run by ``make soak``. SOAK_HOSTILE_CYCLES and SOAK_HOSTILE_SECONDS override the bounds.
 """
 import importlib.util
-import json
 import logging
 import os
 import random
-import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from loopback_http import RecordingServer
 
 from satellite_tasking.plugin.http import MAX_JSON_BYTES, TaskingSession
 from satellite_tasking.plugin.model import Connection
@@ -68,55 +66,18 @@ HOSTILE_MIX = [
 CREDENTIAL_HEADERS = ("authorization", "x-api-key", "api-key")
 
 
-class Recorder(ThreadingHTTPServer):
-    """The other origin: records every request it receives and answers 404."""
-
-    daemon_threads = True
-
-    def __init__(self):
-        super().__init__(("127.0.0.2", 0), _Recording)
-        self.seen = []
-        self.lock = threading.Lock()
-
-    @property
-    def url(self):
-        return f"http://{self.server_address[0]}:{self.server_address[1]}"
-
-    def handle_error(self, request, client_address):
-        pass
-
-    def leaks(self):
-        found = []
-        with self.lock:
-            seen = list(self.seen)
-        for method, path, headers, body in seen:
-            names = [k for k in headers if k.lower() in CREDENTIAL_HEADERS]
-            text = repr((path, body))
-            secrets = [s for s in (SANDBOX_PASSWORD, SANDBOX_PLANET_KEY) if s in text]
-            if names or secrets:
-                found.append(f"{method} {path}: {names + secrets}")
-        return found
-
-
-class _Recording(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def _handle(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(min(length, 1 << 20)) if length else b""
-        with self.server.lock:
-            self.server.seen.append((self.command, self.path, dict(self.headers.items()), body))
-        answer = json.dumps({"detail": "Not here"}).encode()
-        self.send_response(404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
+def credential_leaks(recorder):
+    """What reached the other origin carrying a credential header or one of the sandbox's secrets."""
+    found = []
+    with recorder.lock:
+        seen = list(recorder.seen)
+    for method, path, headers, body in seen:
+        names = [k for k in headers if k.lower() in CREDENTIAL_HEADERS]
+        text = repr((path, body))
+        secrets = [s for s in (SANDBOX_PASSWORD, SANDBOX_PLANET_KEY) if s in text]
+        if names or secrets:
+            found.append(f"{method} {path}: {names + secrets}")
+    return found
 
 
 def make_provider(server, connection_id):
@@ -193,13 +154,9 @@ class _Unexpected(logging.Handler):
 @pytest.fixture
 def hostile():
     server = SandboxServer(port=0, seed=SEED, speed=0, settings=base.SETTINGS).start()
-    recorder = Recorder()
-    thread = threading.Thread(target=recorder.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
+    recorder = RecordingServer("127.0.0.2", body_limit=1 << 20).start()  # the other origin: records, answers 404
     yield server, recorder
-    recorder.shutdown()
-    recorder.server_close()
-    thread.join(5)
+    recorder.stop()
     server.stop()
 
 
@@ -267,7 +224,7 @@ def test_sync_soak_under_hostile_answers(hostile, tmp_path):
     stray_skips = [s for s in skipped if s.record_id not in excluded and s.record_id != POISONED_ID_TEXT]
     errors = Counter(r.error.split(" (")[0][:100] for r in results if r.error)
     generic = [r.error for r in results + [final] if r.error and "Could not sync" in r.error]
-    leaks = recorder.leaks()
+    leaks = credential_leaks(recorder)
     slowest = max(durations) if durations else 0.0
 
     print(f"\n[soak hostile] {cycles} sync cycles in {seconds:.0f} s; hostile faults injected "
