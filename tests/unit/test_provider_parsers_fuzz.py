@@ -18,12 +18,15 @@ import re
 import threading
 from collections import Counter
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from loopback_http import QuietHandler
+from sandbox_harness import UP42_OPTICAL as OPTICAL
+from sandbox_harness import UP42_OPTICAL_PARAMS as OPTICAL_PARAMS
 
 from satellite_tasking.plugin.http import ProviderError, build_session, extract_provider_message, parse_retry_after
 from satellite_tasking.plugin.model import (
@@ -55,14 +58,7 @@ SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, data
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                            HealthCheck.data_too_large])
 CASES = Counter()
-OPTICAL = "a8b1d6f0-5c3e-4b7a-9f21-0e6c2d4b7a11"
 SAR = "d1e4a9c3-8f6b-4ea1-8c54-3b9f5a7e0d44"
-OPTICAL_PARAMS = {
-    "acquisitionStart": "2026-01-10T00:00:00Z", "acquisitionEnd": "2026-02-10T23:59:59Z",
-    "acquisitionMode": "mono", "maxCloudCover": 10, "maxIncidenceAngle": 30, "geometricProcessing": "ortho",
-    "projection": "UTM", "spectralBands": "4BANDS", "pixelCoding": "12bits",
-    "radiometricProcessing": "REFLECTANCE", "priority": "STANDARD",
-}
 SAR_PARAMS = {"acquisitionStart": "2026-01-10T00:00:00Z", "acquisitionEnd": "2026-01-30T00:00:00Z",
               "acquisitionMode": "spotlight", "polarization": "VV", "maxIncidenceAngle": 40.5}
 LOCK_IN = {"start_time": "2026-01-05T01:00:00Z", "end_time": "2026-01-12T01:00:00Z"}
@@ -267,15 +263,9 @@ class _Proxy:
         self.session.trust_env = False
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def _forward(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
+                body = self.read_body() or None
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
                 answer = proxy.session.request(self.command, proxy.upstream + self.path, data=body,
                                                headers=headers, timeout=30)
