@@ -9,6 +9,8 @@ Importable as ``qgis_harness`` from the QGIS tests (tests/qgis/conftest.py regis
 - ``square_wkt(x, y, size)``: a square polygon's WKT with its south-west corner at (x, y).
 - ``choose_product(qtbot, dialog, product_id)``: waits for the order dialog's products, chooses one by id and
   waits for its form; returns the form.
+- ``fill_connection(dialog, name, kind, base_url, username, password="")``: a new connection typed into the
+  connections dialog (not saved yet).
 """
 from typing import Iterable, Union
 
@@ -48,3 +50,12 @@ def choose_product(qtbot, dialog, product_id: str, timeout: int = WAIT_MS):
     qtbot.waitUntil(lambda: dialog.form is not None and dialog.form_product is dialog.products[product_id],
                     timeout=timeout)
     return dialog.form
+
+
+def fill_connection(dialog, name: str, kind, base_url: str, username: str, password: str = "") -> None:
+    dialog.add_connection()
+    dialog.nameEdit.setText(name)
+    dialog.kindCombo.setCurrentIndex(dialog.kindCombo.findData(kind.value))
+    dialog.baseUrlEdit.setText(base_url)
+    dialog.usernameEdit.setText(username)
+    dialog.passwordEdit.setText(password)

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 from qgis.core import QgsApplication, QgsSettings
 from qgis.PyQt.QtWidgets import QMessageBox
+from qgis_harness import fill_connection
 
 from satellite_tasking.plugin.model import Connection, ConnectionKind
-from satellite_tasking.plugin.sandbox import SandboxServer
 from satellite_tasking.plugin.sessions import SessionFactory
 from satellite_tasking.plugin.settings import read_credentials
 from satellite_tasking.plugin.tasks import TaskRunner
@@ -20,10 +20,8 @@ SECRETS = (UP42_PASSWORD, PLANET_KEY)
 
 
 @pytest.fixture
-def sandbox():
-    server = SandboxServer(port=0, seed=7).start()
-    yield server
-    server.stop()
+def sandbox(start_sandbox):
+    return start_sandbox(seed=7, speed=1.0, settings={})
 
 
 @pytest.fixture
@@ -57,15 +55,6 @@ def make_dialog(qtbot, sandbox, settings):
     return dialog
 
 
-def fill(dialog, name, kind, base_url, username, password=""):
-    dialog.add_connection()
-    dialog.nameEdit.setText(name)
-    dialog.kindCombo.setCurrentIndex(dialog.kindCombo.findData(kind.value))
-    dialog.baseUrlEdit.setText(base_url)
-    dialog.usernameEdit.setText(username)
-    dialog.passwordEdit.setText(password)
-
-
 def run_test_button(qtbot, dialog):
     dialog.testButton.click()
     qtbot.waitUntil(lambda: dialog.testButton.isEnabled(), timeout=20000)
@@ -86,7 +75,7 @@ def test_add_edit_test_and_remove_connections_keeping_secrets_out_of_settings_an
         clean_settings, qtbot, sandbox, captured_logs, monkeypatch):
     dialog = make_dialog(qtbot, sandbox, clean_settings)
 
-    fill(dialog, "UP42 via sandbox", ConnectionKind.UP42, sandbox.base_url, UP42_USER, UP42_PASSWORD)
+    fill_connection(dialog, "UP42 via sandbox", ConnectionKind.UP42, sandbox.base_url, UP42_USER, UP42_PASSWORD)
     assert dialog.save_current()
     up42 = dialog.current_connection()
     assert up42.authcfg, "credentials went to an auth config"
@@ -95,7 +84,7 @@ def test_add_edit_test_and_remove_connections_keeping_secrets_out_of_settings_an
     message = run_test_button(qtbot, dialog)
     assert message.startswith("Connected to UP42 via sandbox"), message
 
-    fill(dialog, "Planet via sandbox", ConnectionKind.PLANET, f"{sandbox.base_url}/tasking/v2", PLANET_KEY)
+    fill_connection(dialog, "Planet via sandbox", ConnectionKind.PLANET, f"{sandbox.base_url}/tasking/v2", PLANET_KEY)
     assert dialog.save_current()
     planet = dialog.current_connection()
     assert read_credentials(planet.authcfg).username == PLANET_KEY
@@ -138,7 +127,7 @@ def test_add_edit_test_and_remove_connections_keeping_secrets_out_of_settings_an
 
 def test_unreachable_connection_gives_a_sentence_not_a_traceback(clean_settings, qtbot, sandbox):
     dialog = make_dialog(qtbot, sandbox, clean_settings)
-    fill(dialog, "Nowhere", ConnectionKind.PLANET, "http://127.0.0.1:9/tasking/v2", PLANET_KEY)
+    fill_connection(dialog, "Nowhere", ConnectionKind.PLANET, "http://127.0.0.1:9/tasking/v2", PLANET_KEY)
     dialog.session_factory = SessionFactory(agent="t")
     message = run_test_button(qtbot, dialog)
     assert "Nowhere" in message and "Traceback" not in message

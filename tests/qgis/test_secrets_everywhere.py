@@ -15,10 +15,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-import requests
-from qgis.core import QgsApplication, QgsFeature, QgsGeometry, QgsProject, QgsSettings, QgsVectorLayer
+from qgis.core import QgsApplication, QgsProject, QgsSettings
 from qgis.gui import QgsMessageBar
 from qgis.PyQt.QtWidgets import QMessageBox
+from qgis_harness import choose_product, fill_connection, memory_layer
+from sandbox_harness import control
 
 from satellite_tasking.plugin.drafts import DraftStore
 from satellite_tasking.plugin.http import build_session
@@ -26,13 +27,12 @@ from satellite_tasking.plugin.layers import ensure_layers
 from satellite_tasking.plugin.message_bar import MessageBar
 from satellite_tasking.plugin.model import Aoi, ConnectionKind, OrderDraft
 from satellite_tasking.plugin.provider_factory import ProviderFactory
-from satellite_tasking.plugin.sandbox import SandboxServer
 from satellite_tasking.plugin.settings import Credentials, read_credentials
 from satellite_tasking.plugin.store import TaskingStore
 from satellite_tasking.plugin.sync import sync_connection
 from satellite_tasking.plugin.tasks import TaskRunner
 from satellite_tasking.ui.connections_dialog import ConnectionsDialog
-from satellite_tasking.ui.order_dialog import PRODUCT_ROLE, OrderDialog
+from satellite_tasking.ui.order_dialog import OrderDialog
 
 UP42_USER = "analyst.UP42-USER-MARKER-6161@example.org"
 UP42_PASSWORD = "pw-UP42-PASSWORD-MARKER-7373"
@@ -58,10 +58,8 @@ def fast_sessions(connection):
 
 
 @pytest.fixture
-def sandbox():
-    server = SandboxServer(port=0, seed=17, speed=0, settings={"up42_failure_rate": 0.0}).start()
-    yield server
-    server.stop()
+def sandbox(start_sandbox):
+    return start_sandbox(seed=17, settings={"up42_failure_rate": 0.0})
 
 
 class Witness:
@@ -120,38 +118,18 @@ def witness(qgis_app, monkeypatch):
     root.setLevel(previous)
 
 
-def control(sandbox, method, path, payload=None):
-    response = requests.request(method, sandbox.base_url + path, json=payload, timeout=10)
-    response.raise_for_status()
-    return response.json()
-
-
 def advance(sandbox, seconds):
     return control(sandbox, "POST", "/_sandbox/clock", {"advance_seconds": seconds})
 
 
 def fields_layer():
-    layer = QgsVectorLayer("Polygon?crs=EPSG:4326", "secret fields", "memory")
-    features = []
-    for dx in (0.0, 0.2):
-        feature = QgsFeature()
-        feature.setGeometry(QgsGeometry.fromWkt(
-            f"POLYGON(({13.30 + dx} 52.45, {13.40 + dx} 52.45, {13.40 + dx} 52.52, {13.30 + dx} 52.52, "
-            f"{13.30 + dx} 52.45))"))
-        features.append(feature)
-    layer.dataProvider().addFeatures(features)
-    QgsProject.instance().addMapLayer(layer)
-    layer.selectAll()
-    return layer
+    return memory_layer("Polygon", [f"POLYGON(({13.30 + dx} 52.45, {13.40 + dx} 52.45, {13.40 + dx} 52.52, "
+                                    f"{13.30 + dx} 52.52, {13.30 + dx} 52.45))" for dx in (0.0, 0.2)],
+                        name="secret fields")
 
 
 def add_connection(qtbot, dialog, witness, name, kind, base_url, username, password=""):
-    dialog.add_connection()
-    dialog.nameEdit.setText(name)
-    dialog.kindCombo.setCurrentIndex(dialog.kindCombo.findData(kind.value))
-    dialog.baseUrlEdit.setText(base_url)
-    dialog.usernameEdit.setText(username)
-    dialog.passwordEdit.setText(password)
+    fill_connection(dialog, name, kind, base_url, username, password)
     dialog.testButton.click()
     qtbot.waitUntil(lambda: dialog.testButton.isEnabled(), timeout=WAIT)
     witness.say(dialog.resultLabel.text())
@@ -161,12 +139,7 @@ def add_connection(qtbot, dialog, witness, name, kind, base_url, username, passw
 def place_through_the_order_dialog(qtbot, iface, factory, drafts, messages, layer, witness):
     dialog = OrderDialog(iface, factory, TaskRunner(), drafts, layers=[layer], messages=messages)
     qtbot.addWidget(dialog)
-    qtbot.waitUntil(lambda: bool(dialog.products), timeout=WAIT)
-    row = next(r for r in range(dialog.product_model.rowCount())
-               if dialog.product_model.item(r).data(PRODUCT_ROLE) == OPTICAL)
-    dialog.productCombo.setCurrentIndex(row)
-    qtbot.waitUntil(lambda: dialog.form is not None and dialog.form_product is dialog.products[OPTICAL],
-                    timeout=WAIT)
+    choose_product(qtbot, dialog, OPTICAL, timeout=WAIT)
     dialog.form.set_values({**dialog.form.values(), **OPTICAL_PARAMS})
     dialog.nameEdit.setText("Secret-free fields")
     qtbot.waitUntil(lambda: dialog.placeButton.isEnabled(), timeout=WAIT)
