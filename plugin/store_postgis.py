@@ -108,6 +108,8 @@ COPY_ROWS = 200
 COPY_BYTES = 1 << 16
 # Placement states.
 PLACING = "placing"
+# A claim "placing" for this long belongs to a placer that stopped mid-send; another placer may take it over.
+STALE_CLAIM_S = 15 * 60
 PLACED = "placed"
 
 # The GeoPackage blob this store is given (store.gpkg_multipolygon) is a 40-byte header (magic, flags,
@@ -756,11 +758,16 @@ class PostgisStore:
         key = aoi_key(aoi_geometry)
         for _ in range(3):  # a claim released between the two statements: try again
             with self._transaction() as cursor:
+                # A claim still "placing" long after any request could have ended is a placer that stopped
+                # (QGIS closed or crashed mid-send): taken over, as the new holder looks the orders up first.
                 cursor.execute(
-                    f"INSERT INTO {self._table(PLACEMENTS_TABLE)} (draft_reference, aoi_key, aoi_index, "  # nosec B608  # checked schema, constant names
+                    f"INSERT INTO {self._table(PLACEMENTS_TABLE)} AS p (draft_reference, aoi_key, aoi_index, "  # nosec B608  # checked schema, constant names
                     f"connection_id, placed_by, state) VALUES (%s, %s, %s, %s, %s, %s) "
-                    f"ON CONFLICT ON CONSTRAINT tasking_placements_once DO NOTHING RETURNING placed_at",
-                    (draft_reference, key, aoi_index, connection_id, _text(placed_by), PLACING))
+                    f"ON CONFLICT ON CONSTRAINT tasking_placements_once DO UPDATE SET placed_by = excluded.placed_by, "
+                    f"placed_at = now(), aoi_index = excluded.aoi_index, connection_id = excluded.connection_id "
+                    f"WHERE p.state = %s AND p.placed_at < now() - make_interval(secs => %s) RETURNING placed_at",
+                    (draft_reference, key, aoi_index, connection_id, _text(placed_by), PLACING, PLACING,
+                     STALE_CLAIM_S))
                 mine = cursor.fetchone()
                 if mine is not None:
                     return PlacementClaim(True, placed_by, _utc(mine[0]))

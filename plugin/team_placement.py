@@ -1,73 +1,131 @@
 """Placing through a shared store: each AOI of a draft is placed once across the whole team (pure logic, no Qt).
 
-Before a request leaves, its draft reference and AOI are claimed in the shared store
-(``PostgisStore.claim_placement``, unique on reference + AOI). Only the AOIs this placer claimed are sent
-(``provider.place(draft, only=…)``); an AOI another analyst — or the same analyst in another QGIS window —
-claimed first is not sent, and its outcome says who placed it and when. A placed AOI records its order
-(``placement_done``: the order then carries who placed it); an AOI the provider failed is released, so a retry
-(this placer's or anyone's) may claim it again — and ``place`` looks the draft's orders up by its reference
-before it creates any, so an order the provider made after the client gave up is found, not made twice.
+The providers' one placement path (``providers/placement.PlacementPath``) has a "claim before send" step; this
+module fills it from the shared store (``PostgisStore.claim_placement``, unique on draft reference + AOI):
+
+* **Claimed before the path's look-up.** ``place_as_team`` claims every AOI asked for first, then lets the path
+  look up the draft's existing orders and send. Claiming after the look-up would leave a gap: a colleague whose
+  answer was unclear may release an AOI after this placer looked and found nothing, and both would send. In this
+  order, whoever holds a claim looks up *after* getting it, so an order the provider made for an earlier,
+  released claim is found, not made twice.
+* **Held elsewhere, not sent.** An AOI another analyst — or the same analyst in another QGIS window — claimed
+  first is not sent; its outcome (``held_elsewhere``) says "Already placed by anna at 2026-01-05 12:00 UTC" and
+  carries her order when the provider already lists it (the team shares one account).
+* **Settled.** A placed AOI records its order (which then carries who placed it); an AOI that got no order is
+  released, so a retry (anyone's) may claim it again — and looks it up first. If the path ends with an exception,
+  the claims of AOIs it was about to send stay (what was sent is unknown; the next placer's look-up decides);
+  those it never reached are released.
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Iterable, Optional
+from typing import Callable, Dict, Iterable, Optional, Set
 
 from .model import OrderDraft, PlacementOutcome
+from .providers.placement import placement_indexes
+from .store_postgis import PlacementClaim
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class TeamOutcome:
-    """One AOI's outcome of a team placement: the provider's outcome, or the claim someone else holds."""
+class StoreClaims:
+    """``PlacementClaims`` over a shared store, for one placer and one draft. ``claim_all`` claims ahead of the
+    path; the path's ``claim`` then answers from those claims, and ``settle`` records each outcome."""
 
-    aoi_index: int
-    outcome: Optional[PlacementOutcome] = None  # None: not sent (claimed by someone else)
-    claimed_by: str = ""
-    message: str = ""
+    def __init__(self, store, placed_by: str):
+        self.store = store
+        self.placed_by = placed_by
+        self.granted: Set[int] = set()
+        self.held: Dict[int, PlacementClaim] = {}
+        self.asked: Set[int] = set()  # AOIs the path was about to send
+        self.settled: Set[int] = set()
 
-    @property
-    def placed(self) -> bool:
-        return self.outcome is not None and self.outcome.placed
+    def claim_all(self, draft: OrderDraft, indexes: Iterable[int]) -> None:
+        for index in indexes:
+            self._claim(draft, index)
 
-    @property
-    def placed_elsewhere(self) -> bool:
-        return self.outcome is None
-
-
-def place_as_team(provider, store, draft: OrderDraft, placed_by: str,
-                  only: Optional[Iterable[int]] = None) -> list:
-    """Place the draft's AOIs (or ``only`` those) that nobody in the team placed or is placing; one
-    ``TeamOutcome`` per AOI asked for, in order."""
-    indexes = list(range(len(draft.aois))) if only is None else sorted(set(only))
-    results = {}
-    granted = []
-    for index in indexes:
-        claim = store.claim_placement(draft.connection_id, draft.client_reference, draft.aois[index].geometry,
-                                      placed_by, aoi_index=index)
+    def _claim(self, draft: OrderDraft, index: int) -> Optional[PlacementClaim]:
+        claim = self.store.claim_placement(draft.connection_id, draft.client_reference, draft.aois[index].geometry,
+                                           self.placed_by, aoi_index=index)
         if claim.granted:
-            granted.append(index)
+            self.granted.add(index)
+            return None
+        self.held[index] = claim
+        return claim
+
+    # -- placement.PlacementClaims ---------------------------------------------------------------------
+    def claim(self, draft: OrderDraft, index: int) -> Optional[str]:
+        """None: this placer sends AOI ``index``; else who holds it, in a sentence."""
+        held = self.held.get(index)
+        if index not in self.granted and held is None:
+            held = self._claim(draft, index)  # an AOI claim_all was not given: claimed now
+        if held is not None:
+            return held.message()
+        self.asked.add(index)
+        return None
+
+    def settle(self, draft: OrderDraft, outcome: PlacementOutcome) -> None:
+        index = outcome.aoi_index
+        if index not in self.granted or index in self.settled:
+            return
+        geometry = draft.aois[index].geometry
+        if outcome.placed:
+            self.store.placement_done(draft.connection_id, draft.client_reference, geometry, outcome.order.id)
         else:
-            results[index] = TeamOutcome(index, None, claim.placed_by, claim.message())
-    if granted:
-        try:
-            outcomes = provider.place(draft, only=granted)
-        except BaseException:
-            # place() reports failures as outcomes; anything else (a bug, a cancel) leaves no certainty about
-            # what was sent, so the claims stay: the draft's orders are looked up before anyone places again.
-            logger.warning("Placement of %s ended unexpectedly; its claims are kept", draft.client_reference)
-            raise
+            self.store.release_placement(draft.client_reference, geometry)
+        self.settled.add(index)
+
+    # -- after the path ----------------------------------------------------------------------------------
+    def settle_rest(self, draft: OrderDraft, outcomes: Iterable[PlacementOutcome]) -> None:
+        """Claims the path did not settle itself: AOIs its look-up found placed already, or refused unsent."""
         for outcome in outcomes:
-            geometry = draft.aois[outcome.aoi_index].geometry
-            if outcome.placed:
-                store.placement_done(draft.connection_id, draft.client_reference, geometry, outcome.order.id)
-            else:
-                store.release_placement(draft.client_reference, geometry)
-            results[outcome.aoi_index] = TeamOutcome(outcome.aoi_index, outcome, placed_by,
-                                                     "" if outcome.placed else (outcome.error or ""))
-    return [results[index] for index in indexes if index in results]
+            self.settle(draft, outcome)
+
+    def release_unreached(self, draft: OrderDraft) -> None:
+        """The path ended with an exception: release the claims of AOIs it never came to send."""
+        for index in sorted(self.granted - self.asked - self.settled):
+            try:
+                self.store.release_placement(draft.client_reference, draft.aois[index].geometry)
+                self.settled.add(index)
+            except Exception:  # noqa: BLE001 - a claim left is safe: the next placer looks the order up first
+                logger.warning("The claim of AOI %d of %s could not be released", index, draft.client_reference,
+                               exc_info=True)
 
 
-__all__ = ["TeamOutcome", "place_as_team"]
+def place_as_team(provider, store, draft: OrderDraft, placed_by: str, only: Optional[Iterable[int]] = None,
+                  progress: Optional[Callable[[int, int], None]] = None) -> list:
+    """Place the draft's AOIs (or ``only`` those) that nobody in the team placed or is placing: one
+    ``PlacementOutcome`` per AOI asked for, in index order (``held_elsewhere`` for those another placer holds)."""
+    indexes = placement_indexes(draft, only)
+    claims = StoreClaims(store, placed_by)
+    claims.claim_all(draft, indexes)
+    try:
+        outcomes = provider.place(draft, only=indexes, progress=progress, claims=claims)
+    except BaseException:
+        logger.warning("Placement of %s ended unexpectedly; the claims of AOIs it sent are kept",
+                       draft.client_reference)
+        claims.release_unreached(draft)
+        raise
+    claims.settle_rest(draft, outcomes)
+    for outcome in outcomes:
+        held = claims.held.get(outcome.aoi_index)
+        if held is not None and not outcome.held_elsewhere:
+            # The path's look-up found the holder's order (the team shares the provider account): it is kept as
+            # this AOI's order, and the outcome says whose it is.
+            outcome.held_elsewhere = True
+            outcome.error = held.message()
+    return outcomes
+
+
+def held_elsewhere_sentence(outcomes: Iterable[PlacementOutcome]) -> str:
+    """What the order dialog adds after a team placement: the AOIs a colleague placed (or is placing) first and
+    that were therefore not sent — "" when there were none."""
+    held = [o for o in outcomes if o.held_elsewhere]
+    if not held:
+        return ""
+    numbers = ", ".join(str(o.aoi_index + 1) for o in held)
+    noun = "Area" if len(held) == 1 else "Areas"
+    return f"{noun} {numbers} not sent: {held[0].error}" + (" (and the others alike)" if len(held) > 1 else "")
+
+
+__all__ = ["StoreClaims", "held_elsewhere_sentence", "place_as_team"]

@@ -118,15 +118,16 @@ def team_placer(store, url, user, rounds):
     from satellite_tasking.plugin.team_placement import place_as_team
 
     provider = sandbox_provider(url)
-    figures = {"placed": 0, "placed_elsewhere": 0, "retries": 0, "unplaced": 0}
+    figures = {"placed": 0, "placed_elsewhere": 0, "retries": 0, "unplaced": 0, "sentences": set()}
     for round_number in range(rounds):
         draft = team_draft(round_number)
         outcomes = place_as_team(provider, store, draft, user)
         attempt = 0
         while True:
-            figures["placed"] += sum(1 for o in outcomes if o.placed)
-            figures["placed_elsewhere"] += sum(1 for o in outcomes if o.placed_elsewhere)
-            failed = [o.aoi_index for o in outcomes if not o.placed and not o.placed_elsewhere]
+            figures["placed"] += sum(1 for o in outcomes if o.placed and not o.held_elsewhere)
+            figures["placed_elsewhere"] += sum(1 for o in outcomes if o.held_elsewhere)
+            figures["sentences"].update(o.error.split(" by ")[0] for o in outcomes if o.held_elsewhere)
+            failed = [o.aoi_index for o in outcomes if not o.placed and not o.held_elsewhere]
             if not failed:
                 break
             attempt += 1
@@ -135,6 +136,7 @@ def team_placer(store, url, user, rounds):
                 break
             figures["retries"] += 1
             outcomes = place_as_team(provider, store, draft, user, only=failed)
+    figures["sentences"] = sorted(figures["sentences"])
     return figures
 
 

@@ -350,6 +350,21 @@ def test_a_placement_is_claimed_once_and_the_second_placer_hears_who_was_first(p
     assert store.claim_placement("c1", "qgis-refused", SQUARE, "ben").granted
 
 
+def test_a_claim_left_placing_by_a_placer_that_stopped_is_taken_over_later_a_placed_one_never(postgis_conninfo):
+    store = PostgisStore(postgis_conninfo)
+    assert store.claim_placement("c1", "qgis-crash", SQUARE, "anna", aoi_index=0).granted  # QGIS then crashed
+    assert not store.claim_placement("c1", "qgis-crash", SQUARE, "ben").granted  # minutes later: still hers
+    store.claim_placement("c1", "qgis-done", SQUARE, "anna")
+    store.placement_done("c1", "qgis-done", SQUARE, "o9")
+    with psycopg2.connect(postgis_conninfo) as db, db.cursor() as cursor:  # 16 minutes pass (committed on exit)
+        cursor.execute("UPDATE tasking.tasking_placements SET placed_at = now() - interval '16 minutes'")
+    taken = store.claim_placement("c1", "qgis-crash", SQUARE, "ben", aoi_index=0)
+    assert taken.granted and taken.placed_by == "ben"  # ben looks the orders up before he sends
+    assert not store.claim_placement("c1", "qgis-crash", SQUARE, "carl").granted  # and holds it now
+    done = store.claim_placement("c1", "qgis-done", SQUARE, "ben")
+    assert not done.granted and done.placed_by == "anna" and done.order_id == "o9"  # placed: never taken over
+
+
 ROUNDS = 40
 AOIS = 3
 

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -129,25 +130,51 @@ FAULTS = [
 ]
 
 
+# The long run adds delays past the client's read timeout (2 s): a request that may or may not have been
+# handled, the case a duplicate comes from.
+DELAY_FAULTS = [
+    {"method": "POST", "path": PLANET_CREATE, "kind": "delay", "seconds": 2.5, "probability": 0.02},
+    {"method": "GET", "path": r"^/tasking/v2/orders/$", "kind": "delay", "seconds": 2.5, "probability": 0.02},
+]
+
+
 def test_two_placers_and_two_syncers_place_each_aoi_once_and_the_store_ends_equal_to_the_provider(
         sandbox, postgis_conninfo, tmp_path):
+    team_at_work(sandbox, postgis_conninfo, tmp_path, TEAM_ROUNDS, FAULTS)
+
+
+@pytest.mark.slow
+def test_200_rounds_of_two_placers_and_two_syncers_with_faults_and_delays(postgis_conninfo, tmp_path):
+    """Issue 17's concurrency test: four processes, 200 rounds, the sandbox's faults on (delays too)."""
+    server = SandboxServer(port=0, seed=17, speed=0, settings={**QUIET, "planet_max_active_orders": 1000}).start()
+    try:
+        team_at_work(server, postgis_conninfo, tmp_path, 200, FAULTS + DELAY_FAULTS)
+    finally:
+        server.stop()
+
+
+def team_at_work(sandbox, postgis_conninfo, tmp_path, rounds: int, faults: list) -> None:
+    """Two placers place the same drafts' AOIs (``rounds`` drafts) while two syncers sync, all against one
+    PostGIS and the sandbox with ``faults``; then: no AOI ordered twice, none lost, the store equal to the
+    sandbox's truth."""
     from satellite_tasking.plugin.providers.planet import unique_order_name
     from satellite_tasking.plugin.store_postgis import PostgisStore
 
     PostgisStore(postgis_conninfo)  # created before the team arrives
-    control(sandbox, "POST", "/_sandbox/faults", {"rules": FAULTS})
+    control(sandbox, "POST", "/_sandbox/faults", {"rules": faults})
     stop = tmp_path / "stop"
 
     def start(*arguments):
         return subprocess.Popen([sys.executable, str(WORKER), arguments[0], postgis_conninfo, *arguments[1:]],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
-    placers = [start("team-placer", sandbox.base_url, user, str(TEAM_ROUNDS)) for user in ("anna", "ben")]
+    started = time.monotonic()
+    placers = [start("team-placer", sandbox.base_url, user, str(rounds)) for user in ("anna", "ben")]
     syncers = [start("team-syncer", sandbox.base_url, str(stop)) for _ in range(2)]
     figures = []
     try:
         for process in placers:
-            out, err = process.communicate(timeout=300)
+            out, err = process.communicate(timeout=300 + 6 * rounds)
             assert process.returncode == 0, err[-3000:]
             figures.append(json.loads(out.strip().splitlines()[-1]))
         stop.touch()
@@ -162,10 +189,13 @@ def test_two_placers_and_two_syncers_place_each_aoi_once_and_the_store_ends_equa
             if process.poll() is None:
                 process.kill()
                 process.wait()
+    seconds = time.monotonic() - started
 
-    control(sandbox, "POST", "/_sandbox/faults", {"rules": []})
+    fired = sum(rule.get("fired", 0) for rule in control(sandbox, "GET", "/_sandbox/faults").get("rules", []))
+    control(sandbox, "DELETE", "/_sandbox/faults")  # faults off for reading the truth (POST only adds rules)
+    assert control(sandbox, "GET", "/_sandbox/faults")["rules"] == []
     truth = {}  # (reference, AOI index) -> the sandbox's order ids
-    for round_number in range(TEAM_ROUNDS):
+    for round_number in range(rounds):
         reference = f"team-round-{round_number:03d}"
         draft = OrderDraft("team-1", "planet:area", f"Team {round_number}", {},
                            [Aoi({"type": "Point", "coordinates": [0, 0]})] * TEAM_AOIS, reference)
@@ -175,13 +205,16 @@ def test_two_placers_and_two_syncers_place_each_aoi_once_and_the_store_ends_equa
         for order in page["results"]:
             truth.setdefault((reference, names[order["name"]]), []).append(order["id"])
     duplicates = sum(len(ids) - 1 for ids in truth.values())
-    lost = TEAM_ROUNDS * TEAM_AOIS - len(truth)
+    lost = rounds * TEAM_AOIS - len(truth)
     placed = figures[0]["placed"] + figures[1]["placed"]
-    print(f"team placement: {placed} placed, {figures[0]['placed_elsewhere'] + figures[1]['placed_elsewhere']} "
-          f"refused as placed by the other, {figures[0]['retries'] + figures[1]['retries']} retries; syncs "
-          f"{syncing}; duplicates {duplicates}, lost {lost}")
+    print(f"team placement, {rounds} rounds in {seconds:.0f} s, {fired} faults fired: {placed} placed, "
+          f"{figures[0]['placed_elsewhere'] + figures[1]['placed_elsewhere']} refused as placed by the other, "
+          f"{figures[0]['retries'] + figures[1]['retries']} retries; syncs {syncing}; duplicates {duplicates}, "
+          f"lost {lost}")
     assert (duplicates, lost) == (0, 0)
-    assert placed == TEAM_ROUNDS * TEAM_AOIS and figures[0]["unplaced"] == figures[1]["unplaced"] == 0
+    assert placed == rounds * TEAM_AOIS and figures[0]["unplaced"] == figures[1]["unplaced"] == 0
+    # What the second analyst is told, in the outcome the order dialog shows:
+    assert set(figures[0]["sentences"] + figures[1]["sentences"]) <= {"Already placed", "Already being placed"}
     assert sum(s["synced"] for s in syncing) >= 1
 
     store = PostgisStore(postgis_conninfo)
@@ -191,6 +224,10 @@ def test_two_placers_and_two_syncers_place_each_aoi_once_and_the_store_ends_equa
     assert {o.id for o in store.orders("team-1")} == every_order
     assert set(store.placed_by("team-1")) == every_order
     assert {who for who, _ in store.placed_by("team-1").values()} <= {"anna", "ben"}
+    # Equal to the sandbox's truth field by field, not just by id: a GeoPackage synced from scratch now agrees.
+    fresh = TaskingStore(tmp_path / "truth.gpkg")
+    assert sync_connection(provider_for(sandbox), fresh, "team-1").ok
+    assert comparable(store, "team-1")[:2] == comparable(fresh, "team-1")[:2]
 
 
 def test_desktops_read_a_store_the_service_keeps_current_and_take_over_when_it_stops(sandbox, postgis_conninfo):
@@ -261,3 +298,104 @@ def test_a_desktops_sync_timer_leaves_the_provider_alone_while_the_service_keeps
         busy = desktop_sync(provider_for(sandbox), shared, "team-1")
     assert isinstance(busy, LeftToTheTeam) and "right now" in busy.sentence
     assert provider_requests(sandbox) == asked
+
+
+# -- the claim before send, plugged into the providers' one placement path ---------------------------------
+class RecordingProvider:
+    """A provider on the real PlacementPath with a provider-side order book; records what its look-ups saw of the
+    store's claims, and can lose the answer of a create (the order made, the client told nothing)."""
+
+    def __init__(self, store, book: dict, lose_answers: bool = False, lookup_fails_after_send: bool = False):
+        self.store, self.book, self.lose_answers = store, book, lose_answers
+        self.lookup_fails_after_send = lookup_fails_after_send
+        self.sent: list = []
+        self.claims_at_lookup: list = []
+
+    def place(self, draft, only=None, progress=None, claims=None):
+        from satellite_tasking.plugin.providers.placement import PlacementPath, Unclear, one_by_one
+
+        def send_one(draft, index):
+            from satellite_tasking.plugin.model import Order, OrderStatus, Status
+
+            self.sent.append(index)
+            order = Order(id=f"{draft.client_reference}-{index}-{len(self.sent)}", connection_id="team-1",
+                          name="x", status=Status(OrderStatus.ACCEPTED, "PENDING"))
+            self.book.setdefault((draft.client_reference, index), []).append(order)
+            return Unclear() if self.lose_answers else order
+
+        def lookup(draft):
+            from satellite_tasking.plugin.http import ProviderUnavailable
+
+            if self.lookup_fails_after_send and self.sent:
+                raise ProviderUnavailable("Fake", "The orders could not be read back.")
+            self.claims_at_lookup.append(sorted(
+                r[0] for r in self.store._query("SELECT aoi_index FROM tasking.tasking_placements "
+                                                "WHERE draft_reference = %s", (draft.client_reference,))))
+            return {index: orders[0] for (reference, index), orders in self.book.items()
+                    if reference == draft.client_reference}
+
+        return PlacementPath("Fake", lookup=lookup, send=one_by_one(send_one)).place(draft, only, progress, claims)
+
+
+def two_aoi_draft():
+    aois = [Aoi({"type": "Polygon", "coordinates": [[[x, 0], [x + 1, 0], [x + 1, 1], [x, 1], [x, 0]]]})
+            for x in (0, 2)]
+    return OrderDraft("team-1", "planet:area", "Two fields", {}, aois, "qgis-team-two")
+
+
+def test_a_team_placement_claims_before_the_paths_look_up_and_the_second_analyst_hears_who_placed(
+        postgis_conninfo):
+    from satellite_tasking.plugin.store_postgis import PostgisStore
+    from satellite_tasking.plugin.team_placement import held_elsewhere_sentence, place_as_team
+
+    store, book = PostgisStore(postgis_conninfo), {}
+    anna = RecordingProvider(store, book)
+    placed = place_as_team(anna, store, two_aoi_draft(), "anna")
+    assert [o.placed for o in placed] == [True, True] and anna.sent == [0, 1]
+    assert anna.claims_at_lookup[0] == [0, 1]  # both AOIs were hers before the path looked anything up
+
+    ben = RecordingProvider(store, book)
+    second = place_as_team(ben, store, two_aoi_draft(), "ben")
+    assert ben.sent == [] and all(o.held_elsewhere for o in second)
+    assert all(o.error.startswith("Already placed by anna at ") and o.error.endswith(" UTC.") for o in second)
+    assert [o.order.id for o in second] == [o.order.id for o in placed]  # her orders, listed for the team
+    assert sum(len(orders) for orders in book.values()) == 2
+    assert held_elsewhere_sentence(second).startswith("Areas 1, 2 not sent: Already placed by anna at ")
+
+    carl_book = {}  # anna's orders not listed yet (her requests still under way): not sent, no order
+    carl = RecordingProvider(store, carl_book)
+    third = place_as_team(carl, store, two_aoi_draft(), "carl")
+    assert carl.sent == [] and all(o.held_elsewhere and not o.placed for o in third)
+
+
+def test_an_unclear_answer_released_is_found_by_the_next_placer_not_placed_again(postgis_conninfo):
+    from satellite_tasking.plugin.store_postgis import PostgisStore
+    from satellite_tasking.plugin.team_placement import place_as_team
+
+    store, book = PostgisStore(postgis_conninfo), {}
+    anna = RecordingProvider(store, book, lose_answers=True, lookup_fails_after_send=True)
+    lost = place_as_team(anna, store, two_aoi_draft(), "anna")
+    assert all(o.unclear and not o.placed for o in lost) and anna.sent == [0, 1]  # made, but nobody knows
+    ben = RecordingProvider(store, book)
+    found = place_as_team(ben, store, two_aoi_draft(), "ben")  # claims (released), then looks up: found
+    assert ben.sent == [] and [o.placed for o in found] == [True, True]
+    assert {len(orders) for orders in book.values()} == {1}  # one order per AOI at the provider
+    assert {o.order.id for o in found} == {orders[0].id for orders in book.values()}
+
+
+def test_a_placement_that_ends_with_an_exception_releases_only_the_aois_it_never_reached(postgis_conninfo):
+    from satellite_tasking.plugin.store_postgis import PostgisStore
+    from satellite_tasking.plugin.team_placement import place_as_team
+
+    store = PostgisStore(postgis_conninfo)
+
+    class Broken:
+        def place(self, draft, only=None, progress=None, claims=None):
+            assert claims.claim(draft, 0) is None  # about to send AOI 0 …
+            raise RuntimeError("thread interrupted")  # … and then nothing is known
+
+    with pytest.raises(RuntimeError):
+        place_as_team(Broken(), store, two_aoi_draft(), "anna")
+    draft = two_aoi_draft()
+    assert not store.claim_placement("team-1", draft.client_reference, draft.aois[0].geometry, "ben").granted
+    assert store.claim_placement("team-1", draft.client_reference, draft.aois[1].geometry, "ben").granted
