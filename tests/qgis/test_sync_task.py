@@ -5,11 +5,10 @@ import time
 import pytest
 from qgis.core import QgsProject
 from qgis.PyQt.QtCore import QCoreApplication
+from sandbox_harness import sandbox_provider_for
 
-from satellite_tasking.plugin.http import build_session
 from satellite_tasking.plugin.layers import ensure_layers, refresh_layers
-from satellite_tasking.plugin.model import Aoi, Connection, OrderDraft
-from satellite_tasking.plugin.providers.sandbox import SandboxProvider
+from satellite_tasking.plugin.model import Aoi, OrderDraft
 from satellite_tasking.plugin.sandbox import SandboxServer
 from satellite_tasking.plugin.store import TaskingStore
 from satellite_tasking.plugin.sync import SyncResult, sync_task
@@ -22,16 +21,13 @@ LOCK_IN = {"start_time": "2026-01-05T01:00:00Z", "end_time": "2026-01-12T01:00:0
 
 
 @pytest.fixture
-def server():
-    sandbox = SandboxServer(port=0, seed=4, speed=0, settings=QUIET).start()
-    yield sandbox
-    sandbox.stop()
+def server(start_sandbox):
+    return start_sandbox(seed=4, settings=QUIET)
 
 
 def provider_for(url, connection_id):
-    connection = Connection(id=connection_id, name=f"Sandbox {connection_id}", kind="sandbox")
-    return SandboxProvider(connection, lambda c: build_session(c.name, "test", timeout=(1, 2), sleep=lambda s: None),
-                           url)
+    return sandbox_provider_for(url, connection_id, f"Sandbox {connection_id}",
+                                session_options={"agent": "test", "timeout": (1, 2)})
 
 
 def wait_for(condition, seconds=30.0):

@@ -7,18 +7,15 @@ parameters and JSON body fields must be ones /work/shared/api/planet.md document
 import json
 import re
 from datetime import datetime, timedelta, timezone
-from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
 from requests.adapters import HTTPAdapter
+from sandbox_harness import control, planet_provider_for
 
-from satellite_tasking.plugin.http import build_session
-from satellite_tasking.plugin.model import Aoi, Connection, OrderDraft
+from satellite_tasking.plugin.model import Aoi, OrderDraft
 from satellite_tasking.plugin.providers import planet_wire as wire
-from satellite_tasking.plugin.providers.planet import PlanetProvider, RatePacer
-from satellite_tasking.plugin.sandbox import SandboxServer
+from satellite_tasking.plugin.providers.planet import RatePacer
 
 START = datetime(2026, 1, 5, tzinfo=timezone.utc)
 QUIET = {"planet_rejection_rate": 0.0, "planet_capture_failure_rate": 0.0, "planet_reassessment_rate": 0.0}
@@ -53,25 +50,15 @@ class RecordingAdapter(HTTPAdapter):
         return super().send(request, **kwargs)
 
 
-def control(server, method, path, payload=None):
-    response = requests.request(method, server.base_url + path, json=payload, timeout=30)
-    response.raise_for_status()
-    return response.json()
-
-
 @pytest.fixture
-def sandbox():
-    server = SandboxServer(port=0, seed=5, speed=0, settings=QUIET).start()
-    yield server
-    server.stop()
+def sandbox(start_sandbox):
+    return start_sandbox(seed=5, settings=QUIET)
 
 
 def recording_provider(server, sent):
-    session = build_session("wire Planet", "SatelliteTasking/test", timeout=(2, 5), sleep=lambda s: None)
-    session._session.mount("http://", RecordingAdapter(sent))
-    connection = Connection(id="planet-1", name="wire Planet", kind="planet", base_url=server.base_url + "/tasking/v2")
-    return PlanetProvider(connection, SimpleNamespace(username="sandbox-key", password=""), session,
-                          pacer=RatePacer(per_second=10_000, per_minute=10_000))
+    provider = planet_provider_for(server, name="wire Planet", pacer=RatePacer(per_second=10_000, per_minute=10_000))
+    provider.session._session.mount("http://", RecordingAdapter(sent))
+    return provider
 
 
 def draft(kind, geometry, params, reference):
