@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from sandbox_harness import BERLIN, PARIS
 
 os.environ.setdefault("UP42_DISABLE_VERSION_CHECK", "true")  # the SDK would ask pypi.org on import
 up42 = pytest.importorskip("up42")
@@ -22,14 +23,6 @@ SANDBOX_PYTHON = os.environ.get(
     "SANDBOX_PYTHON", "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
 )
 DAY = 86400
-BERLIN = {
-    "type": "Polygon",
-    "coordinates": [[[13.30, 52.45], [13.50, 52.45], [13.50, 52.58], [13.30, 52.58], [13.30, 52.45]]],
-}
-PARIS = {
-    "type": "Polygon",
-    "coordinates": [[[2.25, 48.80], [2.42, 48.80], [2.42, 48.90], [2.25, 48.90], [2.25, 48.80]]],
-}
 
 
 @pytest.fixture

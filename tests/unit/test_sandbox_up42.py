@@ -5,34 +5,15 @@ import time
 
 import pytest
 import requests
+from sandbox_harness import BERLIN, PARIS
+from sandbox_harness import UP42_OPTICAL as OPTICAL
+from sandbox_harness import UP42_OPTICAL_PARAMS as OPTICAL_PARAMS
 
 from satellite_tasking.plugin.sandbox import SandboxServer
 
-OPTICAL = "a8b1d6f0-5c3e-4b7a-9f21-0e6c2d4b7a11"
 POINT = "c0d3f8b2-7e5a-4d9c-9b43-2a8e4f6d9c33"
 SAR = "d1e4a9c3-8f6b-4ea1-8c54-3b9f5a7e0d44"
 DAY = 86400
-BERLIN = {
-    "type": "Polygon",
-    "coordinates": [[[13.30, 52.45], [13.50, 52.45], [13.50, 52.58], [13.30, 52.58], [13.30, 52.45]]],
-}
-PARIS = {
-    "type": "Polygon",
-    "coordinates": [[[2.25, 48.80], [2.42, 48.80], [2.42, 48.90], [2.25, 48.90], [2.25, 48.80]]],
-}
-OPTICAL_PARAMS = {
-    "acquisitionStart": "2026-01-10T00:00:00Z",
-    "acquisitionEnd": "2026-02-10T23:59:59Z",
-    "acquisitionMode": "mono",
-    "maxCloudCover": 10,
-    "maxIncidenceAngle": 30,
-    "geometricProcessing": "ortho",
-    "projection": "UTM",
-    "spectralBands": "4BANDS",
-    "pixelCoding": "12bits",
-    "radiometricProcessing": "REFLECTANCE",
-    "priority": "STANDARD",
-}
 
 
 class Client:
