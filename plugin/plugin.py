@@ -344,7 +344,8 @@ class TaskingPlugin:
             self._order_dialog.close()
         self._order_dialog = OrderDialog(
             self.iface, self.provider_factory, self.task_runner, self.draft_store, layers=layers,
-            messages=self.messages, decisions_opener=self.show_decisions, parent=self.iface.mainWindow())
+            messages=self.messages, decisions_opener=self.show_decisions, parent=self.iface.mainWindow(),
+            shared_store=lambda: self.monitor.store if self.monitor is not None else None)
         self._order_dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self._order_dialog.show()
         return self._order_dialog

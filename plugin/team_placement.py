@@ -23,7 +23,7 @@ from typing import Callable, Dict, Iterable, Optional, Set
 
 from .model import OrderDraft, PlacementOutcome
 from .providers.placement import placement_indexes
-from .store_postgis import PlacementClaim
+from .store_postgis import PlacementClaim, SharedStoreError, default_user_name
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +117,21 @@ def place_as_team(provider, store, draft: OrderDraft, placed_by: str, only: Opti
     return outcomes
 
 
+def placement_for(store, placed_by: str = "") -> Callable:
+    """How this QGIS places: ``place(provider, draft, only, progress)`` through the shared store's claims when
+    the project's store is the team's (``place_as_team``), else straight through the provider's own path. A
+    shared store this user may only read refuses to place (its claims cannot be written) with its sentence."""
+    if store is None or not getattr(store, "shared", False):
+        return lambda provider, draft, only, progress: provider.place(draft, only=only, progress=progress)
+    if store.read_only:
+        def refused(provider, draft, only, progress):
+            raise SharedStoreError(store.problem)
+
+        return refused
+    name = placed_by or default_user_name()
+    return lambda provider, draft, only, progress: place_as_team(provider, store, draft, name, only, progress)
+
+
 def held_elsewhere_sentence(outcomes: Iterable[PlacementOutcome]) -> str:
     """What the order dialog adds after a team placement: the AOIs a colleague placed (or is placing) first and
     that were therefore not sent — "" when there were none."""
@@ -128,4 +143,4 @@ def held_elsewhere_sentence(outcomes: Iterable[PlacementOutcome]) -> str:
     return f"{noun} {numbers} not sent: {held[0].error}" + (" (and the others alike)" if len(held) > 1 else "")
 
 
-__all__ = ["StoreClaims", "held_elsewhere_sentence", "place_as_team"]
+__all__ = ["StoreClaims", "held_elsewhere_sentence", "place_as_team", "placement_for"]

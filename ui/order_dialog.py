@@ -45,6 +45,7 @@ from ..plugin.model import Aoi, OrderDraft, PlacementOutcome
 from ..plugin.order_schema import PLUGIN_FILLED_FIELDS, WINDOW_FIELDS
 from ..plugin.placement_ledger import PlacementLedger, attempt_summary, interrupted_summary
 from ..plugin.tasks import BackgroundTask
+from ..plugin.team_placement import held_elsewhere_sentence, placement_for
 from ..plugin.wording import amount, plural, product_title, sentences
 from .schema_form import SchemaForm
 from .schema_form_widgets import rich_tooltip
@@ -225,9 +226,12 @@ def merged_parts(aois) -> list:
 
 class OrderDialog(QDialog, FORM_CLASS):
     def __init__(self, iface, provider_factory, task_runner, draft_store: DraftStore, layers=None,
-                 messages=None, decisions_opener=None, parent=None):
+                 messages=None, decisions_opener=None, parent=None, shared_store=None):
+        """``shared_store``: gives the project's store when placing (the team's shared store places through its
+        claims: team_placement.placement_for); None places straight through the provider."""
         super().__init__(parent)
         self.setupUi(self)
+        self.shared_store = shared_store
         self.iface = iface
         self.provider_factory = provider_factory
         self.task_runner = task_runner
@@ -765,6 +769,7 @@ class OrderDialog(QDialog, FORM_CLASS):
         self.draft.placing = list(indexes)
         self.draft_store.save(self.draft)  # before the request leaves: see module docstring
         provider = self.provider
+        place = placement_for(self.shared_store() if self.shared_store is not None else None)
         self.busy = True
         self._status(f"Placing {plural(count, 'order')}…")
 
@@ -783,7 +788,7 @@ class OrderDialog(QDialog, FORM_CLASS):
         # Cancelling is safe: an order request is never repeated, and one not yet sent is not sent any more.
         task = BackgroundTask(
             f"Placing {plural(count, 'tasking order')}",
-            lambda running: provider.place(draft, only=indexes, progress=running.report_progress),
+            lambda running: place(provider, draft, indexes, running.report_progress),
             on_success=succeeded, on_failure=ended_early)
         task.stepsChanged.connect(self._placement_progress)
         self._placement_task = task
@@ -840,7 +845,8 @@ class OrderDialog(QDialog, FORM_CLASS):
             return
         self.busy = False
         failed = sum(1 for o in outcomes if not o.placed)
-        text = attempt_summary(outcomes, cancelled=cancelled)
+        text = " ".join(filter(None, (attempt_summary(outcomes, cancelled=cancelled),
+                                      held_elsewhere_sentence(outcomes))))  # a colleague's AOIs: by whom
         self._status(text)
         if self.messages:
             (self.messages.warning if failed else self.messages.success)(text)
