@@ -9,9 +9,11 @@ Figures (each the median of several tries, on the GUI thread unless said):
 * resident memory of the process after the dock is filled, above the same process with QGIS started and
   nothing else (target < 300 MB above it).
 
-The store is written by a child process through ``TaskingStore.apply`` (no HTTP, no sync), so this process's
-memory holds only what the dock keeps. Run:
-    QT_QPA_PLATFORM=offscreen .venv/bin/python tests/bench/bench_dock.py [--orders 20000] [--repeat 5]
+The store is written by a child process through the store's ``apply`` (no HTTP, no sync), so this process's
+memory holds only what the dock keeps. ``--shared`` does the same on the team's PostGIS store (a PostgreSQL of
+its own, started as the tests start it: tests/postgis_harness.py); its floor is a bare ``SELECT *`` through
+psycopg2. Run:
+    QT_QPA_PLATFORM=offscreen .venv/bin/python tests/bench/bench_dock.py [--orders 20000] [--repeat 5] [--shared]
 """
 from __future__ import annotations
 
@@ -50,16 +52,26 @@ def resident_mb() -> float:
 
 
 # -- the store, built in a child process ------------------------------------------------------------------
-def build_store(path: Path, orders: int) -> None:
+def open_bench_store(where: str):
+    """A GeoPackage path, or ``postgresql:<libpq conninfo>`` for the team's shared store."""
+    if where.startswith("postgresql:"):
+        from satellite_tasking.plugin.store_postgis import PostgisStore
+
+        return PostgisStore(where[len("postgresql:"):], schema="bench_dock")
+    from satellite_tasking.plugin.store import TaskingStore
+
+    return TaskingStore(Path(where))
+
+
+def build_store(where: str, orders: int) -> None:
     """``orders`` orders over the three APIs and every state, ten captures each, written as syncs write them."""
     import random
     from datetime import datetime, timedelta, timezone
 
     from satellite_tasking.plugin.model import Capture, Decision, Order, OrderStatus, Status
-    from satellite_tasking.plugin.store import TaskingStore
 
     random.seed(16)
-    store = TaskingStore(path)
+    store = open_bench_store(where)
     base = datetime(2026, 1, 1, tzinfo=timezone.utc)
     codes = list(OrderStatus)
     apis = (("planet", "planet:area", "PENDING"), ("up42", "up42:c0d3f8b2", "PLACED"),
@@ -110,25 +122,35 @@ def median_s(action, repeat: int) -> float:
     return statistics.median(times)
 
 
-def measure(size: int, repeat: int, app, folder: Path, empty_mb: float) -> None:
+def measure(size: int, repeat: int, app, folder: Path, empty_mb: float, conninfo: str = "") -> None:
     from qgis.PyQt.QtCore import Qt
 
     from satellite_tasking.plugin.monitor import read_dock_snapshot
-    from satellite_tasking.plugin.store import ORDERS_TABLE, TaskingStore
+    from satellite_tasking.plugin.store import ORDERS_TABLE
     from satellite_tasking.ui.monitor_dock import MonitorDock
     from satellite_tasking.ui.orders_table_model import NAME_COLUMN, UPDATED_COLUMN
 
-    path = folder / f"store-{size}.gpkg"
+    where = f"postgresql:{conninfo}" if conninfo else str(folder / f"store-{size}.gpkg")
     began = time.perf_counter()
-    subprocess.run([sys.executable, __file__, "--build", str(path), "--orders", str(size)],  # nosec B603
+    subprocess.run([sys.executable, __file__, "--build", where, "--orders", str(size)],  # nosec B603
                    check=True)
-    print(f"== {size:,} orders / {size * CAPTURES_PER_ORDER:,} captures (store written in "
+    kind = "shared PostGIS store" if conninfo else "GeoPackage"
+    print(f"== {size:,} orders / {size * CAPTURES_PER_ORDER:,} captures, {kind} (written in "
           f"{time.perf_counter() - began:.0f} s by a child process)")
-    store = TaskingStore(path)
+    store = open_bench_store(where)
     names = {"c0": "Planet team", "c1": "UP42 team", "c2": "STAPI team"}
 
     def bare_read():
-        with sqlite3.connect(path) as db:
+        if conninfo:
+            db = store.connect()
+            try:
+                with db.cursor() as cursor:
+                    cursor.execute(f"SELECT * FROM {store._table(ORDERS_TABLE)}")  # nosec B608 - constant names
+                    cursor.fetchall()
+            finally:
+                db.close()
+            return
+        with sqlite3.connect(where) as db:
             db.execute(f"SELECT * FROM {ORDERS_TABLE}").fetchall()  # nosec B608 - a constant table name
 
     floor_s = median_s(bare_read, repeat)
@@ -225,11 +247,20 @@ def measure(size: int, repeat: int, app, folder: Path, empty_mb: float) -> None:
     app.processEvents()
 
 
+def _load_postgis_harness():
+    spec = importlib.util.spec_from_file_location("postgis_harness", REPO / "tests" / "postgis_harness.py")
+    harness = importlib.util.module_from_spec(spec)
+    sys.modules["postgis_harness"] = harness
+    spec.loader.exec_module(harness)
+    return harness
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, nargs="*", default=[2000, 20000])
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--build", type=Path, help=argparse.SUPPRESS)  # the child process that writes the store
+    parser.add_argument("--shared", action="store_true", help="the team's PostGIS store instead of the GeoPackage")
+    parser.add_argument("--build", help=argparse.SUPPRESS)  # the child process that writes the store
     arguments = parser.parse_args()
     if arguments.build is not None:
         build_store(arguments.build, arguments.orders[0])
@@ -244,8 +275,15 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench-dock-"))
     try:
         # The largest size first: the memory figure is then the dock's own, not what a smaller run left.
-        for size in sorted(arguments.orders, reverse=True):
-            measure(size, arguments.repeat, app, folder, empty_mb)
+        if arguments.shared:
+            postgis_harness = _load_postgis_harness()
+            with postgis_harness.running_postgis() as server:
+                for size in sorted(arguments.orders, reverse=True):
+                    measure(size, arguments.repeat, app, folder, empty_mb, postgis_harness.new_database(server))
+        else:
+            for size in sorted(arguments.orders, reverse=True):
+                measure(size, arguments.repeat, app, folder, empty_mb)
+        print("Measured on a shared machine: repeat a figure before trusting it.")
     finally:
         for path in folder.glob("*"):
             path.unlink()
