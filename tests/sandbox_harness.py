@@ -11,12 +11,18 @@ with --import-mode=importlib and no folder is on ``sys.path``). The fixtures bui
 - ``up42_provider_for``, ``planet_provider_for``, ``stapi_provider_for``, ``sandbox_provider_for``: a provider of
   that kind connected to a sandbox.
 - ``QUIET``: sandbox settings with no random rejections, failures or re-assessments.
+- ``sandbox_process(*arguments, python=sys.executable)``: the sandbox as a process of its own
+  (``python -m plugin.sandbox --port 0 …``), a context manager giving the process and the URL it listens on.
 - ``UP42_OPTICAL``, ``UP42_OPTICAL_PARAMS``: the sandbox's UP42 optical product and valid parameters for it;
   ``BERLIN``, ``PARIS``: two small valid polygons (GeoJSON).
 """
+import subprocess
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, List, Optional
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 QUIET: Dict[str, float] = {
     "planet_rejection_rate": 0.0,
@@ -25,6 +31,7 @@ QUIET: Dict[str, float] = {
     "up42_failure_rate": 0.0,
 }
 TEST_AGENT = "SatelliteTasking/test"
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # The sandbox's UP42 optical product (Pléiades Neo) and a complete set of its order parameters.
 UP42_OPTICAL = "a8b1d6f0-5c3e-4b7a-9f21-0e6c2d4b7a11"
@@ -111,6 +118,21 @@ def control(target: Any, method: str, path: str, payload: Any = None, **options:
     """One control call (``options``: params, headers, timeout), its JSON answer; a non-2xx answer fails."""
     timeout = options.pop("timeout", 30)
     return SandboxControl(target, timeout=timeout).call(method, path, payload, **options)
+
+
+@contextmanager
+def sandbox_process(*arguments: str, python: str = sys.executable) -> Iterator[Tuple[subprocess.Popen, str]]:
+    """``python -m plugin.sandbox --port 0 <arguments>`` from the repository root, as a person starts it; the
+    process and the URL its first line says it listens on. Terminated (and waited for) on the way out."""
+    process = subprocess.Popen([python, "-m", "plugin.sandbox", "--port", "0", *arguments], cwd=REPO_ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("listening on "), line + process.stderr.read()
+        yield process, line.split("listening on ", 1)[1].strip()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def quick_session(name: str, agent: str = TEST_AGENT, **options: Any):

@@ -6,12 +6,11 @@ The sandbox runs as a subprocess of Debian's /usr/bin/python3 (the plugin's inte
 """
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from sandbox_harness import BERLIN, PARIS
+from sandbox_harness import BERLIN, PARIS, sandbox_process
 
 os.environ.setdefault("UP42_DISABLE_VERSION_CHECK", "true")  # the SDK would ask pypi.org on import
 up42 = pytest.importorskip("up42")
@@ -26,35 +25,10 @@ DAY = 86400
 
 
 @pytest.fixture
-def sandbox(tmp_path):
-    proc = subprocess.Popen(
-        [
-            SANDBOX_PYTHON,
-            "-m",
-            "plugin.sandbox",
-            "--port",
-            "0",
-            "--speed",
-            "0",
-            "--seed",
-            "42",
-            "--dialect",
-            "up42",
-            "--setting",
-            "up42_failure_rate=0",
-        ],
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = proc.stdout.readline()
-        assert line.startswith("listening on "), proc.stderr.read()
-        yield line.split("listening on ", 1)[1].strip()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+def sandbox():
+    with sandbox_process("--speed", "0", "--seed", "42", "--dialect", "up42", "--setting", "up42_failure_rate=0",
+                         python=SANDBOX_PYTHON) as (_process, url):
+        yield url
 
 
 @pytest.fixture

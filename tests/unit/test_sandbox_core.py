@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from sandbox_harness import sandbox_process
 
 from satellite_tasking.plugin.sandbox import SandboxServer
 from satellite_tasking.plugin.sandbox.core import Clock, HttpError, World, json_response, problem
@@ -303,29 +304,10 @@ def test_cli_help_documents_every_flag():
 
 def test_cli_runs_standalone_and_reports_port(tmp_path):
     port_file = tmp_path / "port"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "plugin.sandbox",
-            "--port",
-            "0",
-            "--speed",
-            "0",
-            "--port-file",
-            str(port_file),
-            "--state",
-            str(tmp_path / "s.json"),
-        ],
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = proc.stdout.readline()
-        assert line.startswith("listening on http://127.0.0.1:")
-        port = int(line.rsplit(":", 1)[1])
+    with sandbox_process("--speed", "0", "--port-file", str(port_file), "--state", str(tmp_path / "s.json")) as (
+            proc, url):
+        assert url.startswith("http://127.0.0.1:")
+        port = int(url.rsplit(":", 1)[1])
         deadline = time.monotonic() + 10
         while not port_file.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -334,7 +316,4 @@ def test_cli_runs_standalone_and_reports_port(tmp_path):
         conn.request("GET", "/_sandbox/health")
         assert json.loads(conn.getresponse().read())["ok"] is True
         conn.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
     assert proc.returncode == 0 and os.path.exists(tmp_path / "s.json")
