@@ -3,40 +3,15 @@ import os
 import sqlite3
 
 import pytest
-from qgis.core import QgsProject, QgsSettings
 
 from satellite_tasking.plugin import store as store_module
-from satellite_tasking.plugin.layers import set_project_store_path
-from satellite_tasking.plugin.monitor import SYNC_INTERVAL_KEY
 from satellite_tasking.plugin.store import TaskingStore
 
-from .test_monitor import load_plugin
-
 
 @pytest.fixture
-def sandbox():
-    from satellite_tasking.plugin.sandbox_service import SandboxService
-
-    service = SandboxService(state_file=None, speed=0, port=0, seed=5)
-    yield service
-    service.stop()
-
-
-@pytest.fixture
-def start_with(recording_iface, clean_settings, sandbox, qgis_iface, tmp_path):
-    loaded = []
-
-    def start(path):
-        set_project_store_path(QgsProject.instance(), path)
-        QgsSettings().setValue(SYNC_INTERVAL_KEY, 0.2)
-        plugin = load_plugin(recording_iface, sandbox)
-        loaded.append(plugin)
-        return plugin
-
-    yield start
-    for plugin in loaded:
-        plugin.unload()
-    set_project_store_path(QgsProject.instance(), "")
+def start_with(load_plugin):
+    """Loads the plugin on a project whose store is ``path`` (syncing every 0.2 s)."""
+    return lambda path: load_plugin(seed=5, sync_interval=0.2, store_path=path)
 
 
 def dock_error(plugin):

@@ -16,24 +16,18 @@ import time
 import pytest
 from qgis.core import (
     QgsApplication,
-    QgsFeature,
-    QgsGeometry,
     QgsProcessingAlgRunnerTask,
     QgsProcessingContext,
     QgsProcessingFeedback,
     QgsProject,
     QgsSettings,
-    QgsVectorLayer,
 )
 from qgis.PyQt.QtCore import QCoreApplication
+from qgis_harness import memory_layer
 
 import satellite_tasking
 import satellite_tasking.plugin.settings as settings_module
-from satellite_tasking.plugin.layers import set_project_store_path
-from satellite_tasking.plugin.monitor import SYNC_INTERVAL_KEY
 from satellite_tasking.plugin.processing.provider import PROVIDER_ID
-from satellite_tasking.plugin.sandbox_service import SandboxService
-from satellite_tasking.plugin.sessions import SessionFactory
 
 PLEIADES = "up42:a8b1d6f0-5c3e-4b7a-9f21-0e6c2d4b7a11"
 WAIT = 30
@@ -66,31 +60,14 @@ class ThreadRecordingSettings(QgsSettings):
 
 
 @pytest.fixture
-def plugin(recording_iface, clean_settings, tmp_path, qgis_processing, monkeypatch):
+def plugin(qgis_processing, monkeypatch, tmp_path, load_plugin):
     monkeypatch.setattr(settings_module, "QgsSettings", ThreadRecordingSettings)
     ThreadRecordingSettings.instances = []
-    set_project_store_path(QgsProject.instance(), tmp_path / "orders.gpkg")
-    QgsSettings().setValue(SYNC_INTERVAL_KEY, 0.05)
-    sandbox = SandboxService(state_file=None, speed=0, port=0, seed=5)
-    loaded = satellite_tasking.classFactory(recording_iface)
-    loaded.sandbox = sandbox
-    loaded.provider_factory.sandbox = sandbox
-    loaded.provider_factory.session_factory = SessionFactory(agent="SatelliteTasking/test QGIS/test")
-    loaded.initGui()
-    yield loaded
-    loaded.unload()
-    sandbox.stop()
-    set_project_store_path(QgsProject.instance(), "")
-    QgsSettings().remove(SYNC_INTERVAL_KEY)
+    return load_plugin(seed=5, sync_interval=0.05, store_path=tmp_path / "orders.gpkg")
 
 
 def fields_layer():
-    layer = QgsVectorLayer("Polygon?crs=EPSG:4326", "fields", "memory")
-    feature = QgsFeature()
-    feature.setGeometry(QgsGeometry.fromWkt("POLYGON((13 52, 13.05 52, 13.05 52.05, 13 52.05, 13 52))"))
-    layer.dataProvider().addFeatures([feature])
-    QgsProject.instance().addMapLayer(layer)
-    return layer
+    return memory_layer("Polygon", ["POLYGON((13 52, 13.05 52, 13.05 52.05, 13 52.05, 13 52))"], select=False)
 
 
 def run_in_worker(algorithm_id, parameters):
