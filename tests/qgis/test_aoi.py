@@ -8,7 +8,6 @@ from qgis.core import (
     QgsCoordinateTransform,
     QgsCsException,
     QgsDistanceArea,
-    QgsFeature,
     QgsGeometry,
     QgsLineString,
     QgsPoint,
@@ -17,6 +16,7 @@ from qgis.core import (
     QgsRasterLayer,
     QgsVectorLayer,
 )
+from qgis_harness import memory_layer
 
 from satellite_tasking.plugin import aoi as aoi_module
 from satellite_tasking.plugin.aoi import AoiRules, aois_from_features, aois_from_layers
@@ -33,17 +33,8 @@ BOX_10DEG_KM2 = 1224832.2947  # 0..10°E, 0..10°N
 
 
 def make_layer(geometries, crs="EPSG:4326", kind="Polygon", name="fields", select=True):
-    layer = QgsVectorLayer(f"{kind}?crs={crs}", name, "memory")
-    features = []
-    for geometry in geometries:
-        feature = QgsFeature()
-        feature.setGeometry(QgsGeometry.fromWkt(geometry) if isinstance(geometry, str) else geometry)
-        features.append(feature)
-    ok, _ = layer.dataProvider().addFeatures(features)
-    assert ok, "memory provider refused the test features"
-    if select:
-        layer.selectAll()
-    return layer
+    """A memory layer of the geometries (WKT or QgsGeometry), not added to the project."""
+    return memory_layer(kind, geometries, crs=crs, name=name, select=select, add=False)
 
 
 def lonlat_box(west, south, east, north):
