@@ -305,8 +305,12 @@ class RecordingProvider:
     """A provider on the real PlacementPath with a provider-side order book; records what its look-ups saw of the
     store's claims, and can lose the answer of a create (the order made, the client told nothing)."""
 
-    def __init__(self, store, book: dict, lose_answers: bool = False, lookup_fails_after_send: bool = False):
+    def __init__(self, store, book: dict, lose_answers: bool = False, lookup_fails_after_send: bool = False,
+                 sent_to=None):
+        """``sent_to``: where creates land (default ``book``, what look-ups read): elsewhere, they are not listed
+        yet."""
         self.store, self.book, self.lose_answers = store, book, lose_answers
+        self.sent_to = book if sent_to is None else sent_to
         self.lookup_fails_after_send = lookup_fails_after_send
         self.sent: list = []
         self.claims_at_lookup: list = []
@@ -320,7 +324,7 @@ class RecordingProvider:
             self.sent.append(index)
             order = Order(id=f"{draft.client_reference}-{index}-{len(self.sent)}", connection_id="team-1",
                           name="x", status=Status(OrderStatus.ACCEPTED, "PENDING"))
-            self.book.setdefault((draft.client_reference, index), []).append(order)
+            self.sent_to.setdefault((draft.client_reference, index), []).append(order)
             return Unclear() if self.lose_answers else order
 
         def lookup(draft):
@@ -334,7 +338,11 @@ class RecordingProvider:
             return {index: orders[0] for (reference, index), orders in self.book.items()
                     if reference == draft.client_reference}
 
+        self._lookup = lookup
         return PlacementPath("Fake", lookup=lookup, send=one_by_one(send_one)).place(draft, only, progress, claims)
+
+    def placed_orders(self, draft):
+        return self._lookup(draft)
 
 
 def two_aoi_draft():
@@ -374,10 +382,10 @@ def test_an_unclear_answer_released_is_found_by_the_next_placer_not_placed_again
 
     store, book = PostgisStore(postgis_conninfo), {}
     anna = RecordingProvider(store, book, lose_answers=True, lookup_fails_after_send=True)
-    lost = place_as_team(anna, store, two_aoi_draft(), "anna")
+    lost = place_as_team(anna, store, two_aoi_draft(), "anna", confirm_after_s=0)
     assert all(o.unclear and not o.placed for o in lost) and anna.sent == [0, 1]  # made, but nobody knows
     ben = RecordingProvider(store, book)
-    found = place_as_team(ben, store, two_aoi_draft(), "ben")  # claims (released), then looks up: found
+    found = place_as_team(ben, store, two_aoi_draft(), "ben", confirm_after_s=0)  # claims, then looks up: found
     assert ben.sent == [] and [o.placed for o in found] == [True, True]
     assert {len(orders) for orders in book.values()} == {1}  # one order per AOI at the provider
     assert {o.order.id for o in found} == {orders[0].id for orders in book.values()}
@@ -399,3 +407,32 @@ def test_a_placement_that_ends_with_an_exception_releases_only_the_aois_it_never
     draft = two_aoi_draft()
     assert not store.claim_placement("team-1", draft.client_reference, draft.aois[0].geometry, "ben").granted
     assert store.claim_placement("team-1", draft.client_reference, draft.aois[1].geometry, "ben").granted
+
+
+def test_an_order_the_provider_makes_after_the_client_gave_up_is_found_before_the_claim_is_released(
+        postgis_conninfo):
+    from satellite_tasking.plugin.store_postgis import PostgisStore
+    from satellite_tasking.plugin.team_placement import place_as_team
+
+    store, book, late = PostgisStore(postgis_conninfo), {}, {}
+
+    class LateProvider(RecordingProvider):
+        """Its creates are answered by nothing and listed only later: the read-back right after sees none."""
+
+        def placed_orders(self, draft):
+            for key, orders in late.items():  # by the time anyone looks again, the provider has made them
+                book.setdefault(key, []).extend(orders)
+            late.clear()
+            return super().placed_orders(draft)
+
+    anna = LateProvider(store, book, lose_answers=True, sent_to=late)
+    released = []
+    real_release = store.release_placement
+    store.release_placement = lambda *args: (released.append(args), real_release(*args))
+    outcomes = place_as_team(anna, store, two_aoi_draft(), "anna", confirm_after_s=0.3)
+    assert anna.sent == [0, 1] and released == []  # nothing released: the orders were found
+    assert [o.placed for o in outcomes] == [True, True]
+    assert {o.order.id for o in outcomes} == {orders[0].id for orders in book.values()}
+    ben = RecordingProvider(store, book)
+    assert all(o.held_elsewhere for o in place_as_team(ben, store, two_aoi_draft(), "ben", confirm_after_s=0))
+    assert ben.sent == [] and sum(len(orders) for orders in book.values()) == 2
