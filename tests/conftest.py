@@ -18,7 +18,8 @@ Fixtures for every folder (tests/qgis/conftest.py adds the QGIS ones, among them
 The helpers behind them (``SandboxControl``, ``control``, ``quick_session``, ``*_provider_for``, ``QUIET``) are
 importable as ``sandbox_harness`` (tests/sandbox_harness.py), registered here by name, as are ``loopback_http`` (small
 HTTP servers on 127.0.0.x: a recording origin, a quiet handler) and ``ui_files`` (the .ui files built as the QGIS
-and the PyQt6 tests build them).
+and the PyQt6 tests build them) and ``qgis_harness`` (tests/qgis/qgis_harness.py: layers of given shapes, the
+order dialog driven as a person would).
 """
 import importlib.util
 import sys
@@ -46,11 +47,12 @@ def _register_plugin_package():
 _register_plugin_package()
 
 
-def _register_harness(name: str) -> None:
-    """Makes tests/<name>.py importable by name: tests import with --import-mode=importlib, nothing on sys.path."""
+def _register_harness(name: str, folder: str = "") -> None:
+    """Makes tests/<folder>/<name>.py importable by name: tests import with --import-mode=importlib, nothing on
+    sys.path."""
     if name in sys.modules:
         return
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / folder / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
@@ -58,7 +60,8 @@ def _register_harness(name: str) -> None:
 
 _register_harness("sandbox_harness")
 _register_harness("loopback_http")
-_register_harness("ui_files")  # Qt imported inside: tests/qt6/conftest.py puts its PyQt6 first later
+_register_harness("ui_files")
+_register_harness("qgis_harness", "qgis")  # Qt imported inside: tests/qt6/conftest.py puts its PyQt6 first later
 _register_harness("postgis_harness")
 
 import postgis_harness  # noqa: E402  (registered just above)

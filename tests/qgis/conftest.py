@@ -15,12 +15,9 @@ Beside those of tests/conftest.py (the sandbox, its control API, providers of ea
   Sandbox connection unless CONNECTION is given); ``processing_run.sandbox`` is its ``SandboxService``.
 
 Helpers (layers of given shapes, the order dialog driven as a person would) are importable as ``qgis_harness``
-(tests/qgis/qgis_harness.py), registered here by name.
+(tests/qgis/qgis_harness.py; tests/conftest.py registers it by name).
 """
-import importlib.util
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from qgis.core import QgsApplication, QgsLayerTreeModel, QgsProject
@@ -30,13 +27,6 @@ from qgis.PyQt.QtWidgets import QMainWindow
 
 TEST_MASTER_PASSWORD = "test-master-password"
 
-# Tests import with --import-mode=importlib (nothing on sys.path): the harness modules are registered by name.
-for _name, _path in (("qgis_harness", Path(__file__).with_name("qgis_harness.py")),):
-    if _name not in sys.modules:
-        _spec = importlib.util.spec_from_file_location(_name, _path)
-        _module = importlib.util.module_from_spec(_spec)
-        sys.modules[_name] = _module
-        _spec.loader.exec_module(_module)
 
 
 class RecordingIface:

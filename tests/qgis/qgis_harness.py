@@ -1,20 +1,21 @@
 """What QGIS tests do again and again, done one way: layers of given shapes, and the order dialog driven as a
 person drives it.
 
-Importable as ``qgis_harness`` from the QGIS tests (tests/qgis/conftest.py registers it by name: tests import with
---import-mode=importlib and no folder is on ``sys.path``).
+Importable as ``qgis_harness`` (tests/conftest.py registers it by name: tests import with --import-mode=importlib
+and no folder is on ``sys.path``). QGIS is imported inside the functions, so registering it costs nothing where
+QGIS is absent or another Qt comes first (tests/qt6).
 
 - ``memory_layer(kind, wkts, crs="EPSG:4326", name="fields", select=True, add=True)``: a memory layer with one
   feature a WKT (or QgsGeometry), added to the project and selected.
 - ``square_wkt(x, y, size)``: a square polygon's WKT with its south-west corner at (x, y).
 - ``choose_product(qtbot, dialog, product_id)``: waits for the order dialog's products, chooses one by id and
   waits for its form; returns the form.
+- ``order_an_opportunity(qtbot, finder, dialog)``: in "Find opportunities", choose the second window found (the
+  first when there is one) and order it; the chosen opportunity and the placed outcome of the one AOI.
 - ``fill_connection(dialog, name, kind, base_url, username, password="")``: a new connection typed into the
   connections dialog (not saved yet).
 """
-from typing import Iterable, Union
-
-from qgis.core import QgsFeature, QgsGeometry, QgsProject, QgsVectorLayer
+from typing import Any, Iterable, Tuple
 
 WAIT_MS = 30000
 
@@ -23,8 +24,11 @@ def square_wkt(x: float, y: float, size: float = 0.05) -> str:
     return f"POLYGON(({x} {y}, {x + size} {y}, {x + size} {y + size}, {x} {y + size}, {x} {y}))"
 
 
-def memory_layer(kind: str, wkts: Iterable[Union[str, QgsGeometry]], crs: str = "EPSG:4326", name: str = "fields",
-                 select: bool = True, add: bool = True) -> QgsVectorLayer:
+def memory_layer(kind: str, wkts: Iterable[Any], crs: str = "EPSG:4326", name: str = "fields",
+                 select: bool = True, add: bool = True):
+    """``wkts``: WKT texts or QgsGeometry objects."""
+    from qgis.core import QgsFeature, QgsGeometry, QgsProject, QgsVectorLayer
+
     layer = QgsVectorLayer(f"{kind}?crs={crs}", name, "memory")
     features = []
     for wkt in wkts:
@@ -59,3 +63,13 @@ def fill_connection(dialog, name: str, kind, base_url: str, username: str, passw
     dialog.baseUrlEdit.setText(base_url)
     dialog.usernameEdit.setText(username)
     dialog.passwordEdit.setText(password)
+
+
+def order_an_opportunity(qtbot, finder, dialog, timeout: int = WAIT_MS) -> Tuple[Any, dict]:
+    finder.opportunityTable.selectRow(1 if len(finder.opportunities) > 1 else 0)
+    chosen = finder.selected()
+    finder.orderButton.click()
+    qtbot.waitUntil(lambda: not dialog.busy and bool(dialog.draft.outcomes), timeout=timeout)
+    outcome = dialog.draft.outcomes["0"]
+    assert outcome.get("order_id"), outcome
+    return chosen, outcome

@@ -10,7 +10,7 @@ import pytest
 import requests
 from qgis.core import QgsApplication
 from qgis.PyQt.QtCore import QDateTime, Qt
-from qgis_harness import choose_product, memory_layer
+from qgis_harness import choose_product, memory_layer, order_an_opportunity
 from sandbox_harness import control
 
 WAIT = 30000
@@ -80,12 +80,7 @@ def test_an_assured_order_from_an_imaging_window(plugin, recording_iface, qtbot)
                for c in range(finder.opportunityTable.columnCount())]
     assert headers[:3] == ["#", "Start (UTC)", "End (UTC)"] and {"satellite_type", "cloud_forecast"} <= set(headers)
     assert all(o.properties["satellite_type"] in ("SKYSAT", "PELICAN") for o in found)
-    finder.opportunityTable.selectRow(1 if len(found) > 1 else 0)
-    chosen = finder.selected()
-    finder.orderButton.click()
-    qtbot.waitUntil(lambda: not dialog.busy and bool(dialog.draft.outcomes), timeout=WAIT)
-    outcome = dialog.draft.outcomes["0"]
-    assert outcome.get("order_id"), outcome
+    chosen, outcome = order_an_opportunity(qtbot, finder, dialog, timeout=WAIT)
     order = planet_order(plugin, outcome["order_id"].split(":", 1)[-1])
     assert order["product"] == "Assured Tasking" and order["imaging_window"] == chosen.id
     assert order["pl_number"] == "PL-123456"

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from qgis.core import QgsApplication, QgsFeature, QgsGeometry, QgsProject, QgsVectorLayer
 from qgis.PyQt.QtWidgets import QMessageBox
+from qgis_harness import order_an_opportunity
 
 from satellite_tasking.plugin.drafts import DraftStore
 from satellite_tasking.plugin.http import build_session
@@ -129,12 +130,7 @@ def test_find_an_opportunity_and_order_it_from_the_order_dialog(qgis_app, qtbot,
         assert layer_found.customProperty(LAYER_PROPERTY) == LAYER_KIND
         assert all(f.hasGeometry() for f in layer_found.getFeatures())
 
-        finder.opportunityTable.selectRow(1 if len(found) > 1 else 0)
-        chosen = finder.selected()
-        finder.orderButton.click()
-        qtbot.waitUntil(lambda: not dialog.busy and bool(dialog.draft.outcomes), timeout=WAIT)
-        outcome = dialog.draft.outcomes["0"]
-        assert outcome.get("order_id"), outcome
+        chosen, outcome = order_an_opportunity(qtbot, finder, dialog, timeout=WAIT)
         assert dialog.form.values()[FILTER_FIELD] == {"op": "<=", "args": [{"property": "off_nadir"}, 20]}
 
         provider = factory.provider_for(factory.connection)
