@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 from qgis.PyQt.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt
 from qgis.PyQt.QtGui import QBrush, QColor, QFont
 
 from ..plugin.model import Decision, Order, OrderStatus
-from ..plugin.store import CaptureSummary
 from ..plugin.wording import moment, order_status_name, status_sentence
+
+if TYPE_CHECKING:  # the rows only read its fields: the model needs nothing of the store to run (Qt6 checks)
+    from ..plugin.store import CaptureSummary
 
 ORDER_COLUMNS = ("Name", "Connection", "Status", "Provider status", "Product", "Acquisition window", "Captures",
                  "Best cloud", "Updated", "Placed by")
@@ -256,7 +258,7 @@ class OrdersTableModel(QAbstractTableModel):
             if role == Qt.ItemDataRole.ForegroundRole:
                 return _WHITE
             if role == Qt.ItemDataRole.TextAlignmentRole:
-                return int(Qt.AlignmentFlag.AlignCenter)
+                return Qt.AlignmentFlag.AlignCenter
         return None
 
     def flags(self, index: QModelIndex) -> Qt.ItemFlag:
