@@ -10,11 +10,10 @@ import shutil
 import socket
 import ssl
 import subprocess
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from loopback_http import RecordingServer, reply
 
 from satellite_tasking.plugin.http import (
     InsecureUrl,
@@ -40,39 +39,19 @@ class Credentials:
         self.password = password
 
 
-class _Hello(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 - http.server's naming
-        if self.path.startswith("/redirect"):
-            self.send_response(302)
-            self.send_header("Location", "http://10.255.255.1/elsewhere")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        body = b'{"hello": "world"}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-def _serve(server):
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    return thread
+def hello(handler, body):
+    """A plain-HTTP service on this machine: JSON, or a redirect to plain HTTP elsewhere under /redirect."""
+    if handler.path.startswith("/redirect"):
+        reply(handler, 302, headers={"Location": "http://10.255.255.1/elsewhere"})
+    else:
+        reply(handler, 200, {"hello": "world"})
 
 
 @pytest.fixture
 def plain_server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
-    thread = _serve(server)
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    server = RecordingServer("127.0.0.1", script=hello).start()
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -91,22 +70,18 @@ def certificate(tmp_path_factory):
 def tls_server(certificate):
     """An HTTPS server on 127.0.0.1 whose certificate no public CA signed."""
     cert, key = certificate
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
+    server = RecordingServer("127.0.0.1", script=hello)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(str(cert), str(key))
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = _serve(server)
+    server.start()
     yield f"https://127.0.0.1:{server.server_address[1]}", str(cert)
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    server.stop()
 
 
 @pytest.fixture
-def sandbox():
-    server = SandboxServer(port=0, seed=3).start()
-    yield server
-    server.stop()
+def sandbox(start_sandbox):
+    return start_sandbox(seed=3, speed=1.0, settings={})
 
 
 def session(**kwargs):
