@@ -14,12 +14,12 @@ import subprocess
 import threading
 import time
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pytest
 import requests
+from loopback_http import RecordingServer, reply
 
 from satellite_tasking.plugin.http import (
     CrossOriginRefused,
@@ -52,77 +52,28 @@ DEEP = b"[" * 100_000 + b"]" * 100_000
 # Recording servers
 # ---------------------------------------------------------------------------------------------
 
-class Recorder(ThreadingHTTPServer):
-    daemon_threads = True
+class Recorder(RecordingServer):
+    """A loopback origin whose answers each test scripts (``script``); 404 until it does."""
 
     def __init__(self, host="127.0.0.1"):
-        super().__init__((host, 0), _Recording)
-        self.seen = []
-        self.script = lambda handler, body: reply(handler, 404, {"detail": "no script"})
-
-    @property
-    def url(self):
-        return f"http://{self.server_address[0]}:{self.server_address[1]}"
-
-    def handle_error(self, request, client_address):
-        pass  # clients hanging up (deadlines, refusals) are part of the scripts
+        super().__init__(host, script=lambda handler, body: reply(handler, 404, {"detail": "no script"}))
 
     def everything_seen(self) -> str:
         return repr(self.seen)
 
 
-class _Recording(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def _handle(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        self.server.seen.append((self.command, self.path, dict(self.headers.items()), body))
-        self.server.script(self, body)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
-
-
-def reply(handler, status, body=b"", headers=None, content_type="application/json"):
-    if isinstance(body, (dict, list)):
-        body = json.dumps(body).encode()
-    handler.send_response(status)
-    handler.send_header("Content-Type", content_type)
-    handler.send_header("Content-Length", str(len(body)))
-    for key, value in (headers or {}).items():
-        handler.send_header(key, value)
-    handler.end_headers()
-    if handler.command != "HEAD":
-        handler.wfile.write(body)
-
-
-def _start(server):
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    return thread
-
-
 @pytest.fixture
 def a_server():
-    server = Recorder("127.0.0.1")
-    thread = _start(server)
+    server = Recorder("127.0.0.1").start()
     yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    server.stop()
 
 
 @pytest.fixture(params=["127.0.0.2", "127.0.0.1"], ids=["other-host", "other-port"])
 def b_server(request):
-    server = Recorder(request.param)
-    thread = _start(server)
+    server = Recorder(request.param).start()
     yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    server.stop()
 
 
 def session(timeout=(2.0, 2.0)):
@@ -178,8 +129,7 @@ def test_a_redirect_that_would_post_the_body_to_another_origin_is_refused(a_serv
 
 
 def test_a_cookie_set_by_the_origin_never_reaches_another_port_of_the_same_host(a_server):
-    other = Recorder("127.0.0.1")
-    thread = _start(other)
+    other = Recorder("127.0.0.1").start()
     try:
         a_server.script = lambda handler, body: reply(handler, 302, b"", headers={
             "Location": other.url + "/x", "Set-Cookie": f"session={SECRET_TOKEN}; Path=/"})
@@ -189,9 +139,7 @@ def test_a_cookie_set_by_the_origin_never_reaches_another_port_of_the_same_host(
             s.get(other.url + "/y")
         assert_no_secret(other)
     finally:
-        other.shutdown()
-        other.server_close()
-        thread.join(5)
+        other.stop()
 
 
 def test_a_same_origin_redirect_keeps_the_credentials(a_server):
@@ -364,7 +312,7 @@ def test_a_dripping_answer_over_tls_is_cut_at_the_total_deadline(a_server, tmp_p
             pass
 
     server.script = drip
-    thread = _start(server)
+    server.start()
     try:
         s = session(timeout=(2.0, 1.0))
         s.deadline = 1.0
@@ -374,9 +322,7 @@ def test_a_dripping_answer_over_tls_is_cut_at_the_total_deadline(a_server, tmp_p
         assert time.monotonic() - started < 4
         s.close()
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+        server.stop()
 
 
 def test_an_answer_larger_than_the_limit_is_refused_without_reading_it(a_server):
@@ -603,7 +549,7 @@ def test_planet_parallel_placement_answered_too_deep_keeps_every_order_it_create
              "planet_reassessment_rate": 0.0}
     sandbox = SandboxServer(port=0, seed=11, speed=0, settings=quiet).start()
     proxy = DeepOnCreate(sandbox.base_url, "/tasking/v2/orders/")
-    thread = _start(proxy)
+    proxy.start()
     try:
         now = requests.get(f"{sandbox.base_url}/_sandbox/clock", timeout=5).json()["now"]
         start = datetime.fromisoformat(now.replace("Z", "+00:00")).replace(microsecond=0) + timedelta(hours=1)
@@ -625,9 +571,7 @@ def test_planet_parallel_placement_answered_too_deep_keeps_every_order_it_create
         assert len(posts) == 3  # each read back, none placed twice
         assert len({o.order.id for o in outcomes}) == 3
     finally:
-        proxy.shutdown()
-        proxy.server_close()
-        thread.join(5)
+        proxy.stop()
         sandbox.stop()
 
 
@@ -644,7 +588,7 @@ def test_up42_order_answered_too_deep_is_read_back_not_lost():
 
     sandbox = SandboxServer(port=0, seed=11, speed=0, settings={"up42_failure_rate": 0.0}).start()
     proxy = DeepOnCreate(sandbox.base_url, "/v2/orders")
-    thread = _start(proxy)
+    proxy.start()
     try:
         connection = Connection(id="up42-test", name="test UP42", kind="up42", base_url=proxy.url)
         provider = Up42Provider(connection, SimpleNamespace(username="pilot@example.com", password="secret"),
@@ -659,9 +603,7 @@ def test_up42_order_answered_too_deep_is_read_back_not_lost():
         posts = [s for s in proxy.seen if s[0] == "POST" and urlsplit(s[1]).path == "/v2/orders"]
         assert len(posts) == 1
     finally:
-        proxy.shutdown()
-        proxy.server_close()
-        thread.join(5)
+        proxy.stop()
         sandbox.stop()
 
 
