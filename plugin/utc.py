@@ -88,8 +88,14 @@ def to_millis(moment: Optional[datetime]) -> Optional[datetime]:
 
 
 def gpkg_text(moment: Optional[datetime]) -> Optional[str]:
-    """GeoPackage DATETIME text, ``YYYY-MM-DDTHH:MM:SS.SSSZ`` in UTC (None stays None)."""
-    return None if moment is None else format_instant(moment, "millis")
+    """GeoPackage DATETIME text, ``YYYY-MM-DDTHH:MM:SS.SSSZ`` in UTC (None stays None): ``format_instant(moment,
+    "millis")`` for datetimes, written out here because a sync stores it for every order and capture."""
+    if moment is None:
+        return None
+    if moment.tzinfo is not timezone.utc:
+        moment = as_utc(moment)
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (  # noqa: UP031 - the fast way, see format_instant
+        moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second, moment.microsecond // 1000)
 
 
 __all__ = ["PRECISIONS", "as_utc", "format_instant", "gpkg_text", "parse_instant", "to_millis"]
