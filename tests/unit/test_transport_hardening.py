@@ -242,48 +242,47 @@ def test_an_error_body_nested_100000_deep_is_still_a_sentence(a_server):
         s.get(a_server.url + "/deep")
 
 
+def dribble(handler, pieces, interval=0.05):
+    """Writes the pieces one by one, ``interval`` apart (far below the read timeout: no single read ever times
+    out); a client that hung up ends it."""
+    try:
+        for piece in pieces:
+            handler.wfile.write(piece)
+            handler.wfile.flush()
+            time.sleep(interval)
+    except OSError:
+        pass
+
+
+def assert_cut_at_one_second(url, **options):
+    """A session with a 1 s total deadline gives up on ``url`` with a sentence, long before the answer ends."""
+    s = session(timeout=(2.0, 1.0))
+    s.deadline = 1.0
+    started = time.monotonic()
+    with pytest.raises(ProviderTimeout, match="within 1 s"):
+        s.get(url, **options)
+    assert time.monotonic() - started < 4
+    s.close()
+
+
 def test_a_dripping_answer_is_cut_at_the_total_deadline(a_server):
     def drip(handler, body):
         handler.send_response(200)
         handler.send_header("Content-Type", "application/json")
         handler.send_header("Content-Length", "200")
         handler.end_headers()
-        try:
-            for _ in range(200):
-                handler.wfile.write(b" ")
-                handler.wfile.flush()
-                time.sleep(0.05)  # far below the read timeout: no single read ever times out
-        except OSError:
-            pass
+        dribble(handler, [b" "] * 200)
 
     a_server.script = drip
-    s = session(timeout=(2.0, 1.0))
-    s.deadline = 1.0
-    started = time.monotonic()
-    with pytest.raises(ProviderTimeout, match="within 1 s"):
-        s.get(a_server.url + "/drip")
-    assert time.monotonic() - started < 4
-    s.close()
+    assert_cut_at_one_second(a_server.url + "/drip")
 
 
 def test_headers_dripping_one_byte_at_a_time_are_cut_at_the_total_deadline(a_server):
     def drip(handler, body):
-        try:
-            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 200:
-                handler.wfile.write(bytes([byte]))
-                handler.wfile.flush()
-                time.sleep(0.05)
-        except OSError:
-            pass
+        dribble(handler, [bytes([byte]) for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 200])
 
     a_server.script = drip
-    s = session(timeout=(2.0, 1.0))
-    s.deadline = 1.0
-    started = time.monotonic()
-    with pytest.raises(ProviderTimeout, match="within 1 s"):
-        s.get(a_server.url + "/drip-headers")
-    assert time.monotonic() - started < 4
-    s.close()
+    assert_cut_at_one_second(a_server.url + "/drip-headers")
 
 
 def test_a_dripping_answer_over_tls_is_cut_at_the_total_deadline(a_server, tmp_path):
@@ -303,24 +302,12 @@ def test_a_dripping_answer_over_tls_is_cut_at_the_total_deadline(a_server, tmp_p
         handler.send_header("Content-Type", "application/json")
         handler.send_header("Transfer-Encoding", "chunked")
         handler.end_headers()
-        try:
-            for _ in range(100):
-                handler.wfile.write(b"1\r\n \r\n")
-                handler.wfile.flush()
-                time.sleep(0.05)
-        except OSError:
-            pass
+        dribble(handler, [b"1\r\n \r\n"] * 100)
 
     server.script = drip
     server.start()
     try:
-        s = session(timeout=(2.0, 1.0))
-        s.deadline = 1.0
-        started = time.monotonic()
-        with pytest.raises(ProviderTimeout, match="within 1 s"):
-            s.get(f"https://127.0.0.1:{server.server_address[1]}/drip", verify=str(cert))
-        assert time.monotonic() - started < 4
-        s.close()
+        assert_cut_at_one_second(f"https://127.0.0.1:{server.server_address[1]}/drip", verify=str(cert))
     finally:
         server.stop()
 
