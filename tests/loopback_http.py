@@ -3,6 +3,8 @@
 Importable as ``loopback_http`` (tests/conftest.py registers it by name). Standard library only.
 
 - ``QuietHandler``: a ``BaseHTTPRequestHandler`` speaking HTTP/1.1 that logs nothing; ``read_body(limit)``.
+- ``send_head(handler, status, headers)``: the status line and headers only; the test writes the body as it likes
+  (slowly, chunked, never whole).
 - ``reply(handler, status, body=b"", headers=None, content_type="application/json")``: one whole answer (a dict
   or list body is sent as JSON; none for HEAD).
 - ``RecordingServer(host, script=None, lower_headers=False, body_limit=None)``: records every request as
@@ -27,6 +29,13 @@ class QuietHandler(BaseHTTPRequestHandler):
         if limit is not None:
             length = min(length, limit)
         return self.rfile.read(length) if length else b""
+
+
+def send_head(handler: BaseHTTPRequestHandler, status: int, headers: Dict[str, str]) -> None:
+    handler.send_response(status)
+    for key, value in headers.items():
+        handler.send_header(key, value)
+    handler.end_headers()
 
 
 def reply(handler: BaseHTTPRequestHandler, status: int, body: Any = b"", headers: Optional[dict] = None,

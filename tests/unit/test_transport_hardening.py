@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from loopback_http import RecordingServer, reply
+from loopback_http import RecordingServer, reply, send_head
 
 from satellite_tasking.plugin.http import (
     CrossOriginRefused,
@@ -267,10 +267,7 @@ def assert_cut_at_one_second(url, **options):
 
 def test_a_dripping_answer_is_cut_at_the_total_deadline(a_server):
     def drip(handler, body):
-        handler.send_response(200)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", "200")
-        handler.end_headers()
+        send_head(handler, 200, {"Content-Type": "application/json", "Content-Length": "200"})
         dribble(handler, [b" "] * 200)
 
     a_server.script = drip
@@ -298,10 +295,7 @@ def test_a_dripping_answer_over_tls_is_cut_at_the_total_deadline(a_server, tmp_p
     server.socket = context.wrap_socket(server.socket, server_side=True)
 
     def drip(handler, body):
-        handler.send_response(200)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Transfer-Encoding", "chunked")
-        handler.end_headers()
+        send_head(handler, 200, {"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
         dribble(handler, [b"1\r\n \r\n"] * 100)
 
     server.script = drip
@@ -314,10 +308,7 @@ def test_a_dripping_answer_over_tls_is_cut_at_the_total_deadline(a_server, tmp_p
 
 def test_an_answer_larger_than_the_limit_is_refused_without_reading_it(a_server):
     def huge(handler, body):
-        handler.send_response(200)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(256 * 1024 * 1024))
-        handler.end_headers()
+        send_head(handler, 200, {"Content-Type": "application/json", "Content-Length": str(256 * 1024 * 1024)})
         handler.wfile.write(b'{"a": "')
         time.sleep(2)  # the rest never comes: reading it whole would wait for it
 
@@ -330,10 +321,7 @@ def test_an_answer_larger_than_the_limit_is_refused_without_reading_it(a_server)
 
 def test_an_answer_without_length_is_cut_at_the_limit(a_server):
     def chunked(handler, body):
-        handler.send_response(200)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Transfer-Encoding", "chunked")
-        handler.end_headers()
+        send_head(handler, 200, {"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
         try:
             handler.wfile.write(b'1\r\n[\r\n')
             piece = b'"' + b"x" * 65534 + b'",'
