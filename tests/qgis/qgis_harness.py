@@ -12,6 +12,8 @@ QGIS is absent or another Qt comes first (tests/qt6).
   waits for its form; returns the form.
 - ``order_an_opportunity(qtbot, finder, dialog)``: in "Find opportunities", choose the second window found (the
   first when there is one) and order it; the chosen opportunity and the placed outcome of the one AOI.
+- ``save_unreachable_planet(settings)``: a Planet connection (its key in the authentication database) to a port of
+  this machine that nobody listens on, saved in the ``ConnectionSettings``; returned.
 - ``fill_connection(dialog, name, kind, base_url, username, password="")``: a new connection typed into the
   connections dialog (not saved yet).
 """
@@ -73,3 +75,19 @@ def order_an_opportunity(qtbot, finder, dialog, timeout: int = WAIT_MS) -> Tuple
     outcome = dialog.draft.outcomes["0"]
     assert outcome.get("order_id"), outcome
     return chosen, outcome
+
+
+def save_unreachable_planet(settings, connection_id: str = "broken1", name: str = "Broken Planet"):
+    import socket
+
+    from satellite_tasking.plugin.model import Connection, ConnectionKind
+    from satellite_tasking.plugin.settings import store_credentials
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    broken = Connection(id=connection_id, name=name, kind=ConnectionKind.PLANET,
+                        base_url=f"http://127.0.0.1:{closed_port}/tasking/v2")
+    broken.authcfg = store_credentials(broken, "planet-key", "")
+    settings.save(broken)
+    return broken

@@ -2,18 +2,14 @@
 badge and in the filter, status sentences, parameters as a label/value table, columns sized to their content,
 actions only with an order selected, and a failed sync that QGIS does not announce as "Task complete"."""
 import re
-import socket
 
 import pytest
-from qgis.core import QgsApplication, QgsProject, QgsSettings, QgsTask
+from qgis.core import QgsApplication, QgsTask
+from qgis_harness import save_unreachable_planet
 
 import satellite_tasking
-from satellite_tasking.plugin.layers import set_project_store_path
-from satellite_tasking.plugin.model import Aoi, Connection, ConnectionKind, OrderDraft
-from satellite_tasking.plugin.monitor import SYNC_INTERVAL_KEY
-from satellite_tasking.plugin.sandbox_service import SandboxService
-from satellite_tasking.plugin.sessions import SessionFactory
-from satellite_tasking.plugin.settings import SANDBOX_CONNECTION_ID, store_credentials
+from satellite_tasking.plugin.model import Aoi, OrderDraft
+from satellite_tasking.plugin.settings import SANDBOX_CONNECTION_ID
 from satellite_tasking.ui.monitor_dock import ORDER_COLUMNS, RAW_STATUS_COLUMN
 
 WAIT = 20000
@@ -24,21 +20,11 @@ WINDOW = {"acquisitionStart": "2026-01-05T06:00:00Z", "acquisitionEnd": "2026-01
 
 
 @pytest.fixture
-def plugin(recording_iface, clean_settings, tmp_path):
-    set_project_store_path(QgsProject.instance(), tmp_path / "orders.gpkg")
-    QgsSettings().setValue(SYNC_INTERVAL_KEY, 600)
-    loaded = satellite_tasking.classFactory(recording_iface)
-    loaded.sandbox = SandboxService(state_file=None, speed=0, port=0, seed=5)
-    loaded.provider_factory.sandbox = loaded.sandbox
-    loaded.provider_factory.session_factory = SessionFactory(agent="SatelliteTasking/test QGIS/test")
-    loaded.initGui()
+def plugin(load_plugin, recording_iface, tmp_path):
+    loaded = load_plugin(seed=5, sync_interval=600, store_path=tmp_path / "orders.gpkg")
     recording_iface.main_window.show()
     loaded.monitor.is_app_active = lambda: True
-    yield loaded
-    loaded.unload()
-    loaded.sandbox.stop()
-    set_project_store_path(QgsProject.instance(), "")
-    QgsSettings().remove(SYNC_INTERVAL_KEY)
+    return loaded
 
 
 def place(plugin, product_id, name, params):
@@ -114,13 +100,7 @@ def test_actions_wait_for_a_selected_order(plugin, qtbot):
 
 
 def test_a_failed_sync_is_not_announced_as_complete(plugin, qtbot, clean_settings):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
-    broken = Connection(id="broken1", name="Broken Planet", kind=ConnectionKind.PLANET,
-                        base_url=f"http://127.0.0.1:{closed_port}/tasking/v2")
-    broken.authcfg = store_credentials(broken, "planet-key", "")
-    clean_settings.save(broken)
+    save_unreachable_planet(clean_settings)
     ended = {}
 
     def status_changed(task_id, status):
