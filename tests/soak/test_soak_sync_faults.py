@@ -16,13 +16,12 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 import pytest
-import requests
+from sandbox_harness import control
 
 from satellite_tasking.plugin.http import build_session
 from satellite_tasking.plugin.model import Aoi, Connection, OrderDraft
 from satellite_tasking.plugin.providers.planet import RatePacer
 from satellite_tasking.plugin.providers.sandbox import SANDBOX_USER, SandboxProvider
-from satellite_tasking.plugin.sandbox import SandboxServer
 from satellite_tasking.plugin.store import TaskingStore
 from satellite_tasking.plugin.sync import sync_connection
 
@@ -56,12 +55,6 @@ FAULT_MIX = [
 SETTINGS = {"planet_max_active_orders": 10_000}
 # 0 runs the same cycles without faults (to tell a fault-made mismatch from one the faults did not cause).
 FAULT_SCALE = float(os.environ.get("SOAK_FAULT_SCALE", "1"))
-
-
-def control(server, method, path, payload=None):
-    response = requests.request(method, server.base_url + path, json=payload, timeout=30)
-    response.raise_for_status()
-    return response.json()
 
 
 def make_provider(server, connection_id):
@@ -182,11 +175,8 @@ class _Unexpected(logging.Handler):
 
 
 @pytest.fixture
-def servers():
-    started = [SandboxServer(port=0, seed=seed, speed=0, settings=SETTINGS).start() for seed in (1001, 2002)]
-    yield started
-    for server in started:
-        server.stop()
+def servers(start_sandbox):
+    return [start_sandbox(seed=seed, settings=SETTINGS) for seed in (1001, 2002)]
 
 
 def test_sync_soak_under_faults_ends_equal_to_the_sandbox(servers, tmp_path):

@@ -31,7 +31,6 @@ from satellite_tasking.plugin.http import MAX_JSON_BYTES, TaskingSession
 from satellite_tasking.plugin.model import Connection
 from satellite_tasking.plugin.providers.planet import RatePacer
 from satellite_tasking.plugin.providers.sandbox import SANDBOX_PASSWORD, SANDBOX_PLANET_KEY, SandboxProvider
-from satellite_tasking.plugin.sandbox import SandboxServer
 from satellite_tasking.plugin.store import TaskingStore
 from satellite_tasking.plugin.sync import sync_connection
 
@@ -140,24 +139,15 @@ def fault_name(rule):
 
 
 control = base.control
-
-
-class _Unexpected(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.ERROR)
-        self.records = []
-
-    def emit(self, record):
-        self.records.append(record)
+_Unexpected = base._Unexpected  # errors the plugin logs at ERROR (an exception that is not a ProviderError)
 
 
 @pytest.fixture
-def hostile():
-    server = SandboxServer(port=0, seed=SEED, speed=0, settings=base.SETTINGS).start()
+def hostile(start_sandbox):
+    server = start_sandbox(seed=SEED, settings=base.SETTINGS)
     recorder = RecordingServer("127.0.0.2", body_limit=1 << 20).start()  # the other origin: records, answers 404
     yield server, recorder
     recorder.stop()
-    server.stop()
 
 
 def test_sync_soak_under_hostile_answers(hostile, tmp_path):
