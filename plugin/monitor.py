@@ -41,7 +41,7 @@ from qgis.PyQt.QtGui import QGuiApplication
 from . import product_catalogue
 from .layers import ORDERS_ROLE, find_layers, refresh_layers
 from .model import ConnectionKind, Order
-from .order_listing import full_order, listed_orders
+from .order_listing import full_order, listed_capture_counts, listed_orders
 from .sandbox_clock import jump_to_next_event, read_clock, set_speed
 from .settings import credentials_locked, needs_stored_credentials
 from .store import StoreError
@@ -117,7 +117,7 @@ def read_dock_snapshot(store) -> tuple:
     The orders are listed without their raw records, parameters and geometries (``order_listing``): the dock
     reads the selected one in full (``OrderMonitor.full_order``)."""
     orders = listed_orders(store)
-    return (orders, store.capture_summaries(), read_placers(store, orders))
+    return (orders, listed_capture_counts(store), read_placers(store, orders))
 
 
 def current_user_name() -> str:
@@ -154,6 +154,8 @@ class OrderMonitor(QObject):
         self.iface = iface
         self.shown = False  # the dock showing the monitor is visible (set_shown)
         self.store_listened = False  # the dock hears the shared store's announcements (it reloads on them)
+        # Set by the dock: True while what was read last is still being made ready to show.
+        self.view_busy: Optional[Callable[[], bool]] = None
         self.provider_factory = provider_factory
         self.task_runner = task_runner
         self.messages = messages
@@ -472,8 +474,9 @@ class OrderMonitor(QObject):
         self.reload_dock()
 
     def dock_up_to_date(self) -> bool:
-        """No store read under way: the last one has been handed to the dock (tests and scripts wait on this)."""
-        return self._shown_generation == self._reload_generation
+        """No store read under way and the last one shown (tests and scripts wait on this)."""
+        busy = self.view_busy
+        return self._shown_generation == self._reload_generation and not (busy is not None and busy())
 
     def _show_snapshot(self, generation, snapshot):
         if self._closed or generation != self._reload_generation:

@@ -17,7 +17,7 @@ import sqlite3
 from dataclasses import replace
 from typing import Optional
 
-from .model import Order
+from .model import Order, Status
 from .store import (
     BUSY_TIMEOUT_MS,
     ORDERS_TABLE,
@@ -61,10 +61,28 @@ def listed_orders(store) -> list:
         rows = _gpkg_rows(store, f"SELECT {LISTED_COLUMNS} FROM {ORDERS_TABLE} "  # nosec B608  # constant names
                                  f"ORDER BY updated_at DESC, fid DESC")
         moment = parse_stored_time
-    return [Order(id=r[1], connection_id=r[0], api=r[2] or "", name=r[3] or "", status=_status(r[4], r[5], r[6]),
+    # One Status per distinct (state, provider status): tens of objects, not one per order, for Python's collector
+    # to walk (its full passes stall every thread, the GUI's too).
+    statuses: dict = {}
+
+    def status(code, raw, raw_sub) -> Status:
+        found = statuses.get((code, raw, raw_sub))
+        if found is None:
+            found = statuses[(code, raw, raw_sub)] = _status(code, raw, raw_sub)
+        return found
+
+    return [Order(id=r[1], connection_id=r[0], api=r[2] or "", name=r[3] or "", status=status(r[4], r[5], r[6]),
                   decision=_decision(r[7]), product_id=r[8] or "", updated_at=moment(r[9]),
                   acquisition_start=moment(r[10]), acquisition_end=moment(r[11]))
             for r in rows]
+
+
+def listed_capture_counts(store) -> dict:
+    """(connection id, order id) -> (published, successful, invalid, best cloud cover, total), as
+    ``store.capture_summaries()`` counts them, as plain tuples of numbers: Python's collector stops following them
+    after one look (a ``CaptureSummary`` per order it would walk at every full pass)."""
+    return {key: (s.published, s.successful, s.invalid, s.best_cloud_cover, s.total)
+            for key, s in store.capture_summaries().items()}
 
 
 def full_order(store, connection_id: str, order_id: str) -> Optional[Order]:
@@ -89,4 +107,4 @@ def light(order: Order) -> Order:
     return replace(order, created_at=None, geometry=None, params={}, raw={}, raw_json="")
 
 
-__all__ = ["LISTED_COLUMNS", "full_order", "light", "listed_orders"]
+__all__ = ["LISTED_COLUMNS", "full_order", "light", "listed_capture_counts", "listed_orders"]

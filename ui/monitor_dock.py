@@ -36,7 +36,7 @@ from qgis.PyQt.QtWidgets import (
 
 from ..plugin.model import Decision, Order, OrderStatus
 from ..plugin.monitor import DOWNLOAD_FOLDER_KEY, EDITABLE_FIELDS, current_user_name, download_folder
-from ..plugin.store import CaptureSummary
+from ..plugin.tasks import BackgroundTask, TaskRunner
 from ..plugin.wording import (
     field_label,
     order_status_name,
@@ -59,7 +59,9 @@ from .orders_table_model import (
     WAITING_MARKER,
     OrderRow,
     OrdersTableModel,
+    PreparedRows,
     plain_tooltip,
+    prepare_rows,
     short_time,
     shown_name,
 )
@@ -77,9 +79,20 @@ PUBLISHED = "PUBLISHED"
 CANCEL_TOOLTIP = "Cancel the order (when the provider still allows it)"
 CANCEL_BY_REJECTING = ("This order waits for your decision on its price: to end it, reject the quotation "
                        "(Decide… → Reject price). Rejecting charges nothing.")
-_NO_CAPTURES = CaptureSummary()
 # Columns sized to their contents look at this many rows (Qt's default, 1,000, asks for some 40,000 cells).
 RESIZE_PRECISION_ROWS = 50
+
+
+# From this many orders on, their rows are prepared in a background task (~5 µs each; below, at once).
+PREPARE_IN_BACKGROUND_FROM = 2000
+
+
+def product_label_in(titles: dict, order: Order) -> str:
+    """The product's title in ``titles`` ((connection id, product id) -> title); the id while it is not known."""
+    for key in ((order.connection_id, order.product_id), (order.connection_id, f"{order.api}:{order.product_id}")):
+        if key in titles:
+            return titles[key]
+    return order.product_id
 
 
 class MonitorDock(QgsDockWidget, FORM_CLASS):
@@ -126,6 +139,9 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
         # Parameter name -> the schema's title, where the monitor knows it.
         self.parameter_titles: dict = {}
         self._snapshot: tuple = ([], {}, {})
+        self._fill_generation = 0
+        self._preparing = False
+        self._own_runner: Optional[TaskRunner] = None
         self.user_name = current_user_name()
         self.orders_model = OrdersTableModel(self)
         self.proxy = self.orders_model  # the model the view shows (filtered and sorted in the model itself)
@@ -200,6 +216,7 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
         self.capabilities = monitor.capabilities
         self.details = monitor.details_of
         self.full_order = monitor.full_order
+        monitor.view_busy = lambda: self.filling
         monitor.shown = self.isVisible()
 
     def detach(self) -> None:
@@ -209,6 +226,7 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
             for signal, slot in self._monitor_links:
                 signal.disconnect(slot)
             self.monitor.store_listened = False
+            self.monitor.view_busy = None
         self._monitor_links = []
         self.monitor = None
         self.capabilities = None
@@ -292,14 +310,45 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
         self._show_rows()
 
     def _show_rows(self) -> None:
+        """Rows for the orders read: made, compared, filtered and sorted in a background task when there are many
+        (the GUI thread only swaps them in), at once when there are few or no task runner (scripts, tests)."""
         orders, summaries, placers = self._snapshot
-        names, label = self.connection_names, self.product_label
+        names, titles = dict(self.connection_names), dict(self.product_titles)
+        ticket = self.orders_model.ticket()
+
+        def prepare(task: Any = None) -> PreparedRows:
+            return prepare_rows((OrderRow(order, summaries.get((order.connection_id, order.id)),
+                                          names.get(order.connection_id, order.connection_id),
+                                          product_label_in(titles, order),
+                                          placers.get((order.connection_id, order.id), ""))
+                                 for order in orders), ticket)
+
+        self._fill_generation += 1
+        generation = self._fill_generation
+        if len(orders) < PREPARE_IN_BACKGROUND_FROM:
+            self._rows_prepared(generation, prepare())
+            return
+        runner = getattr(self.monitor, "task_runner", None)
+        if runner is None:  # a dock shown without a monitor (scripts, benchmarks) keeps its own
+            runner = self._own_runner = self._own_runner or TaskRunner()
+        self._preparing = True
+        runner.start(BackgroundTask(
+            "Preparing the tasking order rows", prepare,
+            on_success=lambda prepared: self._rows_prepared(generation, prepared),
+            on_failure=lambda message: self._rows_not_prepared(generation, message), cancel_without_prompt=True))
+
+    def _rows_not_prepared(self, generation: int, message: str) -> None:
+        logger.warning("The order rows could not be prepared: %s", message)
+        if not sip.isdeleted(self) and generation == self._fill_generation:
+            self._preparing = False
+
+    def _rows_prepared(self, generation: int, prepared: PreparedRows) -> None:
+        if sip.isdeleted(self) or generation != self._fill_generation:
+            return  # a newer read is being prepared
+        self._preparing = False
+        orders, _, placers = self._snapshot
         first = self.orders_model.total() == 0
-        self.orders_model.set_rows(
-            OrderRow(order, summaries.get((order.connection_id, order.id)) or _NO_CAPTURES,
-                     names.get(order.connection_id, order.connection_id), label(order),
-                     placers.get((order.connection_id, order.id), ""))
-            for order in orders)
+        self.orders_model.apply_rows(prepared)
         self.ordersView.setColumnHidden(PLACED_BY_COLUMN, not placers)
         self._update_connection_filter()
         if first and orders:
@@ -316,8 +365,8 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
 
     @property
     def filling(self) -> bool:
-        """Rows are filled at once (kept for scripts that wait on it)."""
-        return False
+        """Rows of the last read are being prepared in the background (scripts and tests wait on it)."""
+        return self._preparing
 
     @property
     def orders(self) -> dict:
@@ -356,11 +405,7 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
 
     def product_label(self, order: Order) -> str:
         """The product's title as its provider names it; the id only while the titles are not known yet."""
-        titles = self.product_titles
-        for key in ((order.connection_id, order.product_id), (order.connection_id, f"{order.api}:{order.product_id}")):
-            if key in titles:
-                return titles[key]
-        return order.product_id
+        return product_label_in(self.product_titles, order)
 
     def set_parameter_titles(self, titles: dict) -> None:
         """Parameter name -> the schema's title; the details shown are relabelled at once."""

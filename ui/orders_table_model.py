@@ -11,6 +11,7 @@ text, are escaped first.
 """
 from __future__ import annotations
 
+import copy
 import html
 import re
 from typing import TYPE_CHECKING, Any, Iterable, Optional
@@ -86,8 +87,23 @@ def _state_name(order: Order) -> str:
 
 
 def _cloud_key(row: OrderRow) -> float:
-    cloud = row.summary.best_cloud_cover
+    cloud = row.summary[BEST_CLOUD]
     return cloud if cloud is not None else 1000.0
+
+
+# A row's capture counts: (published, successful, invalid, best cloud cover, total), a plain tuple of numbers that
+# Python's collector stops following after one look (one CaptureSummary object per order it would walk each time).
+PUBLISHED, SUCCESSFUL, INVALID, BEST_CLOUD, TOTAL = range(5)
+NO_CAPTURES = (0, 0, 0, None, 0)
+
+
+def capture_counts(summary) -> tuple:
+    """The counts tuple of ``summary`` (a ``store.CaptureSummary`` or already the tuple)."""
+    if summary is None:
+        return NO_CAPTURES
+    if type(summary) is tuple:
+        return summary
+    return (summary.published, summary.successful, summary.invalid, summary.best_cloud_cover, summary.total)
 
 
 # One sort key per column, read from the row when a sort asks (sorting 20,000 rows reads 20,000 keys once).
@@ -98,7 +114,7 @@ SORT_KEYS = (
     lambda row: raw_status_text(row.order),
     lambda row: row.product.lower(),
     lambda row: _timestamp(row.order.acquisition_start),
-    lambda row: row.summary.published * 10000 + row.summary.successful,
+    lambda row: row.summary[PUBLISHED] * 10000 + row.summary[SUCCESSFUL],
     _cloud_key,
     lambda row: _timestamp(row.order.updated_at),
     lambda row: row.placed_by.lower(),
@@ -111,10 +127,11 @@ class OrderRow:
 
     __slots__ = ("key", "order", "summary", "connection", "product", "placed_by", "state", "waiting", "_search")
 
-    def __init__(self, order: Order, summary: CaptureSummary, connection: str, product: str, placed_by: str = ""):
+    def __init__(self, order: Order, summary: CaptureSummary | tuple | None, connection: str, product: str,
+                 placed_by: str = ""):
         self.key = (order.connection_id, order.id)
         self.order = order
-        self.summary = summary
+        self.summary = capture_counts(summary)
         self.connection = connection
         self.product = product
         self.placed_by = placed_by
@@ -161,9 +178,9 @@ class OrderRow:
         if column == WINDOW_COLUMN:
             return " – ".join(filter(None, (short_time(order.acquisition_start), short_time(order.acquisition_end))))
         if column == CAPTURES_COLUMN:
-            return f"{summary.published} / {summary.successful} / {summary.invalid}" if summary.total else ""
+            return f"{summary[PUBLISHED]} / {summary[SUCCESSFUL]} / {summary[INVALID]}" if summary[TOTAL] else ""
         if column == CLOUD_COLUMN:
-            cloud = summary.best_cloud_cover
+            cloud = summary[BEST_CLOUD]
             return f"{cloud * 100:.0f} %" if cloud is not None else ""
         if column == UPDATED_COLUMN:
             return short_time(order.updated_at)
@@ -174,8 +191,8 @@ class OrderRow:
     def tooltip(self, column: int) -> str:
         if column == CAPTURES_COLUMN:
             summary = self.summary
-            return plain_tooltip(f"{summary.published} published, {summary.successful} successful, "
-                                 f"{summary.invalid} invalid")
+            return plain_tooltip(f"{summary[PUBLISHED]} published, {summary[SUCCESSFUL]} successful, "
+                                 f"{summary[INVALID]} invalid")
         lines = [shown_name(self.order), f"{self.connection} · {self.product}", status_sentence(self.order)]
         if self.placed_by:
             lines.append(f"Placed by {self.placed_by}")
@@ -190,6 +207,10 @@ class OrderFilter:
         self.connection_id = ""
         self.text = ""
         self.placed_by = ""  # "mine": the user name whose orders are shown, or empty for everyone's
+
+    def same_as(self, other: OrderFilter) -> bool:
+        return (self.status, self.connection_id, self.text, self.placed_by) == \
+            (other.status, other.connection_id, other.text, other.placed_by)
 
     def accepts(self, row: OrderRow) -> bool:
         if self.connection_id and row.key[0] != self.connection_id:
@@ -206,6 +227,34 @@ class OrderFilter:
         if self.placed_by and row.placed_by != self.placed_by:
             return False
         return not self.text or self.text in row.search
+
+
+def _sort_rows(rows: list, column: int, order: Qt.SortOrder) -> None:
+    if 0 <= column < len(ORDER_COLUMNS):
+        # Stable: equal keys keep the store's order (last changed first).
+        rows.sort(key=SORT_KEYS[column], reverse=order == Qt.SortOrder.DescendingOrder)
+
+
+class PreparedRows:
+    """Rows made ready off the GUI thread: all of them by key, and those shown in order (None: nothing shown
+    changed), with the ticket they were measured against."""
+
+    __slots__ = ("ticket", "rows", "shown")
+
+    def __init__(self, ticket: tuple, rows: dict, shown: Optional[list]):
+        self.ticket, self.rows, self.shown = ticket, rows, shown
+
+
+def prepare_rows(rows: Iterable[OrderRow], ticket: tuple) -> PreparedRows:
+    """The rows to show, compared, filtered and sorted as ``ticket`` (``OrdersTableModel.ticket``) says: pure
+    Python, no Qt, so a background thread may do it while the GUI thread goes on (20,000 rows: ~0.1 s)."""
+    base, wanted, column, order = ticket
+    new = {row.key: row for row in rows}
+    if new.keys() == base.keys() and all(row.signature == base[key].signature for key, row in new.items()):
+        return PreparedRows(ticket, new, None)  # the same words everywhere
+    shown = [row for row in new.values() if wanted.accepts(row)]
+    _sort_rows(shown, column, order)
+    return PreparedRows(ticket, new, shown)
 
 
 class OrdersTableModel(QAbstractTableModel):
@@ -280,19 +329,28 @@ class OrdersTableModel(QAbstractTableModel):
         self.layoutChanged.emit()
 
     # -- filling --------------------------------------------------------------------------------
-    def set_rows(self, rows: Iterable[OrderRow]) -> bool:
-        """Show ``rows``; returns False (and leaves the view alone) when nothing shown would change.
+    def ticket(self) -> tuple:
+        """What rows prepared elsewhere are measured against (GUI thread): the rows shown now and how they are
+        filtered and sorted."""
+        return (self._rows, copy.copy(self.filter), self.sort_column, self.sort_order)
 
-        Rows changed in place are redrawn; any added, removed or moved row resets the model (the dock puts
-        the selection back)."""
-        new = {row.key: row for row in rows}
-        old = self._rows
-        if new.keys() == old.keys() and all(row.signature == old[key].signature for key, row in new.items()):
-            # The same words everywhere: the rows take the newly read orders (the details read them), unseen.
+    def prepare_rows(self, rows: Iterable[OrderRow], ticket: tuple) -> PreparedRows:
+        return prepare_rows(rows, ticket)
+
+    def apply_rows(self, prepared: PreparedRows) -> bool:
+        """Show prepared rows (GUI thread); False when nothing shown changed. Rows changed in place are redrawn;
+        any added, removed or moved row resets the model (the dock puts the selection back). Rows prepared
+        before the filter, the sort or the rows changed are prepared again, here."""
+        base, wanted, column, order = prepared.ticket
+        if base is not self._rows or column != self.sort_column or order != self.sort_order \
+                or not wanted.same_as(self.filter):
+            prepared = self.prepare_rows(prepared.rows.values(), self.ticket())
+        new, shown = prepared.rows, prepared.shown
+        if shown is None:
+            # The rows take the newly read orders (the details read them), unseen.
             self._rows = new
             self._shown = [new[row.key] for row in self._shown]
             return False
-        shown = self._filtered_and_sorted(new)
         if [row.key for row in shown] == [row.key for row in self._shown]:
             self._rows, self._shown = new, shown
             self._positions = None
@@ -303,6 +361,10 @@ class OrdersTableModel(QAbstractTableModel):
         self._rows, self._shown, self._positions = new, shown, None
         self.endResetModel()
         return True
+
+    def set_rows(self, rows: Iterable[OrderRow]) -> bool:
+        """Prepare and show ``rows`` at once (GUI thread); see ``apply_rows``."""
+        return self.apply_rows(self.prepare_rows(rows, self.ticket()))
 
     def refilter(self) -> None:
         """The filter changed: the rows shown are chosen again (one pass, then one sort)."""
@@ -318,10 +380,7 @@ class OrdersTableModel(QAbstractTableModel):
         return shown
 
     def _sort(self, rows: list) -> None:
-        column = self.sort_column
-        if 0 <= column < len(ORDER_COLUMNS):
-            # Stable: equal keys keep the store's order (last changed first).
-            rows.sort(key=SORT_KEYS[column], reverse=self.sort_order == Qt.SortOrder.DescendingOrder)
+        _sort_rows(rows, self.sort_column, self.sort_order)
         self._positions = None
 
     # -- reading --------------------------------------------------------------------------------
@@ -353,5 +412,6 @@ class OrdersTableModel(QAbstractTableModel):
         return any(row.placed_by for row in self._rows.values())
 
 
-__all__ = ["ACTIVE_FILTER", "KEY_ROLE", "ORDER_COLUMNS", "OrderFilter", "OrderRow", "OrdersTableModel",
+__all__ = ["ACTIVE_FILTER", "KEY_ROLE", "ORDER_COLUMNS", "OrderFilter", "OrderRow", "OrdersTableModel", "PreparedRows",
+           "prepare_rows",
            "STATUS_COLOURS", "WAITING_FILTER", "WAITING_MARKER", "plain_tooltip", "shown_name", "short_time"]

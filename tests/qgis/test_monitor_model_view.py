@@ -234,3 +234,40 @@ def test_the_dock_asks_before_cancelling_and_the_monitor_acts_only_on_the_answer
     assert not dock.ask_to_cancel(ORDERS[0]) and sent == []
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     assert dock.ask_to_cancel(ORDERS[0]) and sent == [ORDERS[0]]
+
+
+def test_many_rows_are_prepared_in_a_background_task_and_the_monitor_waits_for_them(monitor_and_dock, qtbot,
+                                                                                      monkeypatch):
+    import satellite_tasking.ui.monitor_dock as monitor_dock
+
+    monkeypatch.setattr(monitor_dock, "PREPARE_IN_BACKGROUND_FROM", 0)  # every read, however small
+    monitor, dock = monitor_and_dock
+    prepared_in = []
+    real = monitor_dock.prepare_rows
+
+    def recording(rows, ticket):
+        from qgis.PyQt.QtCore import QThread
+
+        prepared_in.append(QThread.currentThread() is QCoreApplication.instance().thread())
+        return real(rows, ticket)
+
+    monkeypatch.setattr(monitor_dock, "prepare_rows", recording)
+    with qtbot.waitSignal(monitor.storeRead, timeout=WAIT):
+        monitor.start()
+    assert dock.filling and not monitor.dock_up_to_date()  # read, not yet shown
+    qtbot.waitUntil(monitor.dock_up_to_date, timeout=WAIT)
+    assert len(dock.rows()) == 2 and prepared_in == [False]  # prepared off the GUI thread
+    assert dock.select_order("c1", ORDERS[1].id)
+    # Two reads in a row: only the last one's rows are shown; the selection stays.
+    from dataclasses import replace
+
+    with_params = replace(ORDERS[1], params={"maxCloudCover": 20}, updated_at=ORDERS[1].updated_at)
+    TaskingStore(monitor.store.path).apply("c1", [*ORDERS[2:4], with_params], [])
+    monitor.reload_dock()
+    monitor.reload_dock()
+    qtbot.waitUntil(lambda: monitor.dock_up_to_date() and len(dock.rows()) == 4, timeout=WAIT)
+    assert dock.current_order().id == ORDERS[1].id
+    # The rows hold light orders; the selected one is read in full by its key (its parameters in the details).
+    assert dock.orders_model.row_of(("c1", ORDERS[1].id)).order.params == {}
+    assert dock.current_order().params == {"maxCloudCover": 20}
+    assert "Max cloud cover" in dock.detailsText.toPlainText()
