@@ -15,11 +15,11 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from qgis.gui import QgsDockWidget
 from qgis.PyQt import sip, uic
-from qgis.PyQt.QtCore import QDateTime, QItemSelectionModel, QObject, Qt, pyqtSignal
+from qgis.PyQt.QtCore import QDateTime, QItemSelectionModel, Qt, pyqtSignal
 from qgis.PyQt.QtWidgets import (
     QApplication,
     QDateTimeEdit,
@@ -35,7 +35,7 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from ..plugin.model import Decision, Order, OrderStatus
-from ..plugin.monitor import DOWNLOAD_FOLDER_KEY, EDITABLE_FIELDS, current_user_name, download_folder
+from ..plugin.monitor import DOWNLOAD_FOLDER_KEY, EDITABLE_FIELDS, OrderMonitor, current_user_name, download_folder
 from ..plugin.tasks import BackgroundTask, TaskRunner
 from ..plugin.wording import (
     field_label,
@@ -108,7 +108,7 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
     downloadRequested = pyqtSignal(object, str)  # Order, the folder chosen
     mapRequested = pyqtSignal()  # "Show on map": the orders and captures layers, added to the project if missing
 
-    def __init__(self, parent: Optional[QWidget] = None):
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self.setupUi(self)
         self.setObjectName(self.OBJECT_NAME)
@@ -123,7 +123,7 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
         self.mapButton.setToolTip("Add the orders and captures layers to the project and zoom to the orders")
         self.filterLayout.insertWidget(self.filterLayout.indexOf(self.refreshButton), self.mapButton)
         self.mapButton.clicked.connect(self.mapRequested)
-        self.monitor: Optional[QObject] = None  # the OrderMonitor attached (attach/detach)
+        self.monitor: Optional[OrderMonitor] = None  # attached by attach(), until detach()
         self._monitor_links: list = []
         self.store_listener: Optional[StoreListener] = None  # the shared store's announcements (LISTEN/NOTIFY)
         self._store_sync = ""  # how the store is kept current (the monitor's sentence)
@@ -193,7 +193,7 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
         self.show_message("No orders yet. Select polygons on the map and use “Task a satellite” to place one.")
 
     # -- the monitor ----------------------------------------------------------------------------
-    def attach(self, monitor) -> None:
+    def attach(self, monitor: OrderMonitor) -> None:
         """Show ``monitor`` (an OrderMonitor) and send it what the user decides; ``detach`` undoes every link."""
         self.detach()
         self.monitor = monitor
@@ -496,7 +496,7 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
         if not self._restoring:
             self.orderSelected.emit(order)
 
-    def _emit_for_current(self, signal) -> None:
+    def _emit_for_current(self, signal: Any) -> None:
         order = self.current_order()
         if order is not None:
             signal.emit(order)
@@ -610,7 +610,7 @@ def _table(rows: list) -> list:
 class OrderEditDialog(QDialog):
     """Name and acquisition window of an order, limited to the fields the provider lets change now."""
 
-    def __init__(self, order: Order, fields, parent: Optional[QWidget] = None):
+    def __init__(self, order: Order, fields: Iterable[str], parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self.order = order
         self.fields = frozenset(fields)
