@@ -271,3 +271,36 @@ def test_many_rows_are_prepared_in_a_background_task_and_the_monitor_waits_for_t
     assert dock.orders_model.row_of(("c1", ORDERS[1].id)).order.params == {}
     assert dock.current_order().params == {"maxCloudCover": 20}
     assert "Max cloud cover" in dock.detailsText.toPlainText()
+
+
+def test_on_a_real_shared_store_the_dock_refreshes_when_another_desktop_announces_a_sync(
+        postgis_conninfo, qgis_iface, clean_settings, qtbot):
+    """PostgreSQL + PostGIS of the tests' own: the project's store is the shared one; another desktop writes two
+    orders and NOTIFYs; the dock (LISTENing through ui/store_listener) shows them without the monitor asking."""
+    from satellite_tasking.plugin.store_choice import set_project_shared_store
+    from satellite_tasking.plugin.store_postgis import PostgisStore
+
+    project = QgsProject.instance()
+    set_project_shared_store(project, postgis_conninfo, schema="dock_team")
+    runner = TaskRunner()
+    monitor = OrderMonitor(qgis_iface, NoConnections(), runner, Messages(), project=project)
+    dock = MonitorDock()
+    dock.attach(monitor)
+    try:
+        with qtbot.waitSignal(monitor.storeRead, timeout=WAIT):
+            monitor.start()
+        assert getattr(monitor.store, "shared", False) and dock.mineFilter.isVisibleTo(dock)
+        qtbot.waitUntil(lambda: dock.store_listener is not None and dock.store_listener.listening, timeout=WAIT)
+        assert monitor.store_listened and dock.rows() == []
+        other_desktop = PostgisStore(postgis_conninfo, schema="dock_team")
+        other_desktop.apply("c1", ORDERS[:2], [])
+        other_desktop.notify_synced("c1", changed=True)
+        qtbot.waitUntil(lambda: len(dock.rows()) == 2, timeout=WAIT)
+        assert {row["Name"] for row in dock.rows()} == {"Bravo", "alpha"}
+    finally:
+        dock.detach()
+        monitor.stop()
+        runner.cancel_all()
+        set_project_shared_store(project, None)
+        dock.deleteLater()
+        monitor.deleteLater()
