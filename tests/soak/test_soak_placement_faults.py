@@ -19,12 +19,12 @@ from collections import Counter
 
 import pytest
 import requests
+from sandbox_harness import control
 
 from satellite_tasking.plugin.http import build_session
 from satellite_tasking.plugin.model import Aoi, Connection, OrderDraft
 from satellite_tasking.plugin.providers.planet import unique_order_name
 from satellite_tasking.plugin.providers.sandbox import SANDBOX_USER, SandboxProvider
-from satellite_tasking.plugin.sandbox import SandboxServer
 
 PLACEMENTS = int(os.environ.get("SOAK_PLACEMENTS", "200"))
 MAX_SECONDS = float(os.environ.get("SOAK_SECONDS", "900"))
@@ -56,13 +56,6 @@ PARAMS = {
     "planet": {"start_time": "2026-01-05T01:00:00Z",
                "end_time": "2026-01-12T01:00:00Z"},
 }
-
-
-def control(server, method, path, payload=None, params=None, headers=None):
-    response = requests.request(method, server.base_url + path, json=payload, params=params, headers=headers,
-                                timeout=30)
-    response.raise_for_status()
-    return response.json()
 
 
 def fault_kind(rule):
@@ -110,10 +103,8 @@ class Truth:
 
 
 @pytest.fixture
-def server():
-    sandbox = SandboxServer(port=0, seed=SEED, speed=0, settings=SETTINGS).start()
-    yield sandbox
-    sandbox.stop()
+def server(start_sandbox):
+    return start_sandbox(seed=SEED, settings=SETTINGS)
 
 
 def test_placement_soak_never_duplicates_nor_loses_an_order(server):
