@@ -453,36 +453,31 @@ def test_a_planted_part_symlink_is_never_followed(a_server, tmp_path):
     assert path.read_bytes() == b"IMAGERY" and not path.is_symlink()
 
 
-def _broken_chunked(handler, body):
-    handler.send_response(200)
-    handler.send_header("Content-Type", "image/tiff")
-    handler.send_header("Transfer-Encoding", "chunked")
-    handler.end_headers()
-    handler.wfile.write(b"1000\r\n" + b"x" * 100)
+def _first_hundred_bytes(handler, **headers):
+    """An image answer that sends 100 bytes of the 1,000 (or of the first chunk) it announces."""
+    send_head(handler, 200, {"Content-Type": "image/tiff", **headers})
+    handler.wfile.write((b"1000\r\n" if "Transfer-Encoding" in headers else b"") + b"x" * 100)
     handler.wfile.flush()
+
+
+def _hang_up(handler):
     handler.close_connection = True
     handler.connection.shutdown(socket.SHUT_RDWR)
 
 
+def _broken_chunked(handler, body):
+    _first_hundred_bytes(handler, **{"Transfer-Encoding": "chunked"})
+    _hang_up(handler)
+
+
 def _stalled(handler, body):
-    handler.send_response(200)
-    handler.send_header("Content-Type", "image/tiff")
-    handler.send_header("Content-Length", "1000")
-    handler.end_headers()
-    handler.wfile.write(b"x" * 100)
-    handler.wfile.flush()
+    _first_hundred_bytes(handler, **{"Content-Length": "1000"})
     time.sleep(1.5)
 
 
 def _short(handler, body):
-    handler.send_response(200)
-    handler.send_header("Content-Type", "image/tiff")
-    handler.send_header("Content-Length", "1000")
-    handler.end_headers()
-    handler.wfile.write(b"x" * 100)
-    handler.wfile.flush()
-    handler.close_connection = True
-    handler.connection.shutdown(socket.SHUT_RDWR)
+    _first_hundred_bytes(handler, **{"Content-Length": "1000"})
+    _hang_up(handler)
 
 
 @pytest.mark.parametrize("script", [_broken_chunked, _stalled, _short], ids=["chunked-cut", "stalled", "short"])
