@@ -77,10 +77,8 @@ def jcall(server, method, path, body=None):
 
 
 @pytest.fixture
-def server():
-    srv = SandboxServer(port=0, seed=7, speed=0, dialects=[CounterDialect]).start()
-    yield srv
-    srv.stop()
+def server(start_sandbox):
+    return start_sandbox(seed=7, settings={}, dialects=[CounterDialect])
 
 
 def test_clock_speed_and_advance():
@@ -175,24 +173,12 @@ def test_fault_status_with_retry_after_and_count(server):
 
 
 def test_fault_drop_before_does_not_handle_and_drop_after_does(server):
-    jcall(
-        server,
-        "POST",
-        "/_sandbox/faults",
-        {"kind": "drop_before", "prefix": "/counter/items", "method": "POST", "count": 1},
-    )
-    with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
-        call(server, "POST", "/counter/items", {"name": "lost"})
-    assert jcall(server, "GET", "/counter/items")[1]["items"] == []
-    jcall(
-        server,
-        "POST",
-        "/_sandbox/faults",
-        {"kind": "drop_after", "prefix": "/counter/items", "method": "POST", "count": 1},
-    )
-    with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
-        call(server, "POST", "/counter/items", {"name": "made"})
-    assert [i["name"] for i in jcall(server, "GET", "/counter/items")[1]["items"]] == ["made"]
+    for kind, name, kept in (("drop_before", "lost", []), ("drop_after", "made", ["made"])):
+        jcall(server, "POST", "/_sandbox/faults", {"kind": kind, "prefix": "/counter/items", "method": "POST",
+                                                   "count": 1})
+        with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+            call(server, "POST", "/counter/items", {"name": name})
+        assert [i["name"] for i in jcall(server, "GET", "/counter/items")[1]["items"]] == kept
 
 
 def test_fault_delay_and_malformed(server):
