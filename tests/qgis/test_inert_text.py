@@ -14,13 +14,13 @@ from qgis.gui import QgsMessageBar
 from qgis.PyQt import QtGui  # noqa: F401 - puts mightBeRichText into the Qt namespace
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import QAbstractItemView, QComboBox, QLabel, QMessageBox, QWidget
+from sandbox_harness import SandboxControl
 
 from satellite_tasking.plugin.drafts import DraftStore
 from satellite_tasking.plugin.http import build_session
 from satellite_tasking.plugin.message_bar import MessageBar
 from satellite_tasking.plugin.model import Connection, ConnectionKind
 from satellite_tasking.plugin.provider_factory import ProviderFactory
-from satellite_tasking.plugin.sandbox import SandboxServer
 from satellite_tasking.plugin.sandbox.up42_schemas import HOSTILE_MARKUP
 from satellite_tasking.plugin.settings import new_connection_id, store_credentials
 from satellite_tasking.plugin.tasks import TaskRunner
@@ -91,11 +91,10 @@ def shown_texts(root: QWidget) -> str:
 
 
 @pytest.fixture
-def sandbox():
-    server = SandboxServer(port=0, seed=23, speed=0, settings={"up42_failure_rate": 0.0}).start()
-    requests.post(server.base_url + "/_sandbox/settings", json={"hostile_text": True}, timeout=5).raise_for_status()
-    yield server
-    server.stop()
+def sandbox(start_sandbox):
+    server = start_sandbox(seed=23, settings={"up42_failure_rate": 0.0})
+    SandboxControl(server).settings(hostile_text=True)
+    return server
 
 
 @pytest.fixture

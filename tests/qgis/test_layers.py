@@ -18,7 +18,6 @@ from satellite_tasking.plugin.layers import (
 )
 from satellite_tasking.plugin.model import Aoi, Connection, OrderDraft
 from satellite_tasking.plugin.providers.sandbox import SandboxProvider
-from satellite_tasking.plugin.sandbox import SandboxServer
 from satellite_tasking.plugin.store import TaskingStore
 from satellite_tasking.plugin.sync import sync_connection
 
@@ -33,10 +32,8 @@ def square(x, y, size=0.1):
 
 
 @pytest.fixture
-def server():
-    sandbox = SandboxServer(port=0, seed=9, speed=0, settings=QUIET).start()
-    yield sandbox
-    sandbox.stop()
+def server(start_sandbox):
+    return start_sandbox(seed=9, speed=0, settings=QUIET)
 
 
 @pytest.fixture

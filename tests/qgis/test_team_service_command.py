@@ -8,8 +8,6 @@ from pathlib import Path
 import pytest
 import requests
 
-from satellite_tasking.plugin.sandbox import SandboxServer
-
 pytest.importorskip("psycopg2")
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,10 +26,8 @@ app.exitQgis()
 
 
 @pytest.fixture
-def sandbox():
-    server = SandboxServer(port=0, seed=3, speed=0, settings=QUIET).start()
-    yield server
-    server.stop()
+def sandbox(start_sandbox):
+    return start_sandbox(seed=3, speed=0, settings=QUIET)
 
 
 def provider_requests(server) -> int:

@@ -10,7 +10,6 @@ import pytest
 from satellite_tasking.plugin.http import build_session
 from satellite_tasking.plugin.model import Aoi, Connection, OrderDraft
 from satellite_tasking.plugin.providers.up42 import Up42Provider, choice_lists_as_any_of
-from satellite_tasking.plugin.sandbox import SandboxServer
 from satellite_tasking.ui.schema_form import SchemaForm
 
 OPTICAL = "a8b1d6f0-5c3e-4b7a-9f21-0e6c2d4b7a11"
@@ -26,11 +25,10 @@ class Creds:
 
 
 @pytest.fixture
-def up42():
-    server = SandboxServer(port=0, seed=2, speed=0, dialects=("up42",)).start()
+def up42(start_sandbox):
+    server = start_sandbox(seed=2, settings={}, dialects=("up42",))
     connection = Connection(id="up42-forms", name="forms UP42", kind="up42", base_url=server.base_url)
-    yield Up42Provider(connection, Creds(), build_session("forms UP42", "SatelliteTasking/test"))
-    server.stop()
+    return Up42Provider(connection, Creds(), build_session("forms UP42", "SatelliteTasking/test"))
 
 
 def make_form(qtbot, schema):
