@@ -13,6 +13,8 @@ Fixtures for every folder (tests/qgis/conftest.py adds the QGIS ones, among them
 - ``sandbox_control``: the ``SandboxControl`` of ``sandbox_server`` (clock, request log, faults, settings, seeds).
 - ``up42_provider``, ``planet_provider``, ``stapi_provider``, ``sandbox_provider``: a provider of each kind
   connected to ``sandbox_server``, its session closed after the test.
+- ``self_signed_certificate``: (cert, key) paths of a certificate for 127.0.0.1 that no public CA signed, made
+  once a session by the ``openssl`` command (the test is skipped without it).
 - ``postgis_server``, ``postgis_conninfo``: a real PostgreSQL with PostGIS, a new database a test.
 
 The helpers behind them (``SandboxControl``, ``control``, ``quick_session``, ``*_provider_for``, ``QUIET``) are
@@ -118,6 +120,21 @@ up42_provider = _provider_fixture("up42_provider", sandbox_harness.up42_provider
 planet_provider = _provider_fixture("planet_provider", sandbox_harness.planet_provider_for)
 stapi_provider = _provider_fixture("stapi_provider", sandbox_harness.stapi_provider_for)
 sandbox_provider = _provider_fixture("sandbox_provider", sandbox_harness.sandbox_provider_for)
+
+
+@pytest.fixture(scope="session")
+def self_signed_certificate(tmp_path_factory):
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command (apt: openssl)")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
 
 
 # -- a real PostgreSQL with PostGIS (the shared team store) ---------------------------------------------

@@ -7,11 +7,13 @@ Importable as ``loopback_http`` (tests/conftest.py registers it by name). Standa
   (slowly, chunked, never whole).
 - ``reply(handler, status, body=b"", headers=None, content_type="application/json")``: one whole answer (a dict
   or list body is sent as JSON; none for HEAD).
+- ``wrap_tls(server, cert, key)``: the server answers HTTPS with that certificate (before it starts serving).
 - ``RecordingServer(host, script=None, lower_headers=False, body_limit=None)``: records every request as
   (method, path, headers, body) in ``seen`` (under ``lock``) and answers through ``script(handler, body)``
   (default: 404 ``{"detail": "Not here"}``); ``start()`` serves in a daemon thread, ``stop()`` ends it.
 """
 import json
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -50,6 +52,12 @@ def reply(handler: BaseHTTPRequestHandler, status: int, body: Any = b"", headers
     handler.end_headers()
     if handler.command != "HEAD":
         handler.wfile.write(body)
+
+
+def wrap_tls(server: ThreadingHTTPServer, cert: Any, key: Any) -> None:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert), str(key))
+    server.socket = context.wrap_socket(server.socket, server_side=True)
 
 
 def not_here(handler: BaseHTTPRequestHandler, body: bytes) -> None:

@@ -4,13 +4,13 @@ import json
 import logging
 import shutil
 import socket
-import ssl
 import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from loopback_http import wrap_tls
 from qgis.core import QgsApplication, QgsAuthMethodConfig, QgsSettings
 
 from satellite_tasking.plugin.http import (
@@ -295,20 +295,13 @@ def test_proxy_credentials_from_the_authentication_database(target, tinyproxy_wi
 
 
 @pytest.fixture
-def tls_target(tmp_path):
+def tls_target(self_signed_certificate):
     """An https echo server with a self-signed certificate for 127.0.0.1 (trusted by passing its path)."""
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl command not installed")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True, timeout=60)
+    cert, key = self_signed_certificate
     server = ThreadingHTTPServer(("127.0.0.1", 0), EchoHandler)
     server.daemon_threads = True
     server.seen = []
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
+    wrap_tls(server, cert, key)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield Target(f"https://127.0.0.1:{server.server_address[1]}", server.seen), str(cert)

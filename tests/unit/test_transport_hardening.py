@@ -7,10 +7,7 @@ origin — 127.0.0.2 or another port of 127.0.0.1 — that records what it recei
 import json
 import logging
 import os
-import shutil
 import socket
-import ssl
-import subprocess
 import threading
 import time
 from datetime import datetime, timedelta
@@ -19,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from loopback_http import RecordingServer, reply, send_head
+from loopback_http import RecordingServer, reply, send_head, wrap_tls
 
 from satellite_tasking.plugin.http import (
     CrossOriginRefused,
@@ -282,17 +279,10 @@ def test_headers_dripping_one_byte_at_a_time_are_cut_at_the_total_deadline(a_ser
     assert_cut_at_one_second(a_server.url + "/drip-headers")
 
 
-def test_a_dripping_answer_over_tls_is_cut_at_the_total_deadline(a_server, tmp_path):
-    if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl command (apt: openssl)")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
-                    str(cert), "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True, timeout=60)
+def test_a_dripping_answer_over_tls_is_cut_at_the_total_deadline(a_server, self_signed_certificate):
+    cert, key = self_signed_certificate
     server = Recorder("127.0.0.1")
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(str(cert), str(key))
-    server.socket = context.wrap_socket(server.socket, server_side=True)
+    wrap_tls(server, cert, key)
 
     def drip(handler, body):
         send_head(handler, 200, {"Content-Type": "application/json", "Transfer-Encoding": "chunked"})

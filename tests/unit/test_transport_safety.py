@@ -6,14 +6,11 @@ any socket is opened.
 """
 import logging
 import re
-import shutil
 import socket
-import ssl
-import subprocess
 from pathlib import Path
 
 import pytest
-from loopback_http import RecordingServer, reply
+from loopback_http import RecordingServer, reply, wrap_tls
 
 from satellite_tasking.plugin.http import (
     InsecureUrl,
@@ -54,26 +51,12 @@ def plain_server():
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory):
-    if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl command (apt: openssl)")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
-                    str(cert), "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True, timeout=60)
-    return cert, key
-
-
 @pytest.fixture
-def tls_server(certificate):
+def tls_server(self_signed_certificate):
     """An HTTPS server on 127.0.0.1 whose certificate no public CA signed."""
-    cert, key = certificate
+    cert, key = self_signed_certificate
     server = RecordingServer("127.0.0.1", script=hello)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(str(cert), str(key))
-    server.socket = context.wrap_socket(server.socket, server_side=True)
+    wrap_tls(server, cert, key)
     server.start()
     yield f"https://127.0.0.1:{server.server_address[1]}", str(cert)
     server.stop()
