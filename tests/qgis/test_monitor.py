@@ -6,16 +6,12 @@ from pathlib import Path
 
 import pytest
 import requests
-from qgis.core import NULL, Qgis, QgsProject, QgsRasterLayer, QgsSettings
+from qgis.core import NULL, Qgis, QgsProject, QgsRasterLayer
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtWidgets import QDialog, QFileDialog, QMessageBox
 
-import satellite_tasking
-from satellite_tasking.plugin.layers import CAPTURES_ROLE, ORDERS_ROLE, find_layers, set_project_store_path
+from satellite_tasking.plugin.layers import CAPTURES_ROLE, ORDERS_ROLE, find_layers
 from satellite_tasking.plugin.model import Aoi, Connection, ConnectionKind, OrderDraft
-from satellite_tasking.plugin.monitor import SYNC_INTERVAL_KEY
-from satellite_tasking.plugin.sandbox_service import SandboxService
-from satellite_tasking.plugin.sessions import SessionFactory
 from satellite_tasking.plugin.settings import SANDBOX_CONNECTION_ID, store_credentials
 from satellite_tasking.plugin.store import TaskingStore
 from satellite_tasking.ui.monitor_dock import WAITING_MARKER, OrderEditDialog
@@ -32,37 +28,20 @@ def square(x, y, size=0.05):
     return {"type": "Polygon", "coordinates": [[[x, y], [x + size, y], [x + size, y + size], [x, y + size], [x, y]]]}
 
 
-def load_plugin(iface, sandbox):
-    plugin = satellite_tasking.classFactory(iface)
-    plugin.sandbox = sandbox
-    plugin.provider_factory.sandbox = sandbox
-    plugin.provider_factory.session_factory = SessionFactory(agent="SatelliteTasking/test QGIS/test")
-    plugin.initGui()
-    return plugin
-
-
 @pytest.fixture
 def store_path(tmp_path):
-    path = tmp_path / "orders.gpkg"
-    set_project_store_path(QgsProject.instance(), path)
-    yield path
-    set_project_store_path(QgsProject.instance(), "")
+    return tmp_path / "orders.gpkg"
 
 
 @pytest.fixture
-def sandbox():
-    service = SandboxService(state_file=None, speed=0, port=0, seed=5)
-    yield service
-    service.stop()
-
-
-@pytest.fixture
-def plugin(recording_iface, clean_settings, store_path, sandbox, qgis_iface):
-    QgsSettings().setValue(SYNC_INTERVAL_KEY, 0.2)
+def plugin(load_plugin, store_path, qgis_iface):
     qgis_iface.messageBar().clear_messages()
-    loaded = load_plugin(recording_iface, sandbox)
-    yield loaded
-    loaded.unload()
+    return load_plugin(seed=5, sync_interval=0.2, store_path=store_path)
+
+
+@pytest.fixture
+def sandbox(plugin):
+    return plugin.sandbox
 
 
 def notices(qgis_iface):
@@ -221,7 +200,7 @@ def test_a_broken_connection_shows_its_error_and_the_others_still_sync(plugin, r
 
 
 def test_the_dock_shows_the_stored_orders_after_a_restart_without_any_sync(plugin, recording_iface, qtbot,
-                                                                           store_path, sandbox):
+                                                                           store_path, sandbox, load_plugin):
     place(plugin, "planet:area", "Harbour", LOCK_IN, [square(13, 52), square(13.2, 52)])
     refresh_and_wait(plugin, qtbot)
     shown = sorted(r["Name"] for r in plugin.monitor_dock.rows())
@@ -230,7 +209,7 @@ def test_the_dock_shows_the_stored_orders_after_a_restart_without_any_sync(plugi
     sandbox.stop()
 
     assert sorted(o.name for o in TaskingStore(store_path).orders()) == shown
-    again = load_plugin(recording_iface, SandboxService(state_file=None, speed=0, port=0, seed=5))
+    again = load_plugin(seed=5, sync_interval=0.2, store_path=store_path)
     try:
         assert not again.sandbox.running and again.monitor.syncing == {}
         qtbot.waitUntil(again.monitor.dock_up_to_date, timeout=WAIT)  # read from the store, no network
