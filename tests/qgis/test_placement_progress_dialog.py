@@ -4,10 +4,10 @@ while placing loses no outcome; cancelling tasks ends their retry waits. Against
 loopback server on 127.0.0.1."""
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
+from loopback_http import RecordingServer, reply
 from qgis.core import QgsApplication
 from qgis.PyQt import sip
 from qgis.PyQt.QtWidgets import QMessageBox
@@ -271,36 +271,19 @@ def test_closing_the_dialog_while_placing_records_every_outcome(plugin, recordin
     assert ids == sorted(o["id"] for o in planet_orders_named_with(plugin, reference))
 
 
-class BusyHandler(BaseHTTPRequestHandler):
-    """503 with Retry-After: 5 to every GET."""
-
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):  # noqa: N802 - BaseHTTPRequestHandler's name
-        body = b'{"detail": "busy"}'
-        self.send_response(503)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Retry-After", "5")
-        self.end_headers()
-        self.wfile.write(body)
-        self.server.answered.set()
-
-
 @pytest.fixture
 def busy_url():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), BusyHandler)
-    server.daemon_threads = True
-    server.answered = threading.Event()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    """A server on 127.0.0.1 that answers every request 503 with Retry-After: 5."""
+    answered = threading.Event()
+
+    def busy(handler, body):
+        reply(handler, 503, {"detail": "busy"}, headers={"Retry-After": "5"})
+        answered.set()
+
+    server = RecordingServer("127.0.0.1", script=busy)
+    server.answered = answered
+    yield server.start()
+    server.stop()
 
 
 def test_cancelling_tasks_ends_their_retry_waits_at_once(qgis_app, qtbot, busy_url):
