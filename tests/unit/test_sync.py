@@ -2,7 +2,8 @@
 from datetime import datetime, timezone
 
 import pytest
-import requests
+from sandbox_harness import UP42_OPTICAL, control, sandbox_provider_for
+from sandbox_harness import UP42_OPTICAL_PARAMS as OPTICAL_PARAMS
 
 from satellite_tasking.plugin.http import build_session
 from satellite_tasking.plugin.model import Aoi, Connection, Decision, OrderDraft, OrderStatus
@@ -18,36 +19,17 @@ SQUARE = {"type": "Polygon", "coordinates": [[[13.0, 52.0], [13.1, 52.0], [13.1,
 PARIS = {"type": "Polygon",
          "coordinates": [[[2.25, 48.80], [2.42, 48.80], [2.42, 48.90], [2.25, 48.90], [2.25, 48.80]]]}
 POINT = {"type": "Point", "coordinates": [13.4, 52.5]}
-OPTICAL = "up42:a8b1d6f0-5c3e-4b7a-9f21-0e6c2d4b7a11"
-OPTICAL_PARAMS = {
-    "acquisitionStart": "2026-01-10T00:00:00Z", "acquisitionEnd": "2026-02-10T23:59:59Z",
-    "acquisitionMode": "mono", "maxCloudCover": 10, "maxIncidenceAngle": 30, "geometricProcessing": "ortho",
-    "projection": "UTM", "spectralBands": "4BANDS", "pixelCoding": "12bits",
-    "radiometricProcessing": "REFLECTANCE", "priority": "STANDARD",
-}
+OPTICAL = f"up42:{UP42_OPTICAL}"
 LOCK_IN = {"start_time": "2026-01-05T01:00:00Z", "end_time": "2026-01-12T01:00:00Z"}
 
 
 @pytest.fixture
-def server():
-    sandbox = SandboxServer(port=0, seed=5, speed=0, settings=QUIET).start()
-    yield sandbox
-    sandbox.stop()
+def server(start_sandbox):
+    return start_sandbox(seed=5, settings=QUIET)
 
 
 def make_provider(server_url, connection_id="sandbox-1"):
-    connection = Connection(id=connection_id, name="Sandbox", kind="sandbox")
-
-    def sessions(conn):
-        return build_session(conn.name, "SatelliteTasking/test", timeout=(2, 5), sleep=lambda s: None)
-
-    return SandboxProvider(connection, sessions, server_url)
-
-
-def control(server, method, path, payload=None):
-    response = requests.request(method, server.base_url + path, json=payload, timeout=30)
-    response.raise_for_status()
-    return response.json()
+    return sandbox_provider_for(server_url, connection_id)
 
 
 def requests_per_api(server):
