@@ -108,7 +108,8 @@ def dock_read(store) -> float:
     from satellite_tasking.plugin import monitor
 
     started = time.perf_counter()
-    snapshot = monitor.read_dock_snapshot(store)
+    read = getattr(monitor, "read_dock_snapshot", None) or monitor.read_snapshot  # the latter: older plugins
+    snapshot = read(store)
     took = time.perf_counter() - started
     assert len(snapshot[0]) > 0 and snapshot[1]
     return took

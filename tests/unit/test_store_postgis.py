@@ -243,6 +243,30 @@ def test_pages_written_through_copy_read_back_as_the_geopackage_and_row_by_row_w
     assert len(copied.status_history("c1")) == 600
 
 
+def test_a_first_sync_that_meets_an_order_twice_reads_what_it_wrote_as_the_geopackage_does(postgis_conninfo,
+                                                                                             tmp_path):
+    """A connection's first sync answers its own reads from what it wrote (store_postgis: no per-page queries on
+    tables the planner last saw empty); an order listed on two pages, changed or not, is counted and historied as
+    the GeoPackage does it."""
+    def sync(store):
+        counts = []
+        with store.writer("c1", recorded_at=_SUITE.T0) as writer:
+            pages = [[order("o1"), order("o2")], [order("o2"), order("o3", minutes=1)],  # o2 again, unchanged
+                     [order("o1", status=Status(_SUITE.PENDING.code, "IN_PROGRESS"), minutes=5)]]  # o1 changed
+            for page in pages:
+                states = writer.order_states([o.id for o in page])
+                applied = writer.write_orders(page)
+                counts.append((sorted(states), len(applied.orders), applied.orders_unchanged, len(applied.history)))
+            writer.write_captures([capture("k1", "o1"), capture("k3", "o3")], of_new_orders=True)
+        return counts
+
+    shared, own = PostgisStore(postgis_conninfo), TaskingStore(tmp_path / "own.gpkg")
+    assert sync(shared) == sync(own) == [([], 2, 0, 2), (["o2"], 1, 1, 1), (["o1"], 1, 0, 1)]
+    assert _SUITE.snapshot(shared) == _SUITE.snapshot(own)
+    assert sync(shared) == sync(own)  # the second sync reads the database: everything unchanged
+    assert _SUITE.snapshot(shared) == _SUITE.snapshot(own)
+
+
 def test_a_providers_nul_character_does_not_stop_the_sync(postgis_conninfo):
     store = PostgisStore(postgis_conninfo)
     odd = order(name="Harbour\x00west", status=Status(_SUITE.PENDING.code, "PEND\x00ING"))
