@@ -28,6 +28,7 @@ from .http import RequestCancelled, cancellable
 from .model import Decision, OrderStatus
 from .page_read_ahead import read_ahead, read_streams_ahead
 from .records import collecting_skipped
+from .utc import to_millis
 
 logger = logging.getLogger(__name__)
 
@@ -193,7 +194,7 @@ def sync_connection(provider, store, connection_id: str, cancelled: Optional[Cal
                     previous = known.get(o.id)
                     if previous is None:
                         new_ids.append(o.id)
-                    elif (previous.updated_at != _utc(o.updated_at) or previous.status != o.status
+                    elif (previous.updated_at != to_millis(o.updated_at) or previous.status != o.status
                           or previous.decision != o.decision):
                         followed.append(o.id)
                 _count(result, connection_id, applied)
@@ -279,14 +280,6 @@ def events_of(connection_id: str, applied) -> list:
 
 def _overlapped(cursor: Optional[datetime]) -> Optional[datetime]:
     return cursor - SINCE_OVERLAP if cursor is not None else None
-
-
-def _utc(moment: Optional[datetime]) -> Optional[datetime]:
-    """The moment as the store gives it back: UTC, milliseconds."""
-    if moment is None:
-        return None
-    moment = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 def _finish(result: SyncResult, started: float) -> SyncResult:
