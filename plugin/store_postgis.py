@@ -888,6 +888,16 @@ class PostgisStoreWriter:
         # Captures of new orders come a page per order (ten or so rows); they are written FLUSH_ROWS at a time
         # (through COPY) instead of one statement per page. Anything that reads captures flushes them first.
         self._unwritten_captures: list = []
+        self._unwritten_orders: list = []  # a first sync's orders (see write_orders)
+        self._unmarked_orders: list = []  # their ids, for who placed them (_mark_placers), once written
+
+    def _flush_orders(self) -> None:
+        if self._unwritten_orders:
+            rows, self._unwritten_orders = self._unwritten_orders, []
+            self._store._upsert(self._cursor, ORDERS_TABLE, "order_id", ORDER_COLUMNS, rows)
+        if self._unmarked_orders:
+            ids, self._unmarked_orders = self._unmarked_orders, []
+            self._store._mark_placers(self._cursor, self.connection_id, ids)
 
     def _flush_captures(self) -> None:
         if self._unwritten_captures:
@@ -958,18 +968,25 @@ class PostgisStoreWriter:
                 changes.history.append(StatusChange(connection_id, order.id, order.status,
                                                     previous.status if previous else None,
                                                     _utc(order.updated_at), recorded_at))
-        store._upsert(cursor, ORDERS_TABLE, "order_id", ORDER_COLUMNS, order_rows)
+        new_ids = [c.order.id for c in changes.orders if c.previous is None]
         if self._written is not None:
+            # A first sync: its reads are answered from these rows, so they are written FLUSH_ROWS at a time.
             for row in order_rows:
                 self._written[row[2]] = [row[0], *row[3:]]  # as _rows reads it back
-        self._flush_captures()  # before the captures' order names are renamed
+            self._unwritten_orders.extend(order_rows)
+            self._unmarked_orders.extend(new_ids)
+        else:
+            store._upsert(cursor, ORDERS_TABLE, "order_id", ORDER_COLUMNS, order_rows)
+            store._mark_placers(cursor, connection_id, new_ids)
         renamed = [c.order.id for c in changes.orders if c.previous is not None and c.previous.name != c.order.name]
+        if renamed or len(self._unwritten_orders) >= FLUSH_ROWS:
+            self._flush_orders()
         if renamed:
+            self._flush_captures()  # the captures' order names are renamed in the database
             cursor.execute(f"UPDATE {store._table(CAPTURES_TABLE)} c SET order_name = o.name "  # nosec B608  # checked schema, constant names
                            f"FROM {store._table(ORDERS_TABLE)} o WHERE o.connection_id = c.connection_id "
                            f"AND o.order_id = c.order_id AND c.connection_id = %s AND c.order_id = ANY(%s)",
                            (connection_id, renamed))
-        store._mark_placers(cursor, connection_id, [c.order.id for c in changes.orders if c.previous is None])
         if changes.history:
             _driver().extras.execute_values(
                 cursor,
@@ -992,10 +1009,12 @@ class PostgisStoreWriter:
         store, connection_id, names = self._store, self.connection_id, self._names
         missing = list({c.order_id for c in captures if c.order_id not in names})
         if missing:
+            self._flush_orders()
             cursor.execute(f"SELECT order_id, name FROM {store._table(ORDERS_TABLE)} WHERE connection_id = %s "  # nosec B608  # checked schema, constant names
                            f"AND order_id = ANY(%s)", (connection_id, missing))
             names.update(cursor.fetchall())
         if not of_new_orders:
+            self._flush_orders()
             self._flush_captures()  # the rows read next must include those not written yet
         previous_captures = {} if of_new_orders else store._rows(
             cursor, CAPTURES_TABLE, "capture_id", connection_id, [c.id for c in captures], _CAPTURE_NAMES)
@@ -1029,6 +1048,7 @@ class PostgisStoreWriter:
     def finish(self) -> None:
         """The cursors, last in the transaction (a sync with no news writes only these)."""
         cursor = self._begin()
+        self._flush_orders()
         self._flush_captures()
         table = self._store._table(SYNC_TABLE)
         cursor.execute(f"SELECT orders_cursor, captures_cursor FROM {table} WHERE connection_id = %s",  # nosec B608  # checked schema, constant names
