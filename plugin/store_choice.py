@@ -24,6 +24,7 @@ from qgis.core import (
     QgsProviderRegistry,
     QgsSettings,
 )
+from qgis.PyQt.QtCore import QCoreApplication, QThread
 
 from .store_postgis import DEFAULT_SCHEMA, PostgisStore, SharedStoreError
 
@@ -80,6 +81,13 @@ def credentials_of(authcfg: str):
     def read() -> dict:
         config = QgsAuthMethodConfig()
         manager = QgsApplication.authManager()
+        if (manager is not None and not manager.masterPasswordIsSet()
+                and QThread.currentThread() is not QCoreApplication.instance().thread()):
+            # Reading would make QGIS ask for its master password, and a background task (a sync, a placement)
+            # must not open that question: the user's own act on the GUI thread does ("Refresh now", Check).
+            raise SharedStoreError("The shared store's credentials are locked in the QGIS authentication "
+                                   "database: enter the master password (\u201cRefresh now\u201d in the order "
+                                   "monitor asks for it) and try again.")
         if manager is None or not manager.loadAuthenticationConfig(authcfg, config, True)[0]:
             raise SharedStoreError(f"The credentials of the shared store (authentication config {authcfg}) could "
                                    f"not be read: is the QGIS master password entered?")

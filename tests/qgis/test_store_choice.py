@@ -74,3 +74,27 @@ def test_a_project_keeps_its_orders_in_a_qgis_postgresql_connection_without_its_
     set_project_shared_store(project, "qgis:A connection this QGIS does not have")
     with pytest.raises(SharedStoreError, match="does not have"):
         open_shared_store(project)
+
+
+def test_a_background_task_never_asks_for_the_master_password_it_says_so(qgis_postgres_connection, auth_manager,
+                                                                         monkeypatch):
+    import threading
+
+    from satellite_tasking.plugin.store_choice import credentials_of
+    from satellite_tasking.plugin.store_postgis import SharedStoreError
+
+    read = credentials_of(qgis_postgres_connection)
+    assert read()["user"] == "analyst"  # unlocked: read at each connect
+    monkeypatch.setattr(auth_manager, "masterPasswordIsSet", lambda: False)  # QGIS restarted, not unlocked yet
+    raised = []
+
+    def in_a_task_thread():
+        try:
+            read()
+        except SharedStoreError as error:
+            raised.append(error.user_message)
+
+    worker = threading.Thread(target=in_a_task_thread)
+    worker.start()
+    worker.join(10)
+    assert raised and "locked in the QGIS authentication database" in raised[0]
