@@ -38,7 +38,7 @@ from qgis.PyQt.QtGui import QPolygonF
 
 from .fast.polygon_memory import POINTS_ARE_TWO_DOUBLES, copy_point_bytes, read_points, write_points
 from .fast.wkb_arrays import read_wkb, write_wkb
-from .geometry_repair import RepairUnavailable, make_valid_wkb
+from .geometry_repair import RepairTooSlow, RepairUnavailable, make_valid_wkb
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +52,9 @@ MIN_AREA_KM2 = 1e-6
 # simplify to a provider's limit, one of 1,000,000 about 17 s. Past this a feature is refused with a
 # sentence before any work on it, and the user simplifies it in QGIS first.
 MAX_FEATURE_VERTICES = 100_000
+# The longest one repair of an invalid outline may keep the GUI thread waiting (see geometry_repair): past it the
+# feature is refused with a sentence (an intricate self-intersecting outline can take tens of seconds).
+REPAIR_WAIT_SECONDS = 1.0
 
 # WGS84 ellipsoid
 _A = 6378137.0
@@ -675,6 +678,8 @@ class _Job:
             return kind, coords
         try:
             parts = _polygon_parts(_made_valid(rounded))
+        except RepairTooSlow as slow:
+            raise _Refused(f"{label} touches itself once rounded to 1e-7° (about 1 cm). {slow}") from None
         except RepairUnavailable:
             parts = []
         if parts:
@@ -711,6 +716,9 @@ class _Job:
         if family == "Polygon" and not simplified.isGeosValid():
             try:
                 parts = _polygon_parts(_made_valid(simplified))
+            except RepairTooSlow as slow:
+                raise _Refused(f"{label} has {before} vertices and is invalid once simplified to {limit}. "
+                               f"{slow}") from None
             except RepairUnavailable:
                 parts = []
             if not parts:
@@ -735,7 +743,7 @@ class _Job:
 def _made_valid(geometry: QgsGeometry) -> QgsGeometry:
     """The repaired geometry (null when nothing is left), never through QgsGeometry.makeValid/buffer(0):
     those crash QGIS 3.40 on some polygons (see geometry_repair)."""
-    wkb = make_valid_wkb(geometry.asWkb().data())
+    wkb = make_valid_wkb(geometry.asWkb().data(), wait_seconds=REPAIR_WAIT_SECONDS)
     repaired = QgsGeometry()
     if wkb is not None:
         repaired.fromWkb(wkb)

@@ -11,8 +11,14 @@ nothing to what a polygon covers (a hole of no area removes nothing; an outline 
 are dropped before any repair: rings of fewer than four positions or of fewer than three distinct points.
 
 The geometries cross as WKB: no QGIS object is shared with OGR.
+
+A repair's time grows with the crossings of the outline, not only with its vertices (a ring of 5,000 vertices
+looping over itself took 20 s here). AOIs are prepared on the GUI thread, so ``make_valid_wkb`` can run the repair
+in a thread of its own and wait a bounded time (GDAL releases Python's lock while it works): past it the caller
+gets ``RepairTooSlow`` (a sentence), and the abandoned repair ends on its own, its result unused.
 """
 import logging
+import threading
 from typing import Optional
 
 logger = logging.getLogger(__name__)
@@ -33,8 +39,51 @@ def _ogr():
     return ogr
 
 
-def make_valid_wkb(wkb: bytes) -> Optional[bytes]:
-    """The valid form of a geometry given as WKB, as ISO WKB; None when OGR cannot read or repair it."""
+class RepairTooSlow(RepairUnavailable):
+    """The repair did not end within the time the caller could wait (see the module's note)."""
+
+
+# Abandoned repairs still running, at most: past it a repair that needs waiting for is refused at once, so a
+# selection of many intricate outlines cannot pile up threads.
+MAX_REPAIRS_RUNNING = 2
+_REPAIR_SLOTS = threading.BoundedSemaphore(MAX_REPAIRS_RUNNING)
+
+
+def make_valid_wkb(wkb: bytes, wait_seconds: Optional[float] = None) -> Optional[bytes]:
+    """The valid form of a geometry given as WKB, as ISO WKB; None when OGR cannot read or repair it.
+
+    With ``wait_seconds`` the repair runs in a thread of its own and ``RepairTooSlow`` is raised when it has not
+    ended by then (or when ``MAX_REPAIRS_RUNNING`` abandoned ones are still running)."""
+    if wait_seconds is None:
+        return _make_valid_now(wkb)
+    _ogr()  # missing bindings are said at once, not from the thread
+    too_slow = (f"Repairing it takes longer than the {wait_seconds:g} s it may take while AOIs are prepared; fix "
+                f"it first (Processing ▸ Fix geometries) and select the result.")
+    if not _REPAIR_SLOTS.acquire(blocking=False):
+        raise RepairTooSlow(too_slow)
+    outcome: dict = {}
+    ended = threading.Event()
+    data = bytes(wkb)
+
+    def repair() -> None:
+        try:
+            outcome["wkb"] = _make_valid_now(data)
+        except BaseException as error:  # noqa: BLE001 - handed to the caller, if it still waits
+            outcome["error"] = error
+        finally:
+            _REPAIR_SLOTS.release()
+            ended.set()
+
+    threading.Thread(target=repair, name="tasking-geometry-repair", daemon=True).start()
+    if not ended.wait(wait_seconds):
+        logger.info("A geometry repair took longer than %g s; left to end on its own", wait_seconds)
+        raise RepairTooSlow(too_slow)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["wkb"]
+
+
+def _make_valid_now(wkb: bytes) -> Optional[bytes]:
     ogr = _ogr()
     manager = getattr(ogr, "ExceptionMgr", None)
     if manager is None:  # GDAL < 3.7: errors come back as None, which is what is wanted here
