@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from sandbox_harness import control, sandbox_provider_for
 
-from satellite_tasking.plugin.http import build_session
-from satellite_tasking.plugin.model import Aoi, Connection, OrderDraft
-from satellite_tasking.plugin.providers.sandbox import SandboxProvider
+from satellite_tasking.plugin.model import Aoi, OrderDraft
 from satellite_tasking.plugin.sandbox import SandboxServer
 from satellite_tasking.plugin.store import TaskingStore
 from satellite_tasking.plugin.sync import sync_connection
@@ -26,25 +25,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def sandbox():
-    server = SandboxServer(port=0, seed=7, speed=0, settings=QUIET).start()
-    yield server
-    server.stop()
+def sandbox(start_sandbox):
+    return start_sandbox(seed=7, settings=QUIET)
 
 
 def provider_for(server, connection_id="team-1"):
-    connection = Connection(id=connection_id, name="Team sandbox", kind="sandbox")
-
-    def sessions(conn):
-        return build_session(conn.name, "SatelliteTasking/test", timeout=(2, 5), sleep=lambda s: None)
-
-    return SandboxProvider(connection, sessions, server.base_url)
-
-
-def control(server, method, path, payload=None):
-    response = requests.request(method, server.base_url + path, json=payload, timeout=30)
-    response.raise_for_status()
-    return response.json()
+    return sandbox_provider_for(server, connection_id, "Team sandbox")
 
 
 def provider_requests(server) -> int:
