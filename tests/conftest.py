@@ -16,6 +16,8 @@ Fixtures for every folder (tests/qgis/conftest.py adds the QGIS ones, among them
 - ``self_signed_certificate``: (cert, key) paths of a certificate for 127.0.0.1 that no public CA signed, made
   once a session by the ``openssl`` command (the test is skipped without it).
 - ``postgis_server``, ``postgis_conninfo``: a real PostgreSQL with PostGIS, a new database a test.
+- ``schema_server``: (its URL, the requests it saw) of a server that would hand out a schema part, for tests that
+  show a schema's remote ``$ref`` is never fetched.
 
 The helpers behind them (``SandboxControl``, ``control``, ``quick_session``, ``*_provider_for``, ``QUIET``) are
 importable as ``sandbox_harness`` (tests/sandbox_harness.py), registered here by name, as are ``loopback_http`` (small
@@ -66,6 +68,7 @@ _register_harness("ui_files")
 _register_harness("qgis_harness", "qgis")  # Qt imported inside: tests/qt6/conftest.py puts its PyQt6 first later
 _register_harness("postgis_harness")
 
+import loopback_http  # noqa: E402  (registered just above)
 import postgis_harness  # noqa: E402  (registered just above)
 import sandbox_harness  # noqa: E402  (registered just above)
 
@@ -120,6 +123,17 @@ up42_provider = _provider_fixture("up42_provider", sandbox_harness.up42_provider
 planet_provider = _provider_fixture("planet_provider", sandbox_harness.planet_provider_for)
 stapi_provider = _provider_fixture("stapi_provider", sandbox_harness.stapi_provider_for)
 sandbox_provider = _provider_fixture("sandbox_provider", sandbox_harness.sandbox_provider_for)
+
+
+@pytest.fixture
+def schema_server():
+    """A server that would hand out a schema part (an integer of one value); yields its URL and what it was asked."""
+    def schema_part(handler, body: bytes) -> None:
+        loopback_http.reply(handler, 200, {"type": "integer", "enum": [1]})
+
+    server = loopback_http.RecordingServer(script=schema_part).start()
+    yield server.url, server.seen
+    server.stop()
 
 
 @pytest.fixture(scope="session")

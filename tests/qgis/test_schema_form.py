@@ -8,7 +8,7 @@ from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QValidator
 from qgis.PyQt.QtWidgets import QFormLayout, QLabel
 
-from satellite_tasking.ui.schema_form import SchemaForm, widget_for
+from satellite_tasking.ui.schema_form import widget_for
 from satellite_tasking.ui.schema_form_widgets import (
     UNSET,
     BooleanField,
@@ -27,16 +27,6 @@ SCHEMAS = Path(__file__).resolve().parent.parent / "data" / "schemas"
 
 def load(name):
     return json.loads((SCHEMAS / f"{name}.json").read_text(encoding="utf-8"))
-
-
-@pytest.fixture
-def make_form(qtbot):
-    def make(schema, **kwargs):
-        form = SchemaForm(schema, **kwargs)
-        qtbot.addWidget(form)
-        return form
-
-    return make
 
 
 def choose(field, label):

@@ -5,49 +5,10 @@ Each test here failed on the code before issue 15: the form fetched a remote ``$
 (a quadratic row placement), and a restored draft checked against ``^((a+)+)+$`` held the GUI thread for
 as long as Python's backtracking ``re`` took.
 """
-import http.server
-import threading
 import time
-
-import pytest
 
 from satellite_tasking.plugin.processing.order_params import check_params
 from satellite_tasking.plugin.schema_validation import MAX_SCHEMA_PROPERTIES
-from satellite_tasking.ui.schema_form import SchemaForm
-
-
-@pytest.fixture
-def make_form(qtbot):
-    def make(schema, **kwargs):
-        form = SchemaForm(schema, **kwargs)
-        qtbot.addWidget(form)
-        return form
-
-    return make
-
-
-@pytest.fixture
-def schema_server():
-    asked = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            asked.append(self.path)
-            body = b'{"type": "integer", "enum": [1]}'
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}", asked
-    server.shutdown()
-    server.server_close()
 
 
 def reaching_schema(ref):

@@ -3,9 +3,7 @@
 Runs on the jsonschema of Debian 12 (4.10, ``RefResolver``) in the project's venv, and on jsonschema 4.18+
 (``referencing``) in any venv that has it: the test names the generation it ran on.
 """
-import http.server
 import importlib.metadata
-import threading
 
 import pytest
 
@@ -18,32 +16,6 @@ from satellite_tasking.plugin.schema_validation import (
 )
 
 JSONSCHEMA = importlib.metadata.version("jsonschema")
-
-
-@pytest.fixture
-def schema_server():
-    """A server that would hand out a schema part, counting who asks."""
-    asked = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            asked.append(self.path)
-            body = b'{"type": "integer"}'
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", asked
-    server.shutdown()
-    server.server_close()
 
 
 def schema_with(ref, **extra):
