@@ -169,23 +169,9 @@ async def search_optical(router, search: OpportunityPayload, next: Optional[str]
         expr = _check_filter(search.filter, set(OpticalQueryables.model_fields))
     except QueryablesError as error:
         return Failure(error)
-    geometry = search.geometry.model_dump(mode="json")
-    start, end = search.datetime
-    found = []
-    for sky_pass in sky(geometry, start, end):
-        props = {"off_nadir": sky_pass["off_nadir"], "sun_elevation": sky_pass["sun_elevation"],
-                 "satellite": sky_pass["satellite"]}
-        if expr is not None and not expr.matches({"properties": props}):
-            continue
-        window = (sky_pass["time"] - timedelta(minutes=5), sky_pass["time"] + timedelta(minutes=5))
-        body = {"datetime": f"{window[0].isoformat()}/{window[1].isoformat()}", "geometry": geometry,
-                "filter": search.filter}
-        found.append(Opportunity(
-            id=_order_id("opp", sky_pass["satellite"], sky_pass["time"].isoformat()),
-            geometry=sky_pass["footprint"],
-            properties=OpticalOpportunityProperties(datetime=window, product_id=router.product.id, **props),
-            links=[Link(href=str(request.url_for("root:optical-30:create-order")), rel="create-order",
-                        type="application/json", method="POST", body=body)]))
+    # the synchronous search names its opportunities without the product and echoes ``filter`` even when null
+    found = _opportunities(router.product.id, search, expr, str(request.url_for("root:optical-30:create-order")),
+                           id_names_product=False, echo_null_filter=True)
     offset = int(next) if next and next.isdigit() else 0
     if next and not next.isdigit():
         return Failure(ValueError("bad token"))
@@ -194,7 +180,8 @@ async def search_optical(router, search: OpportunityPayload, next: Optional[str]
     return Success((page, token))
 
 
-def _opportunities(product_id: str, search: OpportunityPayload, expr, create_href: str) -> list:
+def _opportunities(product_id: str, search: OpportunityPayload, expr, create_href: str,
+                   id_names_product: bool = True, echo_null_filter: bool = False) -> list:
     geometry = search.geometry.model_dump(mode="json")
     start, end = search.datetime
     found = []
@@ -205,10 +192,11 @@ def _opportunities(product_id: str, search: OpportunityPayload, expr, create_hre
             continue
         window = (sky_pass["time"] - timedelta(minutes=5), sky_pass["time"] + timedelta(minutes=5))
         body = {"datetime": f"{window[0].isoformat()}/{window[1].isoformat()}", "geometry": geometry}
-        if search.filter:
+        if search.filter or echo_null_filter:
             body["filter"] = search.filter
+        id_scope = ("opp", product_id) if id_names_product else ("opp",)
         found.append(Opportunity(
-            id=_order_id("opp", product_id, sky_pass["satellite"], sky_pass["time"].isoformat()),
+            id=_order_id(*id_scope, sky_pass["satellite"], sky_pass["time"].isoformat()),
             geometry=sky_pass["footprint"],
             properties=OpticalOpportunityProperties(datetime=window, product_id=product_id, **props),
             links=[Link(href=create_href, rel="create-order", type="application/json", method="POST", body=body)]))
