@@ -13,8 +13,8 @@ source confirms sits behind settings that are off by default (``POST /_sandbox/s
 - ``planet_max_active_orders`` (None): an organisation limit on active orders (RECEIVED too) answered 400.
 - ``planet_rate_limits`` (False): Planet's published limits (300 requests a minute, 40 a second per API key, real
   time) answered with 429 and ``Retry-After``.
-- ``planet_publication_touches_order`` (True): a capture's publication moves its order's ``updated_time``. Planet
-  does not say whether it does; off, only the capture changes (a client must follow such orders itself).
+- ``planet_publication_touches_order`` (False): a capture's publication moves its order's ``updated_time``. Planet
+  does not say whether it does, so by default only the capture changes (a client must follow such orders itself).
 - ``planet_pricing`` (False): ``POST /pricing/`` and ``GET /orders/<id>/pricing/`` (paths unconfirmed), answering
   ``estimated_quota_cost`` with ``units``; off, they are 404.
 
@@ -114,7 +114,7 @@ SETTING_DEFAULTS = {
     "planet_multi_order_id": False,
     "planet_ignore_unknown_fields": False,
     "planet_pricing": False,
-    "planet_publication_touches_order": True,
+    "planet_publication_touches_order": False,
     "planet_rate_limits": False,
     "planet_contract_cloud_cover": DEFAULT_CLOUD_THRESHOLD,
     "planet_window_search_polls": 2,
