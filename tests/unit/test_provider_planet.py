@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 import requests
-from sandbox_harness import control, planet_provider_for
+from sandbox_harness import QUIET, control, planet_provider_for
 
 from satellite_tasking.plugin.connection_check import check_connection
 from satellite_tasking.plugin.http import ProviderTimeout, RequestRejected, build_session
@@ -27,11 +27,6 @@ from satellite_tasking.plugin.providers.planet import (
 START = datetime(2026, 1, 5, tzinfo=timezone.utc)
 HOUR = 3600
 DAY = 24 * HOUR
-QUIET = {  # no random rejections, failures or re-assessments unless a test asks for them
-    "planet_rejection_rate": 0.0,
-    "planet_capture_failure_rate": 0.0,
-    "planet_reassessment_rate": 0.0,
-}
 POINT = {"type": "Point", "coordinates": [13.4, 52.5]}
 LINE = {"type": "LineString", "coordinates": [[13.0, 52.0], [13.3, 52.2]]}
 SQUARE = {"type": "Polygon", "coordinates": [[[13.0, 52.0], [13.1, 52.0], [13.1, 52.1], [13.0, 52.1], [13.0, 52.0]]]}

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
+from sandbox_harness import QUIET
 
 from satellite_tasking.plugin.sandbox import SandboxServer
 from satellite_tasking.plugin.sandbox.core import Clock, World
@@ -30,11 +31,6 @@ START = datetime(2026, 1, 5, tzinfo=timezone.utc)
 HOUR = 3600
 DAY = 24 * HOUR
 KEY = {"Authorization": "api-key sandbox-key"}
-QUIET = {  # deterministic life without random rejections/failures/re-assessments unless a test asks for them
-    "planet_rejection_rate": 0.0,
-    "planet_capture_failure_rate": 0.0,
-    "planet_reassessment_rate": 0.0,
-}
 BERLIN = {"type": "Point", "coordinates": [13.4, 52.5]}
 # With seed 7, the second order of a fresh sandbox is published before and re-assessed after this many hours.
 LATE_END_HOURS = 20
