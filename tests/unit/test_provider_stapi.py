@@ -5,11 +5,11 @@ behaves like the reference. The reference server runs in its own venv (.venv-sta
 tests fail and say to run `make setup`.
 """
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 import requests
 from jsonschema import Draft7Validator
+from sandbox_harness import REPO_ROOT
 
 from satellite_tasking.plugin.http import CredentialsRejected, build_session
 from satellite_tasking.plugin.model import Aoi, Connection, OrderDraft, OrderStatus
@@ -28,7 +28,6 @@ from satellite_tasking.plugin.providers.stapi import (
 from satellite_tasking.plugin.sandbox import SandboxServer
 from satellite_tasking.plugin.sandbox.stapi import PRODUCT_UUIDS, default_parameters
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "reference-token"
 SEEDED = 7
 

@@ -7,23 +7,17 @@ any socket is opened.
 import logging
 import re
 import socket
-from pathlib import Path
 
 import pytest
 from loopback_http import RecordingServer, reply, wrap_tls
+from sandbox_harness import REPO_ROOT
 
-from satellite_tasking.plugin.http import (
-    InsecureUrl,
-    TlsVerificationFailed,
-    build_session,
-    require_secure_url,
-)
+from satellite_tasking.plugin.http import InsecureUrl, TlsVerificationFailed, build_session, require_secure_url
 from satellite_tasking.plugin.model import Connection, ConnectionKind
 from satellite_tasking.plugin.providers.planet import PlanetProvider
 from satellite_tasking.plugin.providers.up42 import Up42Provider
 from satellite_tasking.plugin.sandbox import SandboxServer
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 UP42_USER = "transport.SECRET-USER-5151@example.org"
 UP42_PASSWORD = "pw-TRANSPORT-SECRET-8383"
 PLANET_KEY = "PLAK-TRANSPORT-SECRET-2727"
