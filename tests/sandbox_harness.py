@@ -13,6 +13,9 @@ with --import-mode=importlib and no folder is on ``sys.path``). The fixtures bui
 - ``QUIET``: sandbox settings with no random rejections, failures or re-assessments.
 - ``sandbox_process(*arguments, python=sys.executable)``: the sandbox as a process of its own
   (``python -m plugin.sandbox --port 0 …``), a context manager giving the process and the URL it listens on.
+- ``fault_mix(status, delay, drop_before, drop_after, malformed)``: the fault rules the soak tests draw from (every
+  status, refusal and broken connection the providers meet), at the probabilities given.
+- ``HOUR``, ``DAY``: seconds, as the sandbox's clock is advanced.
 - ``UP42_OPTICAL``, ``UP42_OPTICAL_PARAMS``: the sandbox's UP42 optical product and valid parameters for it;
   ``BERLIN``, ``PARIS``: two small valid polygons (GeoJSON).
 """
@@ -34,6 +37,8 @@ TEST_AGENT = "SatelliteTasking/test"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # The sandbox's UP42 optical product (Pléiades Neo) and a complete set of its order parameters.
+HOUR = 3600
+DAY = 24 * HOUR
 UP42_OPTICAL = "a8b1d6f0-5c3e-4b7a-9f21-0e6c2d4b7a11"
 UP42_OPTICAL_PARAMS: Dict[str, Any] = {
     "acquisitionStart": "2026-01-10T00:00:00Z", "acquisitionEnd": "2026-02-10T23:59:59Z",
@@ -112,6 +117,34 @@ class SandboxControl:
     def seed_orders(self, api: str, payload: dict) -> dict:
         """Orders made directly in the sandbox (``api``: up42, planet or stapi), as if placed elsewhere."""
         return self.call("POST", f"/_sandbox/{api}/seed_orders", payload)
+
+
+# Each status rule of ``fault_mix``: (status, Retry-After or None, its probability as a share of the plain 500's)
+STATUS_FAULTS: Tuple[Tuple[int, Optional[int], float], ...] = (
+    (500, None, 1.0), (502, 0, 0.75), (502, None, 0.5), (503, 1, 0.75), (503, None, 0.75), (429, 2, 0.75),
+    (429, None, 0.5),
+)
+
+
+def fault_mix(status: float, delay: Tuple[float, float], drop_before: float, drop_after: float,
+              malformed: float) -> List[Dict[str, Any]]:
+    """Fault rules for ``SandboxControl.faults`` (the first that fires wins): 500, 502, 503 and 429 with and without
+    Retry-After (``status`` is the 500's probability, the others a share of it: ``STATUS_FAULTS``), an answer
+    ``delay[0]`` seconds late (probability ``delay[1]``), the connection dropped before or after the sandbox handled
+    the request, and malformed JSON."""
+    rules: List[Dict[str, Any]] = []
+    for code, retry_after, share in STATUS_FAULTS:
+        rule: Dict[str, Any] = {"kind": "status", "status": code}
+        if retry_after is not None:
+            rule["retry_after"] = retry_after
+        rules.append({**rule, "probability": round(status * share, 9)})
+    seconds, delay_probability = delay
+    return rules + [
+        {"kind": "delay", "seconds": seconds, "probability": delay_probability},
+        {"kind": "drop_before", "probability": drop_before},
+        {"kind": "drop_after", "probability": drop_after},
+        {"kind": "malformed", "probability": malformed},
+    ]
 
 
 def control(target: Any, method: str, path: str, payload: Any = None, **options: Any) -> Any:

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 import requests
-from sandbox_harness import QUIET, control, planet_provider_for
+from sandbox_harness import DAY, HOUR, QUIET, control, planet_provider_for
 
 from satellite_tasking.plugin.connection_check import check_connection
 from satellite_tasking.plugin.http import ProviderTimeout, RequestRejected, build_session
@@ -23,10 +23,8 @@ from satellite_tasking.plugin.providers.planet import (
     rrule_problem,
     unique_order_name,
 )
+from satellite_tasking.plugin.sandbox.core import DEFAULT_START as START
 
-START = datetime(2026, 1, 5, tzinfo=timezone.utc)
-HOUR = 3600
-DAY = 24 * HOUR
 POINT = {"type": "Point", "coordinates": [13.4, 52.5]}
 LINE = {"type": "LineString", "coordinates": [[13.0, 52.0], [13.3, 52.2]]}
 SQUARE = {"type": "Polygon", "coordinates": [[[13.0, 52.0], [13.1, 52.0], [13.1, 52.1], [13.0, 52.1], [13.0, 52.0]]]}

@@ -2,13 +2,14 @@
 import json
 import math
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 import requests
-from sandbox_harness import QUIET
+from sandbox_harness import DAY, HOUR, QUIET
 
 from satellite_tasking.plugin.sandbox import SandboxServer
+from satellite_tasking.plugin.sandbox.core import DEFAULT_START as START
 from satellite_tasking.plugin.sandbox.core import Clock, World
 from satellite_tasking.plugin.sandbox.planet import (
     CAPTURE_FIELDS,
@@ -27,9 +28,6 @@ from satellite_tasking.plugin.sandbox.planet_geometry import (
     strip_polygon,
 )
 
-START = datetime(2026, 1, 5, tzinfo=timezone.utc)
-HOUR = 3600
-DAY = 24 * HOUR
 KEY = {"Authorization": "api-key sandbox-key"}
 BERLIN = {"type": "Point", "coordinates": [13.4, 52.5]}
 # With seed 7, the second order of a fresh sandbox is published before and re-assessed after this many hours.
