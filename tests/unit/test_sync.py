@@ -50,6 +50,22 @@ def place_some_orders(provider):
     return placed
 
 
+def synced_then_a_week_later(server, tmp_path):
+    """A provider and a store holding the orders it placed, synced once; then the sandbox's clock moved 8 days on
+    (the next sync has news to write)."""
+    provider = make_provider(server.base_url)
+    store = TaskingStore(tmp_path / "store.gpkg")
+    place_some_orders(provider)
+    assert sync_connection(provider, store, "sandbox-1").ok
+    control(server, "POST", "/_sandbox/clock", {"advance_seconds": 8 * DAY})
+    return provider, store
+
+
+def store_contents(store):
+    """The orders, captures and status history the store holds for sandbox-1."""
+    return store.orders("sandbox-1"), store.captures("sandbox-1"), store.status_history("sandbox-1")
+
+
 def assert_store_equals_truth(server, store):
     """Compare the store with what a fresh client reads from the sandbox now."""
     truth = make_provider(server.base_url)
@@ -137,18 +153,14 @@ def test_a_second_sync_without_changes_reads_at_most_two_requests_per_api(server
 
 
 def test_a_failing_connection_returns_a_sentence_and_keeps_the_store(server, tmp_path):
-    provider = make_provider(server.base_url)
-    store = TaskingStore(tmp_path / "store.gpkg")
-    place_some_orders(provider)
-    assert sync_connection(provider, store, "sandbox-1").ok
-    before = (store.orders("sandbox-1"), store.captures("sandbox-1"), store.status_history("sandbox-1"))
-    control(server, "POST", "/_sandbox/clock", {"advance_seconds": 8 * DAY})
+    provider, store = synced_then_a_week_later(server, tmp_path)
+    before = store_contents(store)
     control(server, "POST", "/_sandbox/faults", {"prefix": "/", "kind": "status", "status": 503})
 
     failed = sync_connection(provider, store, "sandbox-1")
     assert not failed.ok and failed.error and isinstance(failed.error, str)
     assert "503" in failed.error or "unavailable" in failed.error.lower() or "not answering" in failed.error.lower()
-    assert (store.orders("sandbox-1"), store.captures("sandbox-1"), store.status_history("sandbox-1")) == before
+    assert store_contents(store) == before
     assert store.sync_state("sandbox-1").last_error == failed.error
 
     # Another connection in the same store syncs fine meanwhile; once the faults end, this one catches up.
@@ -197,13 +209,8 @@ def test_store_failure_is_reported_not_raised(server, tmp_path):
 
 def test_a_sync_failing_after_pages_were_written_leaves_the_previous_state(server, tmp_path):
     """Pages are written as they arrive, all in one transaction: a failure on a later page undoes the earlier."""
-    provider = make_provider(server.base_url)
-    store = TaskingStore(tmp_path / "store.gpkg")
-    place_some_orders(provider)
-    assert sync_connection(provider, store, "sandbox-1").ok
-    before = (store.orders("sandbox-1"), store.captures("sandbox-1"), store.status_history("sandbox-1"),
-              store.sync_state("sandbox-1").orders_cursor)
-    control(server, "POST", "/_sandbox/clock", {"advance_seconds": 8 * DAY})
+    provider, store = synced_then_a_week_later(server, tmp_path)
+    before = (store_contents(store), store.sync_state("sandbox-1").orders_cursor)
     pages = []
 
     class FailsOnSecondPage(TaskingStore):
@@ -216,8 +223,7 @@ def test_a_sync_failing_after_pages_were_written_leaves_the_previous_state(serve
 
     failed = sync_connection(provider, FailsOnSecondPage(store.path), "sandbox-1")
     assert not failed.ok and "OSError" in failed.error and len(pages) == 2
-    after = (store.orders("sandbox-1"), store.captures("sandbox-1"), store.status_history("sandbox-1"),
-             store.sync_state("sandbox-1").orders_cursor)
+    after = (store_contents(store), store.sync_state("sandbox-1").orders_cursor)
     assert after == before
     assert sync_connection(provider, store, "sandbox-1").ok
     assert_store_equals_truth(server, store)
@@ -249,13 +255,8 @@ def test_a_sync_waiting_on_a_busy_server_is_cancelled_at_once_and_keeps_the_stor
     import threading
     import time
 
-    provider = make_provider(server.base_url)
-    store = TaskingStore(tmp_path / "store.gpkg")
-    place_some_orders(provider)
-    assert sync_connection(provider, store, "sandbox-1").ok
-    before = (store.orders("sandbox-1"), store.captures("sandbox-1"), store.status_history("sandbox-1"),
-              store.sync_state("sandbox-1"))
-    control(server, "POST", "/_sandbox/clock", {"advance_seconds": 8 * DAY})
+    _, store = synced_then_a_week_later(server, tmp_path)
+    before = (store_contents(store), store.sync_state("sandbox-1"))
     control(server, "POST", "/_sandbox/faults", {"prefix": "/", "kind": "status", "status": 503, "retry_after": 5})
 
     # Sessions that really sleep: uncancelled, this sync would wait 4 x 5 s on its first request.
@@ -285,8 +286,7 @@ def test_a_sync_waiting_on_a_busy_server_is_cancelled_at_once_and_keeps_the_stor
     assert elapsed < 1.5, elapsed
     fired = sum(r["fired"] for r in control(server, "GET", "/_sandbox/faults")["rules"])
     assert fired == 1, "no request was sent again after the cancel"
-    after = (store.orders("sandbox-1"), store.captures("sandbox-1"), store.status_history("sandbox-1"),
-             store.sync_state("sandbox-1"))
+    after = (store_contents(store), store.sync_state("sandbox-1"))
     assert after == before
     control(server, "DELETE", "/_sandbox/faults")
     assert sync_connection(waiting, store, "sandbox-1").ok
