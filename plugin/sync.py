@@ -43,6 +43,10 @@ PUBLISHED_CAPTURE_STATUSES = frozenset({"PUBLISHED"})
 # read would be missed for good; reading a little before the cursor costs no request (same first page)
 # and the store drops what it already holds.
 SINCE_OVERLAP = timedelta(seconds=1)
+# The longest one sync of a connection may run (each request has a deadline of its own, but a provider answering
+# slowly page after page could hold a sync, and the connection's next ones, for ever). Planet's published limits
+# alone make a first sync of 20,000 orders last over an hour (300 requests a minute, one per order's captures).
+SYNC_DEADLINE_SECONDS = 3 * 3600.0
 
 
 class SyncEventKind(str, enum.Enum):
@@ -144,23 +148,34 @@ def _error_sentence(connection_name: str, error: BaseException) -> str:
 
 
 def sync_connection(provider, store, connection_id: str, cancelled: Optional[Callable[[], bool]] = None,
-                    now: Optional[Callable[[], datetime]] = None) -> SyncResult:
+                    now: Optional[Callable[[], datetime]] = None,
+                    deadline_seconds: Optional[float] = SYNC_DEADLINE_SECONDS) -> SyncResult:
     """Bring the store up to date with one connection; never raises.
 
     ``provider`` is a TaskingProvider (keep one per connection between syncs: it caches tokens and
     workspace ids, which is what keeps a sync with no news at one request per API). ``cancelled``
-    is polled between requests; a cancelled sync writes nothing.
+    is polled between requests; a cancelled sync writes nothing. A sync still running after
+    ``deadline_seconds`` ends like a failed one: a sentence, and the store keeps what it held.
     """
     started = time.monotonic()
     clock = now or (lambda: datetime.now(timezone.utc))
     name = getattr(getattr(provider, "connection", None), "name", connection_id)
     result = SyncResult(connection_id)
+    ends_at = None if deadline_seconds is None else started + deadline_seconds
+
+    def past_deadline() -> bool:
+        return ends_at is not None and time.monotonic() >= ends_at
 
     def stop() -> bool:
+        if past_deadline():
+            raise _DeadlinePassed
         if cancelled is not None and cancelled():
             result.cancelled = True
             return True
         return False
+
+    def stop_requests() -> bool:  # also ends the provider's retry waits (RequestCancelled) at the deadline
+        return (cancelled is not None and cancelled()) or past_deadline()
 
     if getattr(store, "read_only", False):
         # Nothing is asked of the provider: what it answers could not be kept.
@@ -177,7 +192,7 @@ def sync_connection(provider, store, connection_id: str, cancelled: Optional[Cal
         # seen between pages.
         # Records a provider cannot read are skipped into `unreadable` (page readers included), not raised.
         with store.writer(connection_id, recorded_at=clock(), beside_threads=True) as writer, \
-                cancellable(cancelled), collecting_skipped() as unreadable:
+                cancellable(stop_requests), collecting_skipped() as unreadable:
             new_ids: list = []
             followed: list = []
             for orders in read_ahead(provider.iter_order_pages(since=_overlapped(state.orders_cursor))):
@@ -212,9 +227,18 @@ def sync_connection(provider, store, connection_id: str, cancelled: Optional[Cal
                     _count(result, connection_id, writer.write_captures(captures, of_new_orders=of_new))
                 _check(stop)
             result.skipped[:0] = unreadable
-    except (_Cancelled, RequestCancelled):
-        result.cancelled = True
+    except (_Cancelled, RequestCancelled, _DeadlinePassed) as error:
         result.events = []
+        if not (isinstance(error, _DeadlinePassed) or past_deadline()):
+            result.cancelled = True
+            return _finish(result, started)
+        result.cancelled = False
+        result.error = (f"The sync of {name} took longer than {deadline_seconds / 60:g} minutes and was stopped; the "
+                        f"orders shown are from the last successful sync. The next sync starts again from there.")
+        try:
+            store.record_sync_error(connection_id, result.error, clock())
+        except Exception:  # noqa: BLE001 - the store itself may be what failed
+            logger.warning("Could not record the stopped sync of %s", name, exc_info=True)
         return _finish(result, started)
     except Exception as error:  # noqa: BLE001 - one failing connection must not stop the others
         result.error = _error_sentence(name, error)
@@ -231,6 +255,10 @@ def sync_connection(provider, store, connection_id: str, cancelled: Optional[Cal
 
 class _Cancelled(Exception):  # noqa: N818 - control flow, never leaves this module
     """The sync was cancelled: leave the writer's block so that its transaction is rolled back."""
+
+
+class _DeadlinePassed(Exception):  # noqa: N818 - control flow, never leaves this module
+    """The sync ran past its deadline: leave the writer's block so that its transaction is rolled back."""
 
 
 def _check(stop: Callable[[], bool]) -> None:
