@@ -19,7 +19,7 @@ from collections import Counter
 
 import pytest
 import requests
-from sandbox_harness import control
+from sandbox_harness import control, fault_mix
 
 from satellite_tasking.plugin.http import build_session
 from satellite_tasking.plugin.model import Aoi, Connection, OrderDraft
@@ -34,19 +34,7 @@ CLIENT_TIMEOUT = (1.0, 0.5)
 DELAY_SECONDS = 1.0
 SETTINGS = {"planet_max_active_orders": 100_000, "planet_rejection_rate": 0.0, "up42_failure_rate": 0.0}
 CREATE_PATHS = {"up42": r"^/v2/orders$", "planet": r"^/tasking/v2/orders/$"}
-FAULT_MIX = [
-    {"kind": "status", "status": 500, "probability": 0.04},
-    {"kind": "status", "status": 502, "retry_after": 0, "probability": 0.03},
-    {"kind": "status", "status": 502, "probability": 0.02},
-    {"kind": "status", "status": 503, "retry_after": 1, "probability": 0.03},
-    {"kind": "status", "status": 503, "probability": 0.03},
-    {"kind": "status", "status": 429, "retry_after": 2, "probability": 0.03},
-    {"kind": "status", "status": 429, "probability": 0.02},
-    {"kind": "delay", "seconds": DELAY_SECONDS, "probability": 0.03},
-    {"kind": "drop_before", "probability": 0.04},
-    {"kind": "drop_after", "probability": 0.05},
-    {"kind": "malformed", "probability": 0.05},
-]
+FAULT_MIX = fault_mix(status=0.04, delay=(DELAY_SECONDS, 0.03), drop_before=0.04, drop_after=0.05, malformed=0.05)
 PRODUCTS = {"up42": "up42:a8b1d6f0-5c3e-4b7a-9f21-0e6c2d4b7a11", "planet": "planet:area"}
 PARAMS = {
     "up42": {"acquisitionStart": "2026-01-10T00:00:00Z", "acquisitionEnd": "2026-02-10T23:59:59Z",

@@ -16,7 +16,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 import pytest
-from sandbox_harness import control
+from sandbox_harness import control, fault_mix
 
 from satellite_tasking.plugin.http import build_session
 from satellite_tasking.plugin.model import Aoi, Connection, OrderDraft
@@ -39,19 +39,7 @@ OPTICAL_PARAMS = {
 }
 # Each rule is drawn independently per matching request (first rule that fires wins): about 15 % of
 # requests meet a fault.
-FAULT_MIX = [
-    {"kind": "status", "status": 500, "probability": 0.02},
-    {"kind": "status", "status": 502, "retry_after": 0, "probability": 0.015},
-    {"kind": "status", "status": 502, "probability": 0.01},
-    {"kind": "status", "status": 503, "retry_after": 1, "probability": 0.015},
-    {"kind": "status", "status": 503, "probability": 0.015},
-    {"kind": "status", "status": 429, "retry_after": 2, "probability": 0.015},
-    {"kind": "status", "status": 429, "probability": 0.01},
-    {"kind": "delay", "seconds": 0.8, "probability": 0.004},
-    {"kind": "drop_before", "probability": 0.015},
-    {"kind": "drop_after", "probability": 0.015},
-    {"kind": "malformed", "probability": 0.015},
-]
+FAULT_MIX = fault_mix(status=0.02, delay=(0.8, 0.004), drop_before=0.015, drop_after=0.015, malformed=0.015)
 SETTINGS = {"planet_max_active_orders": 10_000}
 # 0 runs the same cycles without faults (to tell a fault-made mismatch from one the faults did not cause).
 FAULT_SCALE = float(os.environ.get("SOAK_FAULT_SCALE", "1"))
@@ -125,41 +113,40 @@ def _close(a, b):
     return abs((a - b) / timedelta(milliseconds=1)) < 1
 
 
+def differences(what, truth, stored, fields, instants):
+    """Where ``stored`` (id -> row) differs from ``truth``: rows on one side only, unequal ``fields``, ``instants``
+    over a millisecond apart."""
+    problems = []
+    for row_id in set(truth) ^ set(stored):
+        problems.append(f"{what} {row_id}: {'missing from the store' if row_id in truth else 'not in sandbox'}")
+    for row_id in set(truth) & set(stored):
+        want, got = truth[row_id], stored[row_id]
+        for name in fields:
+            if getattr(want, name) != getattr(got, name):
+                problems.append(f"{what} {row_id} {name}: store {getattr(got, name)!r}, "
+                                f"sandbox {getattr(want, name)!r}")
+        for name in instants:
+            if not _close(getattr(want, name), getattr(got, name)):
+                problems.append(f"{what} {row_id} {name}: store {getattr(got, name)}, sandbox {getattr(want, name)}")
+    return problems
+
+
 def mismatches(server, store, connection_id):
     """Differences between the store and the sandbox's truth, read by a fresh client without faults."""
     truth = make_provider(server, connection_id)
-    problems = []
     orders = {o.id: o for o in truth.orders()}
     stored = {o.id: o for o in store.orders(connection_id)}
-    for order_id in set(orders) ^ set(stored):
-        problems.append(f"order {order_id}: {'missing from the store' if order_id in orders else 'not in sandbox'}")
+    problems = differences("order", orders, stored,
+                           ("status", "decision", "name", "api", "geometry", "product_id"), ("updated_at",))
     for order_id in set(orders) & set(stored):
-        want, got = orders[order_id], stored[order_id]
-        for what in ("status", "decision", "name", "api", "geometry", "product_id"):
-            if getattr(want, what) != getattr(got, what):
-                problems.append(f"order {order_id} {what}: store {getattr(got, what)!r}, "
-                                f"sandbox {getattr(want, what)!r}")
-        if not _close(want.updated_at, got.updated_at):
-            problems.append(f"order {order_id} updated_at: store {got.updated_at}, sandbox {want.updated_at}")
         history = store.status_history(connection_id, order_id)
-        if not history or history[-1].status != want.status:
+        if not history or history[-1].status != orders[order_id].status:
             problems.append(f"order {order_id}: last history row {history[-1].status if history else None}")
     planet_ids = [i for i, o in orders.items() if o.api == "planet"]
     captures = {c.id: c for c in truth.captures(planet_ids)}
-    stored_captures = {c.id: c for c in store.captures(connection_id)}
-    for capture_id in set(captures) ^ set(stored_captures):
-        problems.append(f"capture {capture_id}: "
-                        f"{'missing from the store' if capture_id in captures else 'not in sandbox'}")
-    for capture_id in set(captures) & set(stored_captures):
-        want, got = captures[capture_id], stored_captures[capture_id]
-        for what in ("order_id", "status", "assessment", "cloud_cover", "footprint", "exclusivity_days"):
-            if getattr(want, what) != getattr(got, what):
-                problems.append(f"capture {capture_id} {what}: store {getattr(got, what)!r}, "
-                                f"sandbox {getattr(want, what)!r}")
-        for what in ("acquired_at", "published_at", "updated_at"):
-            if not _close(getattr(want, what), getattr(got, what)):
-                problems.append(f"capture {capture_id} {what}: store {getattr(got, what)}, "
-                                f"sandbox {getattr(want, what)}")
+    problems += differences("capture", captures, {c.id: c for c in store.captures(connection_id)},
+                            ("order_id", "status", "assessment", "cloud_cover", "footprint", "exclusivity_days"),
+                            ("acquired_at", "published_at", "updated_at"))
     return problems, len(orders), len(captures)
 
 
