@@ -6,19 +6,7 @@ import pytest
 from qgis.PyQt.QtWidgets import QMessageBox
 from qgis_harness import choose_product, memory_layer, square_wkt
 
-from satellite_tasking.plugin.model import (
-    Connection,
-    ConnectionKind,
-    Decision,
-    Estimate,
-    FeasibilityOption,
-    FeasibilityStudy,
-    Order,
-    OrderStatus,
-    Product,
-    Quotation,
-    Status,
-)
+from satellite_tasking.plugin import model
 from satellite_tasking.plugin.tasks import TaskRunner
 from satellite_tasking.ui.decisions_dialog import DecisionsDialog
 from satellite_tasking.ui.order_dialog import placement_question
@@ -47,28 +35,29 @@ def questions(monkeypatch):
 
 
 class QuietProvider:
-    connection = Connection(id="c", name="Sandbox", kind=ConnectionKind.SANDBOX)
+    connection = model.Connection(id="c", name="Sandbox", kind=model.ConnectionKind.SANDBOX)
 
     def orders(self):
         return []
 
 
 def waiting_order(decision):
-    return Order(id="o-1", connection_id="c", name="Field 1", decision=decision,
-                 status=Status(OrderStatus.HELD, "PLACED", "QUOTATION_WAITING_RESPONSE"))
+    return model.Order(id="o-1", connection_id="c", name="Field 1", decision=decision,
+                       status=model.Status(model.OrderStatus.HELD, "PLACED", "QUOTATION_WAITING_RESPONSE"))
 
 
 def test_accepting_or_rejecting_a_price_and_confirming_an_option_default_to_no(questions, qtbot):
     dialog = DecisionsDialog(QuietProvider(), TaskRunner())
     qtbot.addWidget(dialog)
-    order = waiting_order(Decision.QUOTATION)
+    order = waiting_order(model.Decision.QUOTATION)
     dialog._orders_loaded([order])
-    dialog.quotation = Quotation(id="q", order_id=order.id, price=2252, unit="credits")
+    dialog.quotation = model.Quotation(id="q", order_id=order.id, price=2252, unit="credits")
     dialog.decide_quote(True)
     dialog.decide_quote(False)
-    order = waiting_order(Decision.FEASIBILITY)
+    order = waiting_order(model.Decision.FEASIBILITY)
     dialog._orders_loaded([order])
-    dialog.study = FeasibilityStudy(id="s", order_id=order.id, options=[FeasibilityOption("opt", "Tomorrow")])
+    dialog.study = model.FeasibilityStudy(id="s", order_id=order.id,
+                                          options=[model.FeasibilityOption("opt", "Tomorrow")])
     dialog._study_loaded(order, dialog.study)
     dialog.optionsList.setCurrentRow(0)
     dialog.confirm_option()
@@ -80,23 +69,23 @@ def test_accepting_or_rejecting_a_price_and_confirming_an_option_default_to_no(q
 
 
 def product(**extra):
-    return Product(id="up42:x", title="Analytic", provider_name="UP42", collection_title="Pléiades Neo",
-                   extra=dict(extra))
+    return model.Product(id="up42:x", title="Analytic", provider_name="UP42", collection_title="Pléiades Neo",
+                         extra=dict(extra))
 
 
 def test_the_placement_question_names_the_total_and_its_unit():
-    estimate = Estimate(total=2252.5, unit="credits", per_aoi=[1000, 1252.5])
+    estimate = model.Estimate(total=2252.5, unit="credits", per_aoi=[1000, 1252.5])
     text = placement_question(product(), "Sandbox", [0, 1], estimate, areas_km2=[4.0, 80.0])
     assert "Place 2 orders of “Pléiades Neo Analytic” on Sandbox?" in text
     assert "Estimated total: 2,252.5 credits" in text
     assert "order(s)" not in text
-    one = placement_question(product(), "Sandbox", [1], Estimate(total=900, unit="credits", per_aoi=[None, 900]),
-                             areas_km2=[4.0, 80.0])
+    one = placement_question(product(), "Sandbox", [1],
+                             model.Estimate(total=900, unit="credits", per_aoi=[None, 900]), areas_km2=[4.0, 80.0])
     assert "Place 1 order of" in one and "Estimated total: 900 credits" in one
 
 
 def test_the_placement_question_states_the_minimum_charged_area_and_which_areas_it_raises():
-    estimate = Estimate(total=4800, unit="credits", per_aoi=[2400, 2400])
+    estimate = model.Estimate(total=4800, unit="credits", per_aoi=[2400, 2400])
     text = placement_question(product(min_charged_area_km2=100), "Sandbox", [0, 1], estimate,
                               areas_km2=[4.0, 120.0])
     assert "at least 100 km² per order" in text
