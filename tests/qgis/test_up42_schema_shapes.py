@@ -10,7 +10,6 @@ import pytest
 from satellite_tasking.plugin.http import build_session
 from satellite_tasking.plugin.model import Aoi, Connection, OrderDraft
 from satellite_tasking.plugin.providers.up42 import Up42Provider, choice_lists_as_any_of
-from satellite_tasking.ui.schema_form import SchemaForm
 
 OPTICAL = "a8b1d6f0-5c3e-4b7a-9f21-0e6c2d4b7a11"
 SAR = "d1e4a9c3-8f6b-4ea1-8c54-3b9f5a7e0d44"
@@ -31,12 +30,6 @@ def up42(start_sandbox):
     return Up42Provider(connection, Creds(), build_session("forms UP42", "SatelliteTasking/test"))
 
 
-def make_form(qtbot, schema):
-    form = SchemaForm(schema)
-    qtbot.addWidget(form)
-    return form
-
-
 def placeable(up42, product, values, name):
     params = {k: v for k, v in values.items() if k not in ("displayName", "geometry")}
     params.update(acquisitionStart="2026-01-10T00:00:00Z", acquisitionEnd="2026-02-10T00:00:00Z")
@@ -45,8 +38,8 @@ def placeable(up42, product, values, name):
     return up42.estimate(draft)
 
 
-def test_nested_conditions_and_const_null_hide_fields_and_send_nothing(qtbot, up42):
-    form = make_form(qtbot, up42.order_schema(OPTICAL))
+def test_nested_conditions_and_const_null_hide_fields_and_send_nothing(qtbot, make_form, up42):
+    form = make_form(up42.order_schema(OPTICAL))
     values = form.values()
     assert values["acquisitionMode"] == "mono" and form.field("minBH") is None and "minBH" not in values
     assert form.field("projection") is not None  # ortho by default
@@ -62,10 +55,10 @@ def test_nested_conditions_and_const_null_hide_fields_and_send_nothing(qtbot, up
     assert estimate.total > 0 and not estimate.errors, estimate.errors
 
 
-def test_an_enum_of_id_label_objects_is_a_choice_of_ids(qtbot, up42):
+def test_an_enum_of_id_label_objects_is_a_choice_of_ids(make_form, up42):
     schema = up42.order_schema(SAR)
     assert schema["definitions"]["sarMode"]["anyOf"][0] == {"const": "spotlight", "title": "Spotlight (0.5 m)"}
-    form = make_form(qtbot, schema)
+    form = make_form(schema)
     mode = form.field("acquisitionMode")
     labels = [mode.combo.itemText(i) for i in range(mode.combo.count())]
     assert "Sliding spotlight (0.8 m)" in labels
@@ -84,7 +77,7 @@ def test_choice_lists_as_any_of_leaves_other_enums_alone():
     assert out["definitions"]["b"] == {"enum": ["x", "y"]} and out["definitions"]["c"] == {"enum": [{"value": 1}]}
 
 
-def test_a_workspace_with_budgets_offers_one_in_the_form(qtbot, up42):
+def test_a_workspace_with_budgets_offers_one_in_the_form(make_form, up42):
     assert "up42:budgetId" not in up42.order_schema(OPTICAL)["properties"]  # no budgets: no field
     import requests
 
@@ -92,7 +85,7 @@ def test_a_workspace_with_budgets_offers_one_in_the_form(qtbot, up42):
     (budget_id,) = requests.post(f"{base}/_sandbox/up42/seed_budgets", json={
         "username": "forms@example.com", "names": ["Field campaign"]}, timeout=5).json()["ids"]
     up42._budgets = None  # a new dialog asks again
-    form = make_form(qtbot, up42.order_schema(OPTICAL))
+    form = make_form(up42.order_schema(OPTICAL))
     choice = form.field("up42:budgetId")
     assert choice is not None and "Field campaign" in [choice.combo.itemText(i) for i in range(choice.combo.count())]
     form.set_values({**form.values(), "up42:budgetId": budget_id})
