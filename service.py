@@ -75,6 +75,23 @@ def _providers(factory, wanted: list, sandbox_url):
     return source
 
 
+# A QgsApplication of a program of its own takes only its authentication database from its profile folder; its
+# settings (the team's connections) would come from ~/.config/Unknown Organization.conf. QGIS itself names them
+# QGIS/QGIS3 and keeps them in <profile folder>/QGIS/QGIS3.ini: the service reads them from there too.
+def _name_settings_as_qgis() -> None:
+    from qgis.PyQt.QtCore import QCoreApplication, QSettings
+
+    QCoreApplication.setOrganizationName("QGIS")
+    QCoreApplication.setApplicationName("QGIS3")
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+
+
+def _read_settings_of(profile_folder: str) -> None:
+    from qgis.PyQt.QtCore import QSettings
+
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, profile_folder)
+
+
 def main(argv=None) -> int:
     arguments = parse_arguments(argv)
     logging.basicConfig(level=logging.DEBUG if arguments.verbose else logging.INFO,
@@ -87,8 +104,10 @@ def main(argv=None) -> int:
     from .plugin.store_postgis import PostgisStore, SharedStoreError
     from .plugin.team_service import run
 
+    _name_settings_as_qgis()
     application = QgsApplication([], False, arguments.profile or "")
     application.initQgis()
+    _read_settings_of(QgsApplication.qgisSettingsDirPath())
     stop = threading.Event()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signal_number, lambda *_: stop.set())
