@@ -15,12 +15,16 @@ its relay's URL before anything asks for it. The shared store is chosen the way 
 (``satellite_tasking/shared_store`` in the profile's QGIS3.ini, ``store_choice``).
 """
 import json
+import os
 import re
 import shutil
+import signal
 import socket
+import subprocess
 import threading
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 import qgis_desktop  # registered by conftest.py
@@ -238,53 +242,83 @@ def is_order_listing(request: dict) -> bool:
     return request["method"] == "GET" and bool(ORDER_READS.match(request["path"]))
 
 
-class ServiceThread:
-    """The team's sync service, ``team_service.run`` as ``python -m satellite_tasking.service`` runs it, in a
-    thread: it turns "a service keeps it current" on, and notes when each announcement (NOTIFY) left."""
+class SyncService:
+    """The team's sync service as an operations team runs it: ``python3 -m satellite_tasking.service --store …
+    --interval … --profile …`` (Debian's python3, as the systemd unit in docs/team-mode.md), from a folder holding
+    the plugin as ``satellite_tasking``, its profile keeping the Sandbox connection, the sandbox at ``--sandbox-url``.
 
-    def __init__(self, conninfo: str, sandbox_url: str, interval_s: float):
-        self.conninfo, self.sandbox_url, self.interval_s = conninfo, sandbox_url, interval_s
-        self.stop = threading.Event()
-        self.rounds: list = []  # (time, connection id, orders added, error)
-        self.announced: list = []  # (time, connection id, orders added) just before each NOTIFY
+    Its announcements are heard here the way a dock hears them (a LISTEN on the store's channel, ``select`` on the
+    socket), each noted with the time it arrived."""
+
+    def __init__(self, folder: Path, conninfo: str, sandbox_url: str, interval_s: float):
+        from satellite_tasking.plugin.settings import CONNECTIONS_GROUP, SANDBOX_CONNECTION_ID
+
+        self.conninfo = conninfo
+        self.announced: list = []  # (time it arrived, payload)
         self.failure = ""
-        self._thread = threading.Thread(target=self._run, name="team-service", daemon=True)
+        plugins = folder / "plugins"
+        plugins.mkdir(parents=True)
+        (plugins / "satellite_tasking").symlink_to(qgis_desktop.REPO_ROOT, target_is_directory=True)
+        profile = qgis_desktop._load_profile_builder().build_profile(folder / "profiles", extra_settings={
+            f"{CONNECTIONS_GROUP}/{SANDBOX_CONNECTION_ID}/name": "Sandbox",
+            f"{CONNECTIONS_GROUP}/{SANDBOX_CONNECTION_ID}/kind": "sandbox"})
+        self._stop = threading.Event()
+        self._listening = threading.Event()
+        self._listener = threading.Thread(target=self._listen, name="team-listener", daemon=True)
+        self._listener.start()
+        assert self._listening.wait(60), self.failure or "the test's LISTEN did not start"
+        env = {key: value for key, value in os.environ.items()
+               if key not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "QGIS_PREFIX_PATH")}
+        env.update({"QT_QPA_PLATFORM": "offscreen", "PYTHONDONTWRITEBYTECODE": "1",
+                    "XDG_RUNTIME_DIR": str(folder), "no_proxy": "127.0.0.1,localhost",
+                    "NO_PROXY": "127.0.0.1,localhost"})
+        self.log_path = folder / "service.log"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        python = shutil.which("python3", path="/usr/bin:/bin") or "python3"
+        self.process = subprocess.Popen(
+            [python, "-m", "satellite_tasking.service", "--store", conninfo, "--interval", f"{interval_s:g}",
+             "--profile", str(profile), "--connection", SANDBOX_CONNECTION_ID, "--sandbox-url", sandbox_url,
+             "--verbose"],
+            cwd=plugins, env=env, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True)
 
-    def start(self) -> "ServiceThread":
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        import sandbox_harness
+    def _listen(self) -> None:
+        import select
 
         from satellite_tasking.plugin.store_postgis import PostgisStore
-        from satellite_tasking.plugin.team_service import run
 
         try:
-            store = PostgisStore(self.conninfo)
-            store.set_service_syncs(True, changed_by="service on the e2e test")
-            notify = store.notify_synced
-
-            def notify_noted(connection_id, **changes):
-                self.announced.append((time.time(), connection_id, changes.get("orders_added", 0)))
-                return notify(connection_id, **changes)
-
-            store.notify_synced = notify_noted
-            provider = sandbox_harness.sandbox_provider_for(self.sandbox_url)
-
-            def on_round(results):
-                for done in results:
-                    added = done.result.orders_added if done.result is not None else 0
-                    error = done.error or (done.result.error if done.result is not None else "")
-                    self.rounds.append((time.time(), done.connection_id, added, error))
-
-            run(store, lambda: [provider], self.interval_s, self.stop, on_round=on_round)
+            listener = PostgisStore(self.conninfo).listen()
         except Exception as error:  # noqa: BLE001 - reported by the test
             self.failure = f"{type(error).__name__}: {error}"
+            return
+        self._listening.set()
+        try:
+            while not self._stop.is_set():
+                if select.select([listener], [], [], 0.25)[0]:
+                    arrived = time.time()
+                    self.announced.extend((arrived, found) for found in listener.take())
+        finally:
+            listener.close()
 
-    def join(self) -> None:
-        self.stop.set()
-        self._thread.join(timeout=60)
+    def said(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")[-4000:]
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        """SIGTERM (the service stops cleanly), SIGKILL after 30 s; then the LISTEN."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        self._log.close()
+        self._stop.set()
+        self._listener.join(timeout=10)
 
 
 def _wait(condition, seconds: float, what: str) -> None:
@@ -300,6 +334,7 @@ def team_run(tmp_path_factory):
     import sandbox_harness
 
     from satellite_tasking.plugin.sandbox import SandboxServer
+    from satellite_tasking.plugin.settings import SANDBOX_CONNECTION_ID
     from satellite_tasking.plugin.store_postgis import PostgisStore
 
     if ARTIFACTS.exists():
@@ -317,10 +352,13 @@ def team_run(tmp_path_factory):
     service = None
     try:
         conninfo = postgis_harness.new_database(server)
-        PostgisStore(conninfo)  # the schema, created once before anyone else opens it
-        service = ServiceThread(conninfo, relays["service"].url, SERVICE_INTERVAL_S).start()
-        _wait(lambda: service.rounds or service.failure, 60, "the service's first round")
-        assert not service.failure, service.failure
+        store = PostgisStore(conninfo)  # the schema, created once before anyone else opens it
+        service = SyncService(tmp_path_factory.mktemp("service"), conninfo, relays["service"].url,
+                              SERVICE_INTERVAL_S)
+        # Desktops opened before the service's first round would sync themselves meanwhile (and say so).
+        _wait(lambda: store.syncers(SANDBOX_CONNECTION_ID) or not service.alive(), 120,
+              "the service's first round")
+        assert service.alive(), service.said()
         team_dir = tmp_path_factory.mktemp("team")
         settings = {"satellite_tasking/shared_store": conninfo, "satellite_tasking/shared_store_schema": "tasking",
                     "satellite_tasking/sync_interval_s": DESKTOP_SYNC_INTERVAL_S}
@@ -340,57 +378,46 @@ def team_run(tmp_path_factory):
         for thread in threads:
             thread.join(timeout=480)
         assert not any(t.is_alive() for t in threads), "a desktop run did not end"
-        service.join()
+        service_alive = service.alive()
+        service.stop()
         sandbox_log = [e for e in sandbox.requests_log() if not e["path"].startswith("/_sandbox")]
-        result = {"A": runs["A"], "B": runs["B"], "service": service, "sandbox_log": sandbox_log,
+        result = {"A": runs["A"], "B": runs["B"], "service": service, "service_alive": service_alive,
+                  "sandbox_log": sandbox_log,
                   "relays": {name: relay.logged() for name, relay in relays.items()}}
         (ARTIFACTS / "requests.json").write_text(json.dumps(
-            {"sandbox_log": sandbox_log, "relays": result["relays"], "service_rounds": service.rounds,
-             "service_announcements": service.announced}, indent=1, default=str), encoding="utf-8")
+            {"sandbox_log": sandbox_log, "relays": result["relays"], "service_announcements": service.announced},
+            indent=1, default=str), encoding="utf-8")
+        (ARTIFACTS / "service.log").write_text(service.said(), encoding="utf-8")
         yield result
     finally:
         if service is not None:
-            service.join()
+            service.stop()
         for relay in relays.values():
             relay.close()
         sandbox.stop()
         server_context.__exit__(None, None, None)
 
 
-def test_b_shows_a_s_orders_within_2_s_of_the_service_s_sync_without_polling_the_provider(team_run):
+def _runs_ok(team_run) -> None:
     a, b, service = team_run["A"], team_run["B"], team_run["service"]
     for run in (a, b):
         assert run.report.get("scenario_error") is None, run.describe()
         assert run.python_errors == [], run.describe()
     assert not service.failure, service.failure
+    assert team_run["service_alive"], service.said()
     assert "PostgisStore" in a.report["store"] and "PostgisStore" in b.report["store"], (a.report["store"],
                                                                                         b.report["store"])
-    placed = a.report["placed"]
-    assert len(placed) == 2
+    assert len(a.report["placed"]) == 2
 
-    # B's dock: empty before, A's two orders after, told that the service keeps the store current.
-    assert b.report["rows_before"] == []
-    rows = b.report["rows"]
-    assert sorted(r["Name"].split(" [")[0] for r in rows) == ["Team fields 1", "Team fields 2"], rows
-    assert "Kept current by the sync service" in b.report["team_label"], b.report["team_label"]
-    assert b.report["errors_label"] == ""
 
-    # Within 2 s of the announcement (NOTIFY) of the service's sync that brought the second order into the store.
-    added, synced_at = 0, None
-    for at, _connection, orders_added in service.announced:
-        added += orders_added
-        if added >= 2:
-            synced_at = at
-            break
-    assert synced_at is not None, service.announced
-    delay = b.report["rows_shown_at"] - synced_at
-    print(f"B's dock showed A's orders {delay:.2f} s after the service's sync announced them")
-    assert 0 <= delay <= SHOWN_WITHIN_S, (delay, service.announced)
-
+def test_b_asks_the_provider_for_no_order_while_the_service_keeps_the_store_current(team_run):
+    _runs_ok(team_run)
+    b = team_run["B"]
     # Whose requests: the three relays together carried exactly what the sandbox logged.
     relays, sandbox_log = team_run["relays"], team_run["sandbox_log"]
     carried = sorted((r["method"], r["path"]) for log in relays.values() for r in log if not is_control(r))
     assert carried == sorted((e["method"], e["path"]) for e in sandbox_log)
+    assert any(r["method"] == "POST" for r in relays["A"]), "A placed through its relay"
     # B's share of the sandbox's log: not one order or capture read, though B's own sync timer ran its rounds
     # meanwhile (B reads the simulator's clock, which its dock shows, through the control API each round).
     assert [r for r in relays["B"] if is_order_listing(r)] == [], relays["B"]
@@ -403,7 +430,29 @@ def test_b_shows_a_s_orders_within_2_s_of_the_service_s_sync_without_polling_the
     rounds = b.report["sync_rounds"]
     assert len(rounds) >= 3 and b.report["sync_timer_active"], rounds
     assert all(r[0] == "LeftToTheTeam" and r[1] == "sandbox" for results in rounds for r in results), rounds
-    assert any(r["method"] == "POST" for r in relays["A"]), "A placed through its relay"
+    assert "Kept current by the sync service" in b.report["team_label"], b.report["team_label"]
+
+
+def test_b_s_dock_shows_a_s_orders_within_2_s_of_the_service_s_sync(team_run):
+    _runs_ok(team_run)
+    b, service = team_run["B"], team_run["service"]
+    # B's dock: empty before, A's two orders after.
+    assert b.report["rows_before"] == []
+    rows = b.report["rows"]
+    assert sorted(r["Name"].split(" [")[0] for r in rows) == ["Team fields 1", "Team fields 2"], rows
+    assert b.report["errors_label"] == ""
+
+    # Within 2 s of the announcement (NOTIFY) of the service's sync that brought the second order into the store.
+    added, synced_at = 0, None
+    for at, payload in service.announced:
+        added += payload.get("orders_added", 0)
+        if added >= 2:
+            synced_at = at
+            break
+    assert synced_at is not None, service.announced
+    delay = b.report["rows_shown_at"] - synced_at
+    print(f"B's dock showed A's orders {delay:.2f} s after the service's sync announced them")
+    assert 0 <= delay <= SHOWN_WITHIN_S, (delay, service.announced)
 
 
 def test_screenshots_of_b_s_dock_are_saved(team_run):
