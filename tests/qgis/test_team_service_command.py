@@ -13,11 +13,17 @@ pytest.importorskip("psycopg2")
 ROOT = Path(__file__).resolve().parents[2]
 QUIET = {"planet_max_active_orders": 50, "planet_rejection_rate": 0.0, "planet_capture_failure_rate": 0.0,
          "planet_reassessment_rate": 0.0, "up42_failure_rate": 0.0}
+# Saved where QGIS started on that profile keeps it: <profile folder>/QGIS/QGIS3.ini (settings named QGIS/QGIS3).
 SAVE_CONNECTION = """
 import sys
 from qgis.core import QgsApplication
+from qgis.PyQt.QtCore import QCoreApplication, QSettings
 from satellite_tasking.plugin.model import Connection, ConnectionKind
 from satellite_tasking.plugin.settings import ConnectionSettings
+QCoreApplication.setOrganizationName("QGIS")
+QCoreApplication.setApplicationName("QGIS3")
+QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, sys.argv[1])
 app = QgsApplication([], False, sys.argv[1])
 app.initQgis()
 ConnectionSettings().save(Connection(id="team-sandbox", name="Team sandbox", kind=ConnectionKind.SANDBOX))
@@ -54,6 +60,7 @@ def test_the_command_syncs_a_profiles_team_connection_once_and_respects_the_sync
 
     done = subprocess.run(command, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert (profile / "QGIS" / "QGIS3.ini").is_file()
     store = PostgisStore(postgis_conninfo)
     assert store.counts("team-sandbox")["tasking_orders"] == 12
     assert "team-sandbox: 12 new" in done.stderr
