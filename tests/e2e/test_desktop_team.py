@@ -1,8 +1,9 @@
 """Issue 17, in the real desktop: two QGIS on two profiles share one PostGIS store and one sandbox.
 
-Desktop A places two orders through the order dialog; the sync service (``team_service.run`` in a thread of this
-test process, on the same PostGIS) syncs them into the shared store and NOTIFYs; desktop B's open dock shows them
-within 2 s of that sync, and B never asks the provider for its orders (its sync timer ticks every 2 s meanwhile).
+Desktop A places two orders through the order dialog; the sync service (its command, ``python3 -m
+satellite_tasking.service``, on the same PostGIS) syncs them into the shared store and NOTIFYs; desktop B's open
+dock shows them within 2 s of that announcement (as heard by a LISTEN in this test), and B never asks the provider
+for its orders though its own sync timer ticks every 2 s meanwhile.
 
 Whose request is whose: the sandbox logs no client, so each client reaches the one sandbox through a loopback relay
 of its own (``RecordingRelay``: A, B and the service each a port), and each relay logs the requests it carried.
