@@ -644,7 +644,7 @@ class PostgisStore:
         names = [name for name, _ in columns]
         updates = ", ".join(f"{name} = excluded.{name}" for name in ["geom", *names])
         target = f"{self._table(table)} (geom, connection_id, {key}, {', '.join(names)})"
-        conflict = f"ON CONFLICT (connection_id, {key}) DO UPDATE SET {updates}"
+        conflict = f"ON CONFLICT (connection_id, {key}) DO UPDATE SET {updates}"  # nosec B608  # constant names
         if len(rows) < COPY_ROWS or not self._staged(cursor, table, key, names):
             template = f"(ST_GeomFromWKB(%s, {WGS84}), %s, %s, {', '.join(['%s'] * len(names))})"
             _driver().extras.execute_values(
