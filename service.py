@@ -58,9 +58,19 @@ class _SandboxAt:
 def _providers(factory, wanted: list, sandbox_url):
     from .plugin.model import ConnectionKind
 
+    unknown_said = set()
+
     def source():
         providers = []
-        for connection in factory.connections():
+        connections = factory.connections()
+        # A mistyped --connection would otherwise sync nothing, round after round, without a word: say it once.
+        unknown = [w for w in wanted if w not in {c.id for c in connections} and w not in unknown_said]
+        for connection_id in unknown:
+            logging.getLogger(__name__).error(
+                "No connection %r in this profile, so it is not synced. Its connections: %s.", connection_id,
+                ", ".join(repr(c.id) for c in connections) or "none")
+            unknown_said.add(connection_id)
+        for connection in connections:
             if wanted and connection.id not in wanted:
                 continue
             if not wanted and connection.kind == ConnectionKind.SANDBOX and not sandbox_url:

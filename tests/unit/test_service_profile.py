@@ -25,8 +25,8 @@ def write_profile(folder: Path, values: dict) -> Path:
     return folder
 
 
-def test_the_service_syncs_the_connections_of_the_profile_it_is_given(tmp_path, postgis_conninfo, start_sandbox):
-    sandbox = start_sandbox()
+def run_service(tmp_path, postgis_conninfo, sandbox, *connection_ids) -> subprocess.CompletedProcess:
+    """The service command, once, on a profile holding the Sandbox connection, syncing ``connection_ids``."""
     profile = write_profile(tmp_path / "profiles" / "service", {
         f"{CONNECTIONS_GROUP}/{SANDBOX_CONNECTION_ID}/name": "Sandbox",
         f"{CONNECTIONS_GROUP}/{SANDBOX_CONNECTION_ID}/kind": "sandbox"})
@@ -35,12 +35,24 @@ def test_the_service_syncs_the_connections_of_the_profile_it_is_given(tmp_path, 
     (plugins / "satellite_tasking").symlink_to(ROOT)  # as installed: a folder named after the plugin
     home = tmp_path / "home"  # nothing of the user's own settings may stand in for the profile's
     home.mkdir()
-    done = subprocess.run(
+    wanted = [argument for connection_id in connection_ids for argument in ("--connection", connection_id)]
+    return subprocess.run(
         [sys.executable, "-m", "satellite_tasking.service", "--store", postgis_conninfo, "--once", "--profile",
-         str(profile), "--connection", SANDBOX_CONNECTION_ID, "--sandbox-url", sandbox.base_url],
+         str(profile), *wanted, "--sandbox-url", sandbox.base_url],
         capture_output=True, text=True, timeout=180, cwd=plugins,
         env={"PATH": "/usr/bin:/bin", "HOME": str(home), "QT_QPA_PLATFORM": "offscreen",
              "XDG_RUNTIME_DIR": str(tmp_path), "no_proxy": "127.0.0.1", "NO_PROXY": "127.0.0.1"})
+
+
+def test_the_service_syncs_the_connections_of_the_profile_it_is_given(tmp_path, postgis_conninfo, start_sandbox):
+    done = run_service(tmp_path, postgis_conninfo, start_sandbox(), SANDBOX_CONNECTION_ID)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "sandbox:" in done.stderr, done.stderr[-3000:]  # one line per connection and round
     assert [s[0] for s in PostgisStore(postgis_conninfo).syncers(SANDBOX_CONNECTION_ID)] == ["service"]
+
+
+def test_a_connection_id_the_profile_does_not_have_is_said_not_passed_over(tmp_path, postgis_conninfo, start_sandbox):
+    done = run_service(tmp_path, postgis_conninfo, start_sandbox(), "sandbx", SANDBOX_CONNECTION_ID)
+    assert "No connection 'sandbx' in this profile, so it is not synced" in done.stderr, done.stderr[-3000:]
+    assert f"Its connections: '{SANDBOX_CONNECTION_ID}'" in done.stderr
+    assert "sandbox:" in done.stderr  # the connection that exists is synced all the same
