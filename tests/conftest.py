@@ -18,6 +18,7 @@ Fixtures for every folder (tests/qgis/conftest.py adds the QGIS ones, among them
 - ``postgis_server``, ``postgis_conninfo``: a real PostgreSQL with PostGIS, a new database a test.
 - ``schema_server``: (its URL, the requests it saw) of a server that would hand out a schema part, for tests that
   show a schema's remote ``$ref`` is never fetched.
+- ``make_form(schema, **kwargs)``: a ``SchemaForm`` of that schema, closed with the test (QGIS and PyQt6 alike).
 
 The helpers behind them (``SandboxControl``, ``control``, ``quick_session``, ``*_provider_for``, ``QUIET``) are
 importable as ``sandbox_harness`` (tests/sandbox_harness.py), registered here by name, as are ``loopback_http`` (small
@@ -168,3 +169,19 @@ def postgis_server():
 def postgis_conninfo(postgis_server) -> str:
     """A libpq connection string of a new, empty database with PostGIS."""
     return postgis_harness.new_database(postgis_server)
+
+
+@pytest.fixture
+def make_form(qtbot):
+    """Builds order forms: ``make_form(schema, **kwargs)`` is a ``SchemaForm`` that qtbot closes after the test.
+
+    Here rather than in tests/qgis/conftest.py: the schema form's suite also runs under PyQt6 (tests/qt6), where
+    only Qt, not QGIS, can be imported."""
+    from satellite_tasking.ui.schema_form import SchemaForm
+
+    def make(schema, **kwargs):
+        form = SchemaForm(schema, **kwargs)
+        qtbot.addWidget(form)
+        return form
+
+    return make

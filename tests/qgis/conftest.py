@@ -13,7 +13,6 @@ Beside those of tests/conftest.py (the sandbox, its control API, providers of ea
 - ``processing_run``: the plugin's Processing provider registered over a fresh sandbox (seed 11, frozen clock) and
   the ``clean_settings`` connections; call it as ``processing_run(name, feedback=None, **parameters)`` (the
   Sandbox connection unless CONNECTION is given); ``processing_run.sandbox`` is its ``SandboxService``.
-- ``make_form(schema, **kwargs)``: a ``SchemaForm`` of that schema, closed with the test.
 
 Helpers (layers of given shapes, the order dialog driven as a person would) are importable as ``qgis_harness``
 (tests/qgis/qgis_harness.py; tests/conftest.py registers it by name).
@@ -217,19 +216,6 @@ def processing_run(qgis_processing, clean_settings):
     QgsApplication.processingRegistry().removeProvider(provider)
     sandbox.stop()
     QgsProject.instance().removeAllMapLayers()
-
-
-@pytest.fixture
-def make_form(qtbot):
-    """Builds order forms: ``make_form(schema, **kwargs)`` is a ``SchemaForm`` that qtbot closes after the test."""
-    from satellite_tasking.ui.schema_form import SchemaForm
-
-    def make(schema, **kwargs):
-        form = SchemaForm(schema, **kwargs)
-        qtbot.addWidget(form)
-        return form
-
-    return make
 
 
 @pytest.fixture

@@ -29,7 +29,11 @@ globals().update(_TAKEN)
 def test_the_suite_was_taken_over():
     tests = [name for name in _TAKEN if name.startswith("test_")]
     assert len(tests) >= 20, tests
-    assert "make_form" in _TAKEN
+
+
+def test_the_suites_form_fixture_builds_pyqt6_forms(make_form):
+    form = make_form({"type": "object", "properties": {"n": {"type": "integer"}}})
+    assert isinstance(form, PyQt6.QtWidgets.QWidget)
 
 
 def test_the_form_is_a_pyqt6_widget(qtbot):
