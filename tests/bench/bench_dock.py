@@ -29,13 +29,9 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-if "satellite_tasking" not in sys.modules:
-    spec = importlib.util.spec_from_file_location("satellite_tasking", REPO / "__init__.py",
-                                                  submodule_search_locations=[str(REPO)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["satellite_tasking"] = module
-    spec.loader.exec_module(module)
+from bench_support import REPO, Heartbeat, register_plugin_package  # tests/bench, beside this script
+
+register_plugin_package()
 
 CAPTURES_PER_ORDER = 10
 OPEN_TARGET_S = 1.0
@@ -116,30 +112,6 @@ def build_store(where: str, orders: int) -> None:
 
 
 # -- the figures --------------------------------------------------------------------------------------------
-class Heartbeat:
-    """The longest gap between the ticks of a timer on the GUI thread, beyond its own interval."""
-
-    def __init__(self):
-        from qgis.PyQt.QtCore import QElapsedTimer, QTimer
-
-        self.clock = QElapsedTimer()
-        self.timer = QTimer()
-        self.timer.setInterval(HEARTBEAT_MS)
-        self.timer.timeout.connect(self._tick)
-        self.longest_ms = 0
-
-    def start(self) -> None:
-        self.longest_ms = 0
-        self.clock.start()
-        self.timer.start()
-
-    def _tick(self) -> None:
-        self.longest_ms = max(self.longest_ms, self.clock.restart() - HEARTBEAT_MS)
-
-    def stop(self) -> None:
-        self.timer.stop()
-
-
 def median_s(action, repeat: int) -> float:
     times = []
     for _ in range(repeat):
@@ -189,7 +161,7 @@ def measure(size: int, repeat: int, app, folder: Path, empty_mb: float, conninfo
     app.processEvents()
     opened: dict = {"read": [], "stall": []}
     runner = TaskRunner()
-    heartbeat = Heartbeat()
+    heartbeat = Heartbeat(HEARTBEAT_MS)
 
     def open_dock():
         nonlocal dock

@@ -13,7 +13,6 @@ Run: QT_QPA_PLATFORM=offscreen .venv/bin/python tests/bench/bench_gui_stall.py [
 """
 import argparse
 import gc
-import importlib.util
 import subprocess
 import sys
 import tempfile
@@ -21,18 +20,12 @@ import time
 from pathlib import Path
 
 import requests
+from bench_support import Heartbeat, register_plugin_package, rss_mb  # tests/bench, beside this script
 from sandbox_process import SandboxProcess  # tests/bench, beside this script
 
-REPO = Path(__file__).resolve().parents[2]
-if "satellite_tasking" not in sys.modules:
-    spec = importlib.util.spec_from_file_location("satellite_tasking", REPO / "__init__.py",
-                                                  submodule_search_locations=[str(REPO)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["satellite_tasking"] = module
-    spec.loader.exec_module(module)
+register_plugin_package()
 
 from qgis.core import QgsApplication, QgsProject  # noqa: E402
-from qgis.PyQt.QtCore import QElapsedTimer, QTimer  # noqa: E402
 
 from satellite_tasking.plugin.http import build_session  # noqa: E402
 from satellite_tasking.plugin.layers import ensure_layers, refresh_layers  # noqa: E402
@@ -54,47 +47,12 @@ QUIET = {"planet_max_active_orders": 50, "planet_rejection_rate": 0.0, "planet_c
          "planet_reassessment_rate": 0.0, "up42_failure_rate": 0.0}
 
 
-class Heartbeat:
-    def __init__(self):
-        self.clock = QElapsedTimer()
-        self.timer = QTimer()
-        self.timer.setInterval(HEARTBEAT_MS)
-        self.timer.timeout.connect(self._tick)
-        self.longest_ms = 0
-        self.ticks = 0
-        self.phase = ""
-        self.longest_by_phase: dict = {}
-
-    def start(self, phase: str = ""):
-        self.longest_ms, self.ticks = 0, 0
-        self.phase, self.longest_by_phase = phase, {}
-        self.clock.start()
-        self.timer.start()
-
-    def _tick(self):
-        gap = self.clock.restart() - HEARTBEAT_MS
-        self.longest_ms = max(self.longest_ms, gap)
-        self.longest_by_phase[self.phase] = max(self.longest_by_phase.get(self.phase, 0), gap)
-        self.ticks += 1
-
-    def stop(self):
-        self.timer.stop()
-
-
 def spin(app, condition, seconds):
     deadline = time.monotonic() + seconds
     while not condition() and time.monotonic() < deadline:
         app.processEvents()
         time.sleep(0.001)
     return condition()
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status", encoding="ascii") as handle:
-        for line in handle:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def main():
@@ -114,7 +72,7 @@ def main():
     empty_rss = rss_mb()
     folder = Path(tempfile.mkdtemp(prefix="bench-stall-"))
     server = SandboxProcess(seed=22, settings=QUIET)
-    heartbeat = Heartbeat()
+    heartbeat = Heartbeat(HEARTBEAT_MS)
     try:
         requests.post(f"{server.base_url}/_sandbox/planet/seed_orders", timeout=120, json={
             "count": orders, "captures_per_order": CAPTURES_PER_ORDER,

@@ -21,7 +21,6 @@ sandbox runs in a process of its own (sandbox_process.py), as a remote provider 
 """
 import argparse
 import gc
-import importlib.util
 import math
 import subprocess
 import sys
@@ -30,15 +29,10 @@ import time
 from pathlib import Path
 
 import requests
+from bench_support import register_plugin_package, rss_mb  # tests/bench, beside this script
 from sandbox_process import SandboxProcess  # tests/bench, beside this script
 
-REPO = Path(__file__).resolve().parents[2]
-if "satellite_tasking" not in sys.modules:
-    spec = importlib.util.spec_from_file_location("satellite_tasking", REPO / "__init__.py",
-                                                  submodule_search_locations=[str(REPO)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["satellite_tasking"] = module
-    spec.loader.exec_module(module)
+register_plugin_package()
 
 from qgis.core import QgsApplication, QgsFeature, QgsGeometry, QgsProject, QgsVectorLayer  # noqa: E402
 
@@ -62,14 +56,6 @@ MAX_SECONDS = {2000: 600, 20000: 1500}
 FIRST_SYNC_RUNS = {2000: 5, 20000: 3}
 CYCLES = {2000: 200, 20000: 20}
 SESSIONS = None  # the plugin's SessionFactory, read from QGIS's settings once QGIS is initialised
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status", encoding="ascii") as handle:
-        for line in handle:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def control(server, method, path, payload=None):
