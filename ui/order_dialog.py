@@ -54,9 +54,12 @@ logger = logging.getLogger(__name__)
 
 FORM_CLASS, _ = uic.loadUiType(str(Path(__file__).with_name("order_dialog.ui")))
 
-AOI_COLUMNS = ("#", "Source", "Type", "Area (km²)", "Vertices", "Warnings", "Estimate", "Order")
-COL_ESTIMATE = 6
-COL_ORDER = 7
+#: Rows of the areas table always in view (a multipart split easily makes five or more areas).
+AOI_ROWS_IN_VIEW = 4
+# Warnings last: their sentences are long, and the estimate and the order must not be pushed out of view.
+AOI_COLUMNS = ("#", "Source", "Type", "Area (km²)", "Vertices", "Estimate", "Order", "Warnings")
+COL_ESTIMATE = 5
+COL_ORDER = 6
 PRODUCT_ROLE = Qt.ItemDataRole.UserRole + 1
 SAVE_DELAY_MS = 300
 WINDOW_FIRST = tuple(name for pair in WINDOW_FIELDS for name in pair)
@@ -262,6 +265,13 @@ class OrderDialog(QDialog, FORM_CLASS):
         self._save_timer.timeout.connect(self.save_draft)
 
         self.aoiTable.verticalHeader().setVisible(False)
+        # Several areas in view at once: the splitter may give the form more room, never squeeze the table to a row.
+        table = self.aoiTable
+        # (One row more than that: styles draw the header and the scroll bar taller than their size hints.)
+        table.setMinimumHeight(table.horizontalHeader().sizeHint().height()
+                               + (AOI_ROWS_IN_VIEW + 1) * table.verticalHeader().defaultSectionSize()
+                               + table.horizontalScrollBar().sizeHint().height() + 2 * table.frameWidth())
+        self.splitter.setChildrenCollapsible(False)
         self.splitter.setStretchFactor(0, 1)
         self.splitter.setStretchFactor(1, 3)
         self._fit_to_screen()
@@ -323,7 +333,7 @@ class OrderDialog(QDialog, FORM_CLASS):
             return
         height = max(self.height(), int(available.height() * 0.85))
         self.resize(max(self.width(), min(1000, available.width())), min(height, available.height()))
-        table = max(160, int(height * 0.25))
+        table = max(self.aoiGroup.minimumSizeHint().height(), int(height * 0.25))
         self.splitter.setSizes([table, max(height - table, 200)])
 
     # -- draft ----------------------------------------------------------------------------
@@ -600,9 +610,8 @@ class OrderDialog(QDialog, FORM_CLASS):
         for row, aoi in enumerate(self.draft.aois):
             outcome = self.draft.outcomes.get(str(row), {})
             values = (str(row + 1), aoi.get("label", ""), aoi.get("type", aoi["geometry"].get("type", "")),
-                      f"{aoi.get('area_km2', 0):.2f}", str(aoi.get("vertex_count", "")),
-                      sentences(aoi.get("warnings", [])), aoi.get("estimate", ""),
-                      outcome.get("order_id") or outcome.get("error", ""))
+                      f"{aoi.get('area_km2', 0):.2f}", str(aoi.get("vertex_count", "")), aoi.get("estimate", ""),
+                      outcome.get("order_id") or outcome.get("error", ""), sentences(aoi.get("warnings", [])))
             for column, value in enumerate(values):
                 item = QTableWidgetItem(value)
                 item.setToolTip(rich_tooltip(value))

@@ -138,3 +138,15 @@ def test_a_value_the_next_product_does_not_offer_is_not_carried(plugin, qtbot):
     form = choose_product(qtbot, dialog, PLEIADES)
     assert not any("could not be restored" in message for message in form.errors().values()), form.errors()
     assert form.values().get("acquisitionMode") != "stripmap"
+
+
+def test_the_areas_table_shows_several_areas_at_once(plugin, qtbot):
+    """Five areas: the table shows at least four rows without scrolling (it showed one, squeezed by the form)."""
+    fields = [square_wkt(13.0 + 0.1 * i, 52.0, 0.02) for i in range(5)]
+    dialog = plugin.open_order_dialog([memory_layer("Polygon", fields)])
+    choose_product(qtbot, dialog, PLEIADES)
+    qtbot.waitExposed(dialog)
+    table = dialog.aoiTable
+    assert table.rowCount() == 5
+    row_height = table.verticalHeader().defaultSectionSize()
+    assert table.viewport().height() >= 4 * row_height, (table.viewport().height(), row_height)

@@ -16,6 +16,7 @@ from sandbox_harness import control
 
 from satellite_tasking.plugin.http import build_session
 from satellite_tasking.plugin.tasks import BackgroundTask, TaskRunner
+from satellite_tasking.ui.order_dialog import COL_ORDER
 
 WAIT = 30000
 LOCK_IN = {"start_time": "2026-01-06T01:00:00Z", "end_time": "2026-01-12T01:00:00Z"}
@@ -228,7 +229,7 @@ def test_stop_placing_keeps_what_was_placed_and_retry_places_the_rest_once(plugi
     assert dialog.statusLabel.text() == (
         f"Placement cancelled: {len(placed)} orders placed, {len(refused)} not — see the Order column; "
         "“Retry failed” places only those.")
-    assert dialog.aoiTable.item(int(refused[0]), 7).text() == outcomes[refused[0]]["error"]
+    assert dialog.aoiTable.item(int(refused[0]), COL_ORDER).text() == outcomes[refused[0]]["error"]
     assert len(planet_orders_named_with(plugin, reference)) == len(placed)
     kept = plugin.draft_store.load()
     assert kept is not None and kept.client_reference == reference and kept.placing == []
