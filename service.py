@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import socket
 import sys
 import threading
+from pathlib import Path
 
 DEFAULT_INTERVAL_S = 60.0
 
@@ -114,10 +116,17 @@ def main(argv=None) -> int:
     from .plugin.store_postgis import PostgisStore, SharedStoreError
     from .plugin.team_service import run
 
+    profile = str(Path(arguments.profile).resolve()) if arguments.profile else ""
+    if profile:
+        # QGIS 3.40 and later ignore the profile folder handed to the QgsApplication of a program of its own (3.22
+        # honours it) and open the default profile: name the authentication database's folder before QGIS starts,
+        # and the settings' folder after (QGIS_AUTH_DB_DIR_PATH is QGIS's own variable for it; this is the
+        # service's own process, not QGIS's).
+        os.environ["QGIS_AUTH_DB_DIR_PATH"] = profile
     _name_settings_as_qgis()
-    application = QgsApplication([], False, arguments.profile or "")
+    application = QgsApplication([], False, profile)
     application.initQgis()
-    _read_settings_of(QgsApplication.qgisSettingsDirPath())
+    _read_settings_of(profile or QgsApplication.qgisSettingsDirPath())
     stop = threading.Event()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signal_number, lambda *_: stop.set())

@@ -23,9 +23,10 @@ from satellite_tasking.plugin.settings import ConnectionSettings
 QCoreApplication.setOrganizationName("QGIS")
 QCoreApplication.setApplicationName("QGIS3")
 QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, sys.argv[1])
 app = QgsApplication([], False, sys.argv[1])
 app.initQgis()
+# After QGIS starts: QGIS 3.40 and later open the default profile whatever folder they are given.
+QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, sys.argv[1])
 ConnectionSettings().save(Connection(id="team-sandbox", name="Team sandbox", kind=ConnectionKind.SANDBOX))
 app.exitQgis()
 """

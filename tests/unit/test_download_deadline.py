@@ -47,7 +47,8 @@ def test_a_dripping_download_is_stopped_at_its_deadline_with_a_sentence(sandbox)
     message = caught.value.user_message
     assert "the download of scene.tif from Download test was stopped after" in message
     assert "slower than 32 KB/s" in message and "try again later" in message
-    assert 0 < len(target.getvalue()) < 2000
+    # At most what had dripped in by then (urllib3 2, on QGIS 3.40+, hands over none of a chunk it has not filled).
+    assert len(target.getvalue()) < 2000
 
 
 class _Steady(BaseHTTPRequestHandler):
