@@ -42,6 +42,7 @@ from . import product_catalogue
 from .layers import ORDERS_ROLE, find_layers, refresh_layers
 from .model import ConnectionKind, Order
 from .order_listing import full_order, listed_capture_counts, listed_orders
+from .order_schema import schema_titles
 from .sandbox_clock import jump_to_next_event, read_clock, set_speed
 from .settings import credentials_locked, needs_stored_credentials
 from .store import StoreError
@@ -734,24 +735,6 @@ class OrderMonitor(QObject):
         files_text = f"{len(files)} file" if len(files) == 1 else f"{len(files)} files"
         self.messages.success(f"Downloaded {files_text} of order “{order.name}” into "
                               f"{Path(files[0]).parent}; {added} added to the map.")
-
-
-def schema_titles(schema, limit: int = 2000) -> dict:
-    """Property name -> title, from every "properties" map of an order schema (branches included)."""
-    titles, stack, seen = {}, [schema], 0
-    while stack and seen < limit:
-        node = stack.pop()
-        seen += 1
-        if isinstance(node, dict):
-            properties = node.get("properties")
-            if isinstance(properties, dict):
-                for name, sub in properties.items():
-                    if isinstance(sub, dict) and isinstance(sub.get("title"), str) and sub["title"].strip():
-                        titles.setdefault(str(name), sub["title"].strip())
-            stack.extend(value for value in node.values() if isinstance(value, (dict, list)))
-        elif isinstance(node, list):
-            stack.extend(value for value in node if isinstance(value, (dict, list)))
-    return titles
 
 
 def download_folder() -> str:

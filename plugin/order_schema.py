@@ -555,3 +555,21 @@ def missing_required(error) -> list:
     if error.validator != "required" or not isinstance(error.instance, dict):
         return []
     return [name for name in error.validator_value or [] if isinstance(name, str) and name not in error.instance]
+
+
+def schema_titles(schema, limit: int = 2000) -> dict:
+    """Property name -> title, from every "properties" map of an order schema (branches included)."""
+    titles, stack, seen = {}, [schema], 0
+    while stack and seen < limit:
+        node = stack.pop()
+        seen += 1
+        if isinstance(node, dict):
+            properties = node.get("properties")
+            if isinstance(properties, dict):
+                for name, sub in properties.items():
+                    if isinstance(sub, dict) and isinstance(sub.get("title"), str) and sub["title"].strip():
+                        titles.setdefault(str(name), sub["title"].strip())
+            stack.extend(value for value in node.values() if isinstance(value, (dict, list)))
+        elif isinstance(node, list):
+            stack.extend(value for value in node if isinstance(value, (dict, list)))
+    return titles
