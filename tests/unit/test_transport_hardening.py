@@ -576,3 +576,20 @@ def test_the_deadline_thread_ends_when_no_request_is_running(a_server):
     while any(t.name == "tasking-deadlines" for t in threading.enumerate()) and time.monotonic() < give_up:
         time.sleep(0.1)
     assert not any(t.name == "tasking-deadlines" for t in threading.enumerate())
+
+
+def test_requests_one_after_another_do_not_wake_the_deadline_thread(a_server, monkeypatch):
+    """The deadline thread sleeps until the earliest deadline: a request starting with a later deadline, or ending,
+    does not wake it (on a sync's thousands of requests, each wake-up made the sync's threads hand Python's lock
+    around for nothing)."""
+    from satellite_tasking.plugin import http as http_module
+
+    a_server.script = lambda handler, body: reply(handler, 200, {"ok": True})
+    watcher = http_module._DEADLINES
+    wakeups = []
+    real_notify = watcher._condition.notify
+    monkeypatch.setattr(watcher._condition, "notify", lambda *a: (wakeups.append(1), real_notify(*a)))
+    with session() as s:
+        for _ in range(50):
+            s.get(a_server.url + "/ok")
+    assert len(wakeups) <= 2, f"{len(wakeups)} wake-ups for 50 requests"
