@@ -9,7 +9,7 @@
 # (default /var/cache/satellite-tasking), so a fresh clone on the same machine reuses what an earlier run built;
 # without it, the chroot is built from cold (about ten minutes and 2 GB each). Every run unpacks a clean copy,
 # copies the working tree into it and runs `make test` there (tests marked slow are left to the host; SLOW_TESTS=0) (and the AOI and sync benchmarks with --bench; only
-# those with --bench-only). Bind mounts are
+# those with --bench-only; $QGIS_VERSIONS_BENCHES names others). Bind mounts are
 # undone by a trap, whatever happens. A suite that cannot be built or reached fails the run with a sentence.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +23,7 @@ CACHE_DIR=${SATELLITE_TASKING_CHROOT_CACHE:-/var/cache/satellite-tasking}
 RECIPE=3
 # Packing is done often (whenever the set-up changes) and must be quick on two cores: fast zstd, all threads.
 PACK="zstd -1 -T0"
+BENCHES_IN_CHROOT=${QGIS_VERSIONS_BENCHES:-tests/bench/bench_aoi.py tests/bench/bench_sync.py}
 BASE_PACKAGES=ca-certificates,make,git,procps,python3,xz-utils
 
 run_bench=false
@@ -216,7 +217,7 @@ main() {
             fi
         fi
         if $run_bench; then
-            in_chroot "$root" "cd /src && make bench BENCHES='tests/bench/bench_aoi.py tests/bench/bench_sync.py'" 2>&1 | tee "$WORK_DIR/bench-$suite.log" || {
+            in_chroot "$root" "cd /src && make bench BENCHES='$BENCHES_IN_CHROOT'" 2>&1 | tee "$WORK_DIR/bench-$suite.log" || {
                 overall=1; result_of[$suite]+=" (benchmarks failed)"; }
         fi
         # Artefacts (screenshots of the desktop tests) come back to the clone, under the suite's name.
