@@ -38,6 +38,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
+from .fast.gpkg_blob import multipolygon_blob
 from .model import TERMINAL_ORDER_STATUSES, Capture, Decision, Order, OrderStatus, Status
 from .records import SkippedRecord, skipped_record
 from .utc import as_utc, format_instant, gpkg_text, parse_instant
@@ -187,30 +188,11 @@ def gpkg_multipolygon(geometry: Optional[dict]) -> tuple:
     if not polygons:
         return None, kind
     try:
-        return _multipolygon_blob(polygons), kind
+        return multipolygon_blob(polygons, WGS84_SRS_ID), kind
     except (TypeError, ValueError, IndexError, OverflowError, struct.error):
         # A provider's garbled positions: the order is kept, drawn nowhere.
         logger.debug("Unreadable %s geometry left empty", kind)
         return None, kind
-
-
-def _multipolygon_blob(polygons: list) -> bytes:
-    parts = [struct.pack("<BII", 1, 6, len(polygons))]
-    flat: list = []  # x, y, x, y, … of every ring
-    for polygon in polygons:
-        parts.append(struct.pack("<BII", 1, 3, len(polygon)))
-        for ring in polygon:
-            start = len(flat)
-            for position in ring:
-                flat.append(float(position[0]))
-                flat.append(float(position[1]))
-            parts.append(struct.pack(f"<I{len(flat) - start}d", len(ring), *flat[start:]))
-    if not all(map(math.isfinite, flat)):
-        raise ValueError("non-finite coordinate")
-    xs, ys = flat[0::2], flat[1::2]
-    # Header: magic, version 0, flags (little endian, xy envelope), srs id, envelope (minx, maxx, miny, maxy).
-    header = b"GP" + struct.pack("<BBi4d", 0, 0b00000011, WGS84_SRS_ID, min(xs), max(xs), min(ys), max(ys))
-    return header + b"".join(parts)
 
 
 def gpkg_envelope(blob: Optional[bytes]) -> Optional[tuple]:
@@ -340,8 +322,16 @@ def _part_json(raw, part) -> Optional[str]:
     if part is not None and isinstance(raw, dict):
         for key, value in raw.items():
             if value is part and isinstance(key, str):
-                return _ENCODE_JSON(_RAW_KEY_PREFIX + key)
+                text = _RAW_KEY_TEXTS.get(key)
+                if text is None:
+                    text = _ENCODE_JSON(_RAW_KEY_PREFIX + key)
+                    if len(_RAW_KEY_TEXTS) < 64:  # a provider's field names: a handful
+                        _RAW_KEY_TEXTS[key] = text
+                return text
     return _json(part)
+
+
+_RAW_KEY_TEXTS: dict = {}  # key -> the JSON text of "raw:<key>", written for every order and capture
 
 
 def _stored_raw(text) -> tuple:
@@ -1094,9 +1084,14 @@ _RECORD_ERRORS = (TypeError, ValueError, OverflowError, AttributeError, KeyError
 _SQL_INT_RANGE = (-(2**63), 2**63 - 1)
 
 
+_STORED_AS_THEY_ARE = {str, float, bytes, type(None)}
+
+
 def _checked_row(values: tuple) -> tuple:
     """``values`` when SQLite can store each of them; a ``TypeError``/``OverflowError`` naming the first it
     cannot (found here, per record, rather than when a statement of hundreds of rows is bound)."""
+    if set(map(type, values)) <= _STORED_AS_THEY_ARE:  # the usual row, seen in one pass of C
+        return values
     for value in values:
         kind = type(value)
         if kind is str or value is None or kind is float or kind is bytes:
