@@ -15,7 +15,8 @@ import struct
 _pack = struct.pack
 _chain = itertools.chain.from_iterable
 _PAIRS = {2}
-_PACKED_AS_IS = {float}  # anything else (an int too large for a double, text, a bool) is converted as the reference does
+# Anything else (an int too large for a double, text, a bool) is converted as the reference does.
+_PACKED_AS_IS = {float}
 
 
 def multipolygon_blob(polygons: list, srs_id: int) -> bytes:
