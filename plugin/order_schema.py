@@ -21,7 +21,7 @@ from typing import Iterable, Optional
 
 from jsonschema import FormatChecker
 
-from .schema_validation import SchemaReachesOut, SchemaValidator, schema_too_large, validator_class_of
+from .schema_validation import SchemaReachesOut, SchemaValidator, schema_objects, schema_too_large, validator_class_of
 from .utc import parse_instant
 from .wording import shorten
 
@@ -559,17 +559,11 @@ def missing_required(error) -> list:
 
 def schema_titles(schema, limit: int = 2000) -> dict:
     """Property name -> title, from every "properties" map of an order schema (branches included)."""
-    titles, stack, seen = {}, [schema], 0
-    while stack and seen < limit:
-        node = stack.pop()
-        seen += 1
-        if isinstance(node, dict):
-            properties = node.get("properties")
-            if isinstance(properties, dict):
-                for name, sub in properties.items():
-                    if isinstance(sub, dict) and isinstance(sub.get("title"), str) and sub["title"].strip():
-                        titles.setdefault(str(name), sub["title"].strip())
-            stack.extend(value for value in node.values() if isinstance(value, (dict, list)))
-        elif isinstance(node, list):
-            stack.extend(value for value in node if isinstance(value, (dict, list)))
+    titles: dict = {}
+    for node in schema_objects(schema, limit):
+        properties = node.get("properties")
+        if isinstance(properties, dict):
+            for name, sub in properties.items():
+                if isinstance(sub, dict) and isinstance(sub.get("title"), str) and sub["title"].strip():
+                    titles.setdefault(str(name), sub["title"].strip())
     return titles

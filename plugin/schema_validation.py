@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from typing import Optional
+from typing import Iterator, Optional
 
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError, relevance
@@ -167,21 +167,23 @@ def external_references(schema, limit: int = MAX_NODES_SCANNED) -> list:
     return found
 
 
-def count_properties(schema, limit: int = MAX_NODES_SCANNED) -> int:
-    """How many property schemas ``schema`` declares, at any depth (bounded walk)."""
-    total = 0
+def schema_objects(schema, limit: int = MAX_NODES_SCANNED) -> Iterator[dict]:
+    """Every object of ``schema`` at any depth, in a bounded walk (at most ``limit`` nodes looked at)."""
     stack, seen = [schema], 0
     while stack and seen < limit:
         node = stack.pop()
         seen += 1
         if isinstance(node, dict):
-            properties = node.get("properties")
-            if isinstance(properties, dict):
-                total += len(properties)
+            yield node
             stack.extend(value for value in node.values() if isinstance(value, (dict, list)))
         elif isinstance(node, list):
             stack.extend(value for value in node if isinstance(value, (dict, list)))
-    return total
+
+
+def count_properties(schema, limit: int = MAX_NODES_SCANNED) -> int:
+    """How many property schemas ``schema`` declares, at any depth (bounded walk)."""
+    return sum(len(node["properties"]) for node in schema_objects(schema, limit)
+               if isinstance(node.get("properties"), dict))
 
 
 def schema_too_large(schema) -> Optional[str]:

@@ -25,6 +25,7 @@ Decisions this module makes:
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -322,16 +323,13 @@ def _part_json(raw, part) -> Optional[str]:
     if part is not None and isinstance(raw, dict):
         for key, value in raw.items():
             if value is part and isinstance(key, str):
-                text = _RAW_KEY_TEXTS.get(key)
-                if text is None:
-                    text = _ENCODE_JSON(_RAW_KEY_PREFIX + key)
-                    if len(_RAW_KEY_TEXTS) < 64:  # a provider's field names: a handful
-                        _RAW_KEY_TEXTS[key] = text
-                return text
+                return _raw_key_text(key)
     return _json(part)
 
 
-_RAW_KEY_TEXTS: dict = {}  # key -> the JSON text of "raw:<key>", written for every order and capture
+@functools.lru_cache(maxsize=64)  # a provider's field names: a handful, written for every order and capture
+def _raw_key_text(key: str) -> str:
+    return _ENCODE_JSON(_RAW_KEY_PREFIX + key)
 
 
 def _stored_raw(text) -> tuple:

@@ -38,10 +38,7 @@ def multipolygon_blob(polygons: list, srs_id: int) -> bytes:
                 if set(map(type, values)) != _PACKED_AS_IS:
                     values = None  # text, a bool…: converted one by one below, as the reference does
             if values is None:
-                values = []
-                for position in ring:
-                    values.append(float(position[0]))
-                    values.append(float(position[1]))
+                values = _ring_values(ring)
             flat.extend(values)
             parts.append(_pack(f"<I{len(values)}d", len(ring), *values))
     return _with_header(flat, parts, srs_id)
@@ -54,12 +51,19 @@ def multipolygon_blob_plain(polygons: list, srs_id: int) -> bytes:
     for polygon in polygons:
         parts.append(struct.pack("<BII", 1, 3, len(polygon)))
         for ring in polygon:
-            start = len(flat)
-            for position in ring:
-                flat.append(float(position[0]))
-                flat.append(float(position[1]))
-            parts.append(struct.pack(f"<I{len(flat) - start}d", len(ring), *flat[start:]))
+            values = _ring_values(ring)
+            flat.extend(values)
+            parts.append(struct.pack(f"<I{len(values)}d", len(ring), *values))
     return _with_header(flat, parts, srs_id)
+
+
+def _ring_values(ring) -> list:
+    """x, y, x, y, … of a ring, each position read one by one (its first two numbers, as floats)."""
+    values: list = []
+    for position in ring:
+        values.append(float(position[0]))
+        values.append(float(position[1]))
+    return values
 
 
 def _with_header(flat: list, parts: list, srs_id: int) -> bytes:
