@@ -27,6 +27,18 @@ class ConnectionKind(str, enum.Enum):
         ]
 
 
+@dataclass(frozen=True)
+class Credentials:
+    """A connection's secret, read from the QGIS authentication database (settings.read_credentials) and held in
+    memory only: user name and password for UP42, the API key as user name for Planet."""
+
+    username: str
+    password: str = field(default="", repr=False)
+
+    def __repr__(self) -> str:  # never show the secret, even in a traceback's locals
+        return f"Credentials(username=<{len(self.username)} chars>, password=<hidden>)"
+
+
 DEFAULT_BASE_URLS = {
     ConnectionKind.UP42: "https://api.up42.com",
     ConnectionKind.PLANET: "https://api.planet.com/tasking/v2",

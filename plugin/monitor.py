@@ -48,6 +48,7 @@ from .settings import credentials_locked, needs_stored_credentials
 from .store import StoreError
 from .store_choice import ensure_store_layers, is_shared, open_project_store
 from .sync import SyncEventKind
+from .sync_process import SyncProcess
 from .tasks import BackgroundTask, user_message_for
 from .team_service import LeftToTheTeam, desktop_sync_task
 from .wording import product_title
@@ -150,8 +151,10 @@ class OrderMonitor(QObject):
 
     def __init__(self, iface, provider_factory, task_runner, messages,
                  decisions_opener: Optional[Callable] = None, project: Optional[QgsProject] = None,
-                 parent: Optional[QObject] = None):
+                 parent: Optional[QObject] = None, sync_process: Optional[SyncProcess] = None):
         super().__init__(parent)
+        # Syncs run in a process of their own when they can (sync_process.py says why); started at the first sync.
+        self.sync_process = sync_process if sync_process is not None else SyncProcess()
         self.iface = iface
         self.shown = False  # the dock showing the monitor is visible (set_shown)
         self.store_listened = False  # the dock hears the shared store's announcements (it reloads on them)
@@ -164,7 +167,7 @@ class OrderMonitor(QObject):
         self.project = project or QgsProject.instance()
         self.store = None
         self.store_problem = ""  # a sentence when the store cannot be used (or only read)
-        self.providers: dict = {}  # connection id -> (connection, provider)
+        self.providers: dict = {}  # connection id -> (connection, provider, its recipe or None)
         self.errors: dict = {}  # connection id -> sentence
         self.syncing: dict = {}  # connection id -> task
         self.last_round_at: Optional[float] = None
@@ -212,6 +215,7 @@ class OrderMonitor(QObject):
                 task.cancel()
         self.syncing.clear()
         self.providers.clear()
+        self.sync_process.close()
 
     # -- when to sync ---------------------------------------------------------------------------
     def should_run(self) -> bool:
@@ -286,7 +290,8 @@ class OrderMonitor(QObject):
         # On the team's shared store the task asks the provider only when no service keeps the store current
         # and nobody else syncs the connection now (team_service.desktop_sync).
         task = desktop_sync_task(provider, self.store, connection.id, self._on_synced,
-                                 description=f"Syncing tasking orders of {connection.name}")
+                                 description=f"Syncing tasking orders of {connection.name}",
+                                 sync_process=self.sync_process, recipe=self.providers[connection.id][2])
         self.syncing[connection.id] = task
         self.task_runner.start(task)
         return True
@@ -302,7 +307,11 @@ class OrderMonitor(QObject):
         if kept is not None and kept[0] == connection:
             return kept[1]
         try:
-            provider = self.provider_factory.provider_for(connection)
+            # A recipe (what the provider is made of) lets the sync process build the same provider; a factory
+            # that cannot describe its providers (a test's) has them built here and synced here.
+            recipe_for = getattr(self.provider_factory, "recipe_for", None)
+            recipe = recipe_for(connection) if recipe_for is not None else None
+            provider = recipe.build() if recipe is not None else self.provider_factory.provider_for(connection)
         except Exception as error:  # noqa: BLE001 - missing credentials etc. become one sentence
             message = user_message_for(error)
             if self.errors.get(connection.id) != message:
@@ -310,7 +319,7 @@ class OrderMonitor(QObject):
             self.errors[connection.id] = message
             self.providers.pop(connection.id, None)
             return None
-        self.providers[connection.id] = (connection, provider)
+        self.providers[connection.id] = (connection, provider, recipe)
         self._learn_products(connection, provider)
         return provider
 
@@ -485,7 +494,7 @@ class OrderMonitor(QObject):
         self._shown_generation = generation
         self._ordered_products = {(order.connection_id, order.product_id) for order in snapshot[0]}
         self.storeRead.emit(snapshot, self.connection_names())
-        for connection_id, (connection, provider) in list(self.providers.items()):
+        for connection_id, (connection, provider, _recipe) in list(self.providers.items()):
             if connection_id in self._products:
                 self._learn_parameter_titles(connection, provider, self._products[connection_id])
         self._show_state()

@@ -5,9 +5,9 @@ proxy and the user agent once, then builds a fresh ``TaskingSession`` per connec
 """
 from qgis.core import Qgis
 
-from .http import build_session
 from .metadata import user_agent
 from .network_proxy import proxy_config_from_qgis_settings
+from .provider_recipe import session_for
 
 
 class SessionFactory:
@@ -20,4 +20,4 @@ class SessionFactory:
         return cls(proxy=proxy_config_from_qgis_settings())
 
     def __call__(self, connection):
-        return build_session(connection.name, self.user_agent, proxy=self.proxy)
+        return session_for(connection, self.user_agent, self.proxy)

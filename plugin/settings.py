@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass, field
 from typing import Optional
 
 from qgis.core import QgsApplication, QgsAuthMethodConfig, QgsSettings
 from qgis.PyQt.QtCore import QThread
 
-from .model import Connection, ConnectionKind
+from .model import Connection, ConnectionKind, Credentials  # noqa: F401 - Credentials is read from here too
 
 logger = logging.getLogger(__name__)
 
@@ -32,15 +31,6 @@ class CredentialsError(Exception):
     @property
     def user_message(self) -> str:
         return str(self)
-
-
-@dataclass(frozen=True)
-class Credentials:
-    username: str
-    password: str = field(default="", repr=False)
-
-    def __repr__(self) -> str:  # never show the secret, even in a traceback's locals
-        return f"Credentials(username=<{len(self.username)} chars>, password=<hidden>)"
 
 
 class ConnectionSettings:

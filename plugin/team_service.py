@@ -105,14 +105,19 @@ BEING_SYNCED_ELSEWHERE = ("Being synced by the sync service or another QGIS righ
 
 
 def desktop_sync(provider, store, connection_id: str, cancelled: Optional[Callable[[], bool]] = None,
-                 now: Optional[Callable[[], datetime]] = None) -> SyncResult:
+                 now: Optional[Callable[[], datetime]] = None, sync_process=None, recipe=None) -> SyncResult:
     """What a desktop's sync timer does for one connection (in a background task: it talks to the database).
 
-    A store of its own: ``sync_connection`` as ever. The team's shared store: nothing asked of the provider while
-    a service keeps the store current (``desktop_sync_policy``) or someone else syncs the connection now (its
-    sync lock) — a ``LeftToTheTeam`` saying so; otherwise this desktop syncs it and announces what it applied,
-    so the other desktops' docks refresh as they do after the service's syncs."""
+    A store of its own: ``sync_connection`` as ever, in the sync process (``sync_process.SyncProcess``, from the
+    provider's ``recipe``) when one is given and can run, else here. The team's shared store: nothing asked of
+    the provider while a service keeps the store current (``desktop_sync_policy``) or someone else syncs the
+    connection now (its sync lock) — a ``LeftToTheTeam`` saying so; otherwise this desktop syncs it and announces
+    what it applied, so the other desktops' docks refresh as they do after the service's syncs."""
     if not getattr(store, "shared", False):
+        if sync_process is not None and recipe is not None and now is None:
+            result = sync_process.sync(recipe, store.path, connection_id, cancelled=cancelled)
+            if result is not None:
+                return result
         return sync_connection(provider, store, connection_id, cancelled=cancelled, now=now)
     policy = desktop_sync_policy(store, connection_id)
     if not policy.poll:
@@ -131,14 +136,15 @@ def desktop_sync(provider, store, connection_id: str, cancelled: Optional[Callab
 
 
 def desktop_sync_task(provider, store, connection_id: str, on_done: Callable[[SyncResult], None],
-                      description: str = ""):
+                      description: str = "", sync_process=None, recipe=None):
     """``sync.sync_task`` with ``desktop_sync`` inside: a BackgroundTask whose ``on_done(result)`` runs on the GUI
     thread (a ``LeftToTheTeam`` when this desktop left the connection to the team)."""
     from .sync import SyncFailed
     from .tasks import BackgroundTask
 
     def work(task):
-        result = desktop_sync(provider, store, connection_id, cancelled=task.isCanceled)
+        result = desktop_sync(provider, store, connection_id, cancelled=task.isCanceled, sync_process=sync_process,
+                              recipe=recipe)
         if result.error:
             task.result = result
             raise SyncFailed(result.error)  # a failed sync ends as a failed task, as in sync_task

@@ -2,12 +2,12 @@
 
 A 10 ms heartbeat timer on the GUI thread records the longest gap between its ticks while the
 monitor's work happens the way the plugin does it: the sync of 2,000 orders / 20,000 captures (then of
-20,000 / 200,000, each size in a process of its own) in a QgsTask, then, on the GUI thread, the layer refresh
-and the dock reload. The longest gap is printed for each phase: while the task syncs, and from its end until
-the dock is filled. The floor is the same
-heartbeat with nothing running, measured in the same run. The sandbox runs in a process of its own,
-as a real provider would: in QGIS's process its Python request handlers would take the GIL and the
-figure would measure the simulator, not the plugin.
+20,000 / 200,000, each size in a process of its own) in a QgsTask that hands it to the plugin's sync process
+(``--in-process``: synced in this process, as where no sync process can start), then, on the GUI thread, the
+layer refresh and the dock reload. The longest gap is printed for each phase: while the task syncs, and from its
+end until the dock is filled. The floor is the same heartbeat with nothing running, measured in the same run. The
+sandbox runs in a process of its own, as a real provider would: in QGIS's process its Python request handlers would
+take the GIL and the figure would measure the simulator, not the plugin.
 
 Run: QT_QPA_PLATFORM=offscreen .venv/bin/python tests/bench/bench_gui_stall.py [--orders 2000]
 """
@@ -27,15 +27,14 @@ register_plugin_package()
 
 from qgis.core import QgsApplication, QgsProject  # noqa: E402
 
-from satellite_tasking.plugin.http import build_session  # noqa: E402
 from satellite_tasking.plugin.layers import ensure_layers, refresh_layers  # noqa: E402
 from satellite_tasking.plugin.model import Connection  # noqa: E402
 from satellite_tasking.plugin.monitor import read_dock_snapshot  # noqa: E402
-from satellite_tasking.plugin.providers.planet import RatePacer  # noqa: E402
-from satellite_tasking.plugin.providers.sandbox import SandboxProvider  # noqa: E402
+from satellite_tasking.plugin.provider_recipe import ProviderRecipe  # noqa: E402
 from satellite_tasking.plugin.store import TaskingStore  # noqa: E402
-from satellite_tasking.plugin.sync import sync_task  # noqa: E402
+from satellite_tasking.plugin.sync_process import SyncProcess  # noqa: E402
 from satellite_tasking.plugin.tasks import BackgroundTask, TaskRunner  # noqa: E402
+from satellite_tasking.plugin.team_service import desktop_sync_task  # noqa: E402
 from satellite_tasking.ui.monitor_dock import MonitorDock  # noqa: E402
 
 SIZES = (2000, 20000)
@@ -58,6 +57,8 @@ def spin(app, condition, seconds):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--orders", type=int, default=None, help="one size only (default: 2,000 then 20,000)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="sync in QGIS's process, as the plugin does where no sync process can start")
     args = parser.parse_args()
     if args.orders is None:
         for size in SIZES:
@@ -73,16 +74,18 @@ def main():
     folder = Path(tempfile.mkdtemp(prefix="bench-stall-"))
     server = SandboxProcess(seed=22, settings=QUIET)
     heartbeat = Heartbeat(HEARTBEAT_MS)
+    sync_process = None
     try:
         requests.post(f"{server.base_url}/_sandbox/planet/seed_orders", timeout=120, json={
             "count": orders, "captures_per_order": CAPTURES_PER_ORDER,
             "statuses": ["FULFILLED", "EXPIRED"] * 24 + ["FULFILLED", "IN_PROGRESS"]}).raise_for_status()
         requests.post(f"{server.base_url}/_sandbox/clock", json={"advance_seconds": 60}, timeout=10)
         connection = Connection(id="bench", name="Bench sandbox", kind="sandbox")
-        provider = SandboxProvider(connection, lambda c: build_session(c.name, "SatelliteTasking/bench"),
-                                   server.base_url)
         # The sandbox is local: unpaced, as in bench_sync.py (Planet's published limits would make it minutes).
-        provider.parts["planet"].pace_with(RatePacer.unpaced())
+        recipe = ProviderRecipe(connection, None, None, "SatelliteTasking/bench", server.base_url, paced=False)
+        provider = recipe.build()
+        # As the monitor does: the sync in a process of its own (started by the first sync, as in QGIS), or here.
+        sync_process = None if args.in_process else SyncProcess()
         store = TaskingStore(folder / "store.gpkg")
         project = QgsProject.instance()
         ensure_layers(project, store)
@@ -109,7 +112,7 @@ def main():
 
         heartbeat.start("sync task")
         started = time.monotonic()
-        runner.start(sync_task(provider, store, "bench", synced))
+        runner.start(desktop_sync_task(provider, store, "bench", synced, sync_process=sync_process, recipe=recipe))
         finished = spin(app, lambda: "failed" in done or ("result" in done and dock.orders_model.total()),
                         max_seconds)
         seconds = time.monotonic() - started
@@ -119,7 +122,9 @@ def main():
         result = done["result"]
         assert result.ok, result.error
         rows = dock.orders_model.rowCount()
-        print(f"full sync in a task: {result.orders_added} orders, {result.captures_added} captures, "
+        where = (f"in the sync process (pid {sync_process.pid})" if sync_process is not None and sync_process.pid
+                 else "in this process")
+        print(f"full sync in a task, {where}: {result.orders_added} orders, {result.captures_added} captures, "
               f"{rows} dock rows, {seconds:.1f} s, {heartbeat.ticks} heartbeats")
         print(f"  layer refresh on the GUI thread: {done['layer_refresh']:.3f} s")
         for phase, longest in heartbeat.longest_by_phase.items():
@@ -134,6 +139,8 @@ def main():
         project.removeAllMapLayers()
     finally:
         heartbeat.stop()
+        if sync_process is not None:
+            sync_process.close()
         server.stop()
     app.exitQgis()
 

@@ -344,3 +344,27 @@ def test_up42_cancel_follows_the_sdk_rule_and_a_waiting_price_is_ended_by_reject
     assert dock.select_order(SANDBOX_CONNECTION_ID, quoted.id)
     assert not dock.cancelButton.isEnabled() and dock.decideButton.isEnabled()
     assert "reject the quotation" in dock.cancelButton.toolTip()
+
+
+def test_the_monitor_syncs_in_a_process_of_its_own_which_ends_with_the_monitor(plugin, recording_iface, qtbot):
+    import os
+    import time
+
+    place(plugin, "planet:area", "Harbour", LOCK_IN, [square(13, 52)])
+    open_monitor(plugin, recording_iface, qtbot)
+    qtbot.waitUntil(lambda: len(plugin.monitor_dock.rows()) == 1, timeout=WAIT)
+    pid = plugin.monitor.sync_process.pid
+    assert pid not in (None, os.getpid()), plugin.monitor.sync_process.unavailable
+    command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    assert b"satellite_tasking" in command and b"-c" in command
+    # What it wrote is what QGIS shows: the store's file, read by the dock and the layers of this process.
+    assert [o.name for o in TaskingStore(plugin.monitor.store.path).orders()] == ["Harbour [ref-Harbour]"]
+    plugin.monitor.stop()
+    deadline = time.monotonic() + 15
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        stat = Path(f"/proc/{pid}/stat").read_text() if Path(f"/proc/{pid}").exists() else ""
+        if ") Z " in stat:
+            break
+        time.sleep(0.05)
+    assert not Path(f"/proc/{pid}").exists() or ") Z " in Path(f"/proc/{pid}/stat").read_text(), \
+        "the sync process outlived the monitor"
