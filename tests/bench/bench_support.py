@@ -25,9 +25,9 @@ def register_plugin_package() -> None:
     spec.loader.exec_module(module)
 
 
-def rss_mb() -> float:
-    """This process's resident memory in MB (Linux), NaN where /proc says nothing."""
-    with open("/proc/self/status", encoding="ascii") as handle:
+def rss_mb(pid=None) -> float:
+    """This process's (or process ``pid``'s) resident memory in MB (Linux), NaN where /proc says nothing."""
+    with open(f"/proc/{pid or 'self'}/status", encoding="ascii") as handle:
         for line in handle:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
