@@ -209,3 +209,32 @@ def test_a_recipe_crosses_the_pipe_whole(sandbox_server):
                                                                   password="p", excluded=("https://a",)), AGENT)
     assert ProviderRecipe.from_message(json.loads(json.dumps(recipe.to_message()))) == recipe
     assert "pw" not in repr(recipe) and "'p'" not in repr(recipe.proxy)
+
+
+def test_where_no_process_can_start_the_desktop_sync_runs_here_and_a_shared_store_never_goes_there(
+        sandbox_server, sandbox_control, tmp_path):
+    from satellite_tasking.plugin.team_service import desktop_sync
+
+    seed(sandbox_control, orders=5)
+    recipe = sandbox_recipe(sandbox_server)
+    nowhere = SyncProcess(command=lambda: [])
+    result = desktop_sync(recipe.build(), TaskingStore(tmp_path / "store.gpkg"), "sandbox", sync_process=nowhere,
+                          recipe=recipe)
+    assert result.ok and result.orders_added == 5, result.error
+    assert nowhere.unavailable == "no Python interpreter found beside QGIS"
+
+    class SharedStore:  # the team's store: its sync lock and announcements live in QGIS's process
+        shared = True
+        path = tmp_path / "never.gpkg"
+
+        @staticmethod
+        def service_syncs():
+            return False
+
+    class Refusing:
+        def sync(self, *args, **kwargs):
+            raise AssertionError("a shared store's sync was sent to the sync process")
+
+    # Refusing raises if asked; the stand-in store has nothing else, so the in-process sync ends in a sentence.
+    shared = desktop_sync(recipe.build(), SharedStore(), "sandbox", sync_process=Refusing(), recipe=recipe)
+    assert shared.error and not shared.ok
