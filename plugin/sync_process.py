@@ -349,7 +349,7 @@ def serve(requests_in, answers_out, sync=sync_connection) -> None:
             store = stores.get(store_path)
             if store is None:
                 store = stores[store_path] = TaskingStore(Path(store_path))
-            result = sync(kept[1], store, connection_id, cancelled=cancel.is_set)
+            result = sync(kept[1], store, connection_id, cancelled=cancel.is_set, beside_gui=False)  # no GUI here
         except Exception as error:  # noqa: BLE001 - a provider that cannot be built (missing support, bad URL)
             message = getattr(error, "user_message", None)
             if not message:
