@@ -40,6 +40,7 @@ from qgis.PyQt.QtGui import QGuiApplication
 
 from . import product_catalogue
 from .layers import ORDERS_ROLE, find_layers, refresh_layers
+from .listed_order import LISTED_CONNECTION, LISTED_PRODUCT
 from .model import ConnectionKind, Order
 from .order_listing import full_order, listed_capture_counts, listed_orders
 from .order_schema import schema_titles
@@ -103,12 +104,12 @@ def read_snapshot(store) -> tuple:
 
 def read_placers(store, orders: list) -> dict:
     """(connection id, order id) -> the user who placed it, for a store that records it (the team's shared
-    store); empty for one that does not (the GeoPackage)."""
+    store); empty for one that does not (the GeoPackage). ``orders``: listed orders (``listed_order``)."""
     placed_by = getattr(store, "placed_by", None)
     if not callable(placed_by):
         return {}
     placers: dict = {}
-    for connection_id in sorted({order.connection_id for order in orders}):
+    for connection_id in sorted({order[LISTED_CONNECTION] for order in orders}):
         placers.update({(connection_id, order_id): user for order_id, (user, _) in placed_by(connection_id).items()})
     return placers
 
@@ -492,7 +493,7 @@ class OrderMonitor(QObject):
         if self._closed or generation != self._reload_generation:
             return  # a newer read is on its way
         self._shown_generation = generation
-        self._ordered_products = {(order.connection_id, order.product_id) for order in snapshot[0]}
+        self._ordered_products = {(order[LISTED_CONNECTION], order[LISTED_PRODUCT]) for order in snapshot[0]}
         self.storeRead.emit(snapshot, self.connection_names())
         for connection_id, (connection, provider, _recipe) in list(self.providers.items()):
             if connection_id in self._products:

@@ -7,6 +7,8 @@ lists *light* orders (``params``, ``raw`` and ``geometry`` left empty) and reads
 in full, by its key (``full_order``), before it shows its details or offers actions on it: providers
 decide those from the raw record (Planet's ``is_cancellable``).
 
+Each listed order is a plain tuple of atoms (``listed_order``), which Python's collector soon stops following.
+
 The full read of ``TaskingStore.orders()`` stays the reference: a test checks that a listed order equals
 the full one but for the three fields left out. Runs in background tasks (the listing) or on the GUI
 thread (one order, by key).
@@ -17,7 +19,8 @@ import sqlite3
 from dataclasses import replace
 from typing import Optional
 
-from .model import Order, Status
+from .listed_order import decision_value, status_value
+from .model import Order
 from .store import (
     BUSY_TIMEOUT_MS,
     ORDERS_TABLE,
@@ -52,7 +55,8 @@ def _gpkg_rows(store, query: str, args: tuple = ()) -> list:
 
 
 def listed_orders(store) -> list:
-    """Every stored order, last changed first, light: without its raw record, parameters and geometry."""
+    """Every stored order, last changed first, light (without its raw record, parameters and geometry), each as a
+    tuple of ``listed_order.LISTED_FIELDS``."""
     if _is_shared(store):
         rows = store._query_raw(f"SELECT {LISTED_COLUMNS} FROM {store._table(ORDERS_TABLE)} "  # nosec B608  # constant names
                                 f"ORDER BY updated_at DESC NULLS LAST, fid DESC")
@@ -61,19 +65,8 @@ def listed_orders(store) -> list:
         rows = _gpkg_rows(store, f"SELECT {LISTED_COLUMNS} FROM {ORDERS_TABLE} "  # nosec B608  # constant names
                                  f"ORDER BY updated_at DESC, fid DESC")
         moment = parse_stored_time
-    # One Status per distinct (state, provider status): tens of objects, not one per order, for Python's collector
-    # to walk (its full passes stall every thread, the GUI's too).
-    statuses: dict = {}
-
-    def status(code, raw, raw_sub) -> Status:
-        found = statuses.get((code, raw, raw_sub))
-        if found is None:
-            found = statuses[(code, raw, raw_sub)] = _status(code, raw, raw_sub)
-        return found
-
-    return [Order(id=r[1], connection_id=r[0], api=r[2] or "", name=r[3] or "", status=status(r[4], r[5], r[6]),
-                  decision=_decision(r[7]), product_id=r[8] or "", updated_at=moment(r[9]),
-                  acquisition_start=moment(r[10]), acquisition_end=moment(r[11]))
+    return [(r[0], r[1], r[2] or "", r[3] or "", status_value(r[4]), r[5] or "", r[6], decision_value(r[7]),
+             r[8] or "", moment(r[9]), moment(r[10]), moment(r[11]))
             for r in rows]
 
 

@@ -34,6 +34,7 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
+from ..plugin.listed_order import LISTED_API, LISTED_CONNECTION, LISTED_ID, LISTED_PRODUCT, listed_form
 from ..plugin.model import Decision, Order, OrderStatus
 from ..plugin.monitor import DOWNLOAD_FOLDER_KEY, EDITABLE_FIELDS, OrderMonitor, current_user_name, download_folder
 from ..plugin.tasks import BackgroundTask, TaskRunner
@@ -53,15 +54,18 @@ from .orders_table_model import (
     ORDER_COLUMNS,
     PLACED_BY_COLUMN,
     RAW_STATUS_COLUMN,
+    ROW_PLACED_BY,
+    ROW_WAITING,
     STATUS_COLOURS,
     UPDATED_COLUMN,
     WAITING_FILTER,
     WAITING_MARKER,
-    OrderRow,
     OrdersTableModel,
     PreparedRows,
+    order_row,
     plain_tooltip,
     prepare_rows,
+    row_order,
     short_time,
     shown_name,
 )
@@ -87,12 +91,12 @@ RESIZE_PRECISION_ROWS = 50
 PREPARE_IN_BACKGROUND_FROM = 2000
 
 
-def product_label_in(titles: dict, order: Order) -> str:
+def product_label_in(titles: dict, connection_id: str, api: str, product_id: str) -> str:
     """The product's title in ``titles`` ((connection id, product id) -> title); the id while it is not known."""
-    for key in ((order.connection_id, order.product_id), (order.connection_id, f"{order.api}:{order.product_id}")):
+    for key in ((connection_id, product_id), (connection_id, f"{api}:{product_id}")):
         if key in titles:
             return titles[key]
-    return order.product_id
+    return product_id
 
 
 class MonitorDock(QgsDockWidget, FORM_CLASS):
@@ -303,10 +307,12 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
     # -- filling --------------------------------------------------------------------------------
     def set_orders(self, orders: list, capture_summaries: dict, connection_names: dict,
                    placers: Optional[dict] = None) -> None:
-        """Show ``orders`` (store rows) with their capture counts (``store.capture_summaries()``) and who placed
-        them (a shared store's ``placed_by``); the selection is kept."""
+        """Show ``orders`` (listed orders, ``order_listing.listed_orders``, or ``Order`` objects) with their capture
+        counts (``store.capture_summaries()``) and who placed them (a shared store's ``placed_by``); the selection is
+        kept."""
         self.connection_names = dict(connection_names)
-        self._snapshot = (orders, capture_summaries, placers or {})
+        listed = [order if type(order) is tuple else listed_form(order) for order in orders]
+        self._snapshot = (listed, capture_summaries, placers or {})
         self._show_rows()
 
     def _show_rows(self) -> None:
@@ -317,11 +323,13 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
         ticket = self.orders_model.ticket()
 
         def prepare(task: Any = None) -> PreparedRows:
-            return prepare_rows((OrderRow(order, summaries.get((order.connection_id, order.id)),
-                                          names.get(order.connection_id, order.connection_id),
-                                          product_label_in(titles, order),
-                                          placers.get((order.connection_id, order.id), ""))
-                                 for order in orders), ticket)
+            rows = []
+            for order in orders:
+                key = (order[LISTED_CONNECTION], order[LISTED_ID])
+                rows.append(order_row(order, summaries.get(key), names.get(key[0], key[0]),
+                                      product_label_in(titles, key[0], order[LISTED_API], order[LISTED_PRODUCT]),
+                                      placers.get(key, "")))
+            return prepare_rows(rows, ticket)
 
         self._fill_generation += 1
         generation = self._fill_generation
@@ -354,7 +362,7 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
         if first and orders:
             self.ordersView.resizeColumnsToContents()
         if orders:
-            waiting = sum(1 for o in orders if o.decision != Decision.NONE)
+            waiting = sum(1 for row in self.orders_model.all_rows() if row[ROW_WAITING])
             text = plural(len(orders), "order")
             if waiting:
                 text += f", {waiting} waiting for you"
@@ -371,7 +379,8 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
     @property
     def orders(self) -> dict:
         """(connection id, order id) -> Order, of every order read (filtered out or not)."""
-        return {row.key: row.order for row in self.orders_model.all_rows()}
+        return {(order.connection_id, order.id): order
+                for order in map(row_order, self.orders_model.all_rows())}
 
     def set_filters(self, status: Optional[str] = None, connection_id: Optional[str] = None,
                     text: Optional[str] = None, placed_by: Optional[str] = None) -> None:
@@ -405,7 +414,7 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
 
     def product_label(self, order: Order) -> str:
         """The product's title as its provider names it; the id only while the titles are not known yet."""
-        return product_label_in(self.product_titles, order)
+        return product_label_in(self.product_titles, order.connection_id, order.api, order.product_id)
 
     def set_parameter_titles(self, titles: dict) -> None:
         """Parameter name -> the schema's title; the details shown are relabelled at once."""
@@ -430,7 +439,7 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
 
     def _update_connection_filter(self) -> None:
         current = self.connectionFilter.currentData() or ""
-        wanted = sorted({o.connection_id for o in self._snapshot[0]} | set(self.connection_names),
+        wanted = sorted({o[LISTED_CONNECTION] for o in self._snapshot[0]} | set(self.connection_names),
                         key=lambda cid: self.connection_names.get(cid, cid).lower())
         existing = [self.connectionFilter.itemData(i) for i in range(1, self.connectionFilter.count())]
         if existing == wanted:
@@ -477,8 +486,9 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
         row = self.orders_model.row_of(key) if key is not None else None
         if row is None:
             return None
-        if self._full is None or self._full[0] is not row.order:
-            self._full = (row.order, self.full_order(row.order) if self.full_order else row.order)
+        if self._full is None or self._full[0] is not row:
+            light = row_order(row)
+            self._full = (row, self.full_order(light) if self.full_order else light)
         return self._full[1]
 
     def select_order(self, connection_id: str, order_id: str) -> bool:
@@ -577,8 +587,8 @@ class MonitorDock(QgsDockWidget, FORM_CLASS):
                 ("Acquisition window", window or "—"), ("Created", short_time(order.created_at) or "—"),
                 ("Updated", short_time(order.updated_at) or "—"), ("Order id", order.id)]
         row = self.orders_model.row_of((order.connection_id, order.id))
-        if row is not None and row.placed_by:
-            rows.append(("Placed by", row.placed_by))
+        if row is not None and row[ROW_PLACED_BY]:
+            rows.append(("Placed by", row[ROW_PLACED_BY]))
         parameters = [(field_label(name, self.parameter_titles), value_text(value))
                       for name, value in (order.params or {}).items() if name not in _PARAMETERS_SHOWN_ELSEWHERE]
         self.detailsText.setPlainText("\n".join([shown_name(order), ""] + _table(rows) + (

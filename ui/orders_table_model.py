@@ -2,9 +2,9 @@
 
 Why not ``QStandardItemModel`` + ``QSortFilterProxyModel``: with 20,000 orders the items alone cost
 ~180,000 Qt objects, and a proxy sorts by calling back into Python for every comparison (seconds).
-Here each order is one ``OrderRow`` holding what filtering and sorting need (a search text, one sort
-key per column); the shown words are made only for the cells the view asks for. Filtering is one
-pass over a Python list and sorting one ``list.sort`` over precomputed keys (milliseconds at 20,000).
+Here each order is one tuple of atoms holding what filtering and sorting need (a search text, the values
+the sort keys read); the shown words are made only for the cells the view asks for. Filtering is one
+pass over a Python list and sorting one ``list.sort`` over keys read from the rows (milliseconds at 20,000).
 
 Every cell is plain text (a table cell is never rich text); tooltips, which Qt would guess to be rich
 text, are escaped first.
@@ -19,7 +19,23 @@ from typing import TYPE_CHECKING, Any, Iterable, Optional
 from qgis.PyQt.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt
 from qgis.PyQt.QtGui import QBrush, QColor, QFont
 
-from ..plugin.model import Decision, Order, OrderStatus
+from ..plugin.listed_order import (
+    LISTED_CONNECTION,
+    LISTED_DECISION,
+    LISTED_END,
+    LISTED_FIELDS,
+    LISTED_ID,
+    LISTED_NAME,
+    LISTED_PRODUCT,
+    LISTED_RAW_STATUS,
+    LISTED_RAW_SUB,
+    LISTED_START,
+    LISTED_STATUS,
+    LISTED_UPDATED,
+    TERMINAL_STATUS_VALUES,
+    listed_as_order,
+)
+from ..plugin.model import Decision, Order, OrderStatus, Status
 from ..plugin.wording import moment, order_status_name, status_sentence
 
 if TYPE_CHECKING:  # the rows only read its fields: the model needs nothing of the store to run (Qt6 checks)
@@ -45,8 +61,9 @@ STATUS_COLOURS = {
     OrderStatus.EXPIRED: "#8d6e63", OrderStatus.REJECTED: "#d81b60",
 }
 _WHITE = QBrush(QColor("#ffffff"))
-_STATUS_BRUSHES = {code: QBrush(QColor(colour)) for code, colour in STATUS_COLOURS.items()}
+_STATUS_BRUSHES = {code.value: QBrush(QColor(colour)) for code, colour in STATUS_COLOURS.items()}
 _GREY = QBrush(QColor("#9e9e9e"))
+_HELD = OrderStatus.HELD.value
 
 # The draft reference some providers keep in the order's name ("Fields 1 [qgis-0123456789ab]"): the plugin's
 # bookkeeping, not the user's words. Shown names leave it out; the search still finds it.
@@ -58,8 +75,12 @@ def plain_tooltip(text: str) -> str:
     return "<qt>" + html.escape(text or "").replace("\n", "<br/>") + "</qt>"
 
 
+def _shown_name(name: str, order_id: str) -> str:
+    return _REFERENCE_SUFFIX.sub("", name or "") or name or order_id
+
+
 def shown_name(order: Order) -> str:
-    return _REFERENCE_SUFFIX.sub("", order.name or "") or order.name or order.id
+    return _shown_name(order.name, order.id)
 
 
 def short_time(when) -> str:
@@ -67,136 +88,128 @@ def short_time(when) -> str:
     return moment(when) if when is not None else ""
 
 
-def raw_status_text(order: Order) -> str:
-    return f"{order.status.raw} / {order.status.raw_sub}" if order.status.raw_sub else (order.status.raw or "")
-
-
 def _timestamp(when) -> float:
     return when.timestamp() if when is not None else 0.0
 
 
-_STATE_NAMES: dict = {}  # (status code, decision) -> the badge's words: computed once per pair
+_STATE_NAMES: dict = {}  # (status value, decision value) -> the badge's words: computed once per pair
 
 
-def _state_name(order: Order) -> str:
-    pair = (order.status.code, order.decision)
+def _state_name(status: str, decision: str) -> str:
+    pair = (status, decision)
     name = _STATE_NAMES.get(pair)
     if name is None:
-        name = _STATE_NAMES[pair] = order_status_name(order)
+        name = _STATE_NAMES[pair] = order_status_name(Order(id="", connection_id="", name="", status=Status(
+            OrderStatus(status), ""), decision=Decision(decision)))
     return name
 
 
-def _cloud_key(row: OrderRow) -> float:
-    cloud = row.summary[BEST_CLOUD]
-    return cloud if cloud is not None else 1000.0
-
-
-# A row's capture counts: (published, successful, invalid, best cloud cover, total), a plain tuple of numbers that
-# Python's collector stops following after one look (one CaptureSummary object per order it would walk each time).
-PUBLISHED, SUCCESSFUL, INVALID, BEST_CLOUD, TOTAL = range(5)
-NO_CAPTURES = (0, 0, 0, None, 0)
+_NO_CAPTURES = (0, 0, 0, None, 0)
 
 
 def capture_counts(summary) -> tuple:
-    """The counts tuple of ``summary`` (a ``store.CaptureSummary`` or already the tuple)."""
+    """(published, successful, invalid, best cloud cover, total) of ``summary`` (a ``store.CaptureSummary`` or
+    already that tuple)."""
     if summary is None:
-        return NO_CAPTURES
+        return _NO_CAPTURES
     if type(summary) is tuple:
         return summary
     return (summary.published, summary.successful, summary.invalid, summary.best_cloud_cover, summary.total)
 
 
+# A row is one flat tuple of atoms: the listed order's fields (plugin/listed_order.py) and then what the table adds to
+# them. Python's collector stops following such a tuple at its first look (an object per row it would walk at each of
+# its full passes, which stall the GUI thread: see plugin/listed_order.py); a tuple inside it would keep the row
+# followed until a later pass. Equal rows show the same words. A row's key is (connection id, order id): ``row[:2]``.
+(ROW_PUBLISHED, ROW_SUCCESSFUL, ROW_INVALID, ROW_BEST_CLOUD, ROW_CAPTURES, ROW_CONNECTION_NAME, ROW_PRODUCT_LABEL,
+ ROW_PLACED_BY, ROW_STATE, ROW_WAITING, ROW_SEARCH) = range(len(LISTED_FIELDS), len(LISTED_FIELDS) + 11)
+
+
+def row_key(row: tuple) -> tuple:
+    """(connection id, order id): the listed fields come first (``listed_order.LISTED_CONNECTION``, ``LISTED_ID``)."""
+    return row[:2]
+
+
+def order_row(listed: tuple, summary: CaptureSummary | tuple | None, connection: str, product: str,
+              placed_by: str = "") -> tuple:
+    """The table's row of a listed order (``listed_order``) with its capture counts, the names shown for its
+    connection and product and who placed it; what filtering needs (the search text) is made here too, in the
+    background task that prepares the rows."""
+    state = _state_name(listed[LISTED_STATUS], listed[LISTED_DECISION])
+    search = " ".join((listed[LISTED_NAME], listed[LISTED_ID], listed[LISTED_PRODUCT], product, state, connection,
+                       _raw_status(listed), placed_by)).lower()
+    return listed + capture_counts(summary) + (connection, product, placed_by, state,
+                                               listed[LISTED_DECISION] != _NO_DECISION, search)
+
+
+def row_order(row: tuple) -> Order:
+    """The light ``Order`` of a row (the details read it in full by its key)."""
+    return listed_as_order(row[:len(LISTED_FIELDS)])
+
+
+_NO_DECISION = Decision.NONE.value
+
+
+def _raw_status(row: tuple) -> str:
+    raw, raw_sub = row[LISTED_RAW_STATUS], row[LISTED_RAW_SUB]
+    return f"{raw} / {raw_sub}" if raw_sub else (raw or "")
+
+
+def _cloud_key(row: tuple) -> float:
+    cloud = row[ROW_BEST_CLOUD]
+    return cloud if cloud is not None else 1000.0
+
+
 # One sort key per column, read from the row when a sort asks (sorting 20,000 rows reads 20,000 keys once).
 SORT_KEYS = (
-    lambda row: shown_name(row.order).lower(),
-    lambda row: row.connection.lower(),
-    lambda row: row.state,
-    lambda row: raw_status_text(row.order),
-    lambda row: row.product.lower(),
-    lambda row: _timestamp(row.order.acquisition_start),
-    lambda row: row.summary[PUBLISHED] * 10000 + row.summary[SUCCESSFUL],
+    lambda row: _shown_name(row[LISTED_NAME], row[LISTED_ID]).lower(),
+    lambda row: row[ROW_CONNECTION_NAME].lower(),
+    lambda row: row[ROW_STATE],
+    _raw_status,
+    lambda row: row[ROW_PRODUCT_LABEL].lower(),
+    lambda row: _timestamp(row[LISTED_START]),
+    lambda row: row[ROW_PUBLISHED] * 10000 + row[ROW_SUCCESSFUL],
     _cloud_key,
-    lambda row: _timestamp(row.order.updated_at),
-    lambda row: row.placed_by.lower(),
+    lambda row: _timestamp(row[LISTED_UPDATED]),
+    lambda row: row[ROW_PLACED_BY].lower(),
 )
 
 
-class OrderRow:
-    """One order as the table needs it: the order itself (for the details and actions), its capture counts and
-    the words shared by many rows; what only filtering needs (the search text) is made when first asked for."""
+def row_text(row: tuple, column: int) -> str:
+    """The words a cell shows."""
+    if column == NAME_COLUMN:
+        return (WAITING_MARKER if row[ROW_WAITING] else "") + _shown_name(row[LISTED_NAME], row[LISTED_ID])
+    if column == CONNECTION_COLUMN:
+        return row[ROW_CONNECTION_NAME]
+    if column == STATUS_COLUMN:
+        return row[ROW_STATE]
+    if column == RAW_STATUS_COLUMN:
+        return _raw_status(row)
+    if column == PRODUCT_COLUMN:
+        return row[ROW_PRODUCT_LABEL]
+    if column == WINDOW_COLUMN:
+        return " – ".join(filter(None, (short_time(row[LISTED_START]), short_time(row[LISTED_END]))))
+    if column == CAPTURES_COLUMN:
+        return f"{row[ROW_PUBLISHED]} / {row[ROW_SUCCESSFUL]} / {row[ROW_INVALID]}" if row[ROW_CAPTURES] else ""
+    if column == CLOUD_COLUMN:
+        cloud = row[ROW_BEST_CLOUD]
+        return f"{cloud * 100:.0f} %" if cloud is not None else ""
+    if column == UPDATED_COLUMN:
+        return short_time(row[LISTED_UPDATED])
+    if column == PLACED_BY_COLUMN:
+        return row[ROW_PLACED_BY]
+    return ""
 
-    __slots__ = ("key", "order", "summary", "connection", "product", "placed_by", "state", "waiting", "_search")
 
-    def __init__(self, order: Order, summary: CaptureSummary | tuple | None, connection: str, product: str,
-                 placed_by: str = ""):
-        self.key = (order.connection_id, order.id)
-        self.order = order
-        self.summary = capture_counts(summary)
-        self.connection = connection
-        self.product = product
-        self.placed_by = placed_by
-        self.state = _state_name(order)
-        self.waiting = order.decision != Decision.NONE
-        self._search: Optional[str] = None
-
-    @property
-    def raw(self) -> str:
-        return raw_status_text(self.order)
-
-    @property
-    def search(self) -> str:
-        """What the text filter looks in: the name with its reference, the ids, the words shown, lower case."""
-        if self._search is None:
-            order = self.order
-            self._search = " ".join((order.name, order.id, order.product_id, self.product, self.state,
-                                     self.connection, self.raw, self.placed_by)).lower()
-        return self._search
-
-    def sort_key(self, column: int):
-        return SORT_KEYS[column](self)
-
-    @property
-    def signature(self) -> tuple:
-        """What the row shows; equal signatures need no redraw (an Order compares its raw record too: slow)."""
-        order = self.order
-        return (order.name, order.status, order.decision, order.product_id, order.updated_at,
-                order.acquisition_start, order.acquisition_end, self.summary, self.connection, self.product,
-                self.placed_by)
-
-    def text(self, column: int) -> str:
-        order, summary = self.order, self.summary
-        if column == NAME_COLUMN:
-            return (WAITING_MARKER if self.waiting else "") + shown_name(order)
-        if column == CONNECTION_COLUMN:
-            return self.connection
-        if column == STATUS_COLUMN:
-            return self.state
-        if column == RAW_STATUS_COLUMN:
-            return self.raw
-        if column == PRODUCT_COLUMN:
-            return self.product
-        if column == WINDOW_COLUMN:
-            return " – ".join(filter(None, (short_time(order.acquisition_start), short_time(order.acquisition_end))))
-        if column == CAPTURES_COLUMN:
-            return f"{summary[PUBLISHED]} / {summary[SUCCESSFUL]} / {summary[INVALID]}" if summary[TOTAL] else ""
-        if column == CLOUD_COLUMN:
-            cloud = summary[BEST_CLOUD]
-            return f"{cloud * 100:.0f} %" if cloud is not None else ""
-        if column == UPDATED_COLUMN:
-            return short_time(order.updated_at)
-        if column == PLACED_BY_COLUMN:
-            return self.placed_by
-        return ""
-
-    def tooltip(self, column: int) -> str:
-        if column == CAPTURES_COLUMN:
-            summary = self.summary
-            return plain_tooltip(f"{summary[PUBLISHED]} published, {summary[SUCCESSFUL]} successful, "
-                                 f"{summary[INVALID]} invalid")
-        lines = [shown_name(self.order), f"{self.connection} · {self.product}", status_sentence(self.order)]
-        if self.placed_by:
-            lines.append(f"Placed by {self.placed_by}")
-        return plain_tooltip("\n".join(lines))
+def row_tooltip(row: tuple, column: int) -> str:
+    if column == CAPTURES_COLUMN:
+        return plain_tooltip(f"{row[ROW_PUBLISHED]} published, {row[ROW_SUCCESSFUL]} successful, "
+                             f"{row[ROW_INVALID]} invalid")
+    order = row_order(row)
+    lines = [shown_name(order), f"{row[ROW_CONNECTION_NAME]} · {row[ROW_PRODUCT_LABEL]}", status_sentence(order)]
+    if row[ROW_PLACED_BY]:
+        lines.append(f"Placed by {row[ROW_PLACED_BY]}")
+    return plain_tooltip("\n".join(lines))
 
 
 class OrderFilter:
@@ -212,21 +225,21 @@ class OrderFilter:
         return (self.status, self.connection_id, self.text, self.placed_by) == \
             (other.status, other.connection_id, other.text, other.placed_by)
 
-    def accepts(self, row: OrderRow) -> bool:
-        if self.connection_id and row.key[0] != self.connection_id:
+    def accepts(self, row: tuple) -> bool:
+        if self.connection_id and row[LISTED_CONNECTION] != self.connection_id:
             return False
-        code = row.order.status.code
+        status = row[LISTED_STATUS]
         if self.status == WAITING_FILTER:
-            if not (row.waiting or code == OrderStatus.HELD):
+            if not (row[ROW_WAITING] or status == _HELD):
                 return False
         elif self.status == ACTIVE_FILTER:
-            if code.is_terminal:
+            if status in TERMINAL_STATUS_VALUES:
                 return False
-        elif self.status and code.value != self.status:
+        elif self.status and status != self.status:
             return False
-        if self.placed_by and row.placed_by != self.placed_by:
+        if self.placed_by and row[ROW_PLACED_BY] != self.placed_by:
             return False
-        return not self.text or self.text in row.search
+        return not self.text or self.text in row[ROW_SEARCH]
 
 
 def _sort_rows(rows: list, column: int, order: Qt.SortOrder) -> None:
@@ -245,12 +258,12 @@ class PreparedRows:
         self.ticket, self.rows, self.shown = ticket, rows, shown
 
 
-def prepare_rows(rows: Iterable[OrderRow], ticket: tuple) -> PreparedRows:
+def prepare_rows(rows: Iterable[tuple], ticket: tuple) -> PreparedRows:
     """The rows to show, compared, filtered and sorted as ``ticket`` (``OrdersTableModel.ticket``) says: pure
     Python, no Qt, so a background thread may do it while the GUI thread goes on (20,000 rows: ~0.1 s)."""
     base, wanted, column, order = ticket
-    new = {row.key: row for row in rows}
-    if new.keys() == base.keys() and all(row.signature == base[key].signature for key, row in new.items()):
+    new = {row[:2]: row for row in rows}
+    if new == base:
         return PreparedRows(ticket, new, None)  # the same words everywhere
     shown = [row for row in new.values() if wanted.accepts(row)]
     _sort_rows(shown, column, order)
@@ -262,7 +275,7 @@ class OrdersTableModel(QAbstractTableModel):
 
     def __init__(self, parent: Optional[QObject] = None):
         super().__init__(parent)
-        self._rows: dict = {}  # key -> OrderRow, in the store's order (last changed first)
+        self._rows: dict = {}  # key -> tuple, in the store's order (last changed first)
         self._shown: list = []  # the rows that pass the filter, sorted
         self._positions: Optional[dict] = None  # key -> row number in _shown, made when asked for
         self.filter = OrderFilter()
@@ -290,20 +303,20 @@ class OrdersTableModel(QAbstractTableModel):
             return None
         row, column = self._shown[index.row()], index.column()
         if role == Qt.ItemDataRole.DisplayRole:
-            return row.text(column)
+            return row_text(row, column)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return row.tooltip(column)
+            return row_tooltip(row, column)
         if role == Qt.ItemDataRole.FontRole:
-            return self._bold if row.waiting else None
+            return self._bold if row[ROW_WAITING] else None
         if role == KEY_ROLE:
-            return row.key
+            return row[:2]
         if role == SORT_ROLE:
-            return row.sort_key(column)
+            return SORT_KEYS[column](row) if 0 <= column < len(SORT_KEYS) else None
         if role == STATUS_ROLE:
-            return row.order.status.code.value
+            return row[LISTED_STATUS]
         if column == STATUS_COLUMN:
             if role == Qt.ItemDataRole.BackgroundRole:
-                return _STATUS_BRUSHES.get(row.order.status.code, _GREY)
+                return _STATUS_BRUSHES.get(row[LISTED_STATUS], _GREY)
             if role == Qt.ItemDataRole.ForegroundRole:
                 return _WHITE
             if role == Qt.ItemDataRole.TextAlignmentRole:
@@ -320,7 +333,7 @@ class OrdersTableModel(QAbstractTableModel):
         self.sort_column, self.sort_order = column, order
         self.layoutAboutToBeChanged.emit()
         before = self.persistentIndexList()
-        keys = [self._shown[index.row()].key if index.row() < len(self._shown) else None for index in before]
+        keys = [self._shown[index.row()][:2] if index.row() < len(self._shown) else None for index in before]
         self._sort(self._shown)
         positions = self.positions()
         self.changePersistentIndexList(before, [
@@ -334,7 +347,7 @@ class OrdersTableModel(QAbstractTableModel):
         filtered and sorted."""
         return (self._rows, copy.copy(self.filter), self.sort_column, self.sort_order)
 
-    def prepare_rows(self, rows: Iterable[OrderRow], ticket: tuple) -> PreparedRows:
+    def prepare_rows(self, rows: Iterable[tuple], ticket: tuple) -> PreparedRows:
         return prepare_rows(rows, ticket)
 
     def apply_rows(self, prepared: PreparedRows) -> bool:
@@ -349,9 +362,9 @@ class OrdersTableModel(QAbstractTableModel):
         if shown is None:
             # The rows take the newly read orders (the details read them), unseen.
             self._rows = new
-            self._shown = [new[row.key] for row in self._shown]
+            self._shown = [new[row[:2]] for row in self._shown]
             return False
-        if [row.key for row in shown] == [row.key for row in self._shown]:
+        if [row[:2] for row in shown] == [row[:2] for row in self._shown]:
             self._rows, self._shown = new, shown
             self._positions = None
             if shown:
@@ -362,7 +375,7 @@ class OrdersTableModel(QAbstractTableModel):
         self.endResetModel()
         return True
 
-    def set_rows(self, rows: Iterable[OrderRow]) -> bool:
+    def set_rows(self, rows: Iterable[tuple]) -> bool:
         """Prepare and show ``rows`` at once (GUI thread); see ``apply_rows``."""
         return self.apply_rows(self.prepare_rows(rows, self.ticket()))
 
@@ -386,17 +399,17 @@ class OrdersTableModel(QAbstractTableModel):
     # -- reading --------------------------------------------------------------------------------
     def positions(self) -> dict:
         if self._positions is None:
-            self._positions = {row.key: number for number, row in enumerate(self._shown)}
+            self._positions = {row[:2]: number for number, row in enumerate(self._shown)}
         return self._positions
 
     def index_of(self, key: tuple, column: int = NAME_COLUMN) -> QModelIndex:
         number = self.positions().get(tuple(key))
         return self.index(number, column) if number is not None else QModelIndex()
 
-    def row_at(self, number: int) -> Optional[OrderRow]:
+    def row_at(self, number: int) -> Optional[tuple]:
         return self._shown[number] if 0 <= number < len(self._shown) else None
 
-    def row_of(self, key: tuple) -> Optional[OrderRow]:
+    def row_of(self, key: tuple) -> Optional[tuple]:
         return self._rows.get(tuple(key))
 
     def all_rows(self) -> list:
@@ -409,9 +422,9 @@ class OrdersTableModel(QAbstractTableModel):
         return len(self._rows)
 
     def any_placer(self) -> bool:
-        return any(row.placed_by for row in self._rows.values())
+        return any(row[ROW_PLACED_BY] for row in self._rows.values())
 
 
-__all__ = ["ACTIVE_FILTER", "KEY_ROLE", "ORDER_COLUMNS", "OrderFilter", "OrderRow", "OrdersTableModel", "PreparedRows",
-           "prepare_rows",
-           "STATUS_COLOURS", "WAITING_FILTER", "WAITING_MARKER", "plain_tooltip", "shown_name", "short_time"]
+__all__ = ["ACTIVE_FILTER", "KEY_ROLE", "ORDER_COLUMNS", "OrderFilter", "OrdersTableModel", "PreparedRows",
+           "ROW_PLACED_BY", "ROW_WAITING", "STATUS_COLOURS", "WAITING_FILTER", "WAITING_MARKER", "order_row", "row_key",
+           "plain_tooltip", "prepare_rows", "row_order", "short_time", "shown_name"]

@@ -128,7 +128,7 @@ def measure(size: int, repeat: int, app, folder: Path, empty_mb: float, conninfo
     from satellite_tasking.plugin.store import ORDERS_TABLE
     from satellite_tasking.plugin.tasks import BackgroundTask, TaskRunner
     from satellite_tasking.ui.monitor_dock import MonitorDock
-    from satellite_tasking.ui.orders_table_model import NAME_COLUMN, UPDATED_COLUMN
+    from satellite_tasking.ui.orders_table_model import NAME_COLUMN, UPDATED_COLUMN, row_key
 
     where = f"postgresql:{conninfo}" if conninfo else str(folder / f"store-{size}.gpkg")
     began = time.perf_counter()
@@ -248,7 +248,7 @@ def measure(size: int, repeat: int, app, folder: Path, empty_mb: float, conninfo
         lambda: (sort_by(UPDATED_COLUMN, Qt.SortOrder.AscendingOrder)(),
                  sort_by(UPDATED_COLUMN, Qt.SortOrder.DescendingOrder)()), repeat) / 2, sort_floor))
     # With an order selected: the selection follows the rows.
-    first = dock.orders_model.row_at(0).key
+    first = row_key(dock.orders_model.row_at(0))
     dock.select_order(*first)
     figures.append(("sort with a selection kept", median_s(
         lambda: (sort_by(NAME_COLUMN, Qt.SortOrder.AscendingOrder)(),

@@ -9,13 +9,14 @@ import PyQt6.QtCore
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import QTableView
 
+from satellite_tasking.plugin.listed_order import listed_form
 from satellite_tasking.plugin.model import Decision, Order, OrderStatus, Status
 from satellite_tasking.ui.orders_table_model import (
     NAME_COLUMN,
     STATUS_COLUMN,
     UPDATED_COLUMN,
-    OrderRow,
     OrdersTableModel,
+    order_row,
 )
 
 NOW = datetime(2026, 3, 1, tzinfo=timezone.utc)
@@ -30,11 +31,11 @@ class Captures:  # the fields of store.CaptureSummary the rows read (the store n
     total: int = 0
 
 
-def row(number: int, name: str, code: OrderStatus = OrderStatus.ACCEPTED, waiting: bool = False) -> OrderRow:
+def row(number: int, name: str, code: OrderStatus = OrderStatus.ACCEPTED, waiting: bool = False) -> tuple:
     order = Order(id=f"o{number}", connection_id="c1", name=name, status=Status(code, code.value.upper()),
                   updated_at=NOW - timedelta(hours=number),
                   decision=Decision.QUOTATION if waiting else Decision.NONE)
-    return OrderRow(order, Captures(2, 1, 0, 0.25, 3), "Planet team", "Area")
+    return order_row(listed_form(order), Captures(2, 1, 0, 0.25, 3), "Planet team", "Area")
 
 
 def test_the_model_in_a_pyqt6_view(qtbot):

@@ -1,9 +1,11 @@
 """The dock's compact listing of orders agrees with the store's full read (its reference), on both stores, and the
 full order read by key is the one the full read gives."""
+import gc
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from satellite_tasking.plugin.listed_order import listed_as_order, listed_form
 from satellite_tasking.plugin.model import Decision, Order, OrderStatus, Status
 from satellite_tasking.plugin.order_listing import full_order, light, listed_orders
 from satellite_tasking.plugin.store import TaskingStore
@@ -33,8 +35,12 @@ def check_listing_agrees(store) -> None:
     store.apply("c2", orders("c2", 7), [])
     full = store.orders()
     listed = listed_orders(store)
-    assert [light(order) for order in full] == listed  # same orders, same order (last changed first)
-    assert all(order.params == {} and order.raw == {} and order.geometry is None for order in listed)
+    # Same orders, same order (last changed first), each a tuple of atoms that Python's collector stops following.
+    assert [light(order) for order in full] == [listed_as_order(row) for row in listed]
+    assert [listed_form(order) for order in full] == listed
+    assert all(type(row) is tuple for row in listed)
+    gc.collect()
+    assert not any(gc.is_tracked(row) for row in listed)
     for order in full:
         read = full_order(store, order.connection_id, order.id)
         assert read == order and read.raw == order.raw and read.params == order.params
