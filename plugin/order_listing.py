@@ -73,9 +73,9 @@ def listed_orders(store) -> list:
 def listed_capture_counts(store) -> dict:
     """(connection id, order id) -> (published, successful, invalid, best cloud cover, total), as
     ``store.capture_summaries()`` counts them, as plain tuples of numbers: Python's collector stops following them
-    after one look (a ``CaptureSummary`` per order it would walk at every full pass)."""
-    return {key: (s.published, s.successful, s.invalid, s.best_cloud_cover, s.total)
-            for key, s in store.capture_summaries().items()}
+    at its first look (20,000 ``CaptureSummary`` objects, even held only while the counts are read, set off one of
+    its full passes in QGIS's process)."""
+    return store.capture_counts()
 
 
 def full_order(store, connection_id: str, order_id: str) -> Optional[Order]:

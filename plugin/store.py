@@ -788,13 +788,17 @@ class TaskingStore:
     def capture_summaries(self) -> dict:
         """(connection id, order id) -> CaptureSummary, counted by SQLite: the dock's capture columns
         without reading every capture into Python."""
+        return {key: CaptureSummary(*counts) for key, counts in self.capture_counts().items()}
+
+    def capture_counts(self) -> dict:
+        """``capture_summaries`` as plain tuples (published, successful, invalid, best cloud cover, total): objects
+        Python's collector stops following at its first look (the dock holds one per order in QGIS's process)."""
         query = (f"SELECT connection_id, order_id, SUM(UPPER(status) = 'PUBLISHED'), "  # nosec B608  # constant names, bound values
                  f"SUM(outcome = '{OUTCOME_SUCCESS}'), SUM(outcome = '{OUTCOME_INVALID}'), MIN(cloud_cover), "
                  f"COUNT(*) FROM {CAPTURES_TABLE} GROUP BY connection_id, order_id")
         with self._connection() as db:
             rows = db.execute(query).fetchall()
-        return {(r[0], r[1]): CaptureSummary(published=r[2] or 0, successful=r[3] or 0, invalid=r[4] or 0,
-                                              best_cloud_cover=r[5], total=r[6]) for r in rows}
+        return {(r[0], r[1]): (r[2] or 0, r[3] or 0, r[4] or 0, r[5], r[6]) for r in rows}
 
     def status_history(self, connection_id: str, order_id: Optional[str] = None) -> list:
         """Status changes, oldest first (of one order, or of the whole connection)."""

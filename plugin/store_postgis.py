@@ -549,13 +549,16 @@ class PostgisStore:
 
     def capture_summaries(self) -> dict:
         """(connection id, order id) -> CaptureSummary, counted by the database."""
+        return {key: CaptureSummary(*counts) for key, counts in self.capture_counts().items()}
+
+    def capture_counts(self) -> dict:
+        """``capture_summaries`` as plain tuples (see ``TaskingStore.capture_counts``)."""
         rows = self._query(
             f"SELECT connection_id, order_id, count(*) FILTER (WHERE upper(status) = 'PUBLISHED'), "  # nosec B608  # checked schema, constant names
             f"count(*) FILTER (WHERE outcome = %s), count(*) FILTER (WHERE outcome = %s), min(cloud_cover), "
             f"count(*) FROM {self._table(CAPTURES_TABLE)} GROUP BY connection_id, order_id",
             (OUTCOME_SUCCESS, OUTCOME_INVALID))
-        return {(r[0], r[1]): CaptureSummary(published=r[2] or 0, successful=r[3] or 0, invalid=r[4] or 0,
-                                              best_cloud_cover=r[5], total=r[6]) for r in rows}
+        return {(r[0], r[1]): (r[2] or 0, r[3] or 0, r[4] or 0, r[5], r[6]) for r in rows}
 
     def status_history(self, connection_id: str, order_id: Optional[str] = None) -> list:
         """Status changes, oldest first (of one order, or of the whole connection)."""

@@ -1,13 +1,14 @@
 """The dock's compact listing of orders agrees with the store's full read (its reference), on both stores, and the
 full order read by key is the one the full read gives."""
 import gc
+from dataclasses import astuple
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from satellite_tasking.plugin.listed_order import listed_as_order, listed_form
-from satellite_tasking.plugin.model import Decision, Order, OrderStatus, Status
-from satellite_tasking.plugin.order_listing import full_order, light, listed_orders
+from satellite_tasking.plugin.model import Capture, Decision, Order, OrderStatus, Status
+from satellite_tasking.plugin.order_listing import full_order, light, listed_capture_counts, listed_orders
 from satellite_tasking.plugin.store import TaskingStore
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -31,7 +32,9 @@ def orders(connection_id: str, count: int) -> list:
 
 
 def check_listing_agrees(store) -> None:
-    store.apply("c1", orders("c1", 12), [])
+    store.apply("c1", orders("c1", 12), [Capture(id=f"k{number}", order_id=f"c1-{number % 3}", status="PUBLISHED",
+                                                 assessment="SUCCESS" if number % 2 else "INVALID",
+                                                 cloud_cover=number / 10) for number in range(5)])
     store.apply("c2", orders("c2", 7), [])
     full = store.orders()
     listed = listed_orders(store)
@@ -45,6 +48,9 @@ def check_listing_agrees(store) -> None:
         read = full_order(store, order.connection_id, order.id)
         assert read == order and read.raw == order.raw and read.params == order.params
     assert full_order(store, "c1", "gone") is None
+    counts = listed_capture_counts(store)
+    assert counts == {key: astuple(summary) for key, summary in store.capture_summaries().items()}
+    assert counts[("c1", "c1-0")] == (2, 1, 1, 0.0, 2)
 
 
 def test_listing_agrees_with_the_full_read_on_the_geopackage(tmp_path):

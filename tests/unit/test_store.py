@@ -1,4 +1,5 @@
 """The GeoPackage order store, pure Python (sqlite3), no QGIS."""
+import gc
 import sqlite3
 import struct
 from datetime import datetime, timedelta, timezone
@@ -10,6 +11,7 @@ from satellite_tasking.plugin.store import (
     CAPTURES_TABLE,
     GPKG_APPLICATION_ID,
     ORDERS_TABLE,
+    CaptureSummary,
     TaskingStore,
     capture_outcome,
     gpkg_multipolygon,
@@ -218,6 +220,12 @@ def test_capture_summaries_are_counted_by_sqlite_per_order(tmp_path):
     second = summaries[("c1", "o2")]
     assert (second.published, second.successful, second.invalid, second.total) == (0, 0, 0, 1)
     assert ("c1", "o3") not in summaries
+    # The same counts as plain tuples for the dock, which Python's collector stops following at its first look (it
+    # holds one per order in QGIS's process; an object each would be walked at every full pass, which stalls QGIS).
+    counts = store.capture_counts()
+    assert {key: CaptureSummary(*value) for key, value in counts.items()} == summaries
+    gc.collect()
+    assert not [item for pair in counts.items() for item in pair if gc.is_tracked(item)]
 
 
 def test_a_footprint_inside_the_captures_answer_is_stored_once_and_read_back(tmp_path):
