@@ -128,7 +128,7 @@ def measure(size: int, repeat: int, app, folder: Path, empty_mb: float, conninfo
     from satellite_tasking.plugin.store import ORDERS_TABLE
     from satellite_tasking.plugin.tasks import BackgroundTask, TaskRunner
     from satellite_tasking.ui.monitor_dock import MonitorDock
-    from satellite_tasking.ui.orders_table_model import NAME_COLUMN, UPDATED_COLUMN, row_key
+    from satellite_tasking.ui.orders_table_model import NAME_COLUMN, ROW_SEARCH, UPDATED_COLUMN, row_key
 
     where = f"postgresql:{conninfo}" if conninfo else str(folder / f"store-{size}.gpkg")
     began = time.perf_counter()
@@ -212,7 +212,7 @@ def measure(size: int, repeat: int, app, folder: Path, empty_mb: float, conninfo
           f"{stall / max(idle_floor, 1):.1f}x (target < {STALL_TARGET_MS:.0f} ms)  {verdict}")
 
     # Filtering and sorting: what the user does, on the GUI thread, each followed by a paint.
-    texts = [row.search for row in dock.orders_model.all_rows()]
+    texts = [row[ROW_SEARCH] for row in dock.orders_model.all_rows()]
     filter_floor = median_s(lambda: [t for t in texts if "field 1" in t], repeat)
     sort_floor = median_s(lambda: sorted(texts), repeat)
 
