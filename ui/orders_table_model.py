@@ -426,5 +426,5 @@ class OrdersTableModel(QAbstractTableModel):
 
 
 __all__ = ["ACTIVE_FILTER", "KEY_ROLE", "ORDER_COLUMNS", "OrderFilter", "OrdersTableModel", "PreparedRows",
-           "ROW_PLACED_BY", "ROW_SEARCH", "ROW_WAITING", "STATUS_COLOURS", "WAITING_FILTER", "WAITING_MARKER", "order_row", "row_key",
-           "plain_tooltip", "prepare_rows", "row_order", "short_time", "shown_name"]
+           "ROW_PLACED_BY", "ROW_SEARCH", "ROW_WAITING", "STATUS_COLOURS", "WAITING_FILTER", "WAITING_MARKER",
+           "order_row", "plain_tooltip", "prepare_rows", "row_key", "row_order", "short_time", "shown_name"]
