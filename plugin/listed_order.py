@@ -24,12 +24,12 @@ TERMINAL_STATUS_VALUES = frozenset(code.value for code in OrderStatus if code.is
 
 
 def status_value(code) -> str:
-    """A stored status as the full read normalises it (``store._status``): unknown ones read as received."""
+    """A stored status's value, normalised (the full read's ``store._status`` too): unknown ones read as received."""
     return code if code in _STATUS_VALUES else OrderStatus.RECEIVED.value
 
 
 def decision_value(value) -> str:
-    """A stored decision as the full read normalises it (``store._decision``)."""
+    """A stored decision's value, normalised (the full read's ``store._decision`` too): unknown ones read as none."""
     return value if value in _DECISION_VALUES else Decision.NONE.value
 
 

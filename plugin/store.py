@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
 from .fast.gpkg_blob import multipolygon_blob
+from .listed_order import decision_value, status_value
 from .model import TERMINAL_ORDER_STATUSES, Capture, Decision, Order, OrderStatus, Status
 from .records import SkippedRecord, skipped_record
 from .utc import as_utc, format_instant, gpkg_text, parse_instant
@@ -1117,18 +1118,11 @@ def _newer(newest: Optional[datetime], moment: Optional[datetime]) -> Optional[d
     return moment if newest is None or moment > newest else newest
 
 def _status(code, raw, raw_sub) -> Status:
-    try:
-        normalised = OrderStatus(code)
-    except ValueError:
-        normalised = OrderStatus.RECEIVED
-    return Status(normalised, raw or "", raw_sub)
+    return Status(OrderStatus(status_value(code)), raw or "", raw_sub)  # unknown stored states read as received
 
 
 def _decision(value) -> Decision:
-    try:
-        return Decision(value)
-    except ValueError:
-        return Decision.NONE
+    return Decision(decision_value(value))
 
 
 __all__ = [

@@ -64,6 +64,7 @@ _WHITE = QBrush(QColor("#ffffff"))
 _STATUS_BRUSHES = {code.value: QBrush(QColor(colour)) for code, colour in STATUS_COLOURS.items()}
 _GREY = QBrush(QColor("#9e9e9e"))
 _HELD = OrderStatus.HELD.value
+_NO_DECISION = Decision.NONE.value
 
 # The draft reference some providers keep in the order's name ("Fields 1 [qgis-0123456789ab]"): the plugin's
 # bookkeeping, not the user's words. Shown names leave it out; the search still finds it.
@@ -145,9 +146,6 @@ def order_row(listed: tuple, summary: CaptureSummary | tuple | None, connection:
 def row_order(row: tuple) -> Order:
     """The light ``Order`` of a row (the details read it in full by its key)."""
     return listed_as_order(row[:len(LISTED_FIELDS)])
-
-
-_NO_DECISION = Decision.NONE.value
 
 
 def _raw_status(row: tuple) -> str:
