@@ -508,8 +508,14 @@ def test_self_signed_certificate_is_refused(tls_server, sleeps):
     assert s.json("GET", url, verify=cert)["headers"]["User-Agent"] == UA
 
 
+# Floats reach 1.8e308: a number written with 309 digits (or 250 digits and an exponent of 60) is infinite as well.
+_HUGE_WITHOUT_A_LONG_EXPONENT = [b"[" + b"1" * 310 + b".5]", b'{"v": -' + b"9" * 309 + b".0}",
+                                 b"[1" + b"0" * 250 + b"e60]"]
+
+
 @pytest.mark.parametrize("body", [b"1e999", b"[1e999]", b'{"a": -2.5E+0400}', b'{"a":NaN}', b'{"a": [Infinity]}',
-                                  b'{"a":-Infinity}', b'{"id": "x:1", "v": 1.5e308, "w": 9e9999}'])
+                                  b'{"a":-Infinity}', b'{"id": "x:1", "v": 1.5e308, "w": 9e9999}',
+                                  *_HUGE_WITHOUT_A_LONG_EXPONENT])
 def test_decode_json_refuses_non_finite_numbers(body):
     with pytest.raises(NonFiniteNumber):
         decode_json(body)
@@ -733,7 +739,8 @@ def test_decode_listing_reads_other_shapes_as_json_without_texts(body):
 
 
 @pytest.mark.parametrize("body", [b'{"results": [{"a": NaN}]}', b'{"results": [{"a": 1e999}]}',
-                                  b'{"count": -Infinity, "results": []}'])
+                                  b'{"count": -Infinity, "results": []}',
+                                  *(b'{"results": [{"a": ' + huge + b"}]}" for huge in _HUGE_WITHOUT_A_LONG_EXPONENT)])
 def test_decode_listing_refuses_non_finite_numbers(body):
     with pytest.raises(NonFiniteNumber):
         decode_listing(body, "results")

@@ -42,11 +42,16 @@ _NUMBER_TEXTS = st.builds(
         f"{sign}{mantissa}{fraction}{e}{exp_sign}{'0' * zeros}{exponent}"),
     st.sampled_from(["", "-"]), st.integers(0, 99999).map(str), st.sampled_from(["", ".5", ".0001"]),
     st.sampled_from(["e", "E"]), st.sampled_from(["", "+", "-"]), st.integers(0, 3), st.integers(0, 1200))
+# Many digits and a short exponent, or none: 1e309 is reached without an exponent of three digits.
+_LONG_NUMBER_TEXTS = st.builds(
+    lambda sign, first, digits, fraction, exponent: f"{sign}{first}{'7' * digits}{fraction}{exponent}",
+    st.sampled_from(["", "-"]), st.sampled_from(["1", "9"]), st.integers(150, 320), st.sampled_from(["", ".5"]),
+    st.sampled_from(["", "e0", "e-5", "E+12", "e60", "e99"]))
 _LOOK_ALIKES = st.sampled_from(['"3fa1e234"', '"1e999"', '"x e400"', "1e2", "0.5", "12"])
 
 
 @settings(max_examples=400, deadline=None)
-@given(numbers=st.lists(_NUMBER_TEXTS | _LOOK_ALIKES, min_size=1, max_size=6),
+@given(numbers=st.lists(_NUMBER_TEXTS | _LONG_NUMBER_TEXTS | _LOOK_ALIKES, min_size=1, max_size=6),
        spaced=st.booleans(), wrap=st.sampled_from(["list", "object"]))
 def test_the_overflow_scan_never_misses_an_overflowing_number(numbers, spaced, wrap):
     separator = ", " if spaced else ","
@@ -57,12 +62,20 @@ def test_the_overflow_scan_never_misses_an_overflowing_number(numbers, spaced, w
     content = text.encode("ascii")
     if holds_overflowing_number(content):
         assert may_hold_overflowing_number(content)
-    if not any("e" in n.lower() for n in numbers):
+    if not any("e" in n.lower() or len(n) >= 200 for n in numbers):
         assert not may_hold_overflowing_number(content)
+
+
+def test_the_overflow_scan_finds_numbers_too_long_for_a_float_without_a_long_exponent():
+    for text in (b"[" + b"1" * 310 + b".5]", b"[-" + b"9" * 309 + b".0]", b"[1" + b"0" * 250 + b"e60]"):
+        assert holds_overflowing_number(text)
+        assert may_hold_overflowing_number(text)
+    assert not may_hold_overflowing_number(b"[" + b"1" * 200 + b".5, 1e99]")  # 1e200 and 1e99 are floats
 
 
 def test_the_overflow_scan_ignores_ids_that_look_like_exponents():
     assert not may_hold_overflowing_number(b'{"id": "3fa1e234", "n": 1e5}')
+    assert not may_hold_overflowing_number(b'{"id": "3fa1e234-1e400x", "n": "v1e400"}')  # in ids, not numbers
     assert may_hold_overflowing_number(b'{"id": "a", "n": 1e999}')
     assert holds_overflowing_number(b'[1e999]') and not holds_overflowing_number(b'[1e300, "1e999"]')
 
