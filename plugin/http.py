@@ -48,6 +48,7 @@ from requests.utils import requote_uri
 from .fast.json_depth_scan import JsonTooDeep, check_json_depth
 from .fast.json_listing_texts import listing_with_item_texts
 from .fast.json_overflow_scan import may_hold_overflowing_number
+from .fast.keep_alive_get import KeepAliveGets, TooLarge
 
 logger = logging.getLogger(__name__)
 
@@ -676,6 +677,7 @@ class TaskingSession:
         self._session = _GuardedSession(connection_name, proxy)
         self._session.headers["User-Agent"] = user_agent
         self._session.auth = auth
+        self._keep_alive_gets = KeepAliveGets()
 
     def __repr__(self) -> str:
         return f"TaskingSession({self.connection_name!r}, proxy={self._session.proxy!r})"
@@ -705,6 +707,7 @@ class TaskingSession:
 
     def close(self) -> None:
         self._session.close()
+        self._keep_alive_gets.close()
 
     def __enter__(self):
         return self
@@ -754,7 +757,7 @@ class TaskingSession:
             watchdog = _Watchdog(deadline_at - started)
             try:
                 with watchdog:
-                    response = self._exchange(method, url, kwargs, deadline_at, follow_redirects)
+                    response = self._exchange(method, url, kwargs, deadline_at, follow_redirects, read_whole=not stream)
                     if not stream:  # a stream's body is its reader's (a download has no total deadline)
                         self._read_body(response, method, safe_url, watchdog)
             except requests.RequestException as exc:
@@ -920,8 +923,9 @@ class TaskingSession:
         return attempt <= self.max_retries and waited + delay <= self.max_total_wait
 
     def _exchange(self, method: str, url: str, kwargs: dict, deadline_at: float,
-                  follow_redirects: bool = True) -> requests.Response:
-        """One attempt: send, and follow redirects hop by hop; the response's body is not read yet.
+                  follow_redirects: bool = True, read_whole: bool = False) -> requests.Response:
+        """One attempt: send, and follow redirects hop by hop; the response's body is not read yet (``read_whole``:
+        it may be, by the keep-alive path of ``_send``).
 
         Credentials belong to an origin (scheme, host, port): the first address's, or those named by
         ``bind_credentials``. A hop to another origin goes without the ``auth`` object, without any header but
@@ -934,7 +938,7 @@ class TaskingSession:
             hop = self._without_credentials(hop)
         for _hop in range(MAX_REDIRECTS + 1):
             hop["timeout"] = _bounded_timeout(kwargs["timeout"], deadline_at)
-            response = self._session.request(method, url, allow_redirects=False, stream=True, **hop)
+            response = self._send(method, url, hop, read_whole)
             if not (follow_redirects and response.is_redirect):
                 return response
             status = response.status_code
@@ -955,6 +959,39 @@ class TaskingSession:
             url = target
         raise requests.TooManyRedirects(f"more than {MAX_REDIRECTS} redirects")
 
+    def _send(self, method: str, url: str, hop: dict, read_whole: bool) -> requests.Response:
+        """One hop. A GET whose answer is read whole goes by ``KeepAliveGets`` where nothing of ``requests`` would
+        be missed (see ``_keep_alive_allowed``): prepared by ``requests`` all the same (address, headers, the
+        ``auth`` object), its response hooks run, its body read within ``max_json_bytes``. Anything else goes by
+        ``requests``."""
+        if not (read_whole and method == "GET" and self._keep_alive_allowed(url, hop)):
+            return self._session.request(method, url, allow_redirects=False, stream=True, **hop)
+        prepared = self._session.prepare_request(requests.Request(
+            method, url, params=hop.get("params"), headers=hop.get("headers"), auth=hop.get("auth")))
+        require_secure_url(prepared.url, self.connection_name)
+        watchdog = _CURRENT_WATCHDOG.get()
+        try:
+            response = self._keep_alive_gets.send(
+                prepared, hop["timeout"], self.max_json_bytes,
+                attach=watchdog.attach_connection if watchdog is not None else (lambda connection: None))
+        except TooLarge:
+            raise self._too_large_error(method, redact_url(url), None) from None
+        return requests.hooks.dispatch_hook("response", prepared.hooks, response)
+
+    def _keep_alive_allowed(self, url: str, hop: dict) -> bool:
+        """No proxy for ``url`` (none set in QGIS, or the address excluded), nothing read from the environment
+        (proxies, CA bundles, .netrc), TLS verified against requests' own bundle, the session's own adapter, and
+        only arguments the keep-alive path sends as requests would."""
+        session = self._session
+        proxy = session.proxy
+        if proxy is None or session.trust_env or session.verify is not True or session.cert:
+            return False
+        if proxy.mode != "none" and not proxy.is_excluded(url):
+            return False
+        if not set(hop) <= _KEEP_ALIVE_ARGUMENTS:
+            return False
+        return type(session.get_adapter(url)) is _DeadlineAdapter
+
     def _without_credentials(self, kwargs: dict) -> dict:
         kwargs = dict(kwargs)
         kwargs["auth"] = _no_auth  # not None: requests would use the session's auth (or .netrc) instead
@@ -969,6 +1006,8 @@ class TaskingSession:
     def _read_body(self, response: requests.Response, method: str, safe_url: str, watchdog: _Watchdog) -> None:
         """Read the answer into ``response.content``: at most ``max_json_bytes`` (an announced larger answer
         is refused before reading), and no later than the deadline (``watchdog``)."""
+        if response.raw is None and response._content_consumed:
+            return  # read whole by the keep-alive path (``_send``), within the same limit and deadline
         limit = self.max_json_bytes
         length = response.headers.get("Content-Length", "")
         if length.strip().isdigit() and int(length) > limit:
@@ -1173,6 +1212,9 @@ class TaskingSession:
         return ProviderUnreachable(name, f"the request to {name} failed ({type(exc).__name__}, "
                                          f"{method} {safe_url})")
 
+
+# What a hop of ``_exchange`` may carry for the keep-alive path to send it as requests would.
+_KEEP_ALIVE_ARGUMENTS = frozenset({"params", "headers", "auth", "timeout"})
 
 #: Headers that may go to another origin on a redirect; every other one (Authorization, X-API-Key, whatever
 #: an auth object or a caller added) stays with the origin it was meant for.
