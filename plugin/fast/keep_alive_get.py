@@ -30,6 +30,7 @@ import requests
 import urllib3
 from requests.structures import CaseInsensitiveDict
 from requests.utils import DEFAULT_CA_BUNDLE_PATH, extract_zipped_paths, get_encoding_from_headers
+from urllib3.util.ssl_ import create_urllib3_context
 
 # Idle connections kept per address (the sync reads with two threads; more only wait for one).
 MAX_IDLE_PER_ORIGIN = 4
@@ -142,14 +143,17 @@ class KeepAliveGets:
     def _tls(self) -> ssl.SSLContext:
         with self._lock:
             if self._context is None:
-                # Certificates and host names checked against the CA bundle requests uses for verify=True (found
-                # the way its adapter finds it), TLS 1.2 at least as urllib3 2 asks.
+                # urllib3's own context (its protocol versions, ciphers and verification flags: not those of
+                # ssl.create_default_context, which Python 3.13 made stricter than what requests accepts), with
+                # certificates and host names checked against the CA bundle requests uses for verify=True, found
+                # the way its adapter finds it.
+                context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
                 location = extract_zipped_paths(self._ca_bundle)
                 if os.path.isdir(location):
-                    context = ssl.create_default_context(capath=location)
+                    context.load_verify_locations(capath=location)
                 else:
-                    context = ssl.create_default_context(cafile=location)
-                context.minimum_version = ssl.TLSVersion.TLSv1_2
+                    context.load_verify_locations(cafile=location)
+                context.check_hostname = True
                 self._context = context
             return self._context
 
