@@ -1,10 +1,7 @@
 """The HTTP layer against a real scripted server on 127.0.0.1 (and a real TLS server)."""
 import json
 import logging
-import shutil
 import socket
-import ssl
-import subprocess
 import threading
 import time
 from collections import Counter
@@ -13,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
+from loopback_http import wrap_tls
 
 from satellite_tasking.plugin.http import (
     AccessForbidden,
@@ -474,17 +472,10 @@ def test_tls_verification_cannot_be_switched_off(server, session):
 
 
 @pytest.fixture
-def tls_server(tmp_path):
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl command not installed")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True, timeout=60)
+def tls_server(self_signed_certificate):
+    cert, key = self_signed_certificate
     srv = ScriptedServer()
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    srv.socket = context.wrap_socket(srv.socket, server_side=True)
+    wrap_tls(srv, cert, key)
     thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield srv, str(cert)

@@ -2,17 +2,14 @@
 the same requests and read the same answers, against real servers on 127.0.0.1."""
 import gzip
 import json
-import shutil
 import socket
-import ssl
-import subprocess
 import threading
 import zlib
 from http.server import ThreadingHTTPServer
 
 import pytest
 import requests
-from loopback_http import QuietHandler, RecordingServer, reply, send_head
+from loopback_http import QuietHandler, RecordingServer, reply, send_head, wrap_tls
 
 from satellite_tasking.plugin.fast import keep_alive_get
 from satellite_tasking.plugin.fast.keep_alive_get import KeepAliveGets
@@ -292,23 +289,10 @@ def test_where_requests_is_needed_the_plain_way_is_taken(server, monkeypatch):
         mounted.close()
 
 
-@pytest.fixture
-def tls_certificate(tmp_path):
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl command not installed")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True, timeout=60)
-    return cert, key
-
-
-def test_tls_is_verified_against_the_bundle_and_the_host_name(tls_certificate):
-    cert, key = tls_certificate
+def test_tls_is_verified_against_the_bundle_and_the_host_name(self_signed_certificate):
+    cert, key = self_signed_certificate
     srv = RecordingServer(script=_answer)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(str(cert), str(key))
-    srv.socket = context.wrap_socket(srv.socket, server_side=True)
+    wrap_tls(srv, cert, key)
     srv.start()
     port = srv.server_address[1]
     prepared = requests.Request("GET", f"https://127.0.0.1:{port}/page").prepare()
