@@ -974,8 +974,8 @@ class TaskingSession:
             response = self._keep_alive_gets.send(
                 prepared, hop["timeout"], self.max_json_bytes,
                 attach=watchdog.attach_connection if watchdog is not None else (lambda connection: None))
-        except TooLarge:
-            raise self._too_large_error(method, redact_url(url), None) from None
+        except TooLarge as refused:
+            raise self._too_large_error(method, redact_url(url), refused.status) from None
         return requests.hooks.dispatch_hook("response", prepared.hooks, response)
 
     def _keep_alive_allowed(self, url: str, hop: dict) -> bool:

@@ -46,8 +46,16 @@ _STALE = (http.client.RemoteDisconnected, ConnectionResetError, ConnectionAborte
           ssl.SSLEOFError, ssl.SSLZeroReturnError)
 
 
+# Read a body this much at a time (a read of the whole limit at once would set that much memory aside first).
+READ_BYTES = 1 << 16
+
+
 class TooLarge(Exception):
     """The answer holds more than the limit (announced or decoded); the session names it (``AnswerTooLarge``)."""
+
+    def __init__(self, status: Optional[int]):
+        super().__init__(f"HTTP {status}: more than the limit")
+        self.status = status
 
 
 class KeepAliveGets:
@@ -74,7 +82,7 @@ class KeepAliveGets:
         origin = (scheme, parts.hostname or "", parts.port or _DEFAULT_PORTS[scheme])
         started = time.monotonic()
         for attempt in range(2):
-            connection, reused = self._take(origin)
+            connection, reused = self._take(origin, fresh=attempt > 0)
             attach(connection)
             try:
                 if connection.sock is None:
@@ -117,8 +125,8 @@ class KeepAliveGets:
                 connection.close()
 
     # -- inside ------------------------------------------------------------------------------------------------------
-    def _take(self, origin: tuple):
-        while True:
+    def _take(self, origin: tuple, fresh: bool = False):
+        while not fresh:
             with self._lock:
                 kept = self._idle.get(origin)
                 connection = kept.pop() if kept else None
@@ -189,10 +197,17 @@ def _body(answer: http.client.HTTPResponse, limit: int) -> bytes:
     """The whole body, decoded; ``TooLarge`` past ``limit`` (announced, sent or decoded)."""
     length = answer.getheader("Content-Length", "")
     if length.strip().isdigit() and int(length) > limit:
-        raise TooLarge()
-    raw = answer.read(limit + 1)
-    if len(raw) > limit:
-        raise TooLarge()
+        raise TooLarge(answer.status)
+    parts, size = [], 0
+    while True:
+        part = answer.read(READ_BYTES)
+        if not part:
+            break
+        size += len(part)
+        if size > limit:
+            raise TooLarge(answer.status)
+        parts.append(part)
+    raw = b"".join(parts)
     if answer.length:  # fewer bytes than announced: the connection broke off (read(amt) does not say so itself)
         raise http.client.IncompleteRead(raw, answer.length)
     encoding = (answer.getheader("Content-Encoding", "") or "").strip().lower()
@@ -203,17 +218,19 @@ def _body(answer: http.client.HTTPResponse, limit: int) -> bytes:
     elif encoding in _GZIP_ENCODINGS:
         decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
     else:
-        return _unpacked_by_urllib3(raw, encoding, limit)
+        return _unpacked_by_urllib3(raw, encoding, limit, answer.status)
     try:
         decoded = decoder.decompress(raw, limit + 1)
     except zlib.error as error:
         raise requests.exceptions.ContentDecodingError(f"the answer's {encoding} encoding is broken") from error
     if len(decoded) > limit or decoder.unconsumed_tail:
-        raise TooLarge()
+        raise TooLarge(answer.status)
+    if decoder.unused_data:  # several gzip members one after the other: urllib3 reads them all
+        return _unpacked_by_urllib3(raw, encoding, limit, answer.status)
     return decoded
 
 
-def _unpacked_by_urllib3(raw: bytes, encoding: str, limit: int) -> bytes:
+def _unpacked_by_urllib3(raw: bytes, encoding: str, limit: int, status: int) -> bytes:
     """``raw`` unpacked by urllib3's own decoders (br, zstd, several encodings in a row); what it cannot unpack
     raises ``ContentDecodingError``, as requests says it."""
     packed = urllib3.HTTPResponse(body=io.BytesIO(raw), headers={"Content-Encoding": encoding}, preload_content=False,
@@ -224,7 +241,7 @@ def _unpacked_by_urllib3(raw: bytes, encoding: str, limit: int) -> bytes:
         raise requests.exceptions.ContentDecodingError(f"an answer encoded as {encoding!r} could not be read") \
             from error
     if len(decoded) > limit:
-        raise TooLarge()
+        raise TooLarge(status)
     return decoded
 
 
