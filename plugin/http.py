@@ -1006,8 +1006,10 @@ class TaskingSession:
     def _read_body(self, response: requests.Response, method: str, safe_url: str, watchdog: _Watchdog) -> None:
         """Read the answer into ``response.content``: at most ``max_json_bytes`` (an announced larger answer
         is refused before reading), and no later than the deadline (``watchdog``)."""
-        if response.raw is None and response._content_consumed:
-            return  # read whole by the keep-alive path (``_send``), within the same limit and deadline
+        if response.raw is None and response._content_consumed:  # read whole by the keep-alive path (``_send``)
+            if watchdog.fired:  # the socket was shut under it: what it read ends early, or looks complete
+                raise self._deadline_error(method, safe_url)
+            return
         limit = self.max_json_bytes
         length = response.headers.get("Content-Length", "")
         if length.strip().isdigit() and int(length) > limit:

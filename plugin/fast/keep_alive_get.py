@@ -73,7 +73,8 @@ class KeepAliveGets:
              attach: Callable[[object], None] = lambda connection: None) -> requests.Response:
         """The answer to ``prepared`` (a GET), its body read and decoded (at most ``limit`` bytes, else
         ``TooLarge``). ``timeout``: seconds or (connect, read). ``attach(connection)`` is called with each
-        connection used, before it is used (the session's deadline watchdog shuts it when time is up). Raises
+        connection used, before it is used, then with an object holding its socket as ``sock`` (the session's
+        deadline watchdog shuts that socket when time is up; the caller looks whether it did). Raises
         ``requests`` exceptions: ``ConnectTimeout``, ``ReadTimeout``, ``SSLError``, ``ConnectionError``,
         ``ChunkedEncodingError``, ``ContentDecodingError``."""
         connect_timeout, read_timeout = timeout if isinstance(timeout, tuple) else (timeout, timeout)
@@ -93,6 +94,9 @@ class KeepAliveGets:
                         raise requests.exceptions.ConnectTimeout("the connection was not accepted in time") from None
                     # As urllib3: small requests leave at once (no waiting for more data to fill a packet).
                     connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                # The socket itself from here on: an answer saying "Connection: close" takes it over from the
+                # connection, which then forgets it, while its body is still being read.
+                attach(_Holding(connection.sock))
                 connection.sock.settimeout(read_timeout)
                 try:
                     _put_request(connection, prepared)
@@ -164,6 +168,15 @@ class KeepAliveGets:
                 context.check_hostname = True
                 self._context = context
             return self._context
+
+
+class _Holding:
+    """A socket, as ``sock``: what the deadline watchdog shuts."""
+
+    __slots__ = ("sock",)
+
+    def __init__(self, sock):
+        self.sock = sock
 
 
 def _dropped(connection) -> bool:

@@ -23,6 +23,7 @@ from satellite_tasking.plugin.http import (
     PageTrail,
     ProviderError,
     ProviderTimeout,
+    ProxyConfig,
     RequestRejected,
     UnreadableResponse,
     build_session,
@@ -73,8 +74,21 @@ def b_server(request):
     server.stop()
 
 
+# Every test here runs both ways a session reads: through requests (no proxy configuration from QGIS, so requests
+# reads the environment) and through the keep-alive path of plugin/fast/keep_alive_get.py (QGIS's proxy: none).
+READING = {"proxy": None}
+
+
+@pytest.fixture(autouse=True, params=["requests", "keep-alive"])
+def reading_way(request):
+    READING["proxy"] = None if request.param == "requests" else ProxyConfig(mode="none")
+    yield request.param
+    READING["proxy"] = None
+
+
 def session(timeout=(2.0, 2.0)):
-    return build_session("test connection", AGENT, timeout=timeout, max_retries=1, sleep=lambda s: None)
+    return build_session("test connection", AGENT, proxy=READING["proxy"], timeout=timeout, max_retries=1,
+                         sleep=lambda s: None)
 
 
 def assert_no_secret(server):
@@ -262,9 +276,12 @@ def assert_cut_at_one_second(url, **options):
     s.close()
 
 
-def test_a_dripping_answer_is_cut_at_the_total_deadline(a_server):
+@pytest.mark.parametrize("head", [{"Content-Length": "200"}, {"Content-Length": "200", "Connection": "close"},
+                                  {"Connection": "close"}], ids=["kept-alive", "closing", "closing-without-length"])
+def test_a_dripping_answer_is_cut_at_the_total_deadline(a_server, head):
+    """With "Connection: close" http.client hands the socket over to the answer: the deadline still reaches it."""
     def drip(handler, body):
-        send_head(handler, 200, {"Content-Type": "application/json", "Content-Length": "200"})
+        send_head(handler, 200, {"Content-Type": "application/json", **head})
         dribble(handler, [b" "] * 200)
 
     a_server.script = drip
@@ -524,7 +541,7 @@ def test_planet_parallel_placement_answered_too_deep_keeps_every_order_it_create
         connection = Connection(id="planet-1", name="test Planet", kind="planet",
                                 base_url=proxy.url + "/tasking/v2")
         provider = PlanetProvider(connection, SimpleNamespace(username="sandbox-key", password=""),
-                                  build_session("test Planet", AGENT, sleep=lambda s: None))
+                                  build_session("test Planet", AGENT, proxy=READING["proxy"], sleep=lambda s: None))
         outcomes = provider.place(draft)  # not a RecursionError out of the thread pool
         assert all(o.placed for o in outcomes), [o.error for o in outcomes]
         posts = [s for s in proxy.seen if s[0] == "POST" and urlsplit(s[1]).path == "/tasking/v2/orders/"]
@@ -552,7 +569,7 @@ def test_up42_order_answered_too_deep_is_read_back_not_lost():
     try:
         connection = Connection(id="up42-test", name="test UP42", kind="up42", base_url=proxy.url)
         provider = Up42Provider(connection, SimpleNamespace(username="pilot@example.com", password="secret"),
-                                build_session("test UP42", AGENT, sleep=lambda s: None))
+                                build_session("test UP42", AGENT, proxy=READING["proxy"], sleep=lambda s: None))
         params = {"acquisitionStart": "2026-01-10T00:00:00Z", "acquisitionEnd": "2026-01-20T00:00:00Z",
                   "maxCloudCover": 20, "priority": "STANDARD"}
         draft = OrderDraft(connection_id="up42-test", product_id="c0d3f8b2-7e5a-4d9c-9b43-2a8e4f6d9c33",
