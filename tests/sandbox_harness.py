@@ -169,10 +169,11 @@ def sandbox_process(*arguments: str, python: str = sys.executable) -> Iterator[T
 
 
 def quick_session(name: str, agent: str = TEST_AGENT, **options: Any):
-    """A provider session as the plugin builds it, with short timeouts and retries that do not wait."""
-    from satellite_tasking.plugin.http import build_session
+    """A provider session as the plugin builds it inside QGIS with its proxy off (``ProxyConfig(mode="none")``: so
+    its reads take the keep-alive path, as the plugin's do), with short timeouts and retries that do not wait."""
+    from satellite_tasking.plugin.http import ProxyConfig, build_session
 
-    settings: Dict[str, Any] = {"timeout": (2, 5), "sleep": lambda seconds: None}
+    settings: Dict[str, Any] = {"timeout": (2, 5), "sleep": lambda seconds: None, "proxy": ProxyConfig(mode="none")}
     settings.update(options)
     return build_session(name, agent, **settings)
 

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 import pytest
 from sandbox_harness import control, fault_mix
 
-from satellite_tasking.plugin.http import build_session
+from satellite_tasking.plugin.http import ProxyConfig, build_session
 from satellite_tasking.plugin.model import Aoi, Connection, OrderDraft
 from satellite_tasking.plugin.providers.planet import RatePacer
 from satellite_tasking.plugin.providers.sandbox import SANDBOX_USER, SandboxProvider
@@ -49,7 +49,9 @@ def make_provider(server, connection_id):
     connection = Connection(id=connection_id, name=f"Soak {connection_id}", kind="sandbox")
 
     def sessions(conn):
-        return build_session(conn.name, "SatelliteTasking/soak", timeout=CLIENT_TIMEOUT, sleep=lambda s: None)
+        # As QGIS builds it with its proxy off: its reads take the keep-alive path.
+        return build_session(conn.name, "SatelliteTasking/soak", timeout=CLIENT_TIMEOUT, sleep=lambda s: None,
+                             proxy=ProxyConfig(mode="none"))
 
     provider = SandboxProvider(connection, sessions, server.base_url)
     # Like the sessions' retry waits, Planet's pacing and Retry-After holds are skipped (tested on their own).

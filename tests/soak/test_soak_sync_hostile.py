@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 from loopback_http import RecordingServer
 
-from satellite_tasking.plugin.http import MAX_JSON_BYTES, TaskingSession
+from satellite_tasking.plugin.http import MAX_JSON_BYTES, ProxyConfig, TaskingSession
 from satellite_tasking.plugin.model import Connection
 from satellite_tasking.plugin.providers.planet import RatePacer
 from satellite_tasking.plugin.providers.sandbox import SANDBOX_PASSWORD, SANDBOX_PLANET_KEY, SandboxProvider
@@ -83,9 +83,10 @@ def make_provider(server, connection_id):
     connection = Connection(id=connection_id, name="Hostile sandbox", kind="sandbox")
 
     def sessions(conn):
-        # The plugin's session with its real size limit; only the deadline is shortened to keep the run short.
+        # The plugin's session as QGIS builds it with its proxy off (its reads take the keep-alive path), with its
+        # real size limit; only the deadline is shortened to keep the run short.
         return TaskingSession(conn.name, "SatelliteTasking/soak", timeout=CLIENT_TIMEOUT, sleep=lambda s: None,
-                              deadline=DEADLINE)
+                              deadline=DEADLINE, proxy=ProxyConfig(mode="none"))
 
     provider = SandboxProvider(connection, sessions, server.base_url)
     provider.parts["planet"].pace_with(RatePacer.unpaced())

@@ -12,7 +12,13 @@ import pytest
 from loopback_http import RecordingServer, reply, wrap_tls
 from sandbox_harness import REPO_ROOT
 
-from satellite_tasking.plugin.http import InsecureUrl, TlsVerificationFailed, build_session, require_secure_url
+from satellite_tasking.plugin.http import (
+    InsecureUrl,
+    ProxyConfig,
+    TlsVerificationFailed,
+    build_session,
+    require_secure_url,
+)
 from satellite_tasking.plugin.model import Connection, ConnectionKind
 from satellite_tasking.plugin.providers.planet import PlanetProvider
 from satellite_tasking.plugin.providers.up42 import Up42Provider
@@ -61,7 +67,20 @@ def sandbox(start_sandbox):
     return start_sandbox(seed=3, speed=1.0, settings={})
 
 
+# Every test here runs both ways a session reads: through requests (no proxy configuration from QGIS, so requests
+# reads the environment) and through the keep-alive path of plugin/fast/keep_alive_get.py (QGIS's proxy: none).
+READING = {"proxy": None}
+
+
+@pytest.fixture(autouse=True, params=["requests", "keep-alive"])
+def reading_way(request):
+    READING["proxy"] = None if request.param == "requests" else ProxyConfig(mode="none")
+    yield request.param
+    READING["proxy"] = None
+
+
 def session(**kwargs):
+    kwargs.setdefault("proxy", READING["proxy"])
     return build_session("Test connection", AGENT, max_retries=0, sleep=lambda s: None, **kwargs)
 
 
