@@ -19,6 +19,8 @@ Fixtures for every folder (tests/qgis/conftest.py adds the QGIS ones, among them
 - ``schema_server``: (its URL, the requests it saw) of a server that would hand out a schema part, for tests that
   show a schema's remote ``$ref`` is never fetched.
 - ``make_form(schema, **kwargs)``: a ``SchemaForm`` of that schema, closed with the test (QGIS and PyQt6 alike).
+- ``reading_way``: a test run twice, its sessions reading through requests, then through the keep-alive path
+  (``sandbox_harness.reading_proxy()`` is the proxy configuration to give them).
 
 The helpers behind them (``SandboxControl``, ``control``, ``quick_session``, ``*_provider_for``, ``QUIET``) are
 importable as ``sandbox_harness`` (tests/sandbox_harness.py), registered here by name, as are ``loopback_http`` (small
@@ -72,6 +74,18 @@ _register_harness("postgis_harness")
 import loopback_http  # noqa: E402  (registered just above)
 import postgis_harness  # noqa: E402  (registered just above)
 import sandbox_harness  # noqa: E402  (registered just above)
+
+
+# -- both ways a session reads ---------------------------------------------------------------------------
+@pytest.fixture(params=["requests", "keep-alive"])
+def reading_way(request):
+    """Runs a test twice: its sessions (``sandbox_harness.reading_proxy()``) read through requests, then through the
+    keep-alive path. A module takes it for every test with ``pytestmark = pytest.mark.usefixtures("reading_way")``."""
+    from satellite_tasking.plugin.http import ProxyConfig
+
+    sandbox_harness.READING["proxy"] = None if request.param == "requests" else ProxyConfig(mode="none")
+    yield request.param
+    sandbox_harness.READING["proxy"] = None
 
 
 # -- the sandbox, its control API and providers connected to it ----------------------------------------

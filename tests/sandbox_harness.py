@@ -168,6 +168,17 @@ def sandbox_process(*arguments: str, python: str = sys.executable) -> Iterator[T
         process.wait(timeout=10)
 
 
+# Which way the sessions of a test read, for modules that run every test both ways (the ``reading_way`` fixture of
+# tests/conftest.py sets it): None, no proxy configuration from QGIS, so requests reads the environment and every read
+# goes by requests; or QGIS's proxy off, so reads take the keep-alive path (plugin/fast/keep_alive_get.py).
+READING: Dict[str, Any] = {"proxy": None}
+
+
+def reading_proxy():
+    """The proxy configuration a test session gets under the ``reading_way`` fixture (None outside it)."""
+    return READING["proxy"]
+
+
 def quick_session(name: str, agent: str = TEST_AGENT, **options: Any):
     """A provider session as the plugin builds it inside QGIS with its proxy off (``ProxyConfig(mode="none")``: so
     its reads take the keep-alive path, as the plugin's do), with short timeouts and retries that do not wait."""

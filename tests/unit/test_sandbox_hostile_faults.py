@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 from loopback_http import RecordingServer, reply
-from sandbox_harness import control
+from sandbox_harness import control, reading_proxy
 
 from satellite_tasking.plugin.http import (
     AnswerTooDeep,
@@ -15,7 +15,6 @@ from satellite_tasking.plugin.http import (
     CrossOriginRefused,
     ProviderError,
     ProviderTimeout,
-    ProxyConfig,
     TaskingSession,
 )
 from satellite_tasking.plugin.sandbox import SandboxServer
@@ -50,20 +49,12 @@ def recorder():
     server.stop()
 
 
-# Every test here runs both ways a session reads: through requests (no proxy configuration from QGIS) and through
-# the keep-alive path of plugin/fast/keep_alive_get.py (QGIS's proxy: none, as the plugin's sessions in QGIS).
-READING = {"proxy": None}
-
-
-@pytest.fixture(autouse=True, params=["requests", "keep-alive"])
-def reading_way(request):
-    READING["proxy"] = None if request.param == "requests" else ProxyConfig(mode="none")
-    yield request.param
-    READING["proxy"] = None
+# Every test here runs both ways a session reads (requests, and the keep-alive path): tests/conftest.py's reading_way.
+pytestmark = pytest.mark.usefixtures("reading_way")
 
 
 def session(**options):
-    options = {"timeout": (2.0, 2.0), "max_retries": 0, "sleep": lambda s: None, "proxy": READING["proxy"], **options}
+    options = {"timeout": (2.0, 2.0), "max_retries": 0, "sleep": lambda s: None, "proxy": reading_proxy(), **options}
     plugin_session = TaskingSession("Hostile test", "SatelliteTasking/test", **options)
     plugin_session.headers.update(KEY)
     return plugin_session

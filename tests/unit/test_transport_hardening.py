@@ -17,13 +17,13 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from loopback_http import RecordingServer, reply, send_head, wrap_tls
+from sandbox_harness import reading_proxy
 
 from satellite_tasking.plugin.http import (
     CrossOriginRefused,
     PageTrail,
     ProviderError,
     ProviderTimeout,
-    ProxyConfig,
     RequestRejected,
     UnreadableResponse,
     build_session,
@@ -74,20 +74,12 @@ def b_server(request):
     server.stop()
 
 
-# Every test here runs both ways a session reads: through requests (no proxy configuration from QGIS, so requests
-# reads the environment) and through the keep-alive path of plugin/fast/keep_alive_get.py (QGIS's proxy: none).
-READING = {"proxy": None}
-
-
-@pytest.fixture(autouse=True, params=["requests", "keep-alive"])
-def reading_way(request):
-    READING["proxy"] = None if request.param == "requests" else ProxyConfig(mode="none")
-    yield request.param
-    READING["proxy"] = None
+# Every test here runs both ways a session reads (requests, and the keep-alive path): tests/conftest.py's reading_way.
+pytestmark = pytest.mark.usefixtures("reading_way")
 
 
 def session(timeout=(2.0, 2.0)):
-    return build_session("test connection", AGENT, proxy=READING["proxy"], timeout=timeout, max_retries=1,
+    return build_session("test connection", AGENT, proxy=reading_proxy(), timeout=timeout, max_retries=1,
                          sleep=lambda s: None)
 
 
@@ -541,7 +533,7 @@ def test_planet_parallel_placement_answered_too_deep_keeps_every_order_it_create
         connection = Connection(id="planet-1", name="test Planet", kind="planet",
                                 base_url=proxy.url + "/tasking/v2")
         provider = PlanetProvider(connection, SimpleNamespace(username="sandbox-key", password=""),
-                                  build_session("test Planet", AGENT, proxy=READING["proxy"], sleep=lambda s: None))
+                                  build_session("test Planet", AGENT, proxy=reading_proxy(), sleep=lambda s: None))
         outcomes = provider.place(draft)  # not a RecursionError out of the thread pool
         assert all(o.placed for o in outcomes), [o.error for o in outcomes]
         posts = [s for s in proxy.seen if s[0] == "POST" and urlsplit(s[1]).path == "/tasking/v2/orders/"]
@@ -569,7 +561,7 @@ def test_up42_order_answered_too_deep_is_read_back_not_lost():
     try:
         connection = Connection(id="up42-test", name="test UP42", kind="up42", base_url=proxy.url)
         provider = Up42Provider(connection, SimpleNamespace(username="pilot@example.com", password="secret"),
-                                build_session("test UP42", AGENT, proxy=READING["proxy"], sleep=lambda s: None))
+                                build_session("test UP42", AGENT, proxy=reading_proxy(), sleep=lambda s: None))
         params = {"acquisitionStart": "2026-01-10T00:00:00Z", "acquisitionEnd": "2026-01-20T00:00:00Z",
                   "maxCloudCover": 20, "priority": "STANDARD"}
         draft = OrderDraft(connection_id="up42-test", product_id="c0d3f8b2-7e5a-4d9c-9b43-2a8e4f6d9c33",

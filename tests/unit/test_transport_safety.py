@@ -10,11 +10,10 @@ import socket
 
 import pytest
 from loopback_http import RecordingServer, reply, wrap_tls
-from sandbox_harness import REPO_ROOT
+from sandbox_harness import REPO_ROOT, reading_proxy
 
 from satellite_tasking.plugin.http import (
     InsecureUrl,
-    ProxyConfig,
     TlsVerificationFailed,
     build_session,
     require_secure_url,
@@ -67,20 +66,12 @@ def sandbox(start_sandbox):
     return start_sandbox(seed=3, speed=1.0, settings={})
 
 
-# Every test here runs both ways a session reads: through requests (no proxy configuration from QGIS, so requests
-# reads the environment) and through the keep-alive path of plugin/fast/keep_alive_get.py (QGIS's proxy: none).
-READING = {"proxy": None}
-
-
-@pytest.fixture(autouse=True, params=["requests", "keep-alive"])
-def reading_way(request):
-    READING["proxy"] = None if request.param == "requests" else ProxyConfig(mode="none")
-    yield request.param
-    READING["proxy"] = None
+# Every test here runs both ways a session reads (requests, and the keep-alive path): tests/conftest.py's reading_way.
+pytestmark = pytest.mark.usefixtures("reading_way")
 
 
 def session(**kwargs):
-    kwargs.setdefault("proxy", READING["proxy"])
+    kwargs.setdefault("proxy", reading_proxy())
     return build_session("Test connection", AGENT, max_retries=0, sleep=lambda s: None, **kwargs)
 
 
