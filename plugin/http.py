@@ -972,7 +972,7 @@ class TaskingSession:
         watchdog = _CURRENT_WATCHDOG.get()
         try:
             response = self._keep_alive_gets.send(
-                prepared, hop["timeout"], self.max_json_bytes,
+                prepared, url_origin(prepared.url), hop["timeout"], self.max_json_bytes,
                 attach=watchdog.attach_connection if watchdog is not None else (lambda connection: None))
         except TooLarge as refused:
             raise self._too_large_error(method, redact_url(url), refused.status) from None

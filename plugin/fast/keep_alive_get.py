@@ -21,10 +21,8 @@ import socket
 import ssl
 import threading
 import time
-import zlib
 from datetime import timedelta
 from typing import Callable, Optional
-from urllib.parse import urlsplit
 
 import requests
 import urllib3
@@ -34,11 +32,6 @@ from urllib3.util.ssl_ import create_urllib3_context
 
 # Idle connections kept per address (the sync reads with two threads; more only wait for one).
 MAX_IDLE_PER_ORIGIN = 4
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-# Answers read here are JSON pages. gzip and deflate (zlib-wrapped or raw) are unpacked here within the size limit;
-# anything else the session offers (urllib3 adds br or zstd where their modules are installed) is unpacked by urllib3
-# itself, as the plain way does.
-_GZIP_ENCODINGS = ("gzip", "x-gzip")
 # A connection kept from an earlier answer may have been closed by the server meanwhile (urllib3 looks before reusing
 # one, and so does ``_take``): the request is sent again once on a new connection when a kept one failed before any
 # answer came (a GET, so nothing is done twice).
@@ -69,18 +62,16 @@ class KeepAliveGets:
         self._lock = threading.Lock()
         self._closed = False
 
-    def send(self, prepared: requests.PreparedRequest, timeout, limit: int,
+    def send(self, prepared: requests.PreparedRequest, origin: tuple, timeout, limit: int,
              attach: Callable[[object], None] = lambda connection: None) -> requests.Response:
-        """The answer to ``prepared`` (a GET), its body read and decoded (at most ``limit`` bytes, else
-        ``TooLarge``). ``timeout``: seconds or (connect, read). ``attach(connection)`` is called with each
-        connection used, before it is used, then with an object holding its socket as ``sock`` (the session's
-        deadline watchdog shuts that socket when time is up; the caller looks whether it did). Raises
-        ``requests`` exceptions: ``ConnectTimeout``, ``ReadTimeout``, ``SSLError``, ``ConnectionError``,
-        ``ChunkedEncodingError``, ``ContentDecodingError``."""
+        """The answer to ``prepared`` (a GET to ``origin``, its (scheme, host, port) as ``http.url_origin`` gives
+        it), its body read and decoded (at most ``limit`` bytes, else ``TooLarge``; an encoded body is unpacked by
+        urllib3's own decoders, as the plain way unpacks it). ``timeout``: seconds or (connect, read).
+        ``attach(connection)`` is called with each connection used, before it is used, then with an object holding
+        its socket as ``sock`` (the session's deadline watchdog shuts that socket when time is up; the caller looks
+        whether it did). Raises ``requests`` exceptions: ``ConnectTimeout``, ``ReadTimeout``, ``SSLError``,
+        ``ConnectionError``, ``ChunkedEncodingError``, ``ContentDecodingError``."""
         connect_timeout, read_timeout = timeout if isinstance(timeout, tuple) else (timeout, timeout)
-        parts = urlsplit(prepared.url)
-        scheme = parts.scheme.lower()
-        origin = (scheme, parts.hostname or "", parts.port or _DEFAULT_PORTS[scheme])
         started = time.monotonic()
         for attempt in range(2):
             connection, reused = self._take(origin, fresh=attempt > 0)
@@ -226,45 +217,26 @@ def _body(answer: http.client.HTTPResponse, limit: int) -> bytes:
     encoding = (answer.getheader("Content-Encoding", "") or "").strip().lower()
     if not encoding or encoding == "identity":
         return raw
-    if encoding == "deflate":
-        decoder = _deflate_decoder(raw)
-    elif encoding in _GZIP_ENCODINGS:
-        decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    else:
-        return _unpacked_by_urllib3(raw, encoding, limit, answer.status)
-    try:
-        decoded = decoder.decompress(raw, limit + 1)
-    except zlib.error as error:
-        raise requests.exceptions.ContentDecodingError(f"the answer's {encoding} encoding is broken") from error
-    if len(decoded) > limit or decoder.unconsumed_tail:
-        raise TooLarge(answer.status)
-    if decoder.unused_data:  # several gzip members one after the other: urllib3 reads them all
-        return _unpacked_by_urllib3(raw, encoding, limit, answer.status)
-    return decoded
+    return _unpacked(raw, encoding, limit, answer.status)
 
 
-def _unpacked_by_urllib3(raw: bytes, encoding: str, limit: int, status: int) -> bytes:
-    """``raw`` unpacked by urllib3's own decoders (br, zstd, several encodings in a row); what it cannot unpack
-    raises ``ContentDecodingError``, as requests says it."""
+def _unpacked(raw: bytes, encoding: str, limit: int, status: int) -> bytes:
+    """``raw`` unpacked by urllib3's decoders, ``READ_BYTES`` of it at a time: the size is looked at after each
+    chunk, so a small answer that unpacks to gigabytes stops within a chunk of the limit (as the plain way does).
+    What urllib3 cannot unpack raises ``ContentDecodingError``, as requests says it."""
     packed = urllib3.HTTPResponse(body=io.BytesIO(raw), headers={"Content-Encoding": encoding}, preload_content=False,
                                   decode_content=True)
+    parts, size = [], 0
     try:
-        decoded = packed.read()
+        for part in packed.stream(READ_BYTES):
+            size += len(part)
+            if size > limit:
+                raise TooLarge(status)
+            parts.append(part)
     except urllib3.exceptions.HTTPError as error:
         raise requests.exceptions.ContentDecodingError(f"an answer encoded as {encoding!r} could not be read") \
             from error
-    if len(decoded) > limit:
-        raise TooLarge(status)
-    return decoded
-
-
-def _deflate_decoder(raw: bytes):
-    """zlib-wrapped deflate, or raw deflate when the first bytes are no zlib header (servers send both)."""
-    try:
-        zlib.decompressobj().decompress(raw[:2])
-        return zlib.decompressobj()
-    except zlib.error:
-        return zlib.decompressobj(-zlib.MAX_WBITS)
+    return b"".join(parts)
 
 
 def _response(prepared: requests.PreparedRequest, answer: http.client.HTTPResponse, body: bytes,

@@ -21,6 +21,7 @@ from satellite_tasking.plugin.http import (
     TaskingSession,
     UnreadableResponse,
     build_session,
+    url_origin,
 )
 
 try:  # urllib3 offers br where brotli is installed; both ways then read it
@@ -307,11 +308,12 @@ def test_tls_is_verified_against_the_bundle_and_the_host_name(self_signed_certif
     prepared = requests.Request("GET", f"https://127.0.0.1:{port}/page").prepare()
     try:
         trusting = KeepAliveGets(ca_bundle=str(cert))
-        assert trusting.send(prepared, (2.0, 2.0), 1 << 20).json() == PAGE
+        assert trusting.send(prepared, url_origin(prepared.url), (2.0, 2.0), 1 << 20).json() == PAGE
         trusting.close()
         for bundle, url in ((requests.certs.where(), f"https://127.0.0.1:{port}/page"),
                             (str(cert), f"https://localhost:{port}/page")):  # trusted, but not for that name
             with pytest.raises(requests.exceptions.SSLError):
-                KeepAliveGets(ca_bundle=bundle).send(requests.Request("GET", url).prepare(), (2.0, 2.0), 1 << 20)
+                KeepAliveGets(ca_bundle=bundle).send(requests.Request("GET", url).prepare(), url_origin(url),
+                                                     (2.0, 2.0), 1 << 20)
     finally:
         srv.stop()
